@@ -1,0 +1,86 @@
+"""Tokenising with character offsets, and sentence splitting.
+
+Words keep internal apostrophes and hyphens ("don't", "well-known", "Japan's") because the
+3-gram prior's vocabulary does too.  Everything else is punctuation or space.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import regex
+
+# A word: letters/digits, optionally joined by one apostrophe or hyphen ("rock-'n'-roll" aside).
+_TOKEN_RE = regex.compile(
+    r"(?P<word>[\p{L}\p{M}\p{N}]+(?:['’\-][\p{L}\p{M}\p{N}]+)*)"
+    r"|(?P<punct>[^\s\p{L}\p{M}\p{N}])",
+)
+_SENTENCE_END = frozenset(".!?…")
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st vs etc inc ltd co corp gen gov sen rep rev lt col capt sgt "
+    "jan feb mar apr jun jul aug sep sept oct nov dec no fig e.g i.e u.s a.m p.m".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+    start: int
+    end: int
+    is_word: bool
+
+    @property
+    def norm(self) -> str:
+        """Lower case with typographic apostrophes made plain: the key used by lexicon and LM."""
+        return self.text.lower().replace("’", "'")
+
+
+def tokenize(text: str) -> list[Token]:
+    out: list[Token] = []
+    for m in _TOKEN_RE.finditer(text):
+        out.append(Token(m.group(), m.start(), m.end(), m.lastgroup == "word"))
+    return out
+
+
+def sentences(tokens: list[Token]) -> Iterator[list[Token]]:
+    """Split at . ! ? (not after a known abbreviation or a single capital letter) and at newlines
+    between tokens.  Sentences are the decoder's unit; the split needs to be good, not perfect."""
+    current: list[Token] = []
+    for i, tok in enumerate(tokens):
+        current.append(tok)
+        if not tok.is_word and tok.text in _SENTENCE_END:
+            prev = tokens[i - 1] if i > 0 else None
+            if tok.text == "." and prev is not None and prev.is_word and prev.end == tok.start:
+                low = prev.norm
+                if low in _ABBREVIATIONS or (len(low) == 1 and prev.text.isupper()):
+                    continue
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+            if nxt is not None and not nxt.is_word and nxt.text in "\"'”’)]":
+                continue  # the closing quote belongs to this sentence
+            yield current
+            current = []
+        elif not tok.is_word and tok.text in "\"'”’" and current[:-1] and current[-2].text in _SENTENCE_END:
+            yield current
+            current = []
+    if current:
+        yield current
+
+
+def split_paragraphs(text: str, max_chars: int = 20_000) -> Iterator[tuple[int, str]]:
+    """Yield (offset, chunk) at blank lines (or newlines, for very long blocks) so that a huge
+    document is processed in bounded memory.  Chunks never cut a line in two unless one line
+    alone exceeds max_chars, in which case it is cut at whitespace."""
+    pos = 0
+    n = len(text)
+    while pos < n:
+        end = min(n, pos + max_chars)
+        if end < n:
+            cut = text.rfind("\n\n", pos, end)
+            if cut <= pos:
+                cut = text.rfind("\n", pos, end)
+            if cut <= pos:
+                cut = text.rfind(" ", pos, end)
+            if cut > pos:
+                end = cut + 1
+        yield pos, text[pos:end]
+        pos = end
