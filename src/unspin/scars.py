@@ -62,13 +62,13 @@ class Repaired:
 
 class _Patterns:
     def __init__(self, h: str):
-        # Space before a closing curly quote (” or ’ not followed by a letter: ’ + letter is an
-        # apostrophe, as in "the ’90s" or "rock ’n’ roll").
-        self.space_close = re.compile(rf"({h}+)([”’])(?!\w)")
-        # Space after an opening curly quote.
-        self.space_open = re.compile(rf"([“‘])({h}+)(?=[^\s”’“‘])")
+        # One space before a closing curly quote (” or ’ not followed by a letter: ’ + letter is
+        # an apostrophe, as in "the ’90s" or "rock ’n’ roll"); earlier spaces are found in Python.
+        self.space_close = re.compile(rf"{h}([”’])(?!\w)")
+        # An opening curly quote and one space; further spaces are found in Python.
+        self.space_open = [re.compile(rf"(“){h}"), re.compile(rf"(‘){h}")]
         # Detached punctuation.
-        self.space_punct = re.compile(rf"({h}+)([,;:!?.])(?=[\s”’\"]|$)")
+        self.space_punct = re.compile(rf"{h}([,;:!?.])(?=[\s”’\"]|$)")
         # "it ’s", "it ' s", "that’ s"
         self.contraction = re.compile(rf"['’]({h}*)(?:s|t|re|ve|ll|d|m)(?![\w'’])", re.IGNORECASE)
         self.h = frozenset(" \t\u00a0") if len(h) > 1 else frozenset(" ")
@@ -169,32 +169,44 @@ def repair_scars(text: str) -> Repaired:
 
     if "”" in text or "’" in text:
         for m in P.space_close.finditer(text):
-            a = m.start(1)
+            q = m.start(1)
+            a = q - 1
+            while a > 0 and text[a - 1] in hs:
+                a -= 1
             if a == 0 or text[a - 1].isspace():
                 continue
-            add((a, m.end(), "space-before-closing-quote", [m.span(1)], []))
+            add((a, q + 1, "space-before-closing-quote", [(a, q)], []))
     if "”" in text:
         for m in _GLUED_CLOSE_RE.finditer(text):
             a = m.start()
             if a == 0 or text[a - 1].isspace() or text[a - 1].isdigit():
                 continue
             add((a, m.end() + 1, "missing-space-after-quote", [], [m.end()]))
-    if "“" in text or "‘" in text:
-        german = "„" in text  # in „…“ the “ closes
-        for m in P.space_open.finditer(text):
-            a = m.start(1)
+    n = len(text)
+    german = "„" in text  # in „…“ the “ closes
+    for pat, ch in zip(P.space_open, "“‘"):
+        if ch not in text or (german and ch == "“"):
+            continue
+        for m in pat.finditer(text):
+            a = m.start()
+            j = a + 1
+            while j < n and text[j] in hs:
+                j += 1
+            if j == n or text[j].isspace() or text[j] in "”’“‘":
+                continue
             if a > 0 and text[a - 1] not in _OPEN_OK and text[a - 1] not in "\n\r“‘":
                 continue
-            if german and m.group(1) == "“":
-                continue
-            add((a, m.end(), "space-after-opening-quote", [m.span(2)], []))
+            add((a, j, "space-after-opening-quote", [(a + 1, j)], []))
 
     for m in P.space_punct.finditer(text):
-        a = m.start(1)
+        q = m.start(1)
+        a = q - 1
+        while a > 0 and text[a - 1] in hs:
+            a -= 1
         if a == 0:
             continue
         before = text[a - 1]
-        p = m.group(2)
+        p = m.group(1)
         if not (before.isalnum() or before in _PUNCT_AFTER or before == "_"):
             continue
         after_i = m.end()
@@ -204,7 +216,7 @@ def repair_scars(text: str) -> Repaired:
             continue  # emoticons
         if before.isdigit() and _next_nonspace(text, after_i).isdigit():
             continue  # "3 . 5", "10 : 30", "1 , 000"
-        add((a, m.end(), "space-before-punctuation", [m.span(1)], []))
+        add((a, after_i, "space-before-punctuation", [(a, q)], []))
 
     if '"' in text:
         _straight_quotes(text, add)
@@ -212,17 +224,21 @@ def repair_scars(text: str) -> Repaired:
     if not edits:
         return Repaired(text, [], OffsetMap.identity(len(text)))
 
-    # Drop edits on code-like lines (only the lines that have an edit are examined).
-    verdict: dict[int, bool] = {}
+    # Drop edits on code-like lines (only lines that have an edit are examined; one pass).
+    edits.sort(key=lambda ed: ed[0])
     kept = []
+    n = len(text)
+    ls, le, is_code = 0, -1, False
     for ed in edits:
-        ls = text.rfind("\n", 0, ed[0]) + 1
-        if ls not in verdict:
-            le = text.find("\n", ed[0])
-            le = len(text) if le < 0 else le
+        pos = ed[0]
+        if pos > le:
+            nl = text.rfind("\n", max(le, 0), pos)
+            ls = nl + 1 if nl >= 0 else (ls if le < 0 else le + 1)
+            le = text.find("\n", pos)
+            le = n if le < 0 else le
             line = text[ls:le]
-            verdict[ls] = any(c in line for c in _CODE_CHARS) and bool(_CODE_RE.search(line))
-        if not verdict[ls]:
+            is_code = any(c in line for c in _CODE_CHARS) and bool(_CODE_RE.search(line))
+        if not is_code:
             kept.append(ed)
     edits = kept
     if not edits:
