@@ -1,0 +1,262 @@
+"""Command line: a thin shell over `unspin.check`.  See README.md ("Command line") for the contract.
+
+    unspin check [--fast] [FILE|-]            human-readable report
+    unspin check --json [--fast] [FILE|-]     one JSON object (Report.to_dict())
+    unspin check --jsonl [--fast] [FILE|-]    one JSON object per input line, same order
+    unspin --version
+
+Exit codes: 0 success (JSONL error rows are data, not failures); 1 an internal error occurred on
+some JSONL record (its row is an error row, the others are complete); 2 bad input or usage
+(one line on stderr, no traceback); 130 interrupted.  A closed output pipe (`| head`) ends the
+program quietly with 0.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import BinaryIO, Iterable, Iterator, TextIO
+
+import unspin
+from unspin.inputs import BadInput, read_text
+from unspin.report import Report
+
+PROG = "unspin"
+
+
+class _Usage(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Find machine-spun text (thesaurus word swaps) and restore what was written.",
+    )
+    p.add_argument("--version", action="version", version=f"{PROG} {unspin.__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    c = sub.add_parser(
+        "check",
+        help="report swaps, scars, a verdict and the restored text",
+        description="Check a text for spinning.  Reads FILE, or standard input when FILE is - or absent.",
+    )
+    c.add_argument("file", nargs="?", default="-", metavar="FILE", help="UTF-8 text file, or - for stdin (default)")
+    fmt = c.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print one JSON object")
+    fmt.add_argument(
+        "--jsonl",
+        action="store_true",
+        help='input has one JSON object per line with "text" (and optional "id"); print one result per line',
+    )
+    c.add_argument("--fast", action="store_true", help="use the fast prior only")
+    c.add_argument("--no-color", action="store_true", help="never colour the report (also: NO_COLOR=1)")
+    return p
+
+
+# ---------------------------------------------------------------------------------- output
+
+
+def _utf8_stdout() -> TextIO:
+    out = sys.stdout
+    try:
+        if (getattr(out, "encoding", "") or "").lower().replace("-", "") != "utf8":
+            out.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
+    except (AttributeError, ValueError):
+        pass
+    return out
+
+
+def _dumps(obj) -> str:
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes in the input
+        line = json.dumps(obj, ensure_ascii=True)
+    return line
+
+
+def _use_colour(args, out: TextIO) -> bool:
+    if args.no_color or os.environ.get("NO_COLOR", "") != "":
+        return False
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _line_col(text: str, offset: int, line_starts: list[int]) -> str:
+    import bisect
+
+    i = bisect.bisect_right(line_starts, offset) - 1
+    return f"{i + 1}:{offset - line_starts[i] + 1}"
+
+
+def format_report(report: Report, text: str, colour: bool = False) -> str:
+    """The human-readable report (what `unspin check FILE` prints)."""
+    red, green, dim, bold, reset = (
+        ("\x1b[31m", "\x1b[32m", "\x1b[2m", "\x1b[1m", "\x1b[0m") if colour else ("",) * 5
+    )
+    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    out = [f"{bold}Verdict: {report.verdict}{reset} (spun probability {report.spun_probability:.2f})"]
+    out.append("")
+    out.append(f"Swaps ({len(report.swaps)}):" if report.swaps else "Swaps: none")
+    for s in report.swaps:
+        extra = f"p={s.probability:.2f}"
+        if s.alternatives:
+            extra += "; alternatives: " + ", ".join(f"{a.text} {a.probability:.2f}" for a in s.alternatives)
+        where = _line_col(text, s.start, starts)
+        src = f"  {dim}[{s.thesaurus}]{reset}" if s.thesaurus else ""
+        out.append(f"  {where:>8}  {red}{s.spun}{reset} -> {green}{s.original}{reset} ({extra}){src}")
+    out.append("")
+    out.append(f"Scars ({len(report.scars)}):" if report.scars else "Scars: none")
+    for sc in report.scars:
+        where = _line_col(text, sc.start, starts)
+        out.append(f"  {where:>8}  {json.dumps(sc.found, ensure_ascii=False)} -> "
+                   f"{json.dumps(sc.repaired, ensure_ascii=False)}  {dim}{sc.kind}{reset}")
+    out.append("")
+    out.append("Restored text:")
+    out.append(report.restored.rstrip("\n"))
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------- JSONL
+
+
+def _open_binary(path: str) -> BinaryIO:
+    if os.path.isdir(path):
+        raise BadInput(f"{path}: is a directory, expected a JSONL file")
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except PermissionError:
+        raise BadInput(f"{path}: permission denied") from None
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def _write_rows(out: TextIO, rows: Iterable[dict]) -> None:
+    for row in rows:
+        out.write(_dumps(row) + "\n")
+        out.flush()
+
+
+def _jsonl_rows(lines: Iterable[bytes], fast: bool, errors: list[str]) -> Iterator[dict]:
+    """One output row per input line: {"id": ..., **report} or {"id": ..., "error": "..."}.
+
+    Blank lines give an error row too, so that output line N always answers input line N."""
+    for n, raw in enumerate(lines, 1):
+        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        raw = raw.rstrip(b"\r\n")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield {"id": None, "error": f"line {n}: invalid UTF-8 at byte offset {e.start} of the line"}
+            continue
+        if not line.strip():
+            yield {"id": None, "error": f"line {n}: blank line"}
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as e:
+            yield {"id": None, "error": f"line {n}: not JSON ({e})"}
+            continue
+        if not isinstance(obj, dict):
+            yield {"id": None, "error": f"line {n}: expected a JSON object, got {type(obj).__name__}"}
+            continue
+        rid = obj.get("id")
+        if "text" not in obj:
+            yield {"id": rid, "error": f'line {n}: missing "text"'}
+            continue
+        text = obj["text"]
+        if not isinstance(text, str):
+            yield {"id": rid, "error": f'line {n}: "text" must be a string, not {_json_type(text)}'}
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            yield {"id": rid, "error": f'line {n}: "text" has a lone surrogate at index {e.start} (invalid Unicode)'}
+            continue
+        try:
+            report = unspin.check(text, fast=fast)
+        except Exception as e:  # keep going: one record must not sink a batch
+            msg = f"line {n}: internal error: {type(e).__name__}: {e}"
+            errors.append(msg)
+            yield {"id": rid, "error": msg}
+            continue
+        yield {"id": rid, **report.to_dict()}
+
+
+def _json_type(v) -> str:
+    return {type(None): "null", bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}.get(
+        type(v), type(v).__name__
+    )
+
+
+# ---------------------------------------------------------------------------------- main
+
+
+def _check(args) -> int:
+    out = _utf8_stdout()
+    if args.jsonl:
+        errors: list[str] = []
+        if args.file == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            if stream is None:  # stdin replaced by a text stream (embedding, tests)
+                _write_rows(out, _jsonl_rows((ln.encode("utf-8", "surrogateescape") for ln in sys.stdin), args.fast, errors))
+            else:
+                _write_rows(out, _jsonl_rows(stream, args.fast, errors))
+        else:
+            with _open_binary(args.file) as f:
+                _write_rows(out, _jsonl_rows(f, args.fast, errors))
+        if errors:
+            print(f"{PROG}: {len(errors)} record(s) failed with an internal error; first: {errors[0]}", file=sys.stderr)
+            return 1
+        return 0
+
+    text = read_text(args.file)
+    report = unspin.check(text, fast=args.fast)
+    if args.json:
+        out.write(_dumps(report.to_dict()) + "\n")
+    else:
+        out.write(format_report(report, text, colour=_use_colour(args, out)))
+    out.flush()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: --help/--version exit 0, usage errors exit 2
+        return int(e.code or 0)
+    try:
+        if args.command == "check":
+            return _check(args)
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: a command is required (try: {PROG} check FILE)", file=sys.stderr)
+        return 2
+    except BadInput as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # `unspin check --jsonl big | head`: the reader is gone; leave quietly.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 0
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _entry()
