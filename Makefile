@@ -1,0 +1,47 @@
+# unspin developer tasks.  Everything runs in ./.venv, created on first use.
+# (pip may warn about /opt/pypi-more: harmless.)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := src/unspin/data/demo/demo.txt
+
+.PHONY: help venv demo test artefacts bench clean
+
+help:
+	@echo "make demo       set up .venv and check the demo text (prints the swaps)"
+	@echo "make test       set up .venv and run the test suite"
+	@echo "make artefacts  rebuild src/unspin/data/ from declared inputs (scripts/build_artefacts.py)"
+	@echo "make bench      accuracy and speed benchmarks (bench/accuracy.py, bench/speed.py)"
+	@echo "make clean      remove .venv and caches"
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when the project's metadata changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/unspin check $(DEMO)
+
+# pytest exits 5 when it collected no tests; that is a failure here, never a green run.
+test: $(STAMP)
+	@rc=0; $(BIN)/python -m pytest -q $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing" >&2; fi; \
+	exit $$rc
+
+artefacts: $(STAMP)
+	$(BIN)/python scripts/build_artefacts.py
+
+bench: $(STAMP)
+	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
