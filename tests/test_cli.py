@@ -1,0 +1,313 @@
+"""The CLI contract (README "Command line"), exercised against the real engine."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import unspin
+from unspin.cli import format_report
+from unspin.report import Alternative, Report, Scar, Swap
+
+VERDICTS = {"spun", "clean", "undecided", "too-short", "not-english"}
+FRENCH = (
+    "Le président de la République a déclaré vendredi que la France continuerait à soutenir "
+    "l'Ukraine aussi longtemps qu'il le faudra, malgré les difficultés budgétaires."
+)
+
+
+def assert_report_schema(d: dict, text: str) -> None:
+    assert list(d)[:5] == ["spun_probability", "verdict", "swaps", "scars", "restored"]
+    assert isinstance(d["spun_probability"], float) and 0.0 <= d["spun_probability"] <= 1.0
+    assert d["verdict"] in VERDICTS
+    assert isinstance(d["restored"], str)
+    assert isinstance(d["swaps"], list) and isinstance(d["scars"], list)
+    for s in d["swaps"]:
+        assert set(s) == {"start", "end", "spun", "original", "probability", "alternatives", "thesaurus"}
+        assert type(s["start"]) is int and type(s["end"]) is int and 0 <= s["start"] < s["end"] <= len(text)
+        assert text[s["start"]:s["end"]] == s["spun"], s
+        assert isinstance(s["original"], str) and s["original"]
+        assert isinstance(s["probability"], float) and 0.0 <= s["probability"] <= 1.0
+        assert isinstance(s["thesaurus"], str)
+        for a in s["alternatives"]:
+            assert set(a) == {"text", "probability"}
+            assert isinstance(a["text"], str) and isinstance(a["probability"], float)
+            assert 0.0 <= a["probability"] <= 1.0
+    starts = [s["start"] for s in d["swaps"]]
+    assert starts == sorted(starts)
+    for sc in d["scars"]:
+        assert set(sc) == {"start", "end", "kind", "found", "repaired"}
+        assert text[sc["start"]:sc["end"]] == sc["found"]
+
+
+@pytest.fixture(scope="module")
+def spun_json(spun_text, tmp_path_factory):
+    p = tmp_path_factory.mktemp("cli") / "spun.txt"
+    p.write_text(spun_text, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "unspin.cli", "check", "--json", str(p)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    return json.loads(out.stdout)
+
+
+# ----------------------------------------------------------------------------- --json
+
+
+def test_json_schema_on_spun_article(spun_json, spun_text):
+    assert_report_schema(spun_json, spun_text)
+    assert spun_json["swaps"], "the spun example must yield swaps"
+    assert spun_json["scars"], "the spun example carries scars"
+    assert spun_json["verdict"] in {"spun", "undecided"}
+    assert "U. S." not in spun_json["restored"]
+
+
+def test_json_equals_library(spun_text, run_cli, tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_text(spun_text[:600], encoding="utf-8")
+    rc, out, err = run_cli(["check", "--json", str(p)])
+    assert rc == 0 and err == ""
+    assert out.endswith("\n") and out.count("\n") == 1
+    assert json.loads(out) == json.loads(json.dumps(unspin.check(spun_text[:600]).to_dict()))
+
+
+@pytest.mark.parametrize("stdin", [b"", b"   \n\t \r\n", b"\xef\xbb\xbf"])
+def test_empty_input_is_too_short(run_cli, stdin):
+    rc, out, err = run_cli(["check", "--json"], stdin)
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["verdict"] == "too-short" and d["swaps"] == [] and d["scars"] == []
+    rc, out, _ = run_cli(["check", "-"], stdin)
+    assert rc == 0 and "too-short" in out
+
+
+def test_non_english(run_cli, tmp_path):
+    p = tmp_path / "fr.txt"
+    p.write_text(FRENCH + "\n", encoding="utf-8")
+    rc, out, _ = run_cli(["check", "--json", str(p)])
+    assert rc == 0
+    d = json.loads(out)
+    assert d["verdict"] == "not-english" and d["swaps"] == []
+    rc, out, _ = run_cli(["check", "--json"], "国务院总理周五表示，中国将继续扩大对外开放，欢迎外国企业来华投资。".encode())
+    assert json.loads(out)["verdict"] == "not-english"
+
+
+def test_non_ascii_offsets(spun_text, run_cli):
+    # emoji (astral), CJK, combining marks and NBSP before and inside the spun paragraph
+    para = spun_text.split("\n")[3]  # "A minute management standard underscored the U. S. ..."
+    text = "🙂👍🏽 東京 e\u0301te\u0301 — x\u00a0y\n" + para.replace("underscored", "underscored 🙂") + "\nfin 👋\n"
+    rc, out, err = run_cli(["check", "--json"], text.encode())
+    assert rc == 0, err
+    d = json.loads(out)
+    assert_report_schema(d, text)
+    assert d["swaps"], "expected the engine to find swaps in this paragraph"
+    assert "🙂👍🏽 東京 e\u0301te\u0301" in d["restored"]
+
+
+def test_fast_flag_is_passed_through(run_cli, monkeypatch, tmp_path):
+    seen = []
+    real = unspin.check
+
+    def spy(text, fast=False):
+        seen.append(fast)
+        return real(text, fast=fast)
+
+    monkeypatch.setattr(unspin, "check", spy)
+    p = tmp_path / "t.txt"
+    p.write_text("The cat sat on the mat and looked at the dog for a long while.\n")
+    assert run_cli(["check", "--json", "--fast", str(p)])[0] == 0
+    assert run_cli(["check", "--json", str(p)])[0] == 0
+    assert run_cli(["check", "--jsonl", "--fast"], b'{"text": "a b c"}\n')[0] == 0
+    assert seen == [True, False, True]
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_invalid_utf8_file_and_stdin(run_cli, tmp_path):
+    p = tmp_path / "bad.txt"
+    p.write_bytes(b"Hello \xe9t\xe9 world\n")
+    rc, out, err = run_cli(["check", str(p)])
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and "invalid UTF-8 at byte offset 6" in err and "bad.txt" in err
+    rc, out, err = run_cli(["check", "--json"], b"abc\xff")
+    assert rc == 2 and out == "" and "<stdin>" in err and "byte offset 3" in err
+
+
+def test_binary_missing_directory(run_cli, tmp_path):
+    png = tmp_path / "x.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    for args, needle in [
+        (["check", str(png)], "binary data"),
+        (["check", "--json", str(tmp_path / "nope.txt")], "no such file"),
+        (["check", str(tmp_path)], "is a directory"),
+        (["check", "--jsonl", str(tmp_path)], "is a directory"),
+        (["check", "--jsonl", str(tmp_path / "nope.jsonl")], "no such file"),
+    ]:
+        rc, out, err = run_cli(args)
+        assert rc == 2, args
+        assert out == "" and needle in err and err.startswith("unspin: error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["check", "--json", "--jsonl"], ["check", "--bogus"], ["frobnicate"], ["check", "a", "b"]]
+)
+def test_usage_errors_exit_2(run_cli, args):
+    rc, out, err = run_cli(args)
+    assert rc == 2 and out == "" and "usage:" in err
+
+
+def test_version(run_cli):
+    rc, out, _ = run_cli(["--version"])
+    assert rc == 0 and out.strip() == f"unspin {unspin.__version__}"
+
+
+def test_subprocess_errors_have_no_traceback(tmp_path):
+    p = tmp_path / "bad.txt"
+    p.write_bytes(b"\x00\x01\x02")
+    r = subprocess.run([sys.executable, "-m", "unspin.cli", "check", str(p)], capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "binary data" in r.stderr
+
+
+# ----------------------------------------------------------------------------- JSONL
+
+
+def test_jsonl_good_bad_blank_lines(run_cli):
+    lines = [
+        json.dumps({"id": "a", "text": "The quick brown fox jumps over the lazy dog by the river."}),
+        "",
+        "not json at all",
+        json.dumps({"id": 7}),
+        json.dumps({"id": [1, 2], "text": 42}),
+        json.dumps({"text": FRENCH}),
+        "[1, 2, 3]",
+        json.dumps({"text": "   ", "id": None, "extra": {"k": 1}}),
+        json.dumps({"text": "caf\u00e9 \ud83d\ude42 ok", "id": 3.5}, ensure_ascii=True),
+        json.dumps({"id": "surrogate", "text": "x"}).replace('"x"', '"\\ud800"'),
+        "   ",
+        json.dumps({"id": "last", "text": "It was a dark and stormy night; the rain fell in torrents."}),
+    ]
+    data = ("\n".join(lines) + "\n").encode()
+    data = data.replace(b"not json at all", b"not json \xff\xfe")  # invalid UTF-8 inside a line
+    rc, out, err = run_cli(["check", "--jsonl"], data)
+    assert rc == 0, err
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert len(rows) == len(lines)  # line N in = line N out: nothing lost or duplicated
+    for row in rows:
+        assert list(row)[0] == "id"
+    ids = [r["id"] for r in rows]
+    assert ids == ["a", None, None, 7, [1, 2], None, None, None, 3.5, "surrogate", None, "last"]
+    errors = {i + 1: r["error"] for i, r in enumerate(rows) if "error" in r}
+    assert set(errors) == {2, 3, 4, 5, 7, 10, 11}
+    assert "blank" in errors[2] and "blank" in errors[11]
+    assert "UTF-8" in errors[3]
+    assert '"text"' in errors[4] and "missing" in errors[4]
+    assert "string" in errors[5]
+    assert "object" in errors[7]
+    assert "surrogate" in errors[10]
+    for i, err_msg in errors.items():
+        assert err_msg.startswith(f"line {i}: ")
+        assert set(rows[i - 1]) == {"id", "error"}
+    assert rows[5]["verdict"] == "not-english"
+    assert rows[7]["verdict"] == "too-short"
+    for i in (0, 8, 11):
+        text = json.loads(lines[i])["text"]
+        assert_report_schema({k: v for k, v in rows[i].items() if k != "id"}, text)
+
+
+def test_jsonl_crlf_bom_and_no_final_newline(run_cli, tmp_path):
+    p = tmp_path / "in.jsonl"
+    p.write_bytes(b'\xef\xbb\xbf{"id": 1, "text": "one two three"}\r\n{"id": 2, "text": "four five"}')
+    rc, out, err = run_cli(["check", "--jsonl", str(p)])
+    assert rc == 0, err
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert [r["id"] for r in rows] == [1, 2] and all("error" not in r for r in rows)
+
+
+def test_jsonl_internal_error_keeps_going(run_cli, monkeypatch):
+    real = unspin.check
+
+    def flaky(text, fast=False):
+        if "boom" in text:
+            raise RuntimeError("kaboom")
+        return real(text, fast=fast)
+
+    monkeypatch.setattr(unspin, "check", flaky)
+    data = b'{"id": 1, "text": "boom"}\n{"id": 2, "text": "fine words here"}\n'
+    rc, out, err = run_cli(["check", "--jsonl"], data)
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert rc == 1 and "internal error" in err
+    assert rows[0] == {"id": 1, "error": "line 1: internal error: RuntimeError: kaboom"}
+    assert rows[1]["id"] == 2 and "verdict" in rows[1]
+
+
+def test_jsonl_broken_pipe_is_quiet(tmp_path):
+    p = tmp_path / "big.jsonl"
+    with p.open("w") as f:
+        for i in range(400):
+            f.write(json.dumps({"id": i, "text": "We will meet at noon and talk about the deal."}) + "\n")
+    cmd = f'"{sys.executable}" -m unspin.cli check --jsonl "{p}" | head -n 2'
+    r = subprocess.run(["bash", "-c", "set -o pipefail; " + cmd], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == [0, 1]
+
+
+# ----------------------------------------------------------------------------- human output
+
+
+def test_human_report(spun_text, run_cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    p = tmp_path / "spun.txt"
+    p.write_text(spun_text, encoding="utf-8")
+    rc, out, err = run_cli(["check", str(p)])
+    assert rc == 0 and err == ""
+    assert "\x1b[" not in out  # not a tty: no colour
+    assert out.startswith("Verdict: ")
+    assert " -> " in out and "(p=" in out
+    assert "Scars (" in out and "spaced-abbreviation" in out
+    assert "Restored text:" in out
+
+
+def test_format_report_and_colour():
+    text = "We met astatine noon.\nSecond line astatine."
+    rep = Report(
+        0.91, "spun",
+        [Swap(7, 15, "astatine", "at", 0.93, [Alternative("in", 0.05), Alternative("on", 0.01)], "wordnet"),
+         Swap(34, 42, "astatine", "at", 0.5, [], "")],
+        [Scar(0, 2, "space-before-punctuation", " ,", ",")],
+        "We met at noon.\nSecond line at.",
+    )
+    plain = format_report(rep, text)
+    assert "astatine -> at (p=0.93; alternatives: in 0.05, on 0.01)" in plain
+    assert "astatine -> at (p=0.50)" in plain
+    assert "1:8" in plain and "2:13" in plain  # line:column of each swap
+    assert "\x1b[" not in plain
+    coloured = format_report(rep, text, colour=True)
+    assert "\x1b[31mastatine\x1b[0m -> \x1b[32mat\x1b[0m" in coloured
+
+
+def test_no_color_env(monkeypatch):
+    from unspin.cli import _parser, _use_colour
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    args = _parser().parse_args(["check"])
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert _use_colour(args, Tty())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not _use_colour(args, Tty())
+    monkeypatch.delenv("NO_COLOR")
+    assert not _use_colour(_parser().parse_args(["check", "--no-color"]), Tty())
+
+
+def test_console_script_installed():
+    exe = os.path.join(os.path.dirname(sys.executable), "unspin")
+    if not os.path.exists(exe):
+        pytest.skip("console script not installed in this environment")
+    r = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == f"unspin {unspin.__version__}"

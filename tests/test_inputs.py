@@ -1,0 +1,77 @@
+"""Reading input: UTF-8 files and stdin, and every way that can go wrong."""
+import io
+import os
+import sys
+
+import pytest
+
+from unspin.inputs import BadInput, decode_bytes, read_text
+
+
+def test_plain_and_bom():
+    assert decode_bytes("café 東京 🙂\r\n".encode()) == "café 東京 🙂\r\n"
+    assert decode_bytes(b"\xef\xbb\xbfhello") == "hello"
+    assert decode_bytes(b"") == ""
+
+
+def test_allowed_control_characters():
+    text = "a\tb\nc\rd\x0ce\n" * 100
+    assert decode_bytes(text.encode()) == text
+    # a few stray control characters in real text are tolerated
+    assert decode_bytes(b"x" * 1000 + b"\x1b[0m") == "x" * 1000 + "\x1b[0m"
+
+
+@pytest.mark.parametrize(
+    "data, offset",
+    [(b"abc\xffdef", 3), (b"\xc3", 0), ("é".encode() * 5 + b"\xe2\x82", 10), (b"ok\xed\xa0\x80", 2)],
+)
+def test_invalid_utf8_names_the_offset(data, offset):
+    with pytest.raises(BadInput) as e:
+        decode_bytes(data, "f.txt")
+    msg = str(e.value)
+    assert msg.startswith("f.txt: invalid UTF-8") and f"byte offset {offset} " in msg
+    assert "\n" not in msg
+
+
+def test_binary():
+    with pytest.raises(BadInput, match="NUL byte at offset 8"):
+        decode_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(BadInput, match="binary data"):
+        decode_bytes(bytes(range(1, 9)) * 50)
+    with pytest.raises(BadInput, match="NUL"):
+        decode_bytes("text".encode("utf-16-le"))
+
+
+def test_read_text_file(tmp_path):
+    p = tmp_path / "a.txt"
+    p.write_bytes("\ufeffline one\nline two — ok\n".encode())
+    assert read_text(str(p)) == "line one\nline two — ok\n"
+    assert read_text(p) == "line one\nline two — ok\n"
+
+
+def test_read_text_errors(tmp_path):
+    with pytest.raises(BadInput, match="no such file"):
+        read_text(str(tmp_path / "missing.txt"))
+    with pytest.raises(BadInput, match="is a directory"):
+        read_text(str(tmp_path))
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine\n\xfe")
+    with pytest.raises(BadInput, match=r"bad\.txt: invalid UTF-8 at byte offset 5"):
+        read_text(str(bad))
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads everything")
+def test_unreadable(tmp_path):
+    p = tmp_path / "secret.txt"
+    p.write_text("x")
+    p.chmod(0)
+    with pytest.raises(BadInput, match="permission denied"):
+        read_text(str(p))
+
+
+def test_read_stdin(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("\ufeffhé\n".encode())))
+    assert read_text("-") == "hé\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a\x00b")))
+    with pytest.raises(BadInput, match="<stdin>: binary data"):
+        read_text("-")
