@@ -311,3 +311,19 @@ def test_console_script_installed():
         pytest.skip("console script not installed in this environment")
     r = subprocess.run([exe, "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == f"unspin {unspin.__version__}"
+
+
+def test_internal_error_is_one_line(run_cli, monkeypatch, tmp_path):
+    def broken(text, fast=False):
+        raise FileNotFoundError("data/channel/keys.txt")
+
+    monkeypatch.setattr(unspin, "check", broken)
+    p = tmp_path / "t.txt"
+    p.write_text("some text")
+    monkeypatch.delenv("UNSPIN_DEBUG", raising=False)
+    rc, out, err = run_cli(["check", str(p)])
+    assert rc == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("unspin: internal error: FileNotFoundError")
+    monkeypatch.setenv("UNSPIN_DEBUG", "1")
+    with pytest.raises(FileNotFoundError):
+        run_cli(["check", str(p)])

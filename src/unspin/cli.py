@@ -5,8 +5,9 @@
     unspin check --jsonl [--fast] [FILE|-]    one JSON object per input line, same order
     unspin --version
 
-Exit codes: 0 success (JSONL error rows are data, not failures); 1 an internal error occurred on
-some JSONL record (its row is an error row, the others are complete); 2 bad input or usage
+Exit codes: 0 success (JSONL error rows are data, not failures); 1 an internal error (with
+--jsonl: on some record, whose row is an error row, the others being complete; set UNSPIN_DEBUG=1
+for a traceback); 2 bad input or usage
 (one line on stderr, no traceback); 130 interrupted.  A closed output pipe (`| head`) ends the
 program quietly with 0.
 """
@@ -252,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug or a broken install (e.g. missing data files): say so in one line
+        if os.environ.get("UNSPIN_DEBUG"):
+            raise
+        print(f"{PROG}: internal error: {type(e).__name__}: {e} (set UNSPIN_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 1
 
 
 def _entry() -> None:
