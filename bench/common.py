@@ -1,0 +1,42 @@
+"""Helpers shared by the bench scripts: paths, dev-set loading, word tokens for scoring."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+CACHE = BENCH / ".cache"
+DEVSETS = BENCH / "devsets"
+
+
+def shared_dir() -> Path:
+    env = os.environ.get("UNSPIN_SHARED")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
+
+
+def load_records(split: str) -> list[dict]:
+    with gzip.open(DEVSETS / f"{split}.jsonl.gz", "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+# Word tokens on the spun text (with offsets), used for locate P/R/F1.
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+# Scar-insensitive word tokens, used for WER and phrase comparison:
+# "that ’s" == "that's", "U. S." == "U.S.", "reporters ’" == "reporters'".
+_CONTRACTION = re.compile(r"\s*['’]\s*(?=(?:s|re|ll|ve|d|t|m)\b)")
+
+
+def norm_words(text: str) -> list[str]:
+    t = _CONTRACTION.sub("", text.lower())
+    t = t.replace("'", "").replace("’", "")
+    return re.findall(r"[^\W_]+", t)
