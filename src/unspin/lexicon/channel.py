@@ -1,0 +1,118 @@
+"""The run-time channel table: spun surface form -> candidate originals with per-thesaurus costs.
+
+The table (data/channel.npz, built by scripts/build_artefacts.py) stores, for every pair, the
+cost -ln P_t(spun | original) quantised to QUANT nats, for each thesaurus t, under a spinner
+that picks one of the original's senses and then one of its terms uniformly.  A spinner seen in
+the wild is a mixture of such spinners: `Channel.candidates` mixes them with weights learned on
+dev data (see `ChannelWeights`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from bisect import bisect_left
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+THESAURI = ("wordnet", "mythes", "moby", "reverse")
+QUANT = 0.1  # nats per step of the stored costs
+ABSENT = 255  # stored cost meaning "this thesaurus does not explain the pair"
+
+
+@dataclass(frozen=True)
+class ChannelWeights:
+    """Mixture weight of each thesaurus in P(spun | original), learned on dev data."""
+
+    wordnet: float = 0.3
+    mythes: float = 0.3
+    moby: float = 0.2
+    reverse: float = 0.2
+
+    def as_array(self) -> np.ndarray:
+        return np.array([self.wordnet, self.mythes, self.moby, self.reverse], dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    original: str  # lower case, words joined by single spaces
+    log_channel: float  # ln P(spun | original), mixture over thesauri
+    thesaurus: str  # the thesaurus that explains the pair best
+
+
+class Channel:
+    """Read-only view of data/channel/: keys.txt (sorted spun forms), originals.txt, and three
+    memory-mapped arrays: offsets (per key), cand_orig (index into originals), cand_cost."""
+
+    def __init__(self, path=None, weights: ChannelWeights | None = None):
+        folder = Path(path) if path is not None else Path(str(resources.files("unspin") / "data" / "channel"))
+        self._keys = (folder / "keys.txt").read_text(encoding="utf-8").split("\n")
+        self._originals = (folder / "originals.txt").read_text(encoding="utf-8").split("\n")
+        self._offsets = np.load(folder / "offsets.npy", mmap_mode="r")
+        self._cand_orig = np.load(folder / "cand_orig.npy", mmap_mode="r")
+        self._cand_cost = np.load(folder / "cand_cost.npy", mmap_mode="r")
+        if len(self._offsets) != len(self._keys) + 1:
+            raise ValueError(f"corrupt channel table in {folder}")
+        w = (weights or ChannelWeights()).as_array()
+        self._log_w = np.log(np.maximum(w, 1e-12))
+        self._cache: dict[str, tuple[Candidate, ...]] = {}
+        self._index_cache: dict[str, int] = {}
+        self._first_words: frozenset[str] | None = None
+
+    def _index(self, spun: str) -> int:
+        got = self._index_cache.get(spun)
+        if got is None:
+            i = bisect_left(self._keys, spun)
+            got = i if i < len(self._keys) and self._keys[i] == spun else -1
+            if len(self._index_cache) < 500_000:
+                self._index_cache[spun] = got
+        return got
+
+    @property
+    def max_phrase_words(self) -> int:
+        return 4
+
+    @property
+    def phrase_first_words(self) -> frozenset[str]:
+        """First words of multi-word keys: phrases are looked up only where one starts."""
+        if self._first_words is None:
+            self._first_words = frozenset(k[: k.index(" ")] for k in self._keys if " " in k)
+        return self._first_words
+
+    def __contains__(self, spun: str) -> bool:
+        return self._index(spun) >= 0
+
+    def candidates(self, spun: str) -> tuple[Candidate, ...]:
+        """Originals that could have been spun into `spun` (lower case, space-joined)."""
+        got = self._cache.get(spun)
+        if got is not None:
+            return got
+        k = self._index(spun)
+        if k < 0:
+            got = ()
+        else:
+            a, b = int(self._offsets[k]), int(self._offsets[k + 1])
+            costs = self._cand_cost[a:b].astype(np.float64)
+            logp = np.where(self._cand_cost[a:b] == ABSENT, -np.inf, -costs * QUANT) + self._log_w
+            best_t = logp.argmax(axis=1)
+            mx = logp.max(axis=1)
+            mix = mx + np.log(np.exp(logp - mx[:, None]).sum(axis=1))
+            got = tuple(
+                Candidate(self._originals[o], float(m), THESAURI[t])
+                for o, m, t in zip(self._cand_orig[a:b].tolist(), mix.tolist(), best_t.tolist())
+            )
+        if len(self._cache) < 200_000:
+            self._cache[spun] = got
+        return got
+
+
+@lru_cache(maxsize=1)
+def default_channel() -> Channel:
+    return Channel()
+
+
+def log_mix(values: list[float]) -> float:
+    m = max(values)
+    return m + math.log(sum(math.exp(v - m) for v in values))
