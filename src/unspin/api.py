@@ -83,6 +83,7 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None) -> Repo
     restored_parts: list[str] = []
     n_words = n_spinnable = 0
     swap_mass = 0.0
+    params = decoder.params
     for offset, chunk in split_paragraphs(text):
         rep = repair_scars(chunk)
         to_input = rep.to_input
@@ -90,15 +91,23 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None) -> Repo
             scars.append(Scar(s.start + offset, s.end + offset, s.kind, s.found, s.repaired))
         fixed = rep.text
         english = language.is_english(chunk) if len(chunk) > 200 else True
+        units = []
+        for sent in sentences(tokenize(fixed)) if english else ():
+            word_toks = [t for t in sent if t.is_word]
+            if word_toks:
+                words = [t.norm for t in word_toks]
+                linked = [_adjacent(fixed, word_toks[i], word_toks[i + 1]) for i in range(len(word_toks) - 1)]
+                units.append((word_toks, words, linked))
+        rate = None
+        results = [decoder.decode(words, linked) for _t, words, linked in units]
+        for _ in range(params.rate_passes):
+            spinnable = sum(sum(r.spinnable) for r in results)
+            mass = sum(p for r in results for p, sp in zip(r.swap_posterior, r.spinnable) if sp)
+            rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
+            results = [decoder.decode(words, linked, rate) for _t, words, linked in units]
         pieces: list[str] = []
         cursor = 0
-        for sent in sentences(tokenize(fixed)):
-            word_toks = [t for t in sent if t.is_word]
-            if not word_toks or not english:
-                continue
-            words = [t.norm for t in word_toks]
-            linked = [_adjacent(fixed, word_toks[i], word_toks[i + 1]) for i in range(len(word_toks) - 1)]
-            result = decoder.decode(words, linked)
+        for (word_toks, words, _linked), result in zip(units, results):
             n_words += len(words)
             n_spinnable += sum(result.spinnable)
             swap_mass += sum(result.swap_posterior)

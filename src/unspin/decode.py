@@ -32,6 +32,12 @@ class DecoderParams:
     max_candidates: int = 5  # swap arcs kept per (start, length) after local pruning
     prune_margin: float = 4.0  # nats a candidate may trail the identity locally and still be kept
     report_threshold: float = 0.5  # a swap on the best path is applied only above this posterior
+    # Document-level rate: decode once with `rate`, re-estimate the share of spinnable words that
+    # were swapped from the posteriors, decode again with it (clamped).  Clean text then gets a
+    # low rate and few false swaps; heavily spun text a high one.  0 passes = fixed rate.
+    rate_passes: int = 1
+    rate_min: float = 0.005
+    rate_max: float = 0.6
 
 
 @dataclass(slots=True)
@@ -102,12 +108,12 @@ class Decoder:
                 self._rank_cache[phrase] = got
         return got
 
-    def _arcs(self, words: list[str], linked: list[bool]) -> list[Arc]:
+    def _arcs(self, words: list[str], linked: list[bool], rate: float) -> list[Arc]:
         """linked[i]: words i and i+1 are adjacent (only spaces between), so a phrase may span them."""
         p = self.params
         ch = self.channel
-        log_keep = math.log(1.0 - p.rate)
-        log_swap = math.log(p.rate)
+        log_keep = math.log(1.0 - rate)
+        log_swap = math.log(rate)
         n = len(words)
         arcs: list[Arc] = []
         for i, w in enumerate(words):
@@ -159,11 +165,12 @@ class Decoder:
         return self.params.lm_weight * total
 
     # ------------------------------------------------------------------ decoding
-    def decode(self, words: list[str], linked: list[bool]) -> SentenceResult:
+    def decode(self, words: list[str], linked: list[bool], rate: float | None = None) -> SentenceResult:
+        """rate: the document's estimated swap rate (None: the prior `params.rate`)."""
         n = len(words)
         if n == 0:
             return SentenceResult([], [], [])
-        arcs = self._arcs(words, linked)
+        arcs = self._arcs(words, linked, rate if rate is not None else self.params.rate)
         w_lm = self.params.lm_weight
         lm = self.lm
         starts: list[list[int]] = [[] for _ in range(n + 1)]
