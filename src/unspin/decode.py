@@ -28,6 +28,11 @@ class DecoderParams:
     rate: float = 0.15  # prior share of spinnable words a spinner swapped
     channel_weight: float = 1.0
     lm_weight: float = 1.0
+    # ln P_lm(word | history) - unigram_discount * ln P_lm(word): reward contextual fit rather than
+    # frequency alone.  A 3-gram backs off to unigrams for most rare words, and without this a
+    # clean text's rare words lose to their common synonyms.  Path-independent, so it is folded
+    # into each arc's static score.
+    unigram_discount: float = 0.0
     shortlist: int = 16  # candidates per spun phrase scored in context (best by channel + unigram)
     max_candidates: int = 5  # swap arcs kept per (start, length) after local pruning
     prune_margin: float = 4.0  # nats a candidate may trail the identity locally and still be kept
@@ -88,6 +93,7 @@ class Decoder:
         self.lm = lm
         self.params = params or DecoderParams()
         self._rank_cache: dict[str, list] = {}
+        self._uni_cache: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lattice
     def _ranked(self, phrase: str) -> list[tuple[tuple[str, ...], float, str]]:
@@ -114,11 +120,13 @@ class Decoder:
         ch = self.channel
         log_keep = math.log(1.0 - rate)
         log_swap = math.log(rate)
+        disc = p.unigram_discount * p.lm_weight
         n = len(words)
         arcs: list[Arc] = []
         for i, w in enumerate(words):
             spinnable = w in ch
-            arcs.append(Arc(i, i + 1, (w,), log_keep if spinnable else 0.0, True))
+            id_score = (log_keep - disc * self._uni(w)) if spinnable else 0.0
+            arcs.append(Arc(i, i + 1, (w,), id_score, True))
             prev1 = words[i - 1] if i > 0 else "<s>"
             prev2 = words[i - 2] if i > 1 else "<s>"
             for length in range(1, ch.max_phrase_words + 1):
@@ -139,11 +147,12 @@ class Decoder:
                 # Local pruning: score each candidate with the spun neighbours as context and
                 # keep those that come close to (or beat) leaving the spun words as they are.
                 nxt1 = words[end] if end < n else "</s>"
-                base = self._local(words[i:end], prev2, prev1, nxt1) + log_keep * length
+                base = self._local(words[i:end], prev2, prev1, nxt1) + log_keep * length - disc * sum(
+                    self._uni(x) for x in words[i:end])
                 floor = base - p.prune_margin
                 kept = []
                 for outs, log_ch, thesaurus in ranked:
-                    s_ = log_swap + p.channel_weight * log_ch
+                    s_ = log_swap + p.channel_weight * log_ch - disc * sum(self._uni(x) for x in outs)
                     local = s_ + self._local(outs, prev2, prev1, nxt1)
                     if local > floor:
                         kept.append((local, s_, outs, thesaurus))
@@ -153,6 +162,12 @@ class Decoder:
                 for _local, s_, outs, thesaurus in kept:
                     arcs.append(Arc(i, end, outs, s_, False, thesaurus))
         return arcs
+
+    def _uni(self, word: str) -> float:
+        got = self._uni_cache.get(word)
+        if got is None:
+            got = self._uni_cache[word] = self.lm.unigram(word)
+        return got
 
     def _local(self, outs, prev2, prev1, nxt1) -> float:
         logprob = self.lm.logprob
