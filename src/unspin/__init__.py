@@ -3,10 +3,12 @@
 Public surface:
     check(text, fast=False) -> Report     locate swaps, restore, score, scars
     restore(text) -> str                  the restored text only
+    detect(text) -> Detection             document score only (screening)
 """
-from unspin.report import Alternative, Report, Scar, Swap
+from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 
-__all__ = ["check", "restore", "Report", "Swap", "Alternative", "Scar", "__version__"]
+__all__ = ["check", "restore", "detect", "Report", "Swap", "Alternative", "Scar", "Detection", "Evidence",
+           "__version__"]
 __version__ = "0.1.0"
 
 
@@ -18,3 +20,9 @@ def check(text: str, fast: bool = False) -> Report:
 
 def restore(text: str) -> str:
     return check(text).restored
+
+
+def detect(text: str) -> Detection:
+    from unspin.detect import detect as _detect
+
+    return _detect(text)

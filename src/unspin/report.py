@@ -47,3 +47,22 @@ class Report:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One signal behind a document score, with its contribution (in log-odds)."""
+
+    signal: str
+    value: float
+    contribution: float
+
+
+@dataclass
+class Detection:
+    spun_probability: float
+    verdict: str  # same vocabulary as Report.verdict
+    evidence: list[Evidence]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
