@@ -238,16 +238,51 @@ def _moby_forms(inflector: Inflector, orig: str) -> dict[str, dict[str, str]]:
     return by_pos
 
 
+# Not engine artefacts: shipped alongside, but left out of the manifest (see data/demo/README.md).
+MANIFEST_EXCLUDE = ("MANIFEST.json", "demo", "__pycache__")
+
+
+def shipped_artefacts() -> list[Path]:
+    """Every file under data/ that the manifest must list (the manifest test uses this rule too)."""
+    return [p for p in sorted(DATA.rglob("*"))
+            if p.is_file() and not set(p.relative_to(DATA).parts) & set(MANIFEST_EXCLUDE)]
+
+
+def _debian_version(package: str, files: dict[str, str]) -> str | None:
+    """The installed Debian version of `package`, if its installed files hash as recorded."""
+    import subprocess
+
+    try:
+        version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True,
+                                 text=True, check=True).stdout.strip()
+        listed = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True,
+                                check=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    paths = {Path(x).name: Path(x) for x in listed if x and Path(x).is_file()}
+    if not files or any(name not in paths or sha256(paths[name]) != h for name, h in files.items()):
+        return None
+    return version or None
+
+
 def write_manifest(inputs: dict) -> None:
-    artefacts = {str(p.relative_to(DATA)): {"sha256": sha256(p), "bytes": p.stat().st_size}
-                 for p in sorted(DATA.rglob("*")) if p.is_file() and p.name != "MANIFEST.json"}
+    """Write data/MANIFEST.json: every shipped artefact (path relative to data/, sha256, bytes) and
+    the build inputs.  `inputs={}` keeps the inputs already recorded (a refresh after a change to
+    data/ that needs no rebuild, e.g. a new params.json: scripts/refresh_manifest.py).  A Debian
+    input without a version gets the installed one, but only if its installed files hash as recorded."""
+    artefacts = {p.relative_to(DATA).as_posix(): {"sha256": sha256(p), "bytes": p.stat().st_size}
+                 for p in shipped_artefacts()}
+    old = DATA / "MANIFEST.json"
+    if not inputs and old.exists():
+        inputs = json.loads(old.read_text(encoding="utf-8"))["inputs"]
+    for entry in inputs.values():
+        if "debian" in entry and "version" not in entry:
+            version = _debian_version(entry["debian"], entry.get("files", {}))
+            if version:
+                entry["version"] = version
     manifest = {"format": 1, "inputs": inputs, "artefacts": artefacts,
                 "built_by": "scripts/build_artefacts.py"}
-    old = DATA / "MANIFEST.json"
-    if old.exists() and not inputs:
-        manifest["inputs"] = json.loads(old.read_text())["inputs"]
-    old.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-
+    old.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 if __name__ == "__main__":
     main()
