@@ -22,6 +22,7 @@ from typing import BinaryIO, Iterable, Iterator, TextIO
 import unspin
 from unspin.inputs import BadInput, read_text
 from unspin.report import Report
+from unspin.server.cli import add_serve_command
 
 PROG = "unspin"
 
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--fast", action="store_true", help="use the fast prior only")
     c.add_argument("--no-color", action="store_true", help="never colour the report (also: NO_COLOR=1)")
+    add_serve_command(sub)
     return p
 
 
@@ -236,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if getattr(args, "func", None) is not None:  # sub-commands that bring their own runner
+            return args.func(args)
         parser.print_usage(sys.stderr)
         print(f"{PROG}: error: a command is required (try: {PROG} check FILE)", file=sys.stderr)
         return 2

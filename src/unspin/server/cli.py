@@ -1,0 +1,63 @@
+"""`unspin serve`: the argparse sub-command (no FastAPI import until it runs)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _positive_int(s: str) -> int:
+    v = int(s)
+    if v < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return v
+
+
+def add_serve_command(subparsers) -> argparse.ArgumentParser:
+    s = subparsers.add_parser(
+        "serve",
+        help="HTTP service and web page (needs the server extra)",
+        description="Serve the web page at / and the JSON API (/v1/check, /v1/detect, /v1/trace, /health, /docs).",
+    )
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    s.add_argument("--index", metavar="DIR", default=None, help="trace index directory: enables /v1/trace")
+    s.add_argument("--workers", type=_positive_int, default=None,
+                   help="engine worker processes (default: number of CPUs; 0 = a thread in the server)")
+    s.add_argument("--max-bytes", type=_positive_int, default=256 * 1024,
+                   help="request body limit in bytes (default 262144; larger gets 413)")
+    s.add_argument("--timeout", type=float, default=20.0, help="per-request time budget in seconds (default 20)")
+    s.add_argument("--max-pending", type=_positive_int, default=None,
+                   help="requests in the engine at once before 503 (default 16 per worker)")
+    s.add_argument("--cache-mb", type=_positive_int, default=32, help="result cache size in MB (default 32; 0 = off)")
+    s.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    s.set_defaults(func=run_serve)
+    return s
+
+
+def run_serve(args) -> int:
+    try:
+        import uvicorn
+
+        from unspin.server.app import Settings, create_app
+    except ImportError as e:
+        print(f"unspin: error: serve needs the server extra ({e.name} is missing): "
+              "pip install 'unspin[server]'", file=sys.stderr)
+        return 2
+    if args.index and not os.path.isdir(args.index):
+        print(f"unspin: error: --index {args.index}: no such directory", file=sys.stderr)
+        return 2
+    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+    settings = Settings(
+        workers=workers,
+        max_bytes=args.max_bytes,
+        timeout=args.timeout,
+        max_pending=args.max_pending if args.max_pending is not None else 16 * max(1, workers),
+        index_dir=args.index,
+        cache_mb=args.cache_mb,
+    )
+    print(f"unspin: loading models in {max(1, workers)} worker(s), then serving on http://{args.host}:{args.port}/",
+          file=sys.stderr, flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
+                access_log=args.log_level in ("info", "debug"))
+    return 0
