@@ -1,0 +1,419 @@
+"""The trace index: a persistent archive of originals, searchable with spun copies.
+
+On disk, a directory:
+
+    index.sqlite        SQLite in WAL mode: meta (format, parameters), docs (n, id, zlib text),
+                        segments (the published LSH segment files, with their sizes)
+    seg-<name>.keys.npy sorted uint64 LSH band keys  } one immutable pair per flush; memory-mapped
+    seg-<name>.docs.npy uint32 doc number per key    }
+
+Adding writes new segment files first and then, in one SQLite transaction, the documents and the
+segment rows.  Readers see a consistent snapshot: a segment is visible only once its documents
+are committed, published segment files never change, and SQLite's WAL mode lets readers run
+while one writer adds (a second writer waits for the lock, then fails clearly after a timeout).
+A reader notices commits by other processes (`PRAGMA data_version`) and picks up new segments
+before its next query.
+
+Search: the query's surviving-token shingles (see signature.py) are cut into windows, each window's
+MinHash bands are looked up in every segment (numpy binary search), documents are ranked by band
+hits, the best few by exact shingle containment, and the survivors are verified by alignment
+(align.py).  A match is reported only when the alignment explains enough of the query; the
+threshold is calibrated on unrelated queries (bench/trace/bench.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+import zlib
+from dataclasses import asdict, dataclass, field
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from unspin.inputs import BadInput
+from unspin.trace import signature as sig
+
+FORMAT = "unspin-trace-1"
+DB_NAME = "index.sqlite"
+DEFAULTS = {"num_perm": 64, "bands": 32, "rows": 2, "seed": 20240601, "shingle": sig.SHINGLE,
+            "block": sig.BLOCK}
+FLUSH_DOCS = 250_000  # documents per segment (and per transaction) while adding
+BUCKET_CAP = 5_000  # posting lists longer than this (shingles common to many documents) are skipped
+MAX_CANDIDATES = 12  # documents checked by exact shingle containment
+# Calibrated on unrelated queries against a 1M-document archive (bench/trace/bench.py): see README.
+MIN_SCORE = 0.25  # share of query words aligned (identical-anchored or explained by the channel)
+MIN_WORDS = 12  # and at least this many aligned query words
+
+
+class IndexCorrupt(BadInput):
+    """The directory is not a readable trace index (missing, truncated or foreign files)."""
+
+
+@dataclass(frozen=True)
+class TraceSwap:
+    start: int  # offsets into the query text
+    end: int
+    spun: str
+    original: str
+    source_start: int  # offsets into the source text
+    source_end: int
+    known_synonym: bool
+
+
+@dataclass
+class Match:
+    source_id: str
+    score: float  # share of query words aligned to this source (identical or explained)
+    coverage: float  # share of source words covered by the alignment
+    swaps: list[TraceSwap] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _connect(path: Path, create: bool = False) -> sqlite3.Connection:
+    if not create and not path.exists():
+        raise IndexCorrupt(f"{path.parent}: not a trace index (no {DB_NAME})")
+    try:
+        con = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.DatabaseError as e:
+        raise IndexCorrupt(f"{path}: not a readable trace index ({e})") from None
+    return con
+
+
+def _iter_docs(docs) -> Iterator[tuple[str, str]]:
+    for d in docs:
+        if isinstance(d, dict):
+            did, text = d.get("id"), d.get("text")
+        else:
+            did, text = d
+        if not isinstance(text, str):
+            raise BadInput(f"document {did!r}: text must be a string")
+        if did is None:
+            raise BadInput("every document needs an id")
+        yield str(did), text
+
+
+_WORD_RE = None
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Word token spans, as unspin.text.tokenize's words (fast path without Token objects)."""
+    global _WORD_RE
+    if _WORD_RE is None:
+        import regex
+
+        _WORD_RE = regex.compile(r"[\p{L}\p{M}\p{N}]+(?:['’\-][\p{L}\p{M}\p{N}]+)*")
+    return [m.span() for m in _WORD_RE.finditer(text)]
+
+
+def _paragraphs(spans: list[tuple[int, int]], text: str) -> list[tuple[int, int]]:
+    out, start = [], 0
+    for i in range(1, len(spans)):
+        if "\n" in text[spans[i - 1][1]:spans[i][0]]:
+            out.append((start, i))
+            start = i
+    if spans:
+        out.append((start, len(spans)))
+    return out
+
+
+# ------------------------------------------------------------------------------------ index
+
+
+class Index:
+    """A persistent trace index.  `Index.build(dir, docs)`, `Index(dir)` (open), `.add(docs)`,
+    `.trace(text)`.  Documents are `(id, text)` pairs or dicts with "id" and "text"."""
+
+    def __init__(self, path, *, _create: bool = False):
+        self.path = Path(path)
+        if not _create:
+            if not self.path.exists():
+                raise IndexCorrupt(f"{self.path}: no such index directory")
+            if not self.path.is_dir():
+                raise IndexCorrupt(f"{self.path}: not a directory")
+        self._con = _connect(self.path / DB_NAME, create=_create)
+        self._segments: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self._data_version = None
+        if not _create:
+            self._load_meta()
+            self._refresh(force=True)
+
+    # -------------------------------------------------------------------- lifecycle
+    @classmethod
+    def build(cls, path, docs: Iterable = (), *, overwrite: bool = False, **params) -> "Index":
+        path = Path(path)
+        if path.exists() and any(path.iterdir()):
+            if not overwrite:
+                raise BadInput(f"{path}: exists and is not empty (pass overwrite=True / --force)")
+            for p in path.iterdir():
+                if p.name == DB_NAME or p.name.startswith(DB_NAME) or p.name.startswith("seg-"):
+                    p.unlink()
+        path.mkdir(parents=True, exist_ok=True)
+        meta = dict(DEFAULTS)
+        meta.update({k: v for k, v in params.items() if v is not None})
+        if meta["num_perm"] < meta["bands"] * meta["rows"]:
+            raise ValueError("num_perm must be >= bands * rows")
+        self = cls(path, _create=True)
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+        con.execute("CREATE TABLE docs (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, text BLOB NOT NULL)")
+        con.execute("CREATE TABLE segments (name TEXT PRIMARY KEY, n_keys INTEGER NOT NULL, "
+                    "n_docs INTEGER NOT NULL, created REAL NOT NULL)")
+        con.executemany("INSERT INTO meta VALUES (?, ?)",
+                        [("format", FORMAT)] + [(k, json.dumps(v)) for k, v in meta.items()])
+        con.execute("COMMIT")
+        self._load_meta()
+        self._refresh(force=True)
+        self.add(docs)
+        return self
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        self._segments = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _load_meta(self) -> None:
+        try:
+            rows = dict(self._con.execute("SELECT k, v FROM meta").fetchall())
+        except sqlite3.DatabaseError as e:
+            raise IndexCorrupt(f"{self.path}: not a readable trace index ({e})") from None
+        if rows.get("format") != FORMAT:
+            raise IndexCorrupt(f"{self.path}: unknown index format {rows.get('format')!r} (expected {FORMAT})")
+        try:
+            self.params = {k: json.loads(v) for k, v in rows.items() if k != "format"}
+            self.num_perm, self.bands, self.rows = self.params["num_perm"], self.params["bands"], self.params["rows"]
+            self.seed, self.block = self.params["seed"], self.params["block"]
+        except (KeyError, ValueError) as e:
+            raise IndexCorrupt(f"{self.path}: damaged index metadata ({e})") from None
+
+    def _refresh(self, force: bool = False) -> None:
+        """Pick up segments committed by other processes since the last query."""
+        try:
+            dv = self._con.execute("PRAGMA data_version").fetchone()[0]
+            if not force and dv == self._data_version:
+                return
+            self._con.execute("BEGIN")
+            try:
+                rows = self._con.execute("SELECT name, n_keys FROM segments ORDER BY created, name").fetchall()
+            finally:
+                self._con.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            raise IndexCorrupt(f"{self.path}: not a readable trace index ({e})") from None
+        have = {name: (k, d) for name, k, d in self._segments}
+        segs = []
+        for name, n_keys in rows:
+            if name in have:
+                segs.append((name, *have[name]))
+                continue
+            segs.append((name, *self._open_segment(name, n_keys)))
+        self._segments = segs
+        self._data_version = dv
+
+    def _open_segment(self, name: str, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            keys = np.load(self.path / f"seg-{name}.keys.npy", mmap_mode="r")
+            docs = np.load(self.path / f"seg-{name}.docs.npy", mmap_mode="r")
+        except FileNotFoundError as e:
+            raise IndexCorrupt(f"{self.path}: segment file missing ({Path(e.filename).name})") from None
+        except (ValueError, OSError) as e:
+            raise IndexCorrupt(f"{self.path}: segment {name} is truncated or damaged ({e})") from None
+        if keys.shape != (n_keys,) or docs.shape != (n_keys,) or keys.dtype != np.uint64 or docs.dtype != np.uint32:
+            raise IndexCorrupt(f"{self.path}: segment {name} is truncated or damaged "
+                               f"(expected {n_keys} keys, found {keys.shape[0]} / {docs.shape[0]})")
+        return keys, docs
+
+    # -------------------------------------------------------------------- adding
+    def _signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(band keys (n_windows * bands,), doc position per key) for a batch of texts."""
+        wins: list[list[str]] = []
+        owner: list[int] = []
+        for i, t in enumerate(texts):
+            sh = sig.shingles(sig.surviving_tokens(t), self.params["shingle"])
+            for a, b in sig.windows(len(sh), self.block):
+                wins.append(sh[a:b])
+                owner.append(i)
+        dig = sig.minhash_matrix(wins, self.num_perm, self.seed)
+        keys = sig.band_keys(dig, self.bands, self.rows)
+        pos = np.repeat(np.asarray(owner, dtype=np.int64), self.bands)
+        return keys.reshape(-1), pos
+
+    def add(self, docs: Iterable, *, flush_docs: int = FLUSH_DOCS, progress=None) -> int:
+        """Add documents (no rebuild).  Raises BadInput on a duplicate id (documents of earlier
+        flushes of this call stay added; the failing flush is rolled back).  Returns the count."""
+        total = 0
+        batch: list[tuple[str, str]] = []
+        for d in _iter_docs(docs):
+            batch.append(d)
+            if len(batch) >= flush_docs:
+                total += self._flush(batch, progress, total)
+                batch = []
+        if batch:
+            total += self._flush(batch, progress, total)
+        return total
+
+    def _flush(self, batch: list[tuple[str, str]], progress, done: int) -> int:
+        keys_parts, docs_parts, rows = [], [], []
+        name = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")  # the writer lock: doc numbers are ours until COMMIT
+        files: list[Path] = []
+        try:
+            first = (con.execute("SELECT coalesce(max(n), 0) FROM docs").fetchone()[0]) + 1
+            step = 20_000
+            for s in range(0, len(batch), step):
+                part = batch[s:s + step]
+                texts = [t for _, t in part]
+                k, pos = self._signatures(texts)
+                keys_parts.append(k)
+                docs_parts.append((pos + first + s).astype(np.uint32))
+                rows.extend((first + s + i, did, zlib.compress(t.encode("utf-8", "surrogatepass"), 1))
+                            for i, (did, t) in enumerate(part))
+                if progress:
+                    progress(done + s + len(part))
+            keys = np.concatenate(keys_parts) if keys_parts else np.zeros(0, np.uint64)
+            dnum = np.concatenate(docs_parts) if docs_parts else np.zeros(0, np.uint32)
+            order = np.argsort(keys, kind="stable")
+            keys, dnum = keys[order], dnum[order]
+            for suffix, arr in (("keys", keys), ("docs", dnum)):
+                p = self.path / f"seg-{name}.{suffix}.npy"
+                with open(p, "wb") as fh:
+                    np.save(fh, arr)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                files.append(p)
+            try:
+                con.executemany("INSERT INTO docs (n, id, text) VALUES (?, ?, ?)", rows)
+            except sqlite3.IntegrityError:
+                seen: set[str] = set()
+                dup = None
+                for _, did, _ in rows:
+                    if did in seen or con.execute("SELECT 1 FROM docs WHERE id = ?", (did,)).fetchone():
+                        dup = did
+                        break
+                    seen.add(did)
+                raise BadInput(f"duplicate document id {dup!r} (nothing of this batch was added)") from None
+            con.execute("INSERT INTO segments VALUES (?, ?, ?, ?)", (name, len(keys), len(batch), time.time()))
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            for p in files:
+                p.unlink(missing_ok=True)
+            raise
+        self._refresh(force=True)
+        return len(batch)
+
+    # -------------------------------------------------------------------- reading
+    def __len__(self) -> int:
+        return int(self._con.execute("SELECT count(*) FROM docs").fetchone()[0])
+
+    def get(self, doc_id: str) -> str | None:
+        row = self._con.execute("SELECT text FROM docs WHERE id = ?", (doc_id,)).fetchone()
+        return zlib.decompress(row[0]).decode("utf-8", "surrogatepass") if row else None
+
+    def _fetch(self, nums: list[int]) -> dict[int, tuple[str, str]]:
+        q = ",".join("?" * len(nums))
+        out = {}
+        for n, did, blob in self._con.execute(f"SELECT n, id, text FROM docs WHERE n IN ({q})", nums):
+            out[n] = (did, zlib.decompress(blob).decode("utf-8", "surrogatepass"))
+        return out
+
+    def info(self) -> dict:
+        self._refresh()
+        size = sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+        segs = self._con.execute("SELECT name, n_keys, n_docs FROM segments ORDER BY created, name").fetchall()
+        return {"path": str(self.path), "format": FORMAT, "documents": len(self),
+                "segments": len(segs), "band_keys": int(sum(s[1] for s in segs)),
+                "bytes_on_disk": size, "params": self.params}
+
+    def candidates(self, text: str) -> list[tuple[int, int]]:
+        """(doc number, band hits) for a query, best first (LSH stage only)."""
+        self._refresh()
+        sh = sig.shingles(sig.surviving_tokens(text), self.params["shingle"])
+        wins = [sh[a:b] for a, b in sig.windows(len(sh), self.block, stride=max(1, self.block // 2))]
+        if not wins:
+            return []
+        dig = sig.minhash_matrix(wins, self.num_perm, self.seed)
+        qk = np.unique(sig.band_keys(dig, self.bands, self.rows).reshape(-1))
+        hits = []
+        for _, keys, docs in self._segments:
+            lo = np.searchsorted(keys, qk, "left")
+            hi = np.searchsorted(keys, qk, "right")
+            for a, b in zip(lo.tolist(), hi.tolist()):
+                if 0 < b - a <= BUCKET_CAP:
+                    hits.append(np.unique(docs[a:b]))  # a document counts once per key
+        if not hits:
+            return []
+        nums, counts = np.unique(np.concatenate(hits), return_counts=True)
+        order = np.lexsort((nums, -counts))
+        return [(int(nums[i]), int(counts[i])) for i in order]
+
+    def trace(self, text: str, top: int = 5, *, min_score: float = MIN_SCORE) -> list[Match]:
+        """Sources of `text` in the archive, best first ([] when there is none)."""
+        from unspin.scars import repair_scars
+        from unspin.trace.align import align_words
+
+        rep = repair_scars(text)
+        rtext = rep.text
+        cands = self.candidates(rtext)[:MAX_CANDIDATES]
+        if not cands:
+            return []
+        qsh = set(sig.shingles(sig.surviving_tokens(rtext), self.params["shingle"]))
+        fetched = self._fetch([n for n, _ in cands])
+        contain = []
+        for n, _ in cands:
+            if n not in fetched:
+                continue
+            did, src = fetched[n]
+            ssh = set(sig.shingles(sig.surviving_tokens(src), self.params["shingle"]))
+            contain.append((len(qsh & ssh) / max(1, len(qsh)), n))
+        contain.sort(reverse=True)
+        if not contain:
+            return []
+        best = contain[0][0]
+        q_spans = word_spans(rtext)
+        q_words = [rtext[a:b].lower().replace("’", "'") for a, b in q_spans]
+        paras = _paragraphs(q_spans, rtext)
+        to_in = rep.to_input
+        matches = []
+        for c, n in contain[: max(top, 2) + 2]:
+            if c < max(0.04, 0.25 * best):
+                break
+            did, src = fetched[n]
+            s_spans = word_spans(src)
+            s_words = [src[a:b].lower().replace("’", "'") for a, b in s_spans]
+            sm = SequenceMatcher(None, autojunk=False)
+            sm.set_seq2(s_words)
+            al = align_words(q_words, s_words, paras, sm)
+            if al.score < min_score or al.matched_query_words < MIN_WORDS:
+                continue
+            swaps = []
+            for s in al.swaps:
+                qa, qb = to_in[q_spans[s.q_start][0]], to_in[q_spans[s.q_end - 1][1]]
+                sa, sb = s_spans[s.s_start][0], s_spans[s.s_end - 1][1]
+                swaps.append(TraceSwap(qa, qb, text[qa:qb], src[sa:sb], sa, sb, s.known))
+            swaps.sort(key=lambda s: (s.start, s.source_start))
+            matches.append(Match(did, round(al.score, 4), round(al.coverage, 4), swaps))
+        matches.sort(key=lambda m: (-m.score, -m.coverage, m.source_id))
+        return matches[:top]
