@@ -1,0 +1,379 @@
+"""The Python API end to end (unspin.check / restore / detect) on real engine behaviour.
+
+Two kinds of tests:
+
+* invariants of every Report, whatever the engine decides: swap and scar offsets index the input
+  (also after CRLF, tabs, emoji and CJK before the swaps), probabilities in [0, 1], alternatives
+  sorted, `restored` rebuilt from the report, untouched words untouched, bad input verdicts,
+  a large document in bounded memory, restore/detect agree with check.  These run with the
+  default engine and with an *eager* decoder (low report threshold) so that there are many swaps
+  to check even when the tuned engine reports few;
+* engine-quality cases kept as data, ftfy-style, in tests/cases/check_*.json:
+  `check_in_the_wild.json` (the shared spun article), `check_negative.json` (clean text that must
+  stay clean), `check_known_failures.json` (what the engine still gets wrong, `"expect": "fail"`,
+  run as non-strict xfail: an XPASS means a case can move to the other files).
+
+Case fields: `text` (or "@example" for the shared article, "@demo/NAME" for a demo file),
+`context` ("@example": check the whole article, judge the case's line in it), `verdict` (allowed
+verdicts), `min_swaps`, `max_swaps`, `swapped` (substrings of the text each overlapped by a swap),
+`restored_contains`, `restored_lacks`, `restored_equals_input`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import unspin
+from unspin.report import Detection, Report
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = ROOT / "tests" / "cases"
+DEMO = ROOT / "src" / "unspin" / "data" / "demo"
+EXAMPLE = Path(os.environ.get("UNSPIN_SHARED", "/work/shared")) / "examples" / "washington-examiner-spun.txt"
+DEVSET = ROOT / "bench" / "devsets" / "dev.jsonl.gz"
+
+
+# ----------------------------------------------------------------------------- helpers
+def _example() -> str:
+    if not EXAMPLE.exists():
+        pytest.skip(f"{EXAMPLE} not present")
+    return EXAMPLE.read_text("utf-8")
+
+
+def _resolve(ref: str) -> str:
+    if ref == "@example":
+        return _example()
+    if ref.startswith("@demo/"):
+        return (DEMO / ref[len("@demo/"):]).read_text("utf-8")
+    return ref
+
+
+_cache: dict[tuple[str, str], Report] = {}
+
+
+def _check(text: str, engine: str = "default") -> Report:
+    key = (engine, text)
+    if key not in _cache:
+        _cache[key] = unspin.check(text) if engine == "default" else _eager_check(text)
+    return _cache[key]
+
+
+def _eager_check(text: str) -> Report:
+    """check() with a decoder that reports swaps from a low posterior up: many swaps, same code path."""
+    from unspin import api
+
+    base = api._config().decoder
+    fields = {f.name for f in dataclasses.fields(base)}
+    if "report_threshold" not in fields:
+        pytest.skip("DecoderParams has no report_threshold")
+    return api.check(text, decoder=api.make_decoder(dataclasses.replace(base, report_threshold=0.05)))
+
+
+def _rebuild(text: str, report: Report) -> str:
+    """The input with every scar repaired and every swap applied, from the report alone.
+    A scar inside a swap is part of what the swap replaces; partial overlaps are a bug."""
+    edits = [(s.start, s.end, s.original, "swap") for s in report.swaps]
+    for sc in report.scars:
+        inside = any(s.start <= sc.start and sc.end <= s.end for s in report.swaps)
+        if not inside:
+            edits.append((sc.start, sc.end, sc.repaired, "scar"))
+    edits.sort()
+    out, cursor = [], 0
+    for start, end, new, kind in edits:
+        assert start >= cursor, f"overlapping edits at {start} ({kind}): {edits}"
+        out.append(text[cursor:start])
+        out.append(new)
+        cursor = end
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _untouched_words(text: str, report: Report) -> list[str]:
+    spans = [(s.start, s.end) for s in report.swaps]
+    return [m.group() for m in _WORD.finditer(text)
+            if not any(a < m.end() and m.start() < b for a, b in spans)]
+
+
+def _letters(s: str) -> str:
+    return "".join(_WORD.findall(s))
+
+
+# ----------------------------------------------------------------------------- texts for invariants
+def _variants() -> dict[str, str]:
+    art = EXAMPLE.read_text("utf-8") if EXAMPLE.exists() else (CASES / "spun-sample.txt").read_text("utf-8")
+    demo = (DEMO / "demo.txt").read_text("utf-8")
+    return {
+        "example": art,
+        "demo": demo,
+        "crlf": demo.replace("\n", "\r\n"),
+        "tabs": demo.replace(", ", ",\t").replace(" the ", "\tthe "),
+        "emoji": "🙂🚀 " + demo.replace("\n", "\n👍🏽 "),  # astral chars: 1 code point each, 2 UTF-16 units
+        "cjk": "東京の記者会見。 " + demo.replace(". ", "。 ", 1),
+        "combining": "Cafe\u0301 owners said: " + demo,  # a combining accent before everything
+    }
+
+
+VARIANTS = _variants()
+ENGINES = ["default", "eager"]
+
+
+@pytest.fixture(params=[(e, v) for e in ENGINES for v in VARIANTS], ids=lambda p: f"{p[0]}-{p[1]}", scope="module")
+def checked(request):
+    engine, name = request.param
+    text = VARIANTS[name]
+    return text, _check(text, engine)
+
+
+def test_eager_engine_finds_swaps_to_check():
+    """Guards the invariants below against passing vacuously."""
+    assert len(_check(VARIANTS["demo"], "eager").swaps) >= 10
+
+
+def test_offsets_index_the_input(checked):
+    text, r = checked
+    for s in r.swaps:
+        assert 0 <= s.start < s.end <= len(text)
+        assert text[s.start:s.end] == s.spun, s
+    for sc in r.scars:
+        assert text[sc.start:sc.end] == sc.found, sc
+    starts = [s.start for s in r.swaps]
+    assert starts == sorted(starts)
+    assert all(a.end <= b.start for a, b in zip(r.swaps, r.swaps[1:])), "overlapping swaps"
+
+
+def test_swaps_are_words(checked):
+    text, r = checked
+    for s in r.swaps:
+        assert s.spun == s.spun.strip() and s.spun[:1].isalnum() and s.spun[-1:].isalnum(), s
+        assert s.original.strip() and s.original.lower() != s.spun.lower(), s
+
+
+def test_probabilities(checked):
+    _text, r = checked
+    assert 0.0 <= r.spun_probability <= 1.0
+    for s in r.swaps:
+        assert 0.0 <= s.probability <= 1.0, s
+        probs = [a.probability for a in s.alternatives]
+        assert all(0.0 <= p <= 1.0 for p in probs), s
+        assert probs == sorted(probs, reverse=True), f"alternatives not sorted: {s}"
+        assert s.thesaurus in ("wordnet", "mythes", "moby", "reverse", ""), s
+
+
+def test_restored_is_input_with_scars_repaired_and_swaps_applied(checked):
+    text, r = checked
+    assert r.restored == _rebuild(text, r)
+
+
+def test_untouched_words_stay(checked):
+    text, r = checked
+    cursor = 0
+    for w in _untouched_words(text, r):
+        found = r.restored.find(w, cursor)
+        assert found >= 0, f"untouched word {w!r} missing from restored text after offset {cursor}"
+        cursor = found + len(w)
+    # stronger: scars only move spaces, so the letters of restored are exactly the input's
+    # letters with each swap's spun letters replaced by its original's
+    expect, cursor = [], 0
+    for s in r.swaps:
+        expect += [text[cursor:s.start], s.original]
+        cursor = s.end
+    expect.append(text[cursor:])
+    assert _letters(r.restored) == _letters("".join(expect))
+
+
+def test_verdict_vocabulary(checked):
+    _text, r = checked
+    assert r.verdict in ("spun", "clean", "undecided", "too-short", "not-english")
+    assert json.loads(json.dumps(r.to_dict(), ensure_ascii=False)) == r.to_dict()
+
+
+def test_line_endings_and_prefixes_do_not_change_decisions():
+    """The same words get the same swaps whatever the whitespace, and after emoji/CJK prefixes."""
+    def decided(name):
+        return [(s.spun.lower(), s.original.lower()) for s in _check(VARIANTS[name], "eager").swaps]
+
+    base = decided("demo")
+    assert decided("crlf") == base
+    assert decided("emoji") == base
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("text", ["", " ", "\n\n\t  \r\n", "\u00a0\u2003"], ids=["empty", "space", "blank-lines", "nbsp-emsp"])
+def test_empty_or_whitespace_is_too_short(text):
+    r = unspin.check(text)
+    assert (r.verdict, r.swaps, r.scars, r.restored) == ("too-short", [], [], text)
+    assert unspin.restore(text) == text
+
+
+def test_few_words_is_too_short():
+    r = unspin.check("A minute management standard said so.")
+    assert r.verdict == "too-short"
+
+
+@pytest.mark.parametrize("text", [
+    "Der Bundestag hat am Donnerstag ein neues Gesetz beschlossen, das die Mieten in den großen "
+    "Städten begrenzen soll. Die Opposition kritisierte den Entwurf als unzureichend.",
+    "Le gouvernement a présenté mercredi un projet de loi visant à réduire les délais de "
+    "traitement des demandes de logement social dans les grandes villes du pays.",
+    "北京时间周五，两国领导人在白宫举行会谈，讨论了贸易、投资和安全合作等问题。双方同意加强在半导体领域的合作。",
+    "Москва, 12 февраля. Правительство утвердило новую программу поддержки малого бизнеса в регионах.",
+], ids=["de", "fr", "zh", "ru"])
+def test_not_english(text):
+    r = unspin.check(text)
+    assert (r.verdict, r.swaps, r.restored) == ("not-english", [], text)
+
+
+def test_check_rejects_bytes():
+    with pytest.raises(TypeError):
+        unspin.check(b"some bytes")  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- restore / detect
+def test_restore_is_check_restored():
+    text = VARIANTS["demo"]
+    assert unspin.restore(text) == unspin.check(text).restored
+
+
+def test_detect_matches_check():
+    text = VARIANTS["example"]
+    d = unspin.detect(text)
+    assert isinstance(d, Detection)
+    r = unspin.check(text)
+    assert d.spun_probability == r.spun_probability
+    assert d.verdict == r.verdict
+
+
+@pytest.mark.xfail(strict=True, reason="bug in unspin/__init__.py: importing the submodule unspin.detect "
+                   "rebinds the package attribute `detect` to the module (rename the module, e.g. detection.py)")
+def test_detect_callable_twice():
+    """`from unspin.detect import detect` inside unspin.detect() binds the submodule
+    unspin.detect over the function: the second call gets a module."""
+    text = VARIANTS["demo"]
+    unspin.detect(text)
+    assert isinstance(unspin.detect(text), Detection)
+
+
+# ----------------------------------------------------------------------------- cases as data
+def _load(name: str) -> list:
+    cases = json.loads((CASES / name).read_text("utf-8"))
+    out = []
+    for c in cases:
+        marks = [pytest.mark.xfail(reason="known failure", strict=False)] if c.get("expect") == "fail" else []
+        out.append(pytest.param(c, id=f"{c['set']}: {c['label']}", marks=marks))
+    return out
+
+
+CASE_PARAMS = _load("check_in_the_wild.json") + _load("check_negative.json") + _load("check_known_failures.json")
+
+
+@pytest.mark.parametrize("case", CASE_PARAMS)
+def test_case(case):
+    text = _resolve(case["text"])
+    if case.get("context"):
+        doc = _resolve(case["context"])
+        base = doc.index(text)
+        r = _check(doc)
+        lo, hi = base, base + len(text)
+        swaps = [s for s in r.swaps if lo <= s.start and s.end <= hi]
+        # the case's line as restored: rebuild it from the report, as for any document
+        local = Report(r.spun_probability, r.verdict,
+                       [dataclasses.replace(s, start=s.start - base, end=s.end - base) for s in swaps],
+                       [dataclasses.replace(s, start=s.start - base, end=s.end - base) for s in r.scars
+                        if lo <= s.start and s.end <= hi], "")
+        restored = _rebuild(text, local)
+    else:
+        r = _check(text)
+        swaps, restored = r.swaps, r.restored
+        base = 0
+    if "verdict" in case:
+        assert r.verdict in case["verdict"], (r.verdict, r.spun_probability)
+    found = [(s.spun, s.original, s.probability) for s in swaps]
+    if "min_swaps" in case:
+        assert len(swaps) >= case["min_swaps"], found
+    if "max_swaps" in case:
+        assert len(swaps) <= case["max_swaps"], found
+    for phrase in case.get("swapped", []):
+        i = text.index(phrase) + base
+        assert any(s.start < i + len(phrase) and i < s.end for s in swaps), f"{phrase!r} not swapped: {found}"
+    for want in case.get("restored_contains", []):
+        assert want in restored, f"{want!r} not in restored: {restored!r}"
+    for unwanted in case.get("restored_lacks", []):
+        assert unwanted not in restored, f"{unwanted!r} in restored: {restored!r}"
+    if case.get("restored_equals_input"):
+        assert restored == text
+
+
+def test_case_files_are_well_formed():
+    allowed = {"set", "label", "text", "context", "source", "expect", "verdict", "min_swaps", "max_swaps",
+               "swapped", "restored_contains", "restored_lacks", "restored_equals_input"}
+    for name in ("check_in_the_wild.json", "check_negative.json", "check_known_failures.json"):
+        for c in json.loads((CASES / name).read_text("utf-8")):
+            assert set(c) <= allowed, (name, set(c) - allowed)
+            assert c["set"] in ("in-the-wild", "negative", "synthetic"), (name, c["label"])
+            assert (c.get("expect") == "fail") == (name == "check_known_failures.json"), (name, c["label"])
+
+
+# ----------------------------------------------------------------------------- large documents
+_LARGE = textwrap.dedent("""
+    import gzip, json, resource, sys, time
+    import unspin
+    target = int(sys.argv[1])
+    recs = [json.loads(l) for l in gzip.open(sys.argv[2], "rt", encoding="utf-8")]
+    paras = [r["spun"] for r in recs if r["simulator"] != "clean"]
+    unspin.check(paras[0] + "\\n" + paras[1])  # load the models; warm the caches
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    parts, size, i = [], 0, 0
+    while size < target:
+        p = paras[i % len(paras)]
+        parts.append(p)
+        size += len(p) + 1
+        i += 1
+    doc = "\\n".join(parts)
+    t0 = time.perf_counter()
+    r = unspin.check(doc)
+    dt = time.perf_counter() - t0
+    for s in r.swaps[:: max(1, len(r.swaps) // 2000)]:
+        assert doc[s.start:s.end] == s.spun, s
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"chars": len(doc), "swaps": len(r.swaps), "seconds": dt, "verdict": r.verdict,
+                      "rss_before_mb": before / 1024, "rss_after_mb": after / 1024}))
+""")
+
+
+def _run_large(target_chars: int, timeout: float) -> dict:
+    if not DEVSET.exists():
+        pytest.skip("bench/devsets/dev.jsonl.gz not present")
+    proc = subprocess.run([sys.executable, "-c", _LARGE, str(target_chars), str(DEVSET)],
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_large_document_bounded_memory():
+    """~200 KB of varied spun news in one document (~35,000 words: ~9 s at 4,000 words/s).  Peak RSS
+    over the loaded, warmed-up engine may grow by the capped caches (phrase rankings, channel
+    candidates, LM scores: measured ~85 MB at 200 KB) plus ~200 bytes per input character."""
+    got = _run_large(200_000, timeout=120)
+    assert got["chars"] >= 200_000 and got["swaps"] > 100 and got["verdict"] == "spun", got
+    growth = got["rss_after_mb"] - got["rss_before_mb"]
+    assert growth <= 150 + 200 * got["chars"] / 1e6, got
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mb", [5, 100])
+def test_huge_document(mb):
+    """The real thing: 5 MB and 100 MB in one call (about 20 minutes and 7 hours at ~4,000
+    words/s).  Run with `pytest -m slow`.  Target: ≤ 1 GB of growth."""
+    got = _run_large(mb * 1_000_000, timeout=mb * 600)
+    assert got["rss_after_mb"] - got["rss_before_mb"] <= 1024, got
