@@ -23,6 +23,7 @@ import unspin
 from unspin.inputs import BadInput, read_text
 from unspin.report import Report
 from unspin.server.cli import add_serve_command
+from unspin.trace.cli import add_trace_commands
 
 PROG = "unspin"
 
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--fast", action="store_true", help="use the fast prior only")
     c.add_argument("--no-color", action="store_true", help="never colour the report (also: NO_COLOR=1)")
     add_serve_command(sub)
+    add_trace_commands(sub)
     return p
 
 

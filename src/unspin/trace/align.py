@@ -49,9 +49,20 @@ class _Explainer:
         self.cache: dict[str, frozenset[str]] = {}
 
     def originals(self, spun: str) -> frozenset[str]:
+        """The originals the channel holds for `spun` (the same set as the `original`s of
+        `channel.candidates(spun)`, read straight from the table when its layout is known)."""
         got = self.cache.get(spun)
         if got is None:
-            got = frozenset(c.original for c in self.channel.candidates(spun)) if spun in self.channel else frozenset()
+            ch = self.channel
+            k = ch._index(spun) if hasattr(ch, "_index") else (0 if spun in ch else -1)
+            if k < 0:
+                got = frozenset()
+            elif all(hasattr(ch, a) for a in ("_offsets", "_cand_orig", "_originals")):
+                a, b = int(ch._offsets[k]), int(ch._offsets[k + 1])
+                names = ch._originals
+                got = frozenset(names[o] for o in ch._cand_orig[a:b].tolist())
+            else:
+                got = frozenset(c.original for c in ch.candidates(spun))
             if len(self.cache) < 200_000:
                 self.cache[spun] = got
         return got

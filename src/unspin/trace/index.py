@@ -239,7 +239,7 @@ class Index:
         if keys.shape != (n_keys,) or docs.shape != (n_keys,) or keys.dtype != np.uint64 or docs.dtype != np.uint32:
             raise IndexCorrupt(f"{self.path}: segment {name} is truncated or damaged "
                                f"(expected {n_keys} keys, found {keys.shape[0]} / {docs.shape[0]})")
-        return keys, docs
+        return keys.view(np.ndarray), docs.view(np.ndarray)
 
     # -------------------------------------------------------------------- adding
     def _signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,8 @@ _FAST_RE = regex.compile(r"[\p{L}\p{M}\p{N}]+(?:['’\-][\p{L}\p{M}\p{N}]+)*|[^\
 STOP_WORDS = frozenset(
     "the and his which their we its these could where those whether whose mr mrs during your".split()
 )
-_SENTENCE_END = frozenset(".!?\n")
+_SENTENCE_END = frozenset(".!?")
+_DIGIT = regex.compile(r"\p{N}")
 SHINGLE = 4  # tokens per shingle
 BLOCK = 32  # shingles per block; a window is two consecutive blocks (width 64, stride 32)
 
@@ -39,28 +40,33 @@ def surviving_tokens(text: str) -> list[str]:
     append = out.append
     initial = True
     stop = STOP_WORDS
+    ends = _SENTENCE_END
+    has_digit = _DIGIT.search
     for t in _FAST_RE.findall(text):
+        if t.islower():  # the common case: a lower-case word (no digits unless hyphenated)
+            if t in stop:
+                append(t)
+            elif not t.isalpha() and has_digit(t):
+                append(t)
+            initial = False
+            continue
         c = t[0]
         if c == "\n":
             initial = True
-            continue
-        if not c.isalnum():
+        elif not c.isalnum():
             append("'" if t == "’" else t)
-            if t in _SENTENCE_END:
+            if t in ends:
                 initial = True
-            continue
-        if c.isdigit() or any(ch.isdigit() for ch in t):
-            append(t)
-        elif c.isupper():
-            if not initial:
-                append(t.lower().replace("’", "'"))
-            elif t.lower() in stop:
-                append(t.lower())
         else:
-            lo = t.lower()
-            if lo in stop:
-                append(lo)
-        initial = False
+            if c.isdigit() or (not t.isalpha() and has_digit(t)):
+                append(t.lower())
+            elif not initial:
+                append(t.lower().replace("’", "'"))
+            else:
+                lo = t.lower()
+                if lo in stop:
+                    append(lo)
+            initial = False
     return out
 
 

@@ -1,0 +1,204 @@
+"""`unspin index build|add|info` and `unspin trace`: registered by `add_trace_commands(sub)`.
+
+    unspin index build --out DIR INPUT...    JSONL ("id", "text"), .txt files or folders of them, Parquet
+    unspin index add --index DIR INPUT...    incremental: new segments, no rebuild
+    unspin index info DIR                    JSON: documents, segments, size on disk, parameters
+    unspin trace --index DIR [FILE|-] [--json|--jsonl] [--top K]
+
+Errors (missing/corrupt index, unreadable input, duplicate ids) raise BadInput: one line, exit 2.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from unspin.inputs import BadInput, decode_bytes, read_text
+
+
+# ------------------------------------------------------------------------------ readers
+
+
+def _jsonl_docs(path: Path) -> Iterator[tuple[str, str]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        fh = opener(path, "rb")
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
+    with fh:
+        for n, raw in enumerate(fh, 1):
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except ValueError as e:
+                raise BadInput(f"{path}: line {n}: not JSON ({e})") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise BadInput(f'{path}: line {n}: expected an object with a string "text"')
+            did = obj.get("id")
+            yield (f"{path.name}:{n}" if did is None else did if isinstance(did, str) else json.dumps(did)), obj["text"]
+
+
+def _parquet_docs(path: Path) -> Iterator[tuple[str, str]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise BadInput(f"{path}: reading Parquet needs pyarrow (pip install 'unspin[trace]')") from None
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises several types for a bad file
+        raise BadInput(f"{path}: not a readable Parquet file ({e})") from None
+    names = pf.schema_arrow.names
+    if "text" not in names:
+        raise BadInput(f"{path}: no 'text' column (columns: {', '.join(names)})")
+    cols = ["text"] + (["id"] if "id" in names else [])
+    row = 0
+    for batch in pf.iter_batches(columns=cols, batch_size=10_000):
+        texts = batch.column("text").to_pylist()
+        ids = batch.column("id").to_pylist() if "id" in cols else [None] * len(texts)
+        for did, text in zip(ids, texts):
+            row += 1
+            if text is None:
+                continue
+            yield (f"{path.name}:{row}" if did is None else str(did)), text
+
+
+def read_documents(inputs: list[str]) -> Iterator[tuple[str, str]]:
+    """(id, text) from JSONL(.gz) files, Parquet files, .txt files and folders of .txt files
+    (id = path relative to the folder)."""
+    for inp in inputs:
+        p = Path(inp)
+        if not p.exists():
+            raise BadInput(f"{inp}: no such file or directory")
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*.txt") if f.is_file())
+            if not files:
+                raise BadInput(f"{inp}: no .txt files in this folder")
+            for f in files:
+                yield f.relative_to(p).as_posix(), read_text(str(f))
+        elif p.suffix == ".parquet":
+            yield from _parquet_docs(p)
+        elif p.suffix == ".jsonl" or p.name.endswith(".jsonl.gz") or p.suffix == ".json":
+            yield from _jsonl_docs(p)
+        elif p.suffix == ".txt":
+            yield p.name, read_text(str(p))
+        else:
+            raise BadInput(f"{inp}: unknown input type (expected .jsonl, .jsonl.gz, .parquet, .txt or a folder)")
+
+
+# ------------------------------------------------------------------------------ commands
+
+
+def add_trace_commands(sub) -> None:
+    """Register `index` and `trace` on an argparse subparsers object."""
+    ix = sub.add_parser("index", help="build, extend or describe a trace index of originals",
+                        description="Persistent index of original documents for `unspin trace`.")
+    isub = ix.add_subparsers(dest="index_command", metavar="ACTION")
+    b = isub.add_parser("build", help="create an index from documents")
+    b.add_argument("--out", required=True, metavar="DIR", help="index directory (created)")
+    b.add_argument("--force", action="store_true", help="replace an existing index in DIR")
+    b.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL (id, text), .parquet, .txt or a folder of .txt")
+    a = isub.add_parser("add", help="add documents to an index (no rebuild)")
+    a.add_argument("--index", required=True, metavar="DIR")
+    a.add_argument("inputs", nargs="+", metavar="INPUT")
+    i = isub.add_parser("info", help="print an index's size and parameters as JSON")
+    i.add_argument("dir", metavar="DIR")
+    ix.set_defaults(func=_index_cmd)
+
+    t = sub.add_parser("trace", help="find the sources of a (spun) text in an index",
+                       description="Find the sources of FILE (or stdin) in an index and align every swap.")
+    t.add_argument("--index", required=True, metavar="DIR")
+    t.add_argument("file", nargs="?", default="-", metavar="FILE")
+    fmt = t.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print one JSON object")
+    fmt.add_argument("--jsonl", action="store_true", help='input: one {"id", "text"} per line; output: one result per line')
+    t.add_argument("--top", type=int, default=5, metavar="K", help="at most K matches per input (default 5)")
+    t.set_defaults(func=_trace_cmd)
+
+
+def _progress(n: int) -> None:
+    if sys.stderr.isatty():
+        print(f"\r{n} documents", end="", file=sys.stderr, flush=True)
+
+
+def _index_cmd(args) -> int:
+    from unspin.trace import Index
+
+    if args.index_command == "build":
+        idx = Index.build(args.out, overwrite=args.force)
+        n = idx.add(read_documents(args.inputs), progress=_progress)
+        print(json.dumps({"added": n, **idx.info()}))
+    elif args.index_command == "add":
+        idx = Index(args.index)
+        n = idx.add(read_documents(args.inputs), progress=_progress)
+        print(json.dumps({"added": n, **idx.info()}))
+    elif args.index_command == "info":
+        print(json.dumps(Index(args.dir).info()))
+    else:
+        raise BadInput("index: an action is required (build, add or info)")
+    return 0
+
+
+def _out():
+    out = sys.stdout
+    try:
+        out.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
+    except (AttributeError, ValueError):
+        pass
+    return out
+
+
+def _format(rid, matches) -> str:
+    lines = [f"{rid}: " + (f"{len(matches)} source(s)" if matches else "no source found")]
+    for m in matches:
+        lines.append(f"  {m.source_id}  score {m.score:.3f}  coverage {m.coverage:.3f}  swaps {len(m.swaps)}")
+        for s in m.swaps:
+            mark = "" if s.known_synonym else "  (not a known synonym)"
+            lines.append(f"    {s.start}-{s.end}  {s.spun!r} <- {s.original!r}{mark}")
+    return "\n".join(lines) + "\n"
+
+
+def _trace_cmd(args) -> int:
+    from unspin.trace import Index
+
+    if args.top < 1:
+        raise BadInput("--top must be at least 1")
+    idx = Index(args.index)
+    out = _out()
+    if args.jsonl:
+        if args.file == "-":
+            lines = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else (l.encode() for l in sys.stdin)
+        else:
+            if os.path.isdir(args.file):
+                raise BadInput(f"{args.file}: is a directory, expected a JSONL file")
+            try:
+                lines = open(args.file, "rb")
+            except OSError as e:
+                raise BadInput(f"{args.file}: cannot read ({e.strerror or e})") from None
+        for n, raw in enumerate(lines, 1):
+            raw = raw.rstrip(b"\r\n")
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                obj = json.loads(decode_bytes(raw, f"line {n}"))
+                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                    raise ValueError('expected an object with a string "text"')
+            except (ValueError, BadInput) as e:
+                out.write(json.dumps({"id": None, "error": f"line {n}: {e}"}, ensure_ascii=False) + "\n")
+                continue
+            ms = idx.trace(obj["text"], top=args.top)
+            out.write(json.dumps({"id": obj.get("id"), "matches": [m.to_dict() for m in ms]}, ensure_ascii=False) + "\n")
+            out.flush()
+        return 0
+    text = read_text(args.file)
+    ms = idx.trace(text, top=args.top)
+    if args.json:
+        out.write(json.dumps({"id": args.file, "matches": [m.to_dict() for m in ms]}, ensure_ascii=False) + "\n")
+    else:
+        out.write(_format(args.file, ms))
+    return 0
