@@ -6,8 +6,9 @@ Public surface:
     detect(text) -> Detection             document score only (screening)
 """
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
+from unspin.trace import Index  # trace: find the source of a spun copy in an archive
 
-__all__ = ["check", "restore", "detect", "Report", "Swap", "Alternative", "Scar", "Detection", "Evidence",
+__all__ = ["check", "restore", "detect", "Report", "Swap", "Alternative", "Scar", "Detection", "Evidence", "Index",
            "__version__"]
 __version__ = "0.1.0"
 
