@@ -112,6 +112,15 @@ def _dumps(obj) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def _detect_fn():
+    """unspin.detect, the function.  (Importing the submodule unspin.detect rebinds the package
+    attribute to the module, so after the first call `unspin.detect` may be the module.)"""
+    import unspin
+
+    fn = unspin.detect
+    return fn if callable(fn) else fn.detect
+
+
 def _job(op: str, text: str, fast: bool, deadline: float) -> tuple[str, bytes | str]:
     """Runs in a worker.  `deadline` is wall-clock (time.time()) so it means the same in every process."""
     if time.time() > deadline:
@@ -121,7 +130,7 @@ def _job(op: str, text: str, fast: bool, deadline: float) -> tuple[str, bytes | 
     if op == "check":
         result = unspin.check(text, fast=fast)
     elif op == "detect":
-        result = unspin.detect(text)
+        result = _detect_fn()(text)
     elif op == "trace":
         if _INDEX is None:
             return "no-index", _INDEX_ERROR or "no index is loaded"
