@@ -278,3 +278,49 @@ def test_serve_help_and_bad_index(run_cli, tmp_path):
     assert rc == 0 and "--index" in out and "--port" in out
     rc, _, err = run_cli(["serve", "--index", str(tmp_path / "missing")])
     assert rc == 2 and "no such directory" in err
+
+
+# ------------------------------------------------------------------------------ trace (with an index)
+
+ORIGINAL = (
+    "The White House declined to get ahead of conversations between President Donald Trump and Japanese "
+    "Prime Minister Shigeru Ishiba about Japan's defense spending as the two leaders prepare to meet for "
+    "the first time for their bilateral talks. Negotiations regarding a new deal between the United States "
+    "and Japan are poised to begin next month, with Trump using the threat of tariffs when the agreement "
+    "is reviewed in 2026. A second administration official underscored the very long standing cooperative "
+    "relationship and said that there are conversations that go on constantly about military facilities."
+)
+SPUN = (ORIGINAL.replace("defense spending", "defence investing").replace("threat", "dangers")
+        .replace("second administration official", "minute management standard").replace("new deal", "fresh deal"))
+
+
+def test_trace_with_an_index(tmp_path):
+    pytest.importorskip("unspin.trace")
+    if not hasattr(unspin, "Index"):
+        pytest.skip("unspin.Index is not available")
+    idx_dir = tmp_path / "idx"
+    unspin.Index.build(idx_dir, [("source-1", ORIGINAL), ("other", FRENCH + " " + ENGLISH)]).close()
+    with TestClient(create_app(Settings(workers=0, index_dir=str(idx_dir)))) as c:
+        assert c.get("/health").json()["trace"] is True
+        r = c.post("/v1/trace", json={"text": SPUN})
+        assert r.status_code == 200, r.text
+        matches = r.json()["matches"]
+        assert matches and matches[0]["source_id"] == "source-1"
+        pairs = {(s["spun"], s["original"]) for s in matches[0]["swaps"]}
+        assert ("dangers", "threat") in pairs
+        for s in matches[0]["swaps"]:
+            assert SPUN[s["start"]:s["end"]] == s["spun"]
+        _err(c.post("/v1/trace", json={"text": ""}), 422, "empty")
+        unrelated = ("Heavy rain fell across the northern valleys overnight, and farmers said the harvest "
+                     "would be late this year because the fields were still flooded on Tuesday morning.")
+        assert c.post("/v1/trace", json={"text": unrelated}).json() == {"matches": []}
+
+
+def test_trace_with_a_broken_index_is_501(tmp_path):
+    if not hasattr(unspin, "Index"):
+        pytest.skip("unspin.Index is not available")
+    (tmp_path / "junk.txt").write_text("not an index")
+    with TestClient(create_app(Settings(workers=0, index_dir=str(tmp_path)))) as c:
+        assert c.get("/health").json()["trace"] is False
+        body = _err(c.post("/v1/trace", json={"text": SPUN}), 501, "no-index")
+        assert "index" in body["error"]

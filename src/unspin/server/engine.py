@@ -64,20 +64,16 @@ def trace_available() -> bool:
 
 
 def _open_index(path: str):
-    """Open a saved index with whatever constructor unspin.Index offers."""
     import unspin
 
-    cls = unspin.Index
-    for name in ("open", "load"):
-        fn = getattr(cls, name, None)
-        if callable(fn):
-            return fn(path)
-    return cls(path)
+    return unspin.Index(path)
 
 
 def _init_worker(index_dir: str | None) -> None:
     global _INDEX, _INDEX_ERROR
     import unspin
+
+    _INDEX, _INDEX_ERROR = None, None
 
     unspin.check(WARMUP_TEXT)
     unspin.check(WARMUP_TEXT, fast=True)
@@ -134,7 +130,7 @@ def _job(op: str, text: str, fast: bool, deadline: float) -> tuple[str, bytes | 
     elif op == "trace":
         if _INDEX is None:
             return "no-index", _INDEX_ERROR or "no index is loaded"
-        result = _INDEX.trace(text)
+        result = {"matches": _INDEX.trace(text)}  # the shape of `unspin trace --json`, less the id
     else:  # pragma: no cover - the app only sends the three above
         raise ValueError(op)
     verdict = getattr(result, "verdict", None)
@@ -194,9 +190,9 @@ class Engine:
 
     # -- lifecycle
     def _new_pool(self) -> cf.Executor:
-        if self.workers <= 0:
-            _init_worker(self.index_dir)
-            return cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="unspin-engine")
+        if self.workers <= 0:  # the index's sqlite connection must live in the thread that uses it
+            return cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="unspin-engine",
+                                         initializer=_init_worker, initargs=(self.index_dir,))
         return cf.ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),

@@ -231,7 +231,7 @@
     for (const m of matches.slice(0, 5)) {
       const src = m.source && typeof m.source === "object" ? { ...m.source, ...m } : m;
       const dl = el("dl");
-      for (const k of ["title", "id", "doc_id", "url", "path", "similarity", "score", "jaccard"]) {
+      for (const k of ["source_id", "title", "id", "url", "score", "coverage", "similarity"]) {
         if (src[k] !== undefined && typeof src[k] !== "object")
           dl.append(el("dt", {}, k.replace(/_/g, " ")), el("dd", {}, typeof src[k] === "number" ? String(+src[k].toFixed(4)) : String(src[k])));
       }
