@@ -1,0 +1,238 @@
+#!/usr/bin/env python
+"""Load test of `unspin serve` on loopback: 2 KB documents to POST /v1/check, with oversize and
+malformed requests mixed in.  Bounded: every load generator runs for --seconds and stops by itself
+(and is killed 60 s after that if it has not); only 127.0.0.1 is ever targeted.
+
+    python bench/load.py                         # both scenarios below, 20 s each
+    python bench/load.py --seconds 30 --concurrency 16 --scenario cached
+
+Scenarios (a fresh server each):
+  engine   --cache-mb 0: every request runs the engine (what a stream of distinct articles costs)
+  cached   the default 32 MB result cache: the same article over and over (HTTP + cache path)
+
+Needs `hey` (Debian: apt-get install hey).  Good traffic: hey -c C -z Ts with one 2 KB JSON body.
+Bad traffic, concurrently, each by its own hey at a fixed rate: a 300 KB body (expects 413),
+malformed JSON (400), invalid UTF-8 text/plain (400).  Prints the machine, the commands, a
+single-process in-process baseline (unspin.check docs/s on the same document), and per scenario:
+req/s, latency percentiles and status counts of the good traffic, and whether every bad request
+got its 4xx.  --json writes all of it to a file.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT.parent / "shared" / "examples" / "washington-examiner-spun.txt"
+HOST = "127.0.0.1"
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": model or platform.processor(), "python": platform.python_version()}
+
+
+def document(size: int = 2048) -> str:
+    if EXAMPLE.exists():
+        text = EXAMPLE.read_text("utf-8")
+    else:
+        text = (ROOT / "src" / "unspin" / "data" / "demo" / "demo.txt").read_text("utf-8")
+    while len(text.encode()) < size:
+        text += "\n" + text
+    cut = text.encode()[:size].decode("utf-8", "ignore")
+    return cut[: cut.rfind(" ")] if " " in cut else cut
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, extra: list[str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "unspin.cli", "serve", "--host", HOST, "--port", str(port), *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    import urllib.request
+
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/health", timeout=2) as r:
+                if json.load(r).get("status") == "ok":
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("server did not become ready in 120 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def hey(url: str, body: Path, ctype: str, seconds: int, concurrency: int, qps: float | None, out: Path):
+    cmd = ["hey", "-z", f"{seconds}s", "-c", str(concurrency), "-m", "POST", "-T", ctype, "-D", str(body),
+           "-t", "30", "-o", "csv"]
+    if qps:
+        cmd += ["-q", str(qps)]
+    cmd.append(url)
+    f = open(out, "w")
+    return cmd, subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT), f
+
+
+def read_csv(path: Path) -> tuple[list[float], dict[str, int]]:
+    lat, codes = [], {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                t = float(row["response-time"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            code = row.get("status-code") or "error"
+            codes[code] = codes.get(code, 0) + 1
+            lat.append(t)
+    return lat, codes
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def baseline(text: str, seconds: float = 5.0) -> dict:
+    import unspin
+
+    unspin.check(text)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        unspin.check(text + " " * (n % 2))  # defeat nothing: check has no cache; keeps inputs distinct
+        n += 1
+    dt = time.perf_counter() - t0
+    return {"docs_per_s_one_process": round(n / dt, 2), "ms_per_doc": round(1000 * dt / n, 1)}
+
+
+def scenario(name: str, server_args: list[str], args, work: Path, good: Path, bad: list[tuple]) -> dict:
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    proc = start_server(port, server_args)
+    try:
+        # warm the HTTP path and (when on) the cache
+        import urllib.request
+
+        req = urllib.request.Request(base + "/v1/check", data=good.read_bytes(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=60).read()
+        runs = []
+        gcmd, gp, gf = hey(base + "/v1/check", good, "application/json", args.seconds, args.concurrency, None,
+                           work / f"{name}-good.csv")
+        runs.append(("good", gcmd, gp, gf, 200))
+        for label, path, ctype, expect, qps in bad:
+            cmd, p, f = hey(base + "/v1/check", path, ctype, args.seconds, 1, qps, work / f"{name}-{label}.csv")
+            runs.append((label, cmd, p, f, expect))
+        for _label, _cmd, p, f, _e in runs:
+            try:
+                p.wait(args.seconds + 60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            f.close()
+        result = {"server": "unspin serve " + " ".join(server_args), "commands": {}}
+        for label, cmd, _p, _f, expect in runs:
+            lat, codes = read_csv(work / f"{name}-{label}.csv")
+            result["commands"][label] = " ".join(cmd)
+            entry = {
+                "requests": len(lat),
+                "req_per_s": round(len(lat) / args.seconds, 1),
+                "status": codes,
+                "p50_ms": round(1000 * pct(lat, 50), 1),
+                "p90_ms": round(1000 * pct(lat, 90), 1),
+                "p99_ms": round(1000 * pct(lat, 99), 1),
+                "max_ms": round(1000 * max(lat), 1) if lat else None,
+                "mean_ms": round(1000 * statistics.fmean(lat), 1) if lat else None,
+                "expected_status": expect,
+                "unexpected": sum(v for k, v in codes.items() if k != str(expect)),
+            }
+            result[label] = entry
+        return result
+    finally:
+        stop_server(proc)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=20, help="duration of each scenario (default 20, max 300)")
+    ap.add_argument("--concurrency", type=int, default=8, help="concurrent good connections (default 8)")
+    ap.add_argument("--workers", type=int, default=None, help="server engine workers (default: CPUs)")
+    ap.add_argument("--scenario", choices=["engine", "cached", "both"], default="both")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = ap.parse_args()
+    args.seconds = max(1, min(args.seconds, 300))
+    if not shutil.which("hey"):
+        print("bench/load.py needs hey: apt-get install hey", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="unspin-load-"))
+    doc = document()
+    good = work / "good.json"
+    good.write_text(json.dumps({"text": doc}, ensure_ascii=False), "utf-8")
+    big = work / "oversize.json"
+    big.write_text(json.dumps({"text": "word " * 60000}), "utf-8")  # 300 KB > the 256 KiB default limit
+    broken = work / "malformed.json"
+    broken.write_text('{"text": "unterminated', "utf-8")
+    latin1 = work / "latin1.txt"
+    latin1.write_bytes(doc.encode("utf-8").replace(b"the", b"th\xe9"))
+    bad = [("oversize", big, "application/json", 413, 2),
+           ("malformed", broken, "application/json", 400, 5),
+           ("not-utf8", latin1, "text/plain", 400, 5)]
+
+    report = {"machine": machine(), "document_bytes": len(doc.encode()), "seconds": args.seconds,
+              "concurrency": args.concurrency, "command": " ".join([Path(sys.executable).name, *sys.argv])}
+    print(f"machine: {report['machine']}", flush=True)
+    report["baseline"] = baseline(doc)
+    print(f"baseline (unspin.check in one process, same document): {report['baseline']}", flush=True)
+    workers = [] if args.workers is None else ["--workers", str(args.workers)]
+    plan = {"engine": [*workers, "--cache-mb", "0"], "cached": [*workers]}
+    for name in (["engine", "cached"] if args.scenario == "both" else [args.scenario]):
+        print(f"\n== {name}: {args.seconds} s, {args.concurrency} connections of 2 KB documents + bad traffic", flush=True)
+        r = scenario(name, plan[name], args, work, good, bad)
+        report[name] = r
+        print(f"server: {r['server']}")
+        for label in ("good", "oversize", "malformed", "not-utf8"):
+            e = r[label]
+            print(f"  {label:9} {e['requests']:6d} req  {e['req_per_s']:7.1f} req/s  p50 {e['p50_ms']:7.1f} ms  "
+                  f"p99 {e['p99_ms']:7.1f} ms  status {e['status']}  unexpected {e['unexpected']}")
+        print(f"  good: {r['commands']['good']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
