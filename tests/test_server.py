@@ -114,7 +114,10 @@ def test_openapi_and_docs(client):
         content = spec["paths"][path]["post"]["requestBody"]["content"]
         assert {"application/json", "text/plain"} <= set(content)
     assert "ReportOut" in json.dumps(spec)
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # offline docs
+    for url in ("/static-offline-docs/swagger-ui-bundle.js", "/static-offline-docs/swagger-ui.css"):
+        assert client.get(url).status_code == 200
 
 
 def test_page_and_assets(client):

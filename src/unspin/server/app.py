@@ -247,7 +247,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             engine.stop()
 
-    app = FastAPI(
+    try:  # /docs and /redoc from assets shipped in a package, not a CDN (works offline)
+        from fastapi_offline import FastAPIOffline as make_app
+    except ImportError:  # pragma: no cover - the server extra brings it
+        make_app = FastAPI
+    app = make_app(
         title="unspin",
         version=unspin.__version__,
         description="Find machine-spun text (thesaurus word swaps) and restore what was written. "
