@@ -69,9 +69,26 @@ def _open_index(path: str):
     return unspin.Index(path)
 
 
+def _exit_with_parent() -> None:
+    """In a worker process: exit as soon as the server process is gone (even after a SIGKILL)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # workers=0: we are the server
+        return
+
+    def watch():
+        from multiprocessing.connection import wait
+
+        wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="unspin-parent-watch", daemon=True).start()
+
+
 def _init_worker(index_dir: str | None) -> None:
     global _INDEX, _INDEX_ERROR
     import unspin
+
+    _exit_with_parent()
 
     _INDEX, _INDEX_ERROR = None, None
 
@@ -217,10 +234,18 @@ class Engine:
         self.started = True
 
     def stop(self) -> None:
+        """Stop the pool now: queued jobs are cancelled and running ones abandoned (we are exiting)."""
         pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
         self.started = False
+        if pool is None:
+            return
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(5)
 
     # -- jobs
     def _release(self, _fut) -> None:
