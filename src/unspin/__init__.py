@@ -24,6 +24,6 @@ def restore(text: str) -> str:
 
 
 def detect(text: str) -> Detection:
-    from unspin.detect import detect as _detect
+    from unspin.detection import detect as _detect
 
     return _detect(text)

@@ -81,8 +81,8 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None) -> Repo
     swaps: list[Swap] = []
     scars: list[Scar] = []
     restored_parts: list[str] = []
-    n_words = n_spinnable = 0
-    swap_mass = 0.0
+    n_words = 0
+    evidence = 0.0
     params = decoder.params
     for offset, chunk in split_paragraphs(text):
         rep = repair_scars(chunk)
@@ -98,20 +98,25 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None) -> Repo
                 words = [t.norm for t in word_toks]
                 linked = [_adjacent(fixed, word_toks[i], word_toks[i + 1]) for i in range(len(word_toks) - 1)]
                 units.append((word_toks, words, linked))
-        rate = None
-        results = [decoder.decode(words, linked) for _t, words, linked in units]
+        # Pass 1 at the prior rate; then re-estimate this chunk's rate from the posteriors.
+        results = [decoder.decode(words, linked, min_doc=0.0) for _t, words, linked in units]
         for _ in range(params.rate_passes):
             spinnable = sum(sum(r.spinnable) for r in results)
             mass = sum(p for r in results for p, sp in zip(r.swap_posterior, r.spinnable) if sp)
             rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
-            results = [decoder.decode(words, linked, rate) for _t, words, linked in units]
+            results = [decoder.decode(words, linked, rate, min_doc=0.0) for _t, words, linked in units]
+        chunk_words = sum(len(u[1]) for u in units)
+        chunk_evidence = sum(r.log_evidence for r in results)
+        n_words += chunk_words
+        evidence += chunk_evidence
+        p_doc = _doc_probability(chunk_evidence, chunk_words, len(rep.scars), params)
         pieces: list[str] = []
         cursor = 0
         for (word_toks, words, _linked), result in zip(units, results):
-            n_words += len(words)
-            n_spinnable += sum(result.spinnable)
-            swap_mass += sum(result.swap_posterior)
             for ws in result.swaps:
+                prob = ws.probability * p_doc
+                if prob < params.report_threshold:
+                    continue
                 a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end
                 spun_fixed = fixed[a:b]
                 original = _match_case(spun_fixed, ws.original)
@@ -122,14 +127,14 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None) -> Repo
                 ia, ib = to_input[a] + offset, to_input[b - 1] + 1 + offset
                 swaps.append(Swap(
                     start=ia, end=ib, spun=text[ia:ib], original=original,
-                    probability=round(ws.probability, 4),
-                    alternatives=[Alternative(_match_case(spun_fixed, t), round(p, 4)) for t, p in ws.alternatives],
+                    probability=round(prob, 4),
+                    alternatives=_alternatives(spun_fixed, ws.alternatives, ws.probability),
                     thesaurus=ws.thesaurus,
                 ))
         pieces.append(fixed[cursor:])
         restored_parts.append("".join(pieces))
 
-    probability = _spun_probability(n_words, len(swaps), swap_mass, len(scars))
+    probability = _spun_probability(evidence, n_words, len(scars), params)
     if n_words < MIN_WORDS:
         verdict = "too-short"
     elif probability >= 0.7:
@@ -141,11 +146,30 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None) -> Repo
     return Report(round(probability, 4), verdict, swaps, scars, "".join(restored_parts))
 
 
-def _spun_probability(n_words: int, n_swaps: int, swap_mass: float, n_scars: int) -> float:
-    """Placeholder document score until the calibrated detector lands: swap density plus scars.
-    Monotone in the evidence and in [0, 1]."""
+def _doc_probability(evidence: float, n_words: int, n_scars: int, params: DecoderParams) -> float:
+    """P(this text is spun) for gating its swaps: the decoder's evidence per 100 words, plus the
+    scars (spinners' typography; clean text has next to none)."""
     if n_words == 0:
         return 0.0
-    density = (n_swaps + swap_mass) / (2 * n_words)
-    z = -4.0 + 120.0 * density + 0.6 * min(n_scars, 5)
-    return 1.0 / (1.0 + math.exp(-z))
+    scar_density = min(3.0, 100.0 * n_scars / n_words)
+    z = params.doc_slope * (100.0 * evidence / n_words - params.doc_center) + params.scar_weight * scar_density
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def _alternatives(spun: str, alts: list[tuple[str, float]], posterior: float) -> list[Alternative]:
+    """Other originals for the same span, their probabilities renormalised so that the chosen
+    original's posterior plus the alternatives' sum to at most 1."""
+    rest = max(0.0, 1.0 - posterior)
+    total = sum(p for _t, p in alts)
+    scale = min(1.0, rest / total) if total > 0 else 0.0
+    return [Alternative(_match_case(spun, t), round(p * scale, 4)) for t, p in alts]
+
+
+def _spun_probability(evidence: float, n_words: int, n_scars: int, params: DecoderParams) -> float:
+    """Placeholder document score until the calibrated detector lands: the decoder's evidence
+    per 100 words, nudged by scars.  Monotone in the evidence and in [0, 1]."""
+    if n_words == 0:
+        return 0.0
+    scar_density = min(3.0, 100.0 * n_scars / n_words)
+    z = params.doc_slope * (100.0 * evidence / n_words - params.doc_center) + params.scar_weight * scar_density
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))

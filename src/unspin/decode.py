@@ -40,6 +40,13 @@ class DecoderParams:
     # Document-level rate: decode once with `rate`, re-estimate the share of spinnable words that
     # were swapped from the posteriors, decode again with it (clamped).  Clean text then gets a
     # low rate and few false swaps; heavily spun text a high one.  0 passes = fixed rate.
+    # Document gate: P(document is spun) = sigmoid(doc_slope * (evidence per 100 words - doc_center))
+    # where evidence is the summed log_evidence of its sentences; each word's swap probability is
+    # its posterior within a spun document times P(document is spun).  Clean prose with a few
+    # rare words then keeps them.
+    doc_center: float = 12.0
+    doc_slope: float = 0.5
+    scar_weight: float = 3.0  # log-odds per scar per 100 words (capped at 3 per 100)
     rate_passes: int = 1
     rate_min: float = 0.005
     rate_max: float = 0.6
@@ -78,6 +85,9 @@ class SentenceResult:
     swaps: list[WordSwap]
     swap_posterior: list[float]  # per spun word
     spinnable: list[bool]  # per spun word: is it a key of the channel at all
+    # ln Σ_paths score (all hypotheses) minus the score of "nothing was swapped" (rate 0): the
+    # sentence's evidence that it was spun.  Summed over a document it is a log-likelihood ratio.
+    log_evidence: float = 0.0
 
 
 def _logsumexp(values) -> float:
@@ -180,11 +190,14 @@ class Decoder:
         return self.params.lm_weight * total
 
     # ------------------------------------------------------------------ decoding
-    def decode(self, words: list[str], linked: list[bool], rate: float | None = None) -> SentenceResult:
-        """rate: the document's estimated swap rate (None: the prior `params.rate`)."""
+    def decode(self, words: list[str], linked: list[bool], rate: float | None = None,
+               min_doc: float = 1.0) -> SentenceResult:
+        """rate: the document's estimated swap rate (None: the prior `params.rate`).
+        Swaps on the best path are returned when their posterior reaches report_threshold * min_doc
+        (the caller scales by P(document is spun) and applies the threshold itself)."""
         n = len(words)
         if n == 0:
-            return SentenceResult([], [], [])
+            return SentenceResult([], [], [], 0.0)
         arcs = self._arcs(words, linked, rate if rate is not None else self.params.rate)
         w_lm = self.params.lm_weight
         lm = self.lm
@@ -248,6 +261,15 @@ class Decoder:
                 vals = [trans[(pk, k)] + arcs[k].log_channel + arcs[k].beta for k in starts[i]]
                 arcs[pk].beta = _logsumexp(vals)
         log_z = _logsumexp([arcs[k].alpha + final[k] for k in ends[n]])
+        # The all-identity path under rate 0 (identity arcs come first at each position).
+        id_arc = [ks[0] for ks in starts[:n]]
+        log_clean = trans[(-1, id_arc[0])] + final[id_arc[n - 1]]
+        for i in range(1, n):
+            log_clean += trans[(id_arc[i - 1], id_arc[i])]
+        log_keep = math.log(1.0 - (rate if rate is not None else self.params.rate))
+        spinnable = [w in self.channel for w in words]
+        for i in range(n):
+            log_clean += arcs[id_arc[i]].log_channel - (log_keep if spinnable[i] else 0.0)
         post = [math.exp(min(0.0, a.alpha + a.beta - log_z)) for a in arcs]
         swap_post = [0.0] * n
         for a, pa in zip(arcs, post):
@@ -263,7 +285,7 @@ class Decoder:
             if a.identity:
                 continue
             prob = min(swap_post[a.start:a.end])
-            if prob < thr:
+            if prob < thr * min_doc:
                 continue
             alts: dict[str, float] = {}
             for kk in starts[a.start]:
@@ -274,8 +296,7 @@ class Decoder:
                 alts[text] = alts.get(text, 0.0) + post[kk]
             alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
             swaps.append(WordSwap(a.start, a.end, " ".join(a.outs), prob, a.thesaurus, alternatives))
-        spinnable = [w in self.channel for w in words]
-        return SentenceResult(swaps, swap_post, spinnable)
+        return SentenceResult(swaps, swap_post, spinnable, log_z - log_clean)
 
 
 def _push(hist: tuple[str, str], outs: tuple[str, ...]) -> tuple[str, str]:

@@ -84,6 +84,17 @@ class Channel:
     def __contains__(self, spun: str) -> bool:
         return self._index(spun) >= 0
 
+    def components(self, spun: str) -> list[tuple[str, np.ndarray]]:
+        """Per-thesaurus ln P_t(spun | original) for every candidate (-inf where t lacks the pair):
+        what the mixture weights are learned from."""
+        k = self._index(spun)
+        if k < 0:
+            return []
+        a, b = int(self._offsets[k]), int(self._offsets[k + 1])
+        cost = np.asarray(self._cand_cost[a:b])
+        logp = np.where(cost == ABSENT, -np.inf, -cost.astype(np.float64) * QUANT)
+        return [(self._originals[o], row) for o, row in zip(self._cand_orig[a:b].tolist(), logp)]
+
     def candidates(self, spun: str) -> tuple[Candidate, ...]:
         """Originals that could have been spun into `spun` (lower case, space-joined)."""
         got = self._cache.get(spun)
