@@ -47,7 +47,8 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cores": os.cpu_count(), "cpu": model or platform.processor(), "python": platform.python_version()}
+    return {"cores": os.cpu_count(), "cpu": model or platform.processor(), "python": platform.python_version(),
+            "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
 
 
 def document(size: int = 2048) -> str:
