@@ -68,6 +68,7 @@
   function renderDoc() {
     const { text, report, map, view } = state;
     closeDetail(false);
+    doc.closest(".text-card").dataset.view = view;
     doc.textContent = "";
     const evs = edits(text, report, map);
     let cur = 0;
