@@ -24,6 +24,7 @@ from unspin.inputs import BadInput, read_text
 from unspin.report import Report
 from unspin.server.cli import add_serve_command
 from unspin.trace.cli import add_trace_commands
+from unspin.scan.cli import add_scan_command
 
 PROG = "unspin"
 
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-color", action="store_true", help="never colour the report (also: NO_COLOR=1)")
     add_serve_command(sub)
     add_trace_commands(sub)
+    add_scan_command(sub)
     return p
 
 

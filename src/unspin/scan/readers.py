@@ -1,0 +1,433 @@
+"""Readers: files -> records, lazily parsed, with where each record came from.
+
+Every reader yields `Raw(meta, size, parse)` in file order: `meta` says where the record is
+(`file`, and `offset` – a byte offset in the *decompressed* stream – or `row`, or the WARC
+`record_id`, `url` and `date`), `size` is its raw size in bytes (used to cut deterministic
+chunks without parsing), and `parse()` returns `(id, text)` or raises `RecordError` with the
+reason.  Parsing is lazy so that a shard can step over records it does not own cheaply.
+
+A file that breaks in the middle (truncated gzip/zstd/WARC, unreadable Parquet footer or row
+group) yields one last record whose `parse()` raises the reason: it becomes an error row and
+the scan goes on with the next file.
+
+Formats (`--format auto` picks by extension after .gz/.zst; compression is found by magic bytes):
+  txt      .txt and anything else; documents per file (default), per blank-line block, or per line
+  jsonl    .jsonl .ndjson .json: one object per line, `--text-field` (text), `--id-field` (id);
+           blank lines are skipped (they are not records)
+  parquet  .parquet: pyarrow, `--text-field` / `--id-field` columns, one shard per row-group range
+  html     .html .htm: one document per file, main text by resiliparse (main_content=True)
+  warc     .warc .wet (+ .gz): `response` records with an HTML payload (main text extracted) and
+           `conversion` records (WET text); other record types and non-HTML responses are skipped
+"""
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import json
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from unspin.inputs import BadInput, decode_bytes
+
+FORMATS = ("auto", "txt", "jsonl", "parquet", "html", "warc")
+TXT_DOCS = ("file", "blocks", "lines")
+_EXT = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".parquet": "parquet", ".pq": "parquet",
+    ".html": "html", ".htm": "html", ".xhtml": "html",
+    ".warc": "warc", ".wet": "warc", ".arc": "warc",
+    ".txt": "txt", ".text": "txt",
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class RecordError(Exception):
+    """A record that cannot be processed; str() is the reason written to the error row.
+
+    `id` is the record's id when it was found before the failure."""
+
+    def __init__(self, reason: str, id: str | None = None):
+        super().__init__(reason)
+        self.id = id
+
+
+@dataclass
+class Raw:
+    meta: dict
+    size: int
+    parse: Callable[[], tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    format: str = "auto"
+    text_field: str = "text"
+    id_field: str = "id"
+    txt_docs: str = "file"
+
+    def to_dict(self) -> dict:
+        return {"format": self.format, "text_field": self.text_field, "id_field": self.id_field,
+                "txt_docs": self.txt_docs}
+
+
+# ------------------------------------------------------------------------- inputs and formats
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Files, folders (recursively, hidden files skipped) and globs -> sorted unique file list."""
+    files: list[str] = []
+    for item in inputs:
+        if os.path.isdir(item):
+            for root, dirs, names in os.walk(item):
+                dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+                files.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith((".", "_")))
+        elif os.path.exists(item):
+            files.append(item)
+        else:
+            hits = sorted(glob.glob(item, recursive=True))
+            hits = [h for h in hits if os.path.isfile(h)]
+            if not hits:
+                raise BadInput(f"{item}: no such file, folder or matching glob")
+            files.extend(hits)
+    seen, out = set(), []
+    for f in files:
+        f = os.path.normpath(f)
+        if f not in seen:
+            seen.add(f)
+            out.append(f)
+    if not out:
+        raise BadInput("no input files")
+    return out
+
+
+def compression_of(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
+    if head.startswith(_GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(_ZSTD_MAGIC):
+        return "zstd"
+    return ""
+
+
+def format_of(path: str, requested: str = "auto") -> str:
+    if requested != "auto":
+        return requested
+    name = path.lower()
+    for ext in (".gz", ".zst", ".zstd"):
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+    base, ext = os.path.splitext(name)
+    if ext in (".gz", ".zst"):
+        base, ext = os.path.splitext(base)
+    if ext == ".wet" or base.endswith(".warc") or base.endswith(".wet"):
+        return "warc"
+    return _EXT.get(ext, "txt")
+
+
+def open_stream(path: str, compression: str):
+    """A binary stream of the decompressed bytes."""
+    f = open(path, "rb")
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=f, mode="rb")
+    if compression == "zstd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True, closefd=True)
+    return f
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, EOFError):
+        return f"truncated compressed stream ({e})"
+    msg = str(e) or type(e).__name__
+    return f"{type(e).__name__}: {msg}" if not isinstance(e, (RecordError, BadInput)) else msg
+
+
+def _broken(meta: dict, reason: str) -> Raw:
+    def fail():
+        raise RecordError(reason)
+
+    return Raw(meta, 0, fail)
+
+
+# ------------------------------------------------------------------------------ line framing
+
+
+def _lines(stream, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) for the lines that *start* in [start, end) of a seekable or plain stream."""
+    pos = start
+    if start > 0:
+        stream.seek(start - 1)
+        prev = stream.read(1)
+        if prev != b"\n":  # we are inside a line owned by the previous range: skip it
+            pos = start + len(stream.readline())
+    while end is None or pos < end:
+        line = stream.readline()
+        if not line:
+            return
+        yield pos, line
+        pos += len(line)
+
+
+def _decode(data: bytes, where: str) -> str:
+    try:
+        return decode_bytes(data, where)
+    except BadInput as e:
+        raise RecordError(str(e)) from None
+
+
+def _jsonl_raws(path: str, stream, opts: ReadOptions, start=0, end=None) -> Iterator[Raw]:
+    tf, idf = opts.text_field, opts.id_field
+
+    def parser(off: int, line: bytes):
+        def parse():
+            raw = line[3:] if off == 0 and line.startswith(b"\xef\xbb\xbf") else line
+            try:
+                s = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise RecordError(f"invalid UTF-8 at byte {e.start} of the line") from None
+            try:
+                obj = json.loads(s)
+            except ValueError as e:
+                raise RecordError(f"not JSON ({e})") from None
+            if not isinstance(obj, dict):
+                raise RecordError(f"expected a JSON object, got {type(obj).__name__}")
+            rid = obj.get(idf)
+            rid = f"{path}:{off}" if rid is None else (rid if isinstance(rid, str) else json.dumps(rid))
+            if tf not in obj:
+                raise RecordError(f'missing "{tf}"', rid)
+            text = obj[tf]
+            if not isinstance(text, str):
+                raise RecordError(f'"{tf}" is not a string', rid)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise RecordError(f'"{tf}" has a lone surrogate at index {e.start}', rid) from None
+            return rid, text
+
+        return parse
+
+    try:
+        for off, line in _lines(stream, start, end):
+            if not line.strip():
+                continue
+            yield Raw({"file": path, "offset": off}, len(line), parser(off, line))
+    except (OSError, EOFError, ValueError) as e:
+        yield _broken({"file": path, "offset": None}, f"read failed: {_reason(e)}")
+
+
+def _txt_line_raws(path: str, stream, start=0, end=None) -> Iterator[Raw]:
+    def parser(off, line):
+        return lambda: (f"{path}:{off}", _decode(line.rstrip(b"\r\n"), f"{path}:{off}"))
+
+    try:
+        for off, line in _lines(stream, start, end):
+            if not line.strip():
+                continue
+            yield Raw({"file": path, "offset": off}, len(line), parser(off, line))
+    except (OSError, EOFError, ValueError) as e:
+        yield _broken({"file": path, "offset": None}, f"read failed: {_reason(e)}")
+
+
+def _txt_block_raws(path: str, stream) -> Iterator[Raw]:
+    def parser(off, data):
+        return lambda: (f"{path}:{off}", _decode(data, f"{path}:{off}").strip())
+
+    block: list[bytes] = []
+    bstart = 0
+    try:
+        for off, line in _lines(stream):
+            if line.strip():
+                if not block:
+                    bstart = off
+                block.append(line)
+            elif block:
+                data = b"".join(block)
+                yield Raw({"file": path, "offset": bstart}, len(data), parser(bstart, data))
+                block = []
+        if block:
+            data = b"".join(block)
+            yield Raw({"file": path, "offset": bstart}, len(data), parser(bstart, data))
+    except (OSError, EOFError, ValueError) as e:
+        yield _broken({"file": path, "offset": None}, f"read failed: {_reason(e)}")
+
+
+def _whole(path: str, compression: str) -> bytes:
+    try:
+        with open_stream(path, compression) as s:
+            return s.read()
+    except (OSError, EOFError, ValueError) as e:
+        raise RecordError(f"read failed: {_reason(e)}") from None
+
+
+def _txt_file_raw(path: str, compression: str) -> Raw:
+    return Raw({"file": path, "offset": 0}, os.path.getsize(path),
+               lambda: (path, _decode(_whole(path, compression), path)))
+
+
+# ----------------------------------------------------------------------------------- HTML
+
+
+def html_to_text(data: bytes, where: str = "") -> str:
+    """Main text of an HTML page (resiliparse; encoding sniffed from the bytes and meta tags)."""
+    try:
+        from resiliparse.extract.html2text import extract_plain_text
+        from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+        from resiliparse.parse.html import HTMLTree
+    except ImportError:  # pragma: no cover - optional dependency
+        raise RecordError("HTML input needs resiliparse: pip install 'unspin[scan]'") from None
+    if not data.strip():
+        raise RecordError("empty HTML document")
+    if b"\x00" in data[:65536]:
+        raise RecordError("binary data (NUL byte), not HTML")
+    try:
+        html = bytes_to_str(data, detect_encoding(data))
+        text = extract_plain_text(HTMLTree.parse(html), main_content=True)
+    except Exception as e:  # resiliparse is lenient; anything left is a broken page
+        raise RecordError(f"HTML could not be parsed: {_reason(e)}") from None
+    if not text.strip():
+        raise RecordError("no main text found in the HTML")
+    return text
+
+
+def _html_file_raw(path: str, compression: str) -> Raw:
+    return Raw({"file": path, "offset": 0}, os.path.getsize(path),
+               lambda: (path, html_to_text(_whole(path, compression), path)))
+
+
+# ----------------------------------------------------------------------------------- WARC
+
+
+def _warc_raws(path: str, stream) -> Iterator[Raw]:
+    try:
+        from fastwarc.warc import ArchiveIterator, WarcRecordType
+    except ImportError:  # pragma: no cover - optional dependency
+        yield _broken({"file": path, "offset": None}, "WARC input needs fastwarc: pip install 'unspin[scan]'")
+        return
+
+    def parser(meta, kind, payload, ctype, short):
+        def parse():
+            rid = meta["record_id"] or f"{path}:{meta['offset']}"
+            if short:
+                raise RecordError(f"truncated WARC record ({short})", rid)
+            if kind == "conversion":
+                return rid, _decode(payload, rid)
+            return rid, html_to_text(payload, rid)
+
+        return parse
+
+    try:
+        it = ArchiveIterator(stream, record_types=WarcRecordType.response | WarcRecordType.conversion,
+                             parse_http=True)
+        for rec in it:
+            kind = "conversion" if rec.record_type == WarcRecordType.conversion else "response"
+            ctype = ""
+            if kind == "response":
+                ctype = (rec.http_headers.get("Content-Type", "") if rec.http_headers is not None else "").lower()
+                if "html" not in ctype:
+                    rec.reader.consume() if hasattr(rec.reader, "consume") else rec.reader.read()
+                    continue
+            payload = rec.reader.read()
+            short = ""
+            if kind == "conversion" and len(payload) < rec.content_length:
+                short = f"{len(payload)} of {rec.content_length} bytes"
+            meta = {"file": path, "offset": rec.stream_pos, "record_id": rec.record_id,
+                    "url": rec.headers.get("WARC-Target-URI"), "date": rec.headers.get("WARC-Date")}
+            yield Raw(meta, len(payload), parser(meta, kind, payload, ctype, short))
+    except (OSError, EOFError, ValueError) as e:
+        yield _broken({"file": path, "offset": None}, f"read failed: {_reason(e)}")
+
+
+# -------------------------------------------------------------------------------- Parquet
+
+
+def parquet_row_groups(path: str) -> list[int]:
+    """Rows per row group, or raise RecordError (unreadable footer, truncated file)."""
+    import pyarrow.parquet as pq
+
+    try:
+        md = pq.ParquetFile(path).metadata
+        return [md.row_group(i).num_rows for i in range(md.num_row_groups)]
+    except Exception as e:
+        raise RecordError(f"Parquet file unreadable: {_reason(e)}") from None
+
+
+def _parquet_raws(path: str, opts: ReadOptions, rg_start: int = 0, rg_end: int | None = None) -> Iterator[Raw]:
+    import pyarrow.parquet as pq
+
+    try:
+        groups = parquet_row_groups(path)
+        pf = pq.ParquetFile(path)
+    except RecordError as e:
+        if rg_start == 0:
+            yield _broken({"file": path, "row": None}, str(e))
+        return
+    names = pf.schema_arrow.names
+    if opts.text_field not in names:
+        if rg_start == 0:
+            yield _broken({"file": path, "row": None},
+                          f'no column "{opts.text_field}" (columns: {", ".join(names)})')
+        return
+    cols = [opts.text_field] + ([opts.id_field] if opts.id_field in names and opts.id_field != opts.text_field else [])
+    rg_end = len(groups) if rg_end is None else rg_end
+    row0 = sum(groups[:rg_start])
+    for g in range(rg_start, rg_end):
+        try:
+            t = pf.read_row_group(g, columns=cols)
+            texts = t.column(opts.text_field).to_pylist()
+            ids = t.column(opts.id_field).to_pylist() if len(cols) > 1 else [None] * len(texts)
+        except Exception as e:
+            yield _broken({"file": path, "row": row0}, f"Parquet row group {g} unreadable: {_reason(e)}")
+            row0 += groups[g]
+            continue
+        for i, (text, rid) in enumerate(zip(texts, ids)):
+            row = row0 + i
+            rid = f"{path}#{row}" if rid is None else (rid if isinstance(rid, str) else json.dumps(rid, default=str))
+
+            def parse(text=text, rid=rid):
+                if not isinstance(text, str):
+                    raise RecordError(f'"{opts.text_field}" is not a string', rid)
+                return rid, text
+
+            yield Raw({"file": path, "row": row}, len(text) if isinstance(text, str) else 0, parse)
+        row0 += groups[g]
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+
+def iter_raws(path: str, fmt: str, compression: str, opts: ReadOptions,
+              byte_range: tuple[int, int] | None = None,
+              row_groups: tuple[int, int] | None = None) -> Iterator[Raw]:
+    """Every record of one file (or of one byte range / row-group range of it), in order."""
+    if fmt == "parquet":
+        yield from _parquet_raws(path, opts, *(row_groups or (0, None)))
+        return
+    if fmt == "html":
+        yield _html_file_raw(path, compression)
+        return
+    if fmt == "txt" and opts.txt_docs == "file":
+        yield _txt_file_raw(path, compression)
+        return
+    try:
+        stream = open_stream(path, compression)
+    except OSError as e:
+        yield _broken({"file": path, "offset": None}, f"cannot open: {_reason(e)}")
+        return
+    with stream:
+        start, end = byte_range or (0, None)
+        if fmt == "jsonl":
+            yield from _jsonl_raws(path, stream, opts, start, end)
+        elif fmt == "warc":
+            yield from _warc_raws(path, stream)
+        elif opts.txt_docs == "lines":
+            yield from _txt_line_raws(path, stream, start, end)
+        else:
+            yield from _txt_block_raws(path, stream)
