@@ -1,0 +1,253 @@
+"""unspin.trace: index build/add/info/trace via the API and the CLI, on small archives in tmp dirs.
+
+Spun queries come from tests/cases/trace_docs.json (Brown/WordNet dev originals with spun copies
+from the bench simulators); everything here runs in seconds.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import unspin
+from unspin.cli import main
+from unspin.trace import Index, IndexCorrupt
+from unspin.trace.signature import surviving_tokens
+
+CASES = json.loads((Path(__file__).parent / "cases" / "trace_docs.json").read_text(encoding="utf-8"))
+DOCS = CASES["archive"]  # [{"id", "text"}]
+SPUN = CASES["spun"]  # [{"source", "text", "simulator", "rate"}]
+UNRELATED = CASES["unrelated"]  # [text]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    path = tmp_path_factory.mktemp("trace") / "idx"
+    idx = Index.build(path, DOCS)
+    yield idx
+    idx.close()
+
+
+def _paras(t: str) -> list[str]:
+    return [p for p in t.split("\n") if p.strip()]
+
+
+def test_export():
+    assert unspin.Index is Index
+
+
+def test_surviving_tokens_keep_names_numbers_punctuation():
+    toks = surviving_tokens("The AEC had reported 24 shots at the new Soviet site. Kennedy said so.")
+    assert toks == ["the", "aec", "24", "the", "soviet", ".", "."]  # "at" is not kept: it spins to "astatine"
+
+
+def test_full_copies_found_with_swaps(index):
+    for q in SPUN:
+        ms = index.trace(q["text"])
+        assert ms and ms[0].source_id == q["source"], q["simulator"]
+        m = ms[0]
+        assert 0.5 < m.score <= 1 and 0.5 < m.coverage <= 1
+        src = index.get(m.source_id)
+        for s in m.swaps:
+            assert q["text"][s.start:s.end] == s.spun
+            assert src[s.source_start:s.source_end] == s.original
+        assert any(s.known_synonym for s in m.swaps)
+
+
+def test_astatine_swap_is_explained(tmp_path):
+    src = ("The meeting at the White House ended at noon. The second administration official said that "
+           "the President and his staff would travel to Ohio in March. ") * 3
+    spun = src.replace(" at ", " astatine ").replace("second administration official",
+                                                        "minute management standard")
+    with Index.build(tmp_path / "i", [("wh", src)]) as idx:
+        m = idx.trace(spun)[0]
+    pairs = {(s.spun.lower(), s.original.lower()) for s in m.swaps if s.known_synonym}
+    assert ("astatine", "at") in pairs
+    assert ("minute", "second") in pairs or ("minute management standard", "second administration official") in pairs
+
+
+def test_partial_copy(index):
+    q = SPUN[0]
+    half = "\n".join(_paras(q["text"])[: max(1, len(_paras(q["text"])) // 2)])
+    ms = index.trace(half)
+    assert ms and ms[0].source_id == q["source"]
+    assert ms[0].coverage < 0.8
+
+
+@pytest.mark.parametrize("i,j", [
+    (0, 3),
+    (4, 6),
+    # known failure: the second half of SPUN[2] (wordnet-random, rate 0.5) is a list of US
+    # departments whose capitalised title words were spun ("Commerce" -> "Commercialism",
+    # "Post Office" -> "PO"), so few surviving shingles remain and LSH misses that source.
+    pytest.param(1, 2, marks=pytest.mark.xfail(strict=True, reason="spun title words: too few surviving shingles")),
+])
+def test_merged_copy_finds_both(index, i, j):
+    a, b = SPUN[i], SPUN[j]
+    pa, pb = _paras(a["text"]), _paras(b["text"])
+    text = "\n".join(pa[: len(pa) // 2 + 1] + pb[len(pb) // 2:])
+    found = {m.source_id for m in index.trace(text)}
+    assert {a["source"], b["source"]} <= found
+
+
+def test_reordered_paragraphs(index):
+    q = next(s for s in SPUN if len(_paras(s["text"])) >= 3)
+    p = _paras(q["text"])
+    ms = index.trace("\n".join(p[::-1]))
+    assert ms and ms[0].source_id == q["source"] and ms[0].score > 0.6
+
+
+def test_unrelated_queries_no_match(index):
+    for text in UNRELATED:
+        assert index.trace(text) == []
+    assert index.trace("") == []
+    assert index.trace("Short.") == []
+
+
+def test_add_is_incremental_and_persistent(tmp_path):
+    path = tmp_path / "i"
+    Index.build(path, DOCS[:5]).close()
+    with Index(path) as idx:
+        segs = idx.info()["segments"]
+        assert idx.add(DOCS[5:]) == len(DOCS) - 5
+        info = idx.info()
+        assert info["documents"] == len(DOCS) and info["segments"] == segs + 1
+    with Index(path) as idx:  # reopens without rebuilding
+        q = SPUN[-1]
+        assert idx.trace(q["text"])[0].source_id == q["source"]
+        with pytest.raises(unspin.inputs.BadInput, match="duplicate document id"):
+            idx.add([DOCS[0]])
+        assert len(idx) == len(DOCS)
+
+
+def _writer(path: str, docs: list, done) -> None:
+    with Index(path) as idx:
+        for d in docs:
+            idx.add([d])
+    done.set()
+
+
+def test_concurrent_reader_during_add(tmp_path):
+    path = tmp_path / "i"
+    Index.build(path, DOCS[:3]).close()
+    reader = Index(path)
+    ctx = mp.get_context("spawn")
+    done = ctx.Event()
+    proc = ctx.Process(target=_writer, args=(str(path), DOCS[3:], done))
+    proc.start()
+    seen = []
+    while not done.is_set():
+        seen.append(reader.info()["documents"])
+        reader.trace(SPUN[0]["text"])  # never fails mid-add
+    proc.join(60)
+    assert proc.exitcode == 0
+    assert seen == sorted(seen)
+    q = next(s for s in SPUN if s["source"] in {d["id"] for d in DOCS[3:]})
+    assert reader.trace(q["text"])[0].source_id == q["source"]  # the reader picks up new segments
+    reader.close()
+
+
+def test_corrupt_or_missing_index(tmp_path):
+    with pytest.raises(IndexCorrupt, match="no such index"):
+        Index(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IndexCorrupt, match="not a trace index"):
+        Index(tmp_path / "empty")
+    path = tmp_path / "i"
+    Index.build(path, DOCS[:4]).close()
+    seg = sorted(path.glob("seg-*.keys.npy"))[0]
+    seg.write_bytes(seg.read_bytes()[:100])
+    with pytest.raises(IndexCorrupt, match="truncated or damaged"):
+        Index(path)
+    seg.unlink()
+    with pytest.raises(IndexCorrupt, match="missing"):
+        Index(path)
+    db = path / "index.sqlite"
+    db.write_bytes(b"garbage" * 100)
+    for p in path.glob("index.sqlite-*"):
+        p.unlink()
+    with pytest.raises(IndexCorrupt):
+        Index(path)
+
+
+def test_build_refuses_non_empty_dir(tmp_path):
+    Index.build(tmp_path / "i", DOCS[:2]).close()
+    with pytest.raises(unspin.inputs.BadInput, match="not empty"):
+        Index.build(tmp_path / "i", DOCS[:2])
+    Index.build(tmp_path / "i", DOCS[:3], overwrite=True).close()
+    assert len(Index(tmp_path / "i")) == 3
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def test_cli_build_add_info_trace(tmp_path, capsys):
+    arch = tmp_path / "a.jsonl"
+    arch.write_text("".join(json.dumps(d) + "\n" for d in DOCS[:6]), encoding="utf-8")
+    folder = tmp_path / "txt"
+    (folder / "sub").mkdir(parents=True)
+    for d in DOCS[6:]:
+        (folder / "sub" / f"{d['id'].replace('/', '_').replace(':', '_')}.txt").write_text(d["text"], encoding="utf-8")
+    idx = tmp_path / "idx"
+    assert main(["index", "build", "--out", str(idx), str(arch)]) == 0
+    assert json.loads(capsys.readouterr().out)["documents"] == 6
+    assert main(["index", "add", "--index", str(idx), str(folder)]) == 0
+    assert json.loads(capsys.readouterr().out)["added"] == len(DOCS) - 6
+    assert main(["index", "info", str(idx)]) == 0
+    assert json.loads(capsys.readouterr().out)["documents"] == len(DOCS)
+
+    q = SPUN[0]
+    qf = tmp_path / "q.txt"
+    qf.write_text(q["text"], encoding="utf-8")
+    assert main(["trace", "--index", str(idx), str(qf), "--json", "--top", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["id"] == str(qf) and len(out["matches"]) == 1
+    m = out["matches"][0]
+    assert m["source_id"] == q["source"] and set(m) == {"source_id", "score", "coverage", "swaps"}
+    assert set(m["swaps"][0]) == {"start", "end", "spun", "original", "source_start", "source_end", "known_synonym"}
+
+    ql = tmp_path / "q.jsonl"
+    ql.write_text(json.dumps({"id": "x", "text": q["text"]}) + "\n" + json.dumps({"id": 2, "text": UNRELATED[0]})
+                  + "\nnot json\n", encoding="utf-8")
+    assert main(["trace", "--index", str(idx), "--jsonl", str(ql)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["id"] for r in rows] == ["x", 2, None]
+    assert rows[0]["matches"][0]["source_id"] == q["source"] and rows[1]["matches"] == [] and "error" in rows[2]
+
+    assert main(["trace", "--index", str(idx), str(qf)]) == 0
+    assert q["source"] in capsys.readouterr().out
+
+
+def test_cli_parquet_input(tmp_path, capsys):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [d["id"] for d in DOCS[:3]], "text": [d["text"] for d in DOCS[:3]]}),
+                   tmp_path / "a.parquet")
+    assert main(["index", "build", "--out", str(tmp_path / "idx"), str(tmp_path / "a.parquet")]) == 0
+    assert json.loads(capsys.readouterr().out)["documents"] == 3
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["trace", "--index", str(tmp_path / "none"), "-"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("unspin: error:") and err.count("\n") == 1
+    assert main(["index", "build", "--out", str(tmp_path / "i"), str(tmp_path / "missing.jsonl")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "dup.jsonl"
+    bad.write_text(json.dumps(DOCS[0]) + "\n" + json.dumps(DOCS[0]) + "\n", encoding="utf-8")
+    assert main(["index", "build", "--force", "--out", str(tmp_path / "j"), str(bad)]) == 2
+    assert "duplicate document id" in capsys.readouterr().err
+
+
+def test_cli_subprocess_stdin(tmp_path):
+    Index.build(tmp_path / "i", DOCS).close()
+    q = SPUN[3]
+    p = subprocess.run([sys.executable, "-m", "unspin.cli", "trace", "--index", str(tmp_path / "i"), "--json"],
+                       input=q["text"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["matches"][0]["source_id"] == q["source"]
