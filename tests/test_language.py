@@ -69,5 +69,5 @@ def test_cold_start_is_cheap():
         "import sys; print('wordfreq' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert float(out[0]) < 0.3, out  # ~0.08 s measured; wordfreq itself is never imported
+    # Timing belongs in bench/speed.py (cold start); here: wordfreq itself is never imported.
     assert out[1] == "False"

@@ -14,7 +14,8 @@ from importlib import resources
 from unspin import language
 from unspin.decode import Decoder, DecoderParams
 from unspin.lexicon.channel import ChannelWeights, default_channel, Channel
-from unspin.report import Alternative, Report, Scar, Swap
+from unspin.detection import DocStats, WordSignals, cheap_stats, default_model
+from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import repair_scars
 from unspin.text import Token, sentences, split_paragraphs, tokenize
 
@@ -69,26 +70,89 @@ def _adjacent(text: str, a: Token, b: Token) -> bool:
     return gap.isspace() and "\n" not in gap
 
 
+def _early_verdict(text: str) -> str | None:
+    if not text.strip():
+        return "too-short"
+    if not language.is_english(text[:LANGUAGE_SAMPLE]):
+        return "not-english"
+    return None
+
+
 def check(text: str, fast: bool = False, decoder: Decoder | None = None) -> Report:
     if not isinstance(text, str):
         raise TypeError(f"check() takes str, not {type(text).__name__}")
-    if not text.strip():
-        return Report(0.0, "too-short", [], [], text)
-    if not language.is_english(text[:LANGUAGE_SAMPLE]):
-        return Report(0.0, "not-english", [], [], text)
+    early = _early_verdict(text)
+    if early:
+        return Report(0.0, early, [], [], text)
     decoder = decoder or _decoder(fast)
+    swaps, scars, restored, stats = _analyse(text, decoder)
+    probability, verdict, _evidence = _score(text, stats, decoder)
+    return Report(round(probability, 4), verdict, swaps, scars, restored)
 
+
+def detect(text: str, screen: bool = True) -> Detection:
+    """See unspin.detection: screening first, the full decode only where it cannot clear."""
+    if not isinstance(text, str):
+        raise TypeError(f"detect() takes str, not {type(text).__name__}")
+    early = _early_verdict(text)
+    if early:
+        return Detection(0.0, early, [])
+    decoder = _decoder(True)
+    model = default_model()
+    if screen and model is not None:
+        stats = _cheap_stats(text, decoder)
+        p, evidence = model.score(stats)
+        if p < model.screen_clear_below:
+            return Detection(round(p, 4), model.verdict(0.0, stats.n_words), evidence)
+    _swaps, _scars, _restored, stats = _analyse(text, decoder)
+    p, verdict, evidence = _score(text, stats, decoder)
+    return Detection(round(p, 4), verdict, evidence)
+
+
+@lru_cache(maxsize=4)
+def _signals(decoder: Decoder) -> WordSignals:
+    return WordSignals(decoder.channel, decoder.lm)
+
+
+def _cheap_stats(text: str, decoder: Decoder) -> DocStats:
+    stats = DocStats()
+    signals = _signals(decoder)
+    for _offset, chunk in split_paragraphs(text):
+        stats.add(cheap_stats(chunk, len(repair_scars(chunk).scars), signals))
+    return stats
+
+
+def _score(text: str, stats: DocStats, decoder: Decoder) -> tuple[float, str, list[Evidence]]:
+    """The document's calibrated probability.  Texts that screening clears keep the screening
+    value, so that check() and detect() always agree."""
+    model = default_model()
+    if model is None:
+        p = _spun_probability(stats.evidence, stats.n_words, stats.n_scars, decoder.params)
+        verdict = "too-short" if stats.n_words < MIN_WORDS else (
+            "spun" if p >= 0.7 else "clean" if p <= 0.3 else "undecided")
+        return p, verdict, []
+    cheap = DocStats(n_words=stats.n_words, n_scars=stats.n_scars, n_odd=stats.n_odd,
+                     n_fw_odd=stats.n_fw_odd, n_rare=stats.n_rare)
+    p_cheap, evidence = model.score(cheap)
+    if p_cheap < model.screen_clear_below:
+        return p_cheap, model.verdict(0.0, stats.n_words), evidence
+    p, evidence = model.score(stats)
+    return p, model.verdict(p, stats.n_words), evidence
+
+
+def _analyse(text: str, decoder: Decoder) -> tuple[list[Swap], list[Scar], str, DocStats]:
     swaps: list[Swap] = []
     scars: list[Scar] = []
     restored_parts: list[str] = []
-    n_words = 0
-    evidence = 0.0
+    stats = DocStats(decoded=True)
     params = decoder.params
+    signals = _signals(decoder)
     for offset, chunk in split_paragraphs(text):
         rep = repair_scars(chunk)
         to_input = rep.to_input
         for s in rep.scars:
             scars.append(Scar(s.start + offset, s.end + offset, s.kind, s.found, s.repaired))
+        stats.add(cheap_stats(chunk, len(rep.scars), signals))
         fixed = rep.text
         english = language.is_english(chunk) if len(chunk) > 200 else True
         units = []
@@ -107,8 +171,10 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None) -> Repo
             results = [decoder.decode(words, linked, rate, min_doc=0.0) for _t, words, linked in units]
         chunk_words = sum(len(u[1]) for u in units)
         chunk_evidence = sum(r.log_evidence for r in results)
-        n_words += chunk_words
-        evidence += chunk_evidence
+        stats.evidence += chunk_evidence
+        stats.lm_logprob += sum(r.log_clean for r in results)
+        stats.n_spinnable += sum(sum(r.spinnable) for r in results)
+        stats.swap_mass += sum(p for r in results for p, sp in zip(r.swap_posterior, r.spinnable) if sp)
         p_doc = _doc_probability(chunk_evidence, chunk_words, len(rep.scars), params)
         pieces: list[str] = []
         cursor = 0
@@ -133,17 +199,8 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None) -> Repo
                 ))
         pieces.append(fixed[cursor:])
         restored_parts.append("".join(pieces))
-
-    probability = _spun_probability(evidence, n_words, len(scars), params)
-    if n_words < MIN_WORDS:
-        verdict = "too-short"
-    elif probability >= 0.7:
-        verdict = "spun"
-    elif probability <= 0.3:
-        verdict = "clean"
-    else:
-        verdict = "undecided"
-    return Report(round(probability, 4), verdict, swaps, scars, "".join(restored_parts))
+    stats.n_swaps = len(swaps)
+    return swaps, scars, "".join(restored_parts), stats
 
 
 def _doc_probability(evidence: float, n_words: int, n_scars: int, params: DecoderParams) -> float:

@@ -33,6 +33,9 @@ class DecoderParams:
     # clean text's rare words lose to their common synonyms.  Path-independent, so it is folded
     # into each arc's static score.
     unigram_discount: float = 0.0
+    # Positions whose spun word fits its left context this well (ln P(w | h) - ln P(w), nats)
+    # get no swap candidates: the screening that keeps decoding cheap on clean text.
+    gate_pmi: float = 99.0
     shortlist: int = 16  # candidates per spun phrase scored in context (best by channel + unigram)
     max_candidates: int = 5  # swap arcs kept per (start, length) after local pruning
     prune_margin: float = 4.0  # nats a candidate may trail the identity locally and still be kept
@@ -88,6 +91,7 @@ class SentenceResult:
     # ln Σ_paths score (all hypotheses) minus the score of "nothing was swapped" (rate 0): the
     # sentence's evidence that it was spun.  Summed over a document it is a log-likelihood ratio.
     log_evidence: float = 0.0
+    log_clean: float = 0.0  # the LM score of the sentence as it stands (no swaps)
 
 
 def _logsumexp(values) -> float:
@@ -145,7 +149,7 @@ class Decoder:
                     break
                 if length == 1:
                     phrase = w
-                    if not spinnable:
+                    if not spinnable or self.lm.logprob(w, prev1, prev2) - self._uni(w) > p.gate_pmi:
                         continue
                 else:
                     if w not in ch.phrase_first_words:
@@ -296,7 +300,7 @@ class Decoder:
                 alts[text] = alts.get(text, 0.0) + post[kk]
             alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
             swaps.append(WordSwap(a.start, a.end, " ".join(a.outs), prob, a.thesaurus, alternatives))
-        return SentenceResult(swaps, swap_post, spinnable, log_z - log_clean)
+        return SentenceResult(swaps, swap_post, spinnable, log_z - log_clean, log_clean)
 
 
 def _push(hist: tuple[str, str], outs: tuple[str, ...]) -> tuple[str, str]:

@@ -1,20 +1,239 @@
-"""Document-level score: is this text spun?
+"""Document-level score: is this text spun?  A calibrated probability, its verdict, its evidence.
 
-For now the score comes from the decoder's swap density and the scars (see api._spun_probability);
-the calibrated detector with a screening path replaces it (its own issue) behind this same function.
+Two models share one feature vector (see `FEATURES`):
+  * the *screening* model reads only cheap features (scars, rare words that have a far more
+    common inverse-synonym original, function-word oddities like "astatine" for "at"), computed
+    with one regex pass and per-word-type cached look-ups, no decoding;
+  * the *full* model adds what the decoder found (evidence that the text is better explained as
+    spun, the estimated swap rate, the swaps it reports, LM surprise).
+Both are logistic regressions trained on the dev split (scripts/train_detector.py), calibrated
+per length bucket by isotonic regression, shipped in data/detector.json.
+
+`detect(text)` screens first and decodes only texts the screening model cannot clear.
 """
 from __future__ import annotations
 
+import json
+import math
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import regex
+
 from unspin.report import Detection, Evidence
 
+_WORD_RE = regex.compile(r"[\p{L}]+(?:['’\-][\p{L}]+)*")
 
-def detect(text: str) -> Detection:
-    from unspin.api import check
+# Words whose appearance as a *candidate original* of a rare spun word marks a WordNet-style
+# function-word swap (at -> astatine, in -> indium, a -> ampere, be -> beryllium, he -> helium).
+FUNCTION_WORDS = frozenset(
+    "a an the at in on of to by as or and but if so no not be is are was were been am do does did "
+    "he she it we they me him her us them i you my his its our their this that these those may "
+    "must can will shall let up out off over for with from into onto upon about since until".split()
+)
 
-    report = check(text, fast=True)
-    n = max(1, len(text.split()))
-    evidence = [
-        Evidence("swaps_per_100_words", round(100 * len(report.swaps) / n, 3), 0.0),
-        Evidence("scars", float(len(report.scars)), 0.0),
-    ]
-    return Detection(report.spun_probability, report.verdict, evidence)
+CHEAP_FEATURES = ("log_words", "scars_per_100", "odd_per_100", "fw_odd_per_100", "rare_per_100")
+FULL_FEATURES = CHEAP_FEATURES + ("evidence_per_100", "rate", "swaps_per_100", "surprise")
+FEATURES = FULL_FEATURES
+
+
+@dataclass
+class DocStats:
+    """Counts gathered over a document; the detector's only input."""
+
+    n_words: int = 0
+    n_scars: int = 0
+    n_odd: int = 0
+    n_fw_odd: int = 0
+    n_rare: int = 0
+    # filled by the decoder (full analysis only)
+    decoded: bool = False
+    evidence: float = 0.0
+    n_spinnable: int = 0
+    swap_mass: float = 0.0
+    n_swaps: int = 0
+    lm_logprob: float = 0.0  # ln P_lm of the text as it stands (scar-repaired)
+
+    def add(self, other: "DocStats") -> None:
+        for k, v in vars(other).items():
+            if k == "decoded":
+                self.decoded = self.decoded or v
+            else:
+                setattr(self, k, getattr(self, k) + v)
+
+    def features(self) -> dict[str, float]:
+        n = max(1, self.n_words)
+        per100 = 100.0 / n
+        f = {
+            "log_words": math.log(n),
+            "scars_per_100": min(5.0, self.n_scars * per100),
+            "odd_per_100": self.n_odd * per100,
+            "fw_odd_per_100": min(10.0, self.n_fw_odd * per100),
+            "rare_per_100": self.n_rare * per100,
+        }
+        if self.decoded:
+            f.update(
+                evidence_per_100=max(-20.0, min(200.0, self.evidence * per100)),
+                rate=self.swap_mass / self.n_spinnable if self.n_spinnable else 0.0,
+                swaps_per_100=self.n_swaps * per100,
+                surprise=-self.lm_logprob / n,
+            )
+        return f
+
+
+class WordSignals:
+    """Per-word-type cheap signals, cached: is the word rare while a candidate original that a
+    spinner could have replaced by it is far more common (odd)?  Is one of those originals a
+    function word (fw_odd)?  Is the word rare at all?"""
+
+    ODD_RATIO = math.log(30.0)  # the candidate original must be this much more frequent
+    RARE = math.log(3e-6)  # unigram probability below which a known word counts as rare
+
+    def __init__(self, channel, lm):
+        self.channel = channel
+        self.lm = lm
+        self._cache: dict[str, tuple[bool, bool, bool]] = {}
+
+    def __call__(self, word: str) -> tuple[bool, bool, bool]:
+        got = self._cache.get(word)
+        if got is None:
+            uni = self.lm.unigram(word)
+            rare = uni < self.RARE
+            odd = fw = False
+            if word in self.channel:
+                for c in self.channel.candidates(word):
+                    if " " in c.original:
+                        continue
+                    if c.original in FUNCTION_WORDS and word not in FUNCTION_WORDS and c.log_channel > -4.0:
+                        fw = True
+                    if not odd and self.lm.unigram(c.original) - uni > self.ODD_RATIO:
+                        odd = True
+            got = (odd, fw, rare)
+            if len(self._cache) < 1_000_000:
+                self._cache[word] = got
+        return got
+
+
+def cheap_stats(text: str, n_scars: int, signals: WordSignals) -> DocStats:
+    st = DocStats(n_scars=n_scars)
+    n = odd = fw = rare = 0
+    for w in _WORD_RE.findall(text.lower()):
+        n += 1
+        o, f, r = signals(w.replace("’", "'"))
+        odd += o
+        fw += f
+        rare += r
+    st.n_words, st.n_odd, st.n_fw_odd, st.n_rare = n, odd, fw, rare
+    return st
+
+
+# --------------------------------------------------------------------------- models
+@dataclass(frozen=True)
+class LogisticModel:
+    names: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def logit_terms(self, f: dict[str, float]) -> list[tuple[str, float, float]]:
+        out = []
+        for name, m, s, w in zip(self.names, self.mean, self.scale, self.weights):
+            v = f[name]
+            out.append((name, v, w * (v - m) / s))
+        return out
+
+    def logit(self, f: dict[str, float]) -> float:
+        return self.bias + sum(c for _n, _v, c in self.logit_terms(f))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Isotonic map from the model's raw probability to a calibrated one, per length bucket."""
+
+    length_edges: tuple[int, ...]  # bucket b holds n_words < length_edges[b]
+    xs: tuple[tuple[float, ...], ...]
+    ys: tuple[tuple[float, ...], ...]
+
+    def __call__(self, p: float, n_words: int) -> float:
+        b = min(bisect_right(self.length_edges, n_words), len(self.xs) - 1)
+        xs, ys = self.xs[b], self.ys[b]
+        if not xs:
+            return p
+        i = bisect_right(xs, p)
+        if i == 0:
+            return ys[0]
+        if i >= len(xs):
+            return ys[-1]
+        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+        return y0 + (y1 - y0) * (p - x0) / (x1 - x0) if x1 > x0 else y1
+
+
+@dataclass(frozen=True)
+class DetectorModel:
+    cheap: LogisticModel
+    full: LogisticModel
+    calibration: Calibration
+    min_words: int  # below this, verdict "too-short"
+    spun_threshold: float  # calibrated probability at or above which the verdict is "spun"
+    clean_threshold: float  # at or below which it is "clean"
+    screen_clear_below: float  # cheap-model probability under which screening stops (clean)
+
+    def score(self, stats: DocStats) -> tuple[float, list[Evidence]]:
+        f = stats.features()
+        model = self.full if stats.decoded else self.cheap
+        terms = model.logit_terms(f)
+        z = model.bias + sum(c for _n, _v, c in terms)
+        raw = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        p = self.calibration(raw, stats.n_words) if stats.decoded else raw
+        terms.sort(key=lambda t: -abs(t[2]))
+        evidence = [Evidence(n, round(v, 4), round(c, 4)) for n, v, c in terms]
+        return min(1.0, max(0.0, p)), evidence
+
+    def verdict(self, p: float, n_words: int) -> str:
+        if n_words < self.min_words:
+            return "too-short"
+        if p >= self.spun_threshold:
+            return "spun"
+        if p <= self.clean_threshold:
+            return "clean"
+        return "undecided"
+
+
+def _logistic(d: dict) -> LogisticModel:
+    return LogisticModel(tuple(d["names"]), tuple(d["mean"]), tuple(d["scale"]), tuple(d["weights"]), d["bias"])
+
+
+def load_model(raw: dict) -> DetectorModel:
+    cal = raw["calibration"]
+    return DetectorModel(
+        cheap=_logistic(raw["cheap"]),
+        full=_logistic(raw["full"]),
+        calibration=Calibration(tuple(cal["length_edges"]), tuple(tuple(x) for x in cal["xs"]),
+                                tuple(tuple(y) for y in cal["ys"])),
+        min_words=raw["min_words"],
+        spun_threshold=raw["spun_threshold"],
+        clean_threshold=raw["clean_threshold"],
+        screen_clear_below=raw["screen_clear_below"],
+    )
+
+
+@lru_cache(maxsize=1)
+def default_model() -> DetectorModel | None:
+    path = resources.files("unspin") / "data" / "detector.json"
+    try:
+        return load_model(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+
+
+# --------------------------------------------------------------------------- public
+def detect(text: str, screen: bool = True) -> Detection:
+    """Calibrated P(spun).  With screen=True (default), texts the cheap model clears are
+    answered without decoding; the rest get the full analysis, so detect(text) and
+    check(text).spun_probability agree whenever the full analysis ran."""
+    from unspin import api
+
+    return api.detect(text, screen=screen)
