@@ -43,6 +43,7 @@ def default_id(meta: dict) -> str:
 def make_row(raw, task) -> dict:
     meta = raw.meta
     row = {k: None for k in BASE_COLUMNS}
+    row.update((k, None) for k in task.columns)  # error rows have the same columns, null
     for k in ("file", "offset", "row", "record_id", "url", "date"):
         row[k] = meta.get(k)
     try:
