@@ -313,7 +313,8 @@ def peer(n: int, threshold: float = 0.3, num_perm: int = 128) -> dict:
         w = [x.lower() for x in word.findall(text)]
         return [" ".join(w[i:i + 5]).encode() for i in range(max(1, len(w) - 4))]
 
-    perm = MinHash(num_perm=num_perm, seed=1).permutations
+    proto = MinHash(num_perm=num_perm, seed=1)
+    perm, scheme = proto.permutations, proto.scheme
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     sigs = {}
     t = time.perf_counter()
@@ -321,7 +322,7 @@ def peer(n: int, threshold: float = 0.3, num_perm: int = 128) -> dict:
         with lsh.insertion_session() as sess:
             for line in fh:
                 d = json.loads(line)
-                m = MinHash(num_perm=num_perm, seed=1, permutations=perm)
+                m = MinHash(num_perm=num_perm, seed=1, permutations=perm, scheme=scheme)
                 m.update_batch(shingle(d["text"]))
                 sess.insert(d["id"], m, check_duplication=False)
                 sigs[d["id"]] = m.hashvalues
@@ -329,7 +330,7 @@ def peer(n: int, threshold: float = 0.3, num_perm: int = 128) -> dict:
     rows, lat = [], []
     for q in _load_queries():
         t = time.perf_counter()
-        m = MinHash(num_perm=num_perm, seed=1, permutations=perm)
+        m = MinHash(num_perm=num_perm, seed=1, permutations=perm, scheme=scheme)
         m.update_batch(shingle(q["text"]))
         cands = lsh.query(m)
         top = max(cands, key=lambda c: (np.mean(sigs[c] == m.hashvalues), c)) if cands else None
