@@ -139,7 +139,8 @@ def open_stream(path: str, compression: str):
     if compression == "zstd":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True, closefd=True)
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True, closefd=True),
+                                 1 << 20)
     return f
 
 

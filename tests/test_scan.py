@@ -1,0 +1,303 @@
+"""unspin scan: readers, outputs, errors as rows, shards, exactly-once resume, the real engine."""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+import pyarrow.parquet as pq  # noqa: E402
+
+from unspin.cli import main  # noqa: E402
+from unspin.inputs import BadInput  # noqa: E402
+from unspin.scan import ReadOptions, iter_records, read_output, scan  # noqa: E402
+from unspin.scan import job as J  # noqa: E402
+
+SENT = "The committee met on Tuesday to discuss the budget for the coming year and the new school."
+
+
+def rows_of(out) -> list[dict]:
+    return list(read_output(str(out)))
+
+
+def write_jsonl(path: Path, n: int, start: int = 0, extra: bytes = b"") -> None:
+    with open(path, "wb") as f:
+        for i in range(start, start + n):
+            f.write((json.dumps({"id": f"d{i}", "text": f"{SENT} Record {i}."}) + "\n").encode())
+        f.write(extra)
+
+
+def warc_record(kind: str, uri: str, body: bytes, ctype: str = "text/html; charset=utf-8") -> bytes:
+    if kind == "response":
+        block = f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        wctype = "application/http; msgtype=response"
+    else:
+        block, wctype = body, "text/plain"
+    head = (f"WARC/1.0\r\nWARC-Type: {kind}\r\nWARC-Target-URI: {uri}\r\nWARC-Date: 2024-05-01T12:00:00Z\r\n"
+            f"WARC-Record-ID: <urn:uuid:{abs(hash((kind, uri))):032x}>\r\nContent-Type: {wctype}\r\n"
+            f"Content-Length: {len(block)}\r\n\r\n").encode()
+    return head + block + b"\r\n\r\n"
+
+
+HTML = (b"<html><head><title>t</title></head><body><nav>Home | About</nav><article><p>" + SENT.encode() +
+        b"</p><p>Second paragraph of the article with more words in it.</p></article></body></html>")
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    write_jsonl(d / "a.jsonl", 5, extra=b"not json\n\n" + b'{"id": "bad-utf8", "text": "caf\xe9"}\n' +
+                b'{"id": "no-text"}\n')
+    with gzip.open(d / "b.jsonl.gz", "wb") as f:
+        for i in range(3):
+            f.write((json.dumps({"id": f"g{i}", "text": SENT}) + "\n").encode())
+    (d / "c.txt").write_text(f"{SENT}\n\nSecond block here.\n\n\n   \nThird.\n")
+    (d / "page.html").write_bytes(HTML)
+    (d / "empty.html").write_bytes(b"<html><body></body></html>")
+    w = (warc_record("response", "http://ex.com/1", HTML) +
+         warc_record("response", "http://ex.com/img", b"\x89PNG...", ctype="image/png") +
+         warc_record("conversion", "http://ex.com/2", SENT.encode()))
+    (d / "crawl.warc.gz").write_bytes(gzip.compress(w))
+    t = pa.table({"doc": [f"p{i}" for i in range(10)], "body": [f"{SENT} {i}" for i in range(9)] + [None]})
+    pq.write_table(t, d / "t.parquet", row_group_size=3)
+    return d
+
+
+def test_every_format_one_row_per_record(corpus, tmp_path):
+    out = tmp_path / "out.jsonl"
+    s = scan([str(corpus)], str(out), task="stats", workers=2, progress=False, read=ReadOptions(txt_docs="blocks"))
+    rows = rows_of(out)
+    by_id = {r["id"]: r for r in rows}
+    assert len(by_id) == len(rows) == s["records"]
+    # jsonl: 5 good, blank line skipped, 3 error rows
+    assert all(by_id[f"d{i}"]["error"] is None and by_id[f"d{i}"]["words"] == len(f"{SENT} Record {i}.".split())
+               for i in range(5))
+    assert any(r["error"] == "invalid UTF-8 at byte 31 of the line" for r in rows)  # id unreadable: file:offset
+    assert by_id["no-text"]["error"] == 'missing "text"'
+    assert any(r["error"] and r["error"].startswith("not JSON") for r in rows)
+    assert by_id["d1"]["offset"] == len(json.dumps({"id": "d0", "text": f"{SENT} Record 0."})) + 1
+    # gz jsonl
+    assert {f"g{i}" for i in range(3)} <= set(by_id)
+    # txt blocks: 3 blocks, offsets of their first bytes
+    txt = [r for r in rows if r["file"].endswith("c.txt")]
+    assert [r["offset"] for r in txt] == [0, len(SENT) + 2, len(SENT) + 2 + len("Second block here.\n\n\n   \n")]
+    # html: main text, and an error row for a page without text
+    page = [r for r in rows if r["file"].endswith("page.html")][0]
+    assert page["error"] is None and page["words"] >= len(SENT.split())
+    assert "no main text" in [r for r in rows if r["file"].endswith("empty.html")][0]["error"]
+    # warc: response (html) + conversion; the png response is skipped; URI, date, record id kept
+    warc = [r for r in rows if r["file"].endswith("crawl.warc.gz")]
+    assert [r["url"] for r in warc] == ["http://ex.com/1", "http://ex.com/2"]
+    assert all(r["date"] == "2024-05-01T12:00:00Z" and r["record_id"].startswith("<urn:uuid:") for r in warc)
+    assert warc[1]["words"] == len(SENT.split())
+    # parquet: text/id columns selectable (here: defaults miss -> one error row for the file)
+    pqrows = [r for r in rows if r["file"].endswith("t.parquet")]
+    assert len(pqrows) == 1 and 'no column "text"' in pqrows[0]["error"]
+    assert s["errors"] == 5
+
+
+def test_parquet_columns_row_groups_and_shards(corpus, tmp_path):
+    out = tmp_path / "o.parquet"
+    scan([str(corpus / "t.parquet")], str(out), task="stats", workers=1, progress=False, shard_bytes=64,
+         read=ReadOptions(text_field="body", id_field="doc"))
+    t = pq.read_table(out)
+    rows = t.to_pylist()
+    assert [r["id"] for r in rows] == [f"p{i}" for i in range(10)]
+    assert [r["row"] for r in rows] == list(range(10))
+    assert rows[-1]["error"] == '"body" is not a string' and rows[0]["sha1"]
+    assert t.schema.field("spun_probability").type == pa.float64()
+
+
+def test_broken_ends_become_error_rows(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    data = b"".join((json.dumps({"id": f"x{i}", "text": SENT * 20}) + "\n").encode() for i in range(200))
+    gz = gzip.compress(data)
+    (d / "trunc.jsonl.gz").write_bytes(gz[: len(gz) - 200])
+    w = gzip.compress(b"".join(warc_record("conversion", f"http://e/{i}", (SENT * 30).encode()) for i in range(30)))
+    (d / "trunc.warc.gz").write_bytes(w[: len(w) * 2 // 3])
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"text": [SENT] * 50}), buf, row_group_size=10)
+    (d / "trunc.parquet").write_bytes(buf.getvalue()[:-100])
+    (d / "bad.txt").write_bytes(b"caf\xe9 au lait")
+    out = tmp_path / "o.jsonl"
+    s = scan([str(d)], str(out), task="stats", workers=2, progress=False)
+    rows = rows_of(out)
+    errs = {r["file"].rsplit("/", 1)[-1]: r["error"] for r in rows if r["error"]}
+    assert "truncated compressed stream" in errs["trunc.jsonl.gz"]
+    assert "truncated compressed stream" in errs["trunc.warc.gz"]
+    assert "Parquet file unreadable" in errs["trunc.parquet"]
+    assert "invalid UTF-8" in errs["bad.txt"]
+    good = [r for r in rows if r["file"].endswith("trunc.jsonl.gz") and not r["error"]]
+    assert 0 < len(good) < 200 and s["errors"] == 4
+
+
+def test_zstd_and_lines(tmp_path):
+    zstd = pytest.importorskip("zstandard")
+    p = tmp_path / "l.txt.zst"
+    p.write_bytes(zstd.ZstdCompressor().compress(b"one line\n\ntwo line\nthree\n"))
+    out = tmp_path / "o.jsonl"
+    scan([str(p)], str(out), task="stats", workers=0, progress=False, read=ReadOptions(txt_docs="lines"))
+    assert [(r["offset"], r["words"]) for r in rows_of(out)] == [(0, 2), (10, 2), (19, 1)]
+
+
+def test_byte_range_shards_equal_one_shard(tmp_path):
+    src = tmp_path / "big.jsonl"
+    write_jsonl(src, 400)
+    one, many = tmp_path / "one.jsonl", tmp_path / "many.jsonl"
+    scan([str(src)], str(one), task="stats", workers=1, progress=False)
+    s = scan([str(src)], str(many), task="stats", workers=2, progress=False, shard_bytes=997, chunk_records=7)
+    assert s["shards"] > 20
+    assert one.read_bytes() == many.read_bytes()
+
+
+def test_folder_output_parts_and_success(tmp_path):
+    src = tmp_path / "x.jsonl"
+    write_jsonl(src, 50)
+    out = tmp_path / "out/"
+    s = scan([str(src)], str(out), task="stats", workers=2, progress=False, shard_bytes=1000, parts_format="parquet")
+    names = sorted(os.listdir(out))
+    assert "_SUCCESS" in names and "_unspin" in names
+    parts = [n for n in names if n.startswith("part-")]
+    assert len(parts) == s["shards"] > 1 and all(n.endswith(".parquet") for n in parts)
+    import pyarrow.dataset as ds
+
+    assert ds.dataset(str(out), format="parquet").count_rows() == 50  # _-prefixed entries ignored
+    assert [r["id"] for r in rows_of(out)] == [f"d{i}" for i in range(50)]
+
+
+def test_refusals(tmp_path):
+    src = tmp_path / "x.jsonl"
+    write_jsonl(src, 5)
+    out = tmp_path / "o.jsonl"
+    scan([str(src)], str(out), task="stats", workers=0, progress=False)
+    with pytest.raises(BadInput, match="exists"):
+        scan([str(src)], str(out), task="stats", workers=0, progress=False)
+    assert scan([str(src)], str(out), task="stats", workers=0, progress=False, resume=True)["already_complete"]
+    # an unfinished scan: the manifest freezes inputs and options
+    out2 = tmp_path / "p.jsonl"
+    job = J.Job.for_output(str(out2))
+    os.makedirs(job.p("tmp"))
+    J.atomic_write_bytes(job, job.p("manifest.json"), b"{}")
+    with pytest.raises(BadInput, match="--resume"):
+        scan([str(src)], str(out2), task="stats", workers=0, progress=False)
+    with pytest.raises(BadInput, match="cannot resume"):
+        scan([str(src)], str(out2), task="stats", workers=0, progress=False, resume=True)
+    with pytest.raises(BadInput, match="no such file"):
+        scan([str(tmp_path / "nope*.jsonl")], str(tmp_path / "q.jsonl"), workers=0, progress=False)
+    with pytest.raises(BadInput, match="index"):
+        scan([str(src)], str(tmp_path / "r.jsonl"), task="trace", workers=0, progress=False)
+    with pytest.raises(BadInput, match="unknown task"):
+        scan([str(src)], str(tmp_path / "r.jsonl"), task="nope", workers=0, progress=False)
+
+
+def test_resume_after_crash_states(tmp_path):
+    """Every state a SIGKILL can leave (temp files, committed chunks, a part whose chunks were not yet
+    deleted, a done-marker without its part) resumes to the exact output of a clean run."""
+    src = tmp_path / "x.jsonl"
+    write_jsonl(src, 300)
+    clean = tmp_path / "clean.jsonl"
+    scan([str(src)], str(clean), task="stats", workers=0, progress=False, shard_bytes=4000, chunk_records=5)
+    out = tmp_path / "o.jsonl"
+    args = dict(task="stats", workers=0, progress=False, shard_bytes=4000, chunk_records=5, keep_parts=True)
+    scan([str(src)], str(out), **args)
+    job = J.Job.for_output(str(out))
+    shards = json.load(open(job.p("manifest.json")))["shards"]
+    os.unlink(out)
+    os.unlink(os.path.join(job.root, "_SUCCESS"))
+    # shard 0: part gone, chunks 0..2 committed; shard 1: part present + stale chunks; shard 2: marker only
+    k0, k1, k2 = (s["key"] for s in shards[:3])
+    rows0 = list(J.iter_part_rows(job.part_path(k0)))
+    os.unlink(job.part_path(k0))
+    for n in range(3):
+        J.commit_chunk(job, k0, n, rows0[5 * n: 5 * n + 5])
+    J.commit_chunk(job, k1, 0, [{"id": "stale"}])
+    os.unlink(job.part_path(k2))
+    Path(job.p("tmp", "junk.123.tmp")).write_text("half a line")
+    scan([str(src)], str(out), resume=True, **args)
+    assert out.read_bytes() == clean.read_bytes()
+    assert not os.listdir(job.p("tmp")) and not os.path.exists(job.chunk_dir(k1))
+
+
+def _run_cli(args, **kw):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "unspin.cli", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True, **kw)
+
+
+def test_sigkill_resume_exactly_once(tmp_path):
+    """Random SIGKILLs of the whole process group, each followed by --resume: every record once."""
+    d = tmp_path / "in"
+    d.mkdir()
+    write_jsonl(d / "a.jsonl", 6000)
+    with gzip.open(d / "b.jsonl.gz", "wb") as f:
+        for i in range(3000):
+            f.write((json.dumps({"id": f"z{i}", "text": SENT}) + "\n").encode())
+    out = tmp_path / "o.jsonl"
+    common = [str(d), "--out", str(out), "--task", "stats", "-j", "2", "--shard-size", "100KB",
+              "--chunk-records", "50", "-q"]
+    rng = random.Random(7)
+    kills = 0
+    p = _run_cli(["scan", *common])
+    for _ in range(6):
+        time.sleep(rng.uniform(0.4, 1.6))
+        if p.poll() is not None:
+            break
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        kills += 1
+        p = _run_cli(["scan", *common, "--resume"])
+    assert p.wait(timeout=120) == 0, p.stderr.read().decode()
+    ids = [r["id"] for r in rows_of(out)]
+    assert len(ids) == len(set(ids)) == 9000
+    assert kills >= 1
+
+
+def test_cli_scan_json_summary(tmp_path, capsys):
+    src = tmp_path / "x.jsonl"
+    write_jsonl(src, 4)
+    code = main(["scan", str(src), "--out", str(tmp_path / "o.jsonl"), "--task", "stats", "-j", "1", "-q", "--json"])
+    assert code == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["records"] == 4 and s["errors"] == 0
+    assert main(["scan", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "p.jsonl")]) == 2
+
+
+def test_iter_records_match_scan_sources(corpus, tmp_path):
+    out = tmp_path / "o.jsonl"
+    scan([str(corpus)], str(out), task="stats", workers=0, progress=False)
+    keys = ("id", "file", "offset", "row", "record_id", "url", "date")
+    assert [tuple(r[k] for k in keys) for r in iter_records([str(corpus)])] == [
+        tuple(r[k] for k in keys) for r in rows_of(out)]
+
+
+def test_real_engine_detect_and_check(tmp_path):
+    """The real engine on a small input, 2 workers: rows equal calling the library directly."""
+    import unspin
+
+    demo = Path(unspin.__file__).parent / "data" / "demo" / "demo.txt"
+    paras = [p for p in demo.read_text().split("\n\n") if len(p.split()) > 20][:3]
+    src = tmp_path / "d.jsonl"
+    src.write_text("".join(json.dumps({"id": f"p{i}", "text": t}) + "\n" for i, t in enumerate(paras)))
+    out = tmp_path / "o.jsonl"
+    s = scan([str(src)], str(out), task="detect", workers=2, progress=False, shard_bytes=200)
+    assert s["shards"] >= 2
+    rows = rows_of(out)
+    for r, t in zip(rows, paras):
+        d = unspin.detect(t).to_dict()
+        assert (r["verdict"], r["spun_probability"], r["evidence"]) == (d["verdict"], d["spun_probability"],
+                                                                        d["evidence"])
+    out2 = tmp_path / "c.jsonl"
+    scan([str(src)], str(out2), task="check", workers=1, progress=False)
+    r = rows_of(out2)[0]
+    assert r["restored"] == unspin.check(paras[0]).restored and isinstance(r["swaps"], list)
