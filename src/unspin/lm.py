@@ -36,6 +36,7 @@ class NgramLM:
     # lacks a word (wordfreq's counts include web text the 3-gram never saw).
     UNKNOWN = -18.0
     BACKOFF_PENALTY = -1.0
+    CACHE_SIZE = 2_000_000  # trigram scores kept (about 300 MB at most)
 
     def __init__(self, path: str | None = None):
         from pocketsphinx import Config, LogMath, NGramModel, get_model_path
@@ -47,6 +48,7 @@ class NgramLM:
         self._model = NGramModel(config, LogMath(), path)
         self._prob = self._model.prob
         self._oov_cache: dict[str, float] = {}
+        self._cache: dict[tuple[str, str, str], float] = {}
 
     def in_vocab(self, word: str) -> bool:
         return self._prob([word]) > _OOV_RAW
@@ -63,10 +65,17 @@ class NgramLM:
         return got
 
     def logprob(self, word: str, h1: str, h2: str) -> float:
-        raw = self._prob([word, h1, h2])
-        if raw <= _OOV_RAW:
-            return self._oov(word)
-        return raw * _LN_BASE
+        # The lattice asks for the same trigram many times (every predecessor with the same
+        # history); a dict hit costs a fraction of a call into pocketsphinx.
+        key = (word, h1, h2)
+        got = self._cache.get(key)
+        if got is None:
+            raw = self._prob([word, h1, h2])
+            got = self._oov(word) if raw <= _OOV_RAW else raw * _LN_BASE
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = got
+        return got
 
     def unigram(self, word: str) -> float:
         raw = self._prob([word])
