@@ -18,7 +18,6 @@ txt blocks, ... with the same ids and sources as `unspin scan`) into a DataFrame
 reads on the driver, so for big inputs use Spark's own readers (spark.read.json/parquet/text).
 See examples/spark_submit.py.
 """
-from __future__ import annotations
 
 from typing import Iterator
 
