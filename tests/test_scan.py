@@ -301,3 +301,20 @@ def test_real_engine_detect_and_check(tmp_path):
     scan([str(src)], str(out2), task="check", workers=1, progress=False)
     r = rows_of(out2)[0]
     assert r["restored"] == unspin.check(paras[0]).restored and isinstance(r["swaps"], list)
+
+
+def test_trace_task(tmp_path):
+    import unspin
+
+    if not hasattr(unspin, "Index"):
+        pytest.skip("no unspin.Index in this build")
+    src_text = ("The mayor said on Monday that the second administration official would resign after the "
+                "report on the city budget was published by the council in the spring.")
+    idx = tmp_path / "idx"
+    unspin.Index.build(idx, [("orig-1", src_text), ("other", "Completely unrelated words about gardens " * 5)]).close()
+    q = tmp_path / "q.jsonl"
+    q.write_text(json.dumps({"id": "q", "text": src_text.replace("second", "minute")}) + "\n")
+    out = tmp_path / "o.jsonl"
+    scan([str(q)], str(out), task="trace", index=str(idx), workers=1, progress=False)
+    r = rows_of(out)[0]
+    assert r["error"] is None and r["matches"] and r["matches"][0]["source_id"] == "orig-1"

@@ -86,7 +86,8 @@ class TraceTask(Task):
 
         if not hasattr(unspin, "Index"):  # pragma: no cover - depends on the install
             raise RuntimeError("this unspin has no trace index (unspin.Index)")
-        self.index = unspin.Index.open(self.index_dir)
+        opener = getattr(unspin.Index, "open", unspin.Index)  # Index(dir) opens; .open if it exists
+        self.index = opener(self.index_dir)
 
     def __call__(self, text):
         if self.index is None:
