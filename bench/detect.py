@@ -171,6 +171,12 @@ def main() -> int:
             by_genre[r["genre"]].append(vs[i] == "spun")
     print("clean FPR per genre:", ", ".join(f"{g} {np.mean(v):.0%} (n={len(v)})" for g, v in sorted(by_genre.items())))
     out["clean_fpr_per_genre"] = {g: float(np.mean(v)) for g, v in by_genre.items()}
+    by_kind = defaultdict(list)
+    for i, r in enumerate(rows):
+        if clean[i]:
+            by_kind[r["kind"]].append(vs[i] == "spun")
+    print("clean FPR per register/length:", ", ".join(f"{k} {np.mean(v):.1%} (n={len(v)})" for k, v in sorted(by_kind.items())))
+    out["clean_fpr_per_kind"] = {k: float(np.mean(v)) for k, v in by_kind.items()}
     print(f"screening: clears {out['screening']['cleared_share']:.1%} of texts; verdict agreement "
           f"screened vs full {out['screening']['verdict_agreement']:.2%} (target >= 99.5%)")
     try:

@@ -35,10 +35,29 @@ PREFIX_WORDS = (25, 50, 100)
 LENGTH_EDGES = (40, 80, 160)  # calibration buckets: <40, <80, <160, >=160 words
 
 
+def formats(text: str) -> list[tuple[str, str]]:
+    """Clean text recast in registers the detector must not mistake for spinning: a bulleted
+    list, headlines in Title Case, and a table flattened to text (names and numbers in rows)."""
+    import re
+
+    sents = [x.strip() for x in re.split(r"(?<=[.!?])\s+", text) if x.strip()]
+    out = [("\n".join("• " + x for x in sents), "list"),
+           ("\n".join(" ".join(w[:1].upper() + w[1:] for w in x.rstrip(".!?").split()[:12]) for x in sents),
+            "headlines")]
+    names = re.findall(r"\b[A-Z][a-z]+\b", text) or ["Item"]
+    rows = [f"{names[i % len(names)]} {names[(i * 7 + 3) % len(names)]} {(i * 37) % 100 + 1} "
+            f"{(i * 13) % 9}.{i % 10} {1950 + (i * 11) % 70}" for i in range(max(8, len(sents)))]
+    out.append(("\n".join(rows), "table"))
+    return out
+
+
 def variants(rec: dict) -> list[tuple[str, str, int]]:
-    """(text, label kind, n gold swaps) for the whole document and its prefixes."""
+    """(text, label kind, n gold swaps) for the whole document and its prefixes (and, for clean
+    documents, the same text in other registers)."""
     text = rec["spun"]
     out = [(text, "whole", len(rec["swaps"]))]
+    if rec["simulator"] == "clean":
+        out.extend((t, kind, 0) for t, kind in formats(text))
     words = [m for m in __import__("re").finditer(r"\S+", text)]
     for n in PREFIX_WORDS:
         if len(words) > n * 1.5:

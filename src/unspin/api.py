@@ -144,7 +144,7 @@ def _analyse(text: str, decoder: Decoder) -> tuple[list[Swap], list[Scar], str, 
     swaps: list[Swap] = []
     scars: list[Scar] = []
     restored_parts: list[str] = []
-    stats = DocStats(decoded=True)
+    stats = DocStats()
     params = decoder.params
     signals = _signals(decoder)
     for offset, chunk in split_paragraphs(text):
@@ -152,7 +152,7 @@ def _analyse(text: str, decoder: Decoder) -> tuple[list[Swap], list[Scar], str, 
         to_input = rep.to_input
         for s in rep.scars:
             scars.append(Scar(s.start + offset, s.end + offset, s.kind, s.found, s.repaired))
-        stats.add(cheap_stats(chunk, len(rep.scars), signals))
+        cheap = cheap_stats(chunk, len(rep.scars), signals)
         fixed = rep.text
         english = language.is_english(chunk) if len(chunk) > 200 else True
         units = []
@@ -169,13 +169,20 @@ def _analyse(text: str, decoder: Decoder) -> tuple[list[Swap], list[Scar], str, 
             mass = sum(p for r in results for p, sp in zip(r.swap_posterior, r.spinnable) if sp)
             rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
             results = [decoder.decode(words, linked, rate, min_doc=0.0) for _t, words, linked in units]
-        chunk_words = sum(len(u[1]) for u in units)
-        chunk_evidence = sum(r.log_evidence for r in results)
-        stats.evidence += chunk_evidence
-        stats.lm_logprob += sum(r.log_clean for r in results)
-        stats.n_spinnable += sum(sum(r.spinnable) for r in results)
-        stats.swap_mass += sum(p for r in results for p, sp in zip(r.swap_posterior, r.spinnable) if sp)
-        p_doc = _doc_probability(chunk_evidence, chunk_words, len(rep.scars), params)
+        chunk_stats = DocStats(decoded=True, n_words=cheap.n_words, n_scars=cheap.n_scars, n_odd=cheap.n_odd,
+                         n_fw_odd=cheap.n_fw_odd, n_rare=cheap.n_rare,
+                         evidence=sum(r.log_evidence for r in results),
+                         lm_logprob=sum(r.log_clean for r in results),
+                         n_spinnable=sum(sum(r.spinnable) for r in results),
+                         swap_mass=sum(p for r in results for p, sp in zip(r.swap_posterior, r.spinnable) if sp))
+        stats.add(chunk_stats)
+        # A swap is reported when P(swap | the text is spun) * P(the text is spun) is high
+        # enough: the detector's probability (or, without one, the decoder's own evidence).
+        model = default_model()
+        if model is not None:
+            p_doc = model.score(chunk_stats)[0]
+        else:
+            p_doc = _doc_probability(chunk_stats.evidence, sum(len(u[1]) for u in units), len(rep.scars), params)
         pieces: list[str] = []
         cursor = 0
         for (word_toks, words, _linked), result in zip(units, results):

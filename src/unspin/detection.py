@@ -35,7 +35,8 @@ FUNCTION_WORDS = frozenset(
 )
 
 CHEAP_FEATURES = ("log_words", "scars_per_100", "odd_per_100", "fw_odd_per_100", "rare_per_100")
-FULL_FEATURES = CHEAP_FEATURES + ("evidence_per_100", "rate", "swaps_per_100", "surprise")
+# (No swap count: reported swaps are themselves gated by this probability.)
+FULL_FEATURES = CHEAP_FEATURES + ("evidence_per_100", "rate", "surprise")
 FEATURES = FULL_FEATURES
 
 
@@ -164,11 +165,15 @@ class Calibration:
             return p
         i = bisect_right(xs, p)
         if i == 0:
-            return ys[0]
-        if i >= len(xs):
-            return ys[-1]
-        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
-        return y0 + (y1 - y0) * (p - x0) / (x1 - x0) if x1 > x0 else y1
+            y = ys[0]
+        elif i >= len(xs):
+            y = ys[-1]
+        else:
+            x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+            y = y0 + (y1 - y0) * (p - x0) / (x1 - x0) if x1 > x0 else y1
+        # An isotonic block of dev texts that were all spun (or all clean) says 1 (or 0); the
+        # dev set is finite, so never claim certainty.
+        return min(0.999, max(0.001, y))
 
 
 @dataclass(frozen=True)
