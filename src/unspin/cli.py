@@ -3,6 +3,7 @@
     unspin check [--fast] [FILE|-]            human-readable report
     unspin check --json [--fast] [FILE|-]     one JSON object (Report.to_dict())
     unspin check --jsonl [--fast] [FILE|-]    one JSON object per input line, same order
+    unspin detect [--json|--jsonl] [FILE|-]   calibrated spun probability, verdict, evidence
     unspin --version
 
 Exit codes: 0 success (JSONL error rows are data, not failures); 1 an internal error (with
@@ -55,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--fast", action="store_true", help="use the fast prior only")
     c.add_argument("--no-color", action="store_true", help="never colour the report (also: NO_COLOR=1)")
+    d = sub.add_parser(
+        "detect",
+        help="a calibrated probability that the text is spun, its verdict and evidence",
+        description="Score a text (screening first, the full decode only where needed).  Reads FILE, "
+        "or standard input when FILE is - or absent.",
+    )
+    d.add_argument("file", nargs="?", default="-", metavar="FILE", help="UTF-8 text file, or - for stdin (default)")
+    dfmt = d.add_mutually_exclusive_group()
+    dfmt.add_argument("--json", action="store_true", help="print one JSON object")
+    dfmt.add_argument("--jsonl", action="store_true",
+                      help='input has one JSON object per line with "text" (and optional "id"); print one result per line')
     add_serve_command(sub)
     add_trace_commands(sub)
     add_scan_command(sub)
@@ -149,7 +161,7 @@ def _write_rows(out: TextIO, rows: Iterable[dict]) -> None:
         out.flush()
 
 
-def _jsonl_rows(lines: Iterable[bytes], fast: bool, errors: list[str]) -> Iterator[dict]:
+def _jsonl_rows(lines: Iterable[bytes], fast: bool, errors: list[str], run=None) -> Iterator[dict]:
     """One output row per input line: {"id": ..., **report} or {"id": ..., "error": "..."}.
 
     Blank lines give an error row too, so that output line N always answers input line N."""
@@ -187,7 +199,7 @@ def _jsonl_rows(lines: Iterable[bytes], fast: bool, errors: list[str]) -> Iterat
             yield {"id": rid, "error": f'line {n}: "text" has a lone surrogate at index {e.start} (invalid Unicode)'}
             continue
         try:
-            report = unspin.check(text, fast=fast)
+            report = run(text) if run is not None else unspin.check(text, fast=fast)
         except Exception as e:  # keep going: one record must not sink a batch
             msg = f"line {n}: internal error: {type(e).__name__}: {e}"
             errors.append(msg)
@@ -205,23 +217,44 @@ def _json_type(v) -> str:
 # ---------------------------------------------------------------------------------- main
 
 
+def _jsonl(args, out: TextIO, run=None) -> int:
+    errors: list[str] = []
+    fast = getattr(args, "fast", False)
+    if args.file == "-":
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:  # stdin replaced by a text stream (embedding, tests)
+            _write_rows(out, _jsonl_rows((ln.encode("utf-8", "surrogateescape") for ln in sys.stdin), fast, errors, run))
+        else:
+            _write_rows(out, _jsonl_rows(stream, fast, errors, run))
+    else:
+        with _open_binary(args.file) as f:
+            _write_rows(out, _jsonl_rows(f, fast, errors, run))
+    if errors:
+        print(f"{PROG}: {len(errors)} record(s) failed with an internal error; first: {errors[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _detect(args) -> int:
+    out = _utf8_stdout()
+    if args.jsonl:
+        return _jsonl(args, out, run=unspin.detect)
+    text = read_text(args.file)
+    det = unspin.detect(text)
+    if args.json:
+        out.write(_dumps(det.to_dict()) + "\n")
+    else:
+        out.write(f"verdict: {det.verdict} (spun probability {det.spun_probability:.3f})\n")
+        for e in det.evidence:
+            out.write(f"  {e.signal:18} {e.value:10.3f}   {e.contribution:+.2f} log-odds\n")
+    out.flush()
+    return 0
+
+
 def _check(args) -> int:
     out = _utf8_stdout()
     if args.jsonl:
-        errors: list[str] = []
-        if args.file == "-":
-            stream = getattr(sys.stdin, "buffer", None)
-            if stream is None:  # stdin replaced by a text stream (embedding, tests)
-                _write_rows(out, _jsonl_rows((ln.encode("utf-8", "surrogateescape") for ln in sys.stdin), args.fast, errors))
-            else:
-                _write_rows(out, _jsonl_rows(stream, args.fast, errors))
-        else:
-            with _open_binary(args.file) as f:
-                _write_rows(out, _jsonl_rows(f, args.fast, errors))
-        if errors:
-            print(f"{PROG}: {len(errors)} record(s) failed with an internal error; first: {errors[0]}", file=sys.stderr)
-            return 1
-        return 0
+        return _jsonl(args, out)
 
     text = read_text(args.file)
     report = unspin.check(text, fast=args.fast)
@@ -242,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "detect":
+            return _detect(args)
         if getattr(args, "func", None) is not None:  # sub-commands that bring their own runner
             return args.func(args)
         parser.print_usage(sys.stderr)

@@ -1,0 +1,58 @@
+"""`unspin detect`: same I/O rules as `check` (JSON, JSONL order and ids, exit codes)."""
+import io
+import json
+from pathlib import Path
+
+import unspin
+from unspin.cli import main
+
+DEMO = Path(unspin.__file__).parent / "data" / "demo" / "demo.txt"
+
+
+def run(argv, stdin: bytes = b"", monkeypatch=None, capsys=None):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_detect_json_matches_library_and_check(monkeypatch, capsys):
+    rc, out, err = run(["detect", "--json", str(DEMO)], monkeypatch=monkeypatch, capsys=capsys)
+    assert rc == 0, err
+    d = json.loads(out)
+    assert set(d) == {"spun_probability", "verdict", "evidence"}
+    assert 0.0 <= d["spun_probability"] <= 1.0
+    text = DEMO.read_text(encoding="utf-8")
+    # check and detect agree on the probability
+    assert d["spun_probability"] == unspin.check(text).spun_probability
+    assert d["verdict"] == "spun"
+    assert all({"signal", "value", "contribution"} == set(e) for e in d["evidence"])
+
+
+def test_detect_jsonl_keeps_order_ids_and_errors(monkeypatch, capsys):
+    lines = [
+        json.dumps({"id": "a", "text": DEMO.read_text(encoding="utf-8")}),
+        "not json",
+        json.dumps({"id": 7, "text": ""}),
+        json.dumps({"text": "Bonjour, je suis très content de vous voir aujourd'hui à Paris avec mes amis."}),
+    ]
+    rc, out, err = run(["detect", "--jsonl"], ("\n".join(lines) + "\n").encode(), monkeypatch, capsys)
+    assert rc == 0, err
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert len(rows) == 4
+    assert rows[0]["id"] == "a" and rows[0]["verdict"] == "spun"
+    assert rows[1]["id"] is None and "not JSON" in rows[1]["error"]
+    assert rows[2]["id"] == 7 and rows[2]["verdict"] == "too-short"
+    assert rows[3]["verdict"] == "not-english"
+
+
+def test_detect_bad_input_exit_2(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"caf\xe9 au lait")
+    rc, out, err = run(["detect", str(bad)], monkeypatch=monkeypatch, capsys=capsys)
+    assert rc == 2 and "UTF-8" in err and out == ""
+
+
+def test_detect_human_report(monkeypatch, capsys):
+    rc, out, err = run(["detect", str(DEMO)], monkeypatch=monkeypatch, capsys=capsys)
+    assert rc == 0 and out.startswith("verdict: spun")
