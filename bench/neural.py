@@ -48,6 +48,9 @@ class Recorder:
         self.final: list = []  # (key, words, result) of the final passes of the current doc
         self.weights = None
 
+    def __getattr__(self, name):  # lm, and whatever else api reads off a Decoder
+        return getattr(self.inner, name)
+
     def decode(self, words, linked, rate=None, min_doc=1.0):
         key = (tuple(words), tuple(linked), rate, min_doc)
         r = self.cache.get(key)

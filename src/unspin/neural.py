@@ -27,6 +27,7 @@ be loaded, `neural_lm()` says so once on stderr and returns None: callers use th
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -413,7 +414,7 @@ def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_wei
             thesaurus = _thesaurus(channel, job.spun, texts[best]) if channel is not None else ""
         swaps.append(WordSwap(s.start, s.end, texts[best], 1.0 - p_spun, thesaurus, alts))
     swaps.sort(key=lambda s: s.start)
-    return SentenceResult(swaps, post, list(result.spinnable), result.log_evidence)
+    return dataclasses.replace(result, swaps=swaps, swap_posterior=post)
 
 
 def _thesaurus(channel, spun: str, original: str) -> str:
@@ -448,6 +449,9 @@ class RescoringDecoder:
         self.rescore = params or RescoreParams()
         self.params = decoder.params
         self.channel = decoder.channel
+
+    def __getattr__(self, name):  # lm, and whatever else callers read off a Decoder
+        return getattr(self.inner, name)
 
     def decode(self, words, linked, rate=None, min_doc=1.0):
         r = self.inner.decode(words, linked, rate, min_doc)
