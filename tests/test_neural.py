@@ -74,6 +74,21 @@ def test_combine_drops_spun_best_and_keeps_offsets():
     assert r.swaps[0].original == "at" and len(r.swaps) == 2  # input untouched
 
 
+def test_unavailable_warns_once_and_returns_none(monkeypatch, capsys):
+    import unspin.neural as N
+
+    monkeypatch.setenv(N.ENV_MODEL, "/nonexistent/model.gguf")
+    monkeypatch.setattr(N, "_WARNED", False)
+    N._shared.cache_clear()
+    try:
+        assert N.neural_lm() is None
+        assert N.neural_lm() is None
+        err = capsys.readouterr().err
+        assert err.count("neural tier unavailable") == 1 and "fast" in err
+    finally:
+        N._shared.cache_clear()
+
+
 # ------------------------------------------------------------------ with the model
 @needs_model
 def test_true_original_outranks_spun(lm):

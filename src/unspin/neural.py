@@ -272,8 +272,8 @@ class NeuralLM:
                     self._L.llama_memory_seq_rm(self._mem, g + 1, -1, -1)
             return totals
 
-    def rescore_sentence(self, words: list[str], result: SentenceResult, ngram_weight: float = 1.0,
-                         neural_weight: float = 1.0, params: "RescoreParams | None" = None,
+    def rescore_sentence(self, words: list[str], result: SentenceResult,
+                         ngram_weight: float | None = None, neural_weight: float | None = None, params: "RescoreParams | None" = None,
                          channel=None) -> SentenceResult:
         """See the module function `rescore_sentence`."""
         return rescore_sentence(self, words, result, ngram_weight, neural_weight, params, channel)
@@ -320,8 +320,9 @@ def neural_lm() -> NeuralLM | None:
 # ----------------------------------------------------------------------------- rescoring
 @dataclass(frozen=True)
 class RescoreParams:
-    ngram_weight: float = 1.0
-    neural_weight: float = 1.0
+    # learned on the dev split (bench/neural.py --split dev --tune; grid 0.5/1.0 x 0..1.5)
+    ngram_weight: float = 0.5
+    neural_weight: float = 0.25
     confident: float = 0.95  # swaps at or above this posterior are left alone...
     margin: float = 3.0  # ...unless an alternative is within this many nats of the original
     right: int = 3  # words of right context scored with each hypothesis
@@ -425,10 +426,13 @@ def _thesaurus(channel, spun: str, original: str) -> str:
 
 
 def rescore_sentence(lm: NeuralLM, words: list[str], result: SentenceResult,
-                     ngram_weight: float = 1.0, neural_weight: float = 1.0,
+                     ngram_weight: float | None = None, neural_weight: float | None = None,
                      params: RescoreParams | None = None, channel=None) -> SentenceResult:
-    """Rescore the uncertain and multi-word swaps of one decoded sentence with the neural prior."""
-    p = params or RescoreParams(ngram_weight=ngram_weight, neural_weight=neural_weight)
+    """Rescore the uncertain and multi-word swaps of one decoded sentence with the neural prior.
+    Weights left as None come from `params` (default: RescoreParams(), the dev-tuned ones)."""
+    p = params or RescoreParams()
+    ngram_weight = p.ngram_weight if ngram_weight is None else ngram_weight
+    neural_weight = p.neural_weight if neural_weight is None else neural_weight
     jobs = plan(words, result, p)
     if not jobs:
         return result
@@ -458,4 +462,4 @@ class RescoringDecoder:
         if rate is None and self.params.rate_passes > 0:
             return r
         p = self.rescore
-        return rescore_sentence(self.lm, words, r, p.ngram_weight, p.neural_weight, p, self.channel)
+        return rescore_sentence(self.lm, words, r, None, None, p, self.channel)
