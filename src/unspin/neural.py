@@ -449,7 +449,7 @@ class RescoringDecoder:
 
     def __init__(self, decoder, lm: NeuralLM, params: RescoreParams | None = None):
         self.inner = decoder
-        self.lm = lm
+        self.neural = lm  # (decoder.lm stays the n-gram: api reads it for the detector's signals)
         self.rescore = params or RescoreParams()
         self.params = decoder.params
         self.channel = decoder.channel
@@ -462,4 +462,4 @@ class RescoringDecoder:
         if rate is None and self.params.rate_passes > 0:
             return r
         p = self.rescore
-        return rescore_sentence(self.lm, words, r, None, None, p, self.channel)
+        return rescore_sentence(self.neural, words, r, None, None, p, self.channel)
