@@ -37,7 +37,7 @@ from unspin.report import Detection, Report
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "tests" / "cases"
 DEMO = ROOT / "src" / "unspin" / "data" / "demo"
-EXAMPLE = Path(os.environ.get("UNSPIN_SHARED", "/work/shared")) / "examples" / "washington-examiner-spun.txt"
+EXAMPLE = Path(os.environ.get("UNSPIN_SHARED") or Path(__file__).resolve().parents[2] / "shared") / "examples" / "washington-examiner-spun.txt"
 DEVSET = ROOT / "bench" / "devsets" / "dev.jsonl.gz"
 
 
@@ -314,7 +314,7 @@ def test_case(case):
 
 def test_case_files_are_well_formed():
     allowed = {"set", "label", "text", "context", "source", "expect", "verdict", "min_swaps", "max_swaps",
-               "swapped", "restored_contains", "restored_lacks", "restored_equals_input"}
+               "swapped", "restored_contains", "restored_lacks", "restored_equals_input", "note"}
     for name in ("check_in_the_wild.json", "check_negative.json", "check_known_failures.json"):
         for c in json.loads((CASES / name).read_text("utf-8")):
             assert set(c) <= allowed, (name, set(c) - allowed)

@@ -78,6 +78,7 @@ def test_unavailable_warns_once_and_returns_none(monkeypatch, capsys):
     import unspin.neural as N
 
     monkeypatch.setenv(N.ENV_MODEL, "/nonexistent/model.gguf")
+    monkeypatch.delenv(N.ENV_DISABLE, raising=False)
     monkeypatch.setattr(N, "_WARNED", False)
     N._shared.cache_clear()
     try:

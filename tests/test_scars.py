@@ -9,7 +9,7 @@ from unspin.report import Scar
 from unspin.scars import SCAR_KINDS, repair_scars
 
 CASES = json.loads((Path(__file__).parent / "cases" / "scars.json").read_text("utf-8"))
-EXAMPLE = Path("/work/shared/examples/washington-examiner-spun.txt")
+EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "washington-examiner-spun.txt"
 
 
 def check_mapping(original: str, r) -> None:

@@ -41,12 +41,19 @@ def _config() -> EngineConfig:
 
 @lru_cache(maxsize=2)
 def _decoder(fast: bool) -> Decoder:
+    """fast=True: channel + 3-gram.  fast=False: the same decoder with its uncertain swaps
+    rescored by the neural tier (unspin.neural) when that is installed; without it unspin says
+    so once on stderr and runs on the fast tier."""
+    if not fast:
+        from unspin.neural import RescoringDecoder, neural_lm
+
+        base = _decoder(True)
+        nlm = neural_lm()
+        return RescoringDecoder(base, nlm) if nlm is not None else base
     from unspin.lm import fast_lm
 
     cfg = _config()
-    channel = Channel(weights=cfg.weights)
-    # fast=False will add the neural tier (its own issue); until then both use the 3-gram.
-    return Decoder(channel, fast_lm(), cfg.decoder)
+    return Decoder(Channel(weights=cfg.weights), fast_lm(), cfg.decoder)
 
 
 def make_decoder(params: DecoderParams | None = None, weights: ChannelWeights | None = None) -> Decoder:

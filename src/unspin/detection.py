@@ -68,7 +68,8 @@ class DocStats:
         n = max(1, self.n_words)
         per100 = 100.0 / n
         f = {
-            "log_words": math.log(n),
+            # capped at the longest dev documents: beyond them the length says nothing more
+            "log_words": math.log(min(n, 500)),
             "scars_per_100": min(5.0, self.n_scars * per100),
             "odd_per_100": self.n_odd * per100,
             "fw_odd_per_100": min(10.0, self.n_fw_odd * per100),
