@@ -121,12 +121,14 @@ def test_linear_on_adversarial_input(unit):
     def cost(n):
         text = unit * n
         best = float("inf")
-        for _ in range(2):
+        for _ in range(3):
             t = time.perf_counter()
             r = repair_scars(text)
             best = min(best, time.perf_counter() - t)
         assert len(r.to_input) == len(r.text) + 1 and r.to_input[-1] == len(text)
         return best
 
-    small, large = cost(10_000), cost(40_000)
-    assert large < 8 * small + 0.05, (small, large)
+    # 8x the input: linear costs ~8x, quadratic ~64x.  The bound is loose on purpose (a shared CI
+    # box is a noisy clock); it still catches quadratic behaviour.
+    small, large = cost(5_000), cost(40_000)
+    assert large < 24 * small + 0.1, (small, large)
