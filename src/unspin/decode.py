@@ -112,18 +112,22 @@ class Decoder:
     # ------------------------------------------------------------------ lattice
     def _ranked(self, phrase: str) -> list[tuple[tuple[str, ...], float, str]]:
         """The channel's candidates for a spun phrase, best first by channel + unigram prior,
-        cut to `shortlist`: the context-free part of the ranking, cached per phrase."""
+        cut to `shortlist`: the context-free part of the ranking, cached per phrase.
+        Items: (original words, static arc score without ln(rate), thesaurus)."""
         got = self._rank_cache.get(phrase)
         if got is None:
             p = self.params
             lm = self.lm
+            disc = p.unigram_discount * p.lm_weight
             scored = []
             for c in self.channel.candidates(phrase):
                 outs = tuple(c.original.split(" "))
                 prior = sum(lm.unigram(w) for w in outs)
-                scored.append((p.channel_weight * c.log_channel + p.lm_weight * prior, outs, c.log_channel, c.thesaurus))
+                # static: the arc's path-independent score apart from ln(rate)
+                static = p.channel_weight * c.log_channel - disc * prior
+                scored.append((p.channel_weight * c.log_channel + p.lm_weight * prior, outs, static, c.thesaurus))
             scored.sort(key=lambda x: -x[0])
-            got = [(outs, ch, th) for _s, outs, ch, th in scored[: p.shortlist]]
+            got = [(outs, st, th) for _s, outs, st, th in scored[: p.shortlist]]
             if len(self._rank_cache) < 300_000:
                 self._rank_cache[phrase] = got
         return got
@@ -139,7 +143,7 @@ class Decoder:
         arcs: list[Arc] = []
         for i, w in enumerate(words):
             spinnable = w in ch
-            id_score = (log_keep - disc * self._uni(w)) if spinnable else 0.0
+            id_score = (log_keep - (disc * self._uni(w) if disc else 0.0)) if spinnable else 0.0
             arcs.append(Arc(i, i + 1, (w,), id_score, True))
             prev1 = words[i - 1] if i > 0 else "<s>"
             prev2 = words[i - 2] if i > 1 else "<s>"
@@ -161,12 +165,13 @@ class Decoder:
                 # Local pruning: score each candidate with the spun neighbours as context and
                 # keep those that come close to (or beat) leaving the spun words as they are.
                 nxt1 = words[end] if end < n else "</s>"
-                base = self._local(words[i:end], prev2, prev1, nxt1) + log_keep * length - disc * sum(
-                    self._uni(x) for x in words[i:end])
+                base = self._local(words[i:end], prev2, prev1, nxt1) + log_keep * length
+                if disc:
+                    base -= disc * sum(self._uni(x) for x in words[i:end])
                 floor = base - p.prune_margin
                 kept = []
-                for outs, log_ch, thesaurus in ranked:
-                    s_ = log_swap + p.channel_weight * log_ch - disc * sum(self._uni(x) for x in outs)
+                for outs, static, thesaurus in ranked:
+                    s_ = log_swap + static
                     local = s_ + self._local(outs, prev2, prev1, nxt1)
                     if local > floor:
                         kept.append((local, s_, outs, thesaurus))
