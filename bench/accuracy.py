@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import re
 import sys
 import time
@@ -30,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_records, norm_words, shared_dir, word_spans  # noqa: E402
+from common import load_records, machine, norm_words, shared_dir, word_spans  # noqa: E402
 
 THRESHOLD = 0.5
 TARGETS = {"restore": 0.55, "locate_f1": 0.85, "false_per_1k": 2.0}
@@ -249,18 +247,6 @@ def real_example(engine) -> dict | None:
 
 
 # ----------------------------------------------------------------------------- report
-def machine() -> str:
-    model = platform.processor() or ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model or 'unknown CPU'}, Python {platform.python_version()}"
-
-
 def fmt(v, key) -> str:
     if v is None:
         return "-"

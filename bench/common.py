@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import platform
 import re
 from pathlib import Path
 
@@ -11,6 +12,23 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 CACHE = BENCH / ".cache"
 DEVSETS = BENCH / "devsets"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo), for the machine line every benchmark prints."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine() -> str:
+    """One line: cores, CPU, Python, load average now (benchmarks print it beside their figures)."""
+    return (f"{os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}, "
+            f"load {os.getloadavg()[0]:.1f}")
 
 
 def shared_dir() -> Path:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import sys
 import time
@@ -28,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import machine  # noqa: E402
 from train_detector import auroc, collect  # noqa: E402
 
 from unspin.detection import DocStats, default_model  # noqa: E402
@@ -50,18 +49,6 @@ def ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> tuple[float, list]:
             total += sel.sum() / len(p) * abs(p[sel].mean() - y[sel].mean())
             table.append((float(p[sel].mean()), float(y[sel].mean()), int(sel.sum())))
     return float(total), table
-
-
-def machine() -> str:
-    cpu = platform.processor()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, load {os.getloadavg()[0]:.1f}"
 
 
 def speed(mb: float) -> dict:
@@ -165,18 +152,14 @@ def main() -> int:
           f"{o['baseline_perplexity_auroc']:9.3f} {o['baseline_perplexity_tpr_at_1pct_fpr']:8.3f}")
     print(f"targets: AUROC >= 0.995, TPR@1%FPR >= 0.95, ECE <= 0.05 (ECE here {e:.3f}); "
           f"clean FPR at default threshold {out['clean_fpr_default']:.3%} (target <= 1%)")
-    by_genre = defaultdict(list)
-    for i, r in enumerate(rows):
-        if clean[i]:
-            by_genre[r["genre"]].append(vs[i] == "spun")
-    print("clean FPR per genre:", ", ".join(f"{g} {np.mean(v):.0%} (n={len(v)})" for g, v in sorted(by_genre.items())))
-    out["clean_fpr_per_genre"] = {g: float(np.mean(v)) for g, v in by_genre.items()}
-    by_kind = defaultdict(list)
-    for i, r in enumerate(rows):
-        if clean[i]:
-            by_kind[r["kind"]].append(vs[i] == "spun")
-    print("clean FPR per register/length:", ", ".join(f"{k} {np.mean(v):.1%} (n={len(v)})" for k, v in sorted(by_kind.items())))
-    out["clean_fpr_per_kind"] = {k: float(np.mean(v)) for k, v in by_kind.items()}
+    for key, label, digits in (("genre", "genre", 0), ("kind", "register/length", 1)):
+        groups_fp = defaultdict(list)
+        for i, r in enumerate(rows):
+            if clean[i]:
+                groups_fp[r[key]].append(vs[i] == "spun")
+        print(f"clean FPR per {label}:",
+              ", ".join(f"{g} {np.mean(v):.{digits}%} (n={len(v)})" for g, v in sorted(groups_fp.items())))
+        out[f"clean_fpr_per_{key}"] = {g: float(np.mean(v)) for g, v in groups_fp.items()}
     print(f"screening: clears {out['screening']['cleared_share']:.1%} of texts; verdict agreement "
           f"screened vs full {out['screening']['verdict_agreement']:.2%} (target >= 99.5%)")
     try:

@@ -36,18 +36,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT.parent / "shared" / "examples" / "washington-examiner-spun.txt"
 HOST = "127.0.0.1"
+sys.path.insert(0, str(ROOT / "bench"))
+from common import cpu_model  # noqa: E402
 
 
 def machine() -> dict:
-    model = ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cores": os.cpu_count(), "cpu": model or platform.processor(), "python": platform.python_version(),
+    return {"cores": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version(),
             "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
 
 

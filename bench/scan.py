@@ -22,13 +22,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 CACHE = BENCH / ".cache" / "scan"
 sys.path.insert(0, str(BENCH))
+from common import cpu_model  # noqa: E402
 
 
 def busy(text: str) -> dict:
@@ -40,12 +40,7 @@ def busy(text: str) -> dict:
 
 
 def machine() -> dict:
-    cpu = ""
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cores": os.cpu_count(), "cpu": cpu, "loadavg": os.getloadavg(), "python": platform.python_version()}
+    return {"cores": os.cpu_count(), "cpu": cpu_model(), "loadavg": os.getloadavg(), "python": platform.python_version()}
 
 
 def report(name: str, figures: dict) -> None:

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, load_records, shared_dir  # noqa: E402
+from common import REPO, cpu_model, load_records, shared_dir  # noqa: E402
 
 TARGETS = {"mb_per_s_per_core": 0.5, "peak_rss_mb": 1024.0, "cold_start_s": 1.5}
 SHORT_TEXT = ("A minute management standard underscored the U. S. and Japan’s very long standing "
@@ -46,14 +46,7 @@ SHORT_TEXT = ("A minute management standard underscored the U. S. and Japan’s 
 
 
 def machine() -> dict:
-    model = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import resource
 import subprocess
@@ -32,24 +30,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "devsets"))
-from common import CACHE, REPO, load_records  # noqa: E402
+from common import CACHE, REPO, load_records, machine  # noqa: E402
 
 OUT = CACHE / "trace"
 RESULTS = REPO / "bench" / "out"
 SEED = "unspin-trace-bench-v1"
 PY = sys.executable
-
-
-def machine() -> str:
-    cpu = "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 # ----------------------------------------------------------------------------------- gen

@@ -21,7 +21,7 @@ import sys
 from typing import BinaryIO, Iterable, Iterator, TextIO
 
 import unspin
-from unspin.inputs import BadInput, read_text
+from unspin.inputs import BadInput, open_binary, read_text
 from unspin.report import Report
 from unspin.server.cli import add_serve_command
 from unspin.trace.cli import add_trace_commands
@@ -143,16 +143,7 @@ def format_report(report: Report, text: str, colour: bool = False) -> str:
 
 
 def _open_binary(path: str) -> BinaryIO:
-    if os.path.isdir(path):
-        raise BadInput(f"{path}: is a directory, expected a JSONL file")
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file") from None
-    except PermissionError:
-        raise BadInput(f"{path}: permission denied") from None
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
+    return open_binary(path, "a JSONL file")
 
 
 def _write_rows(out: TextIO, rows: Iterable[dict]) -> None:

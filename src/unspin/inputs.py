@@ -67,17 +67,25 @@ def read_bytes(path_or_dash: str | os.PathLike = "-") -> tuple[bytes, str]:
             return text.encode("utf-8", "surrogateescape"), "<stdin>"
         return _read_stream(stream), "<stdin>"
     path = os.fspath(path_or_dash)
-    if os.path.isdir(path):
-        raise BadInput(f"{path}: is a directory, expected a text file")
-    try:
-        with open(path, "rb") as f:
+    with open_binary(path, "a text file") as f:
+        try:
             return _read_stream(f), path
+        except OSError as e:
+            raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def open_binary(path: str, expected: str = "a file"):
+    """Open a user's file for reading bytes; every way that can fail becomes one BadInput line."""
+    if os.path.isdir(path):
+        raise BadInput(f"{path}: is a directory, expected {expected}")
+    try:
+        return open(path, "rb")
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
     except PermissionError:
         raise BadInput(f"{path}: permission denied") from None
     except IsADirectoryError:
-        raise BadInput(f"{path}: is a directory, expected a text file") from None
+        raise BadInput(f"{path}: is a directory, expected {expected}") from None
     except OSError as e:
         raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
 

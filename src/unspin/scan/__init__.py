@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
-import time
 
 from unspin.inputs import BadInput
 from unspin.scan import job as J
@@ -28,20 +26,13 @@ __all__ = ["scan", "read_output", "iter_records", "ReadOptions"]
 def iter_records(inputs: list[str], read: ReadOptions | None = None, shard_bytes: int = J.DEFAULT_SHARD_BYTES):
     """Every input record as a row without results: id, file, offset, row, record_id, url, date,
     error, text – the same records, ids and sources a scan reports (for Spark and tests)."""
-    from unspin.scan.local import default_id
-    from unspin.scan.readers import RecordError
+    from unspin.scan.local import input_row
 
     read = read or ReadOptions()
     files = expand_inputs(inputs)
     for shard in J.plan_shards(files, read, shard_bytes):
         for raw in J.shard_raws(shard, files, read):
-            row = {k: raw.meta.get(k) for k in ("file", "offset", "row", "record_id", "url", "date")}
-            try:
-                rid, text = raw.parse()
-                row.update(id=rid, text=text, error=None)
-            except RecordError as e:
-                row.update(id=e.id or default_id(raw.meta), text=None, error=str(e))
-            yield row
+            yield input_row(raw)
 
 
 def scan(inputs: list[str], out: str, *, task: str = "detect", index: str | None = None,

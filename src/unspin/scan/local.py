@@ -40,6 +40,23 @@ def default_id(meta: dict) -> str:
     return meta.get("file") or ""
 
 
+def input_row(raw, catch_all: bool = False) -> dict:
+    """A record as read, without results: its source fields, id, text or error."""
+    from unspin.scan.readers import RecordError
+
+    row = {k: raw.meta.get(k) for k in ("file", "offset", "row", "record_id", "url", "date")}
+    try:
+        rid, text = raw.parse()
+        row.update(id=rid, text=text, error=None)
+    except RecordError as e:
+        row.update(id=e.id or default_id(raw.meta), text=None, error=str(e))
+    except Exception as e:
+        if not catch_all:
+            raise
+        row.update(id=default_id(raw.meta), text=None, error=f"read error: {type(e).__name__}: {e}")
+    return row
+
+
 def make_row(raw, task) -> dict:
     meta = raw.meta
     row = {k: None for k in BASE_COLUMNS}

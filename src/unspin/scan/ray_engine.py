@@ -27,20 +27,12 @@ INPUT_COLUMNS = ("id", "file", "offset", "row", "record_id", "url", "date", "err
 
 
 def _records_of_shard(item: dict, files: list[str], read: dict) -> list[dict]:
-    from unspin.scan.local import default_id
-    from unspin.scan.readers import RecordError
+    from unspin.scan.local import input_row
 
     shard = json.loads(item["shard"])
     out = []
     for raw in J.shard_raws(shard, files, ReadOptions(**read)):
-        row = {k: raw.meta.get(k) for k in ("file", "offset", "row", "record_id", "url", "date")}
-        try:
-            rid, text = raw.parse()
-            row.update(id=rid, text=text, error=None)
-        except RecordError as e:
-            row.update(id=e.id or default_id(raw.meta), text=None, error=str(e))
-        except Exception as e:
-            row.update(id=default_id(raw.meta), text=None, error=f"read error: {type(e).__name__}: {e}")
+        row = input_row(raw, catch_all=True)
         out.append({k: row[k] for k in INPUT_COLUMNS})
     return out
 

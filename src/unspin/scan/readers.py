@@ -215,19 +215,18 @@ def _jsonl_raws(path: str, stream, opts: ReadOptions, start=0, end=None) -> Iter
 
         return parse
 
-    try:
-        for off, line in _lines(stream, start, end):
-            if not line.strip():
-                continue
-            yield Raw({"file": path, "offset": off}, len(line), parser(off, line))
-    except (OSError, EOFError, ValueError) as e:
-        yield _broken({"file": path, "offset": None}, f"read failed: {_reason(e)}")
+    yield from _line_raws(path, stream, start, end, parser)
 
 
 def _txt_line_raws(path: str, stream, start=0, end=None) -> Iterator[Raw]:
     def parser(off, line):
         return lambda: (f"{path}:{off}", _decode(line.rstrip(b"\r\n"), f"{path}:{off}"))
 
+    yield from _line_raws(path, stream, start, end, parser)
+
+
+def _line_raws(path: str, stream, start, end, parser) -> Iterator[Raw]:
+    """One record per non-blank line in [start, end); a read failure ends the file with an error row."""
     try:
         for off, line in _lines(stream, start, end):
             if not line.strip():
