@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import unspin
@@ -172,6 +173,31 @@ def test_corrupt_or_missing_index(tmp_path):
         p.unlink()
     with pytest.raises(IndexCorrupt):
         Index(path)
+
+
+def test_old_format_refused_with_rebuild_hint(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "i"
+    Index.build(path, DOCS[:2]).close()
+    con = sqlite3.connect(path / "index.sqlite")
+    con.execute("UPDATE meta SET v = 'unspin-trace-1' WHERE k = 'format'")
+    con.commit()
+    con.close()
+    with pytest.raises(IndexCorrupt, match="rebuild it"):
+        Index(path)
+
+
+def test_tokens_are_batch_independent():
+    from unspin.trace.signature import batch_token_hashes, token_hashes
+
+    texts = [d["text"] for d in DOCS[:5]] + ["", "One.", "Émile Zola met “Mr. Smith” — at 5 p.m.\u00a0B-52’s"]
+    flat, counts = batch_token_hashes(texts)
+    assert counts.sum() == len(flat)
+    parts = np.split(flat, np.cumsum(counts)[:-1])
+    for t, p in zip(texts, parts):
+        assert np.array_equal(token_hashes(t), p)
+    assert surviving_tokens(texts[-1]) == ["zola", "“", "mr", ".", "”", "—", "5", ".", ".", "b-52's"]  # Smith starts a "sentence"
 
 
 def test_build_refuses_non_empty_dir(tmp_path):

@@ -22,6 +22,24 @@ from unspin.inputs import BadInput, decode_bytes, read_text
 # ------------------------------------------------------------------------------ readers
 
 
+def _jsonl_line(path: Path, n: int, raw: bytes) -> tuple[str, str]:
+    try:
+        obj = json.loads(raw)
+    except ValueError as e:
+        raise BadInput(f"{path}: line {n}: not JSON ({e})") from None
+    return _jsonl_doc(path, n, obj)
+
+
+def _jsonl_doc(path: Path, n: int, obj) -> tuple[str, str]:
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        raise BadInput(f'{path}: line {n}: expected an object with a string "text"')
+    did = obj.get("id")
+    return (f"{path.name}:{n}" if did is None else did if isinstance(did, str) else json.dumps(did)), obj["text"]
+
+
+_JSONL_GROUP = 512  # lines parsed by one json.loads call (a bad group is re-read line by line)
+
+
 def _jsonl_docs(path: Path) -> Iterator[tuple[str, str]]:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
@@ -29,19 +47,34 @@ def _jsonl_docs(path: Path) -> Iterator[tuple[str, str]]:
     except OSError as e:
         raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
     with fh:
+        group: list[tuple[int, bytes]] = []
         for n, raw in enumerate(fh, 1):
             if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
                 continue
-            try:
-                obj = json.loads(raw)
-            except ValueError as e:
-                raise BadInput(f"{path}: line {n}: not JSON ({e})") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise BadInput(f'{path}: line {n}: expected an object with a string "text"')
-            did = obj.get("id")
-            yield (f"{path.name}:{n}" if did is None else did if isinstance(did, str) else json.dumps(did)), obj["text"]
+            group.append((n, raw))
+            if len(group) >= _JSONL_GROUP:
+                yield from _jsonl_group(path, group)
+                group = []
+        yield from _jsonl_group(path, group)
+
+
+def _jsonl_group(path: Path, group: list[tuple[int, bytes]]) -> Iterator[tuple[str, str]]:
+    """Parse a group of non-blank lines with one json.loads (the scanner's per-call overhead is
+    most of the cost for short documents); on any error, line by line for the exact message."""
+    if not group:
+        return
+    try:
+        objs = json.loads(b"[" + b",".join(raw for _, raw in group) + b"]")
+        if len(objs) != len(group):  # a line held two values ("1, 2"): not one JSON value per line
+            raise ValueError
+        docs = [_jsonl_doc(path, n, obj) for (n, _), obj in zip(group, objs)]
+    except (ValueError, BadInput):
+        for n, raw in group:
+            yield _jsonl_line(path, n, raw)
+        return
+    yield from docs
 
 
 def _parquet_docs(path: Path) -> Iterator[tuple[str, str]]:

@@ -2,7 +2,8 @@
 
 On disk, a directory:
 
-    index.sqlite        SQLite in WAL mode: meta (format, parameters), docs (n, id, zlib text),
+    index.sqlite        SQLite in WAL mode: meta (format, parameters), docs (n, id, compressed text:
+                        zstd level 1 when the zstandard module is present at build time, else zlib),
                         segments (the published LSH segment files, with their sizes)
     seg-<name>.keys.npy sorted uint64 LSH band keys  } one immutable pair per flush; memory-mapped
     seg-<name>.docs.npy uint32 doc number per key    }
@@ -38,10 +39,12 @@ import numpy as np
 from unspin.inputs import BadInput
 from unspin.trace import signature as sig
 
-FORMAT = "unspin-trace-1"
+FORMAT = "unspin-trace-2"  # 2: byte-level tokens (signature.py), flat token-hash MinHash, codec
+OLD_FORMATS = {"unspin-trace-1": "an earlier unspin (0.1 development builds)"}
 DB_NAME = "index.sqlite"
 DEFAULTS = {"num_perm": 64, "bands": 32, "rows": 2, "seed": 20240601, "shingle": sig.SHINGLE,
             "block": sig.BLOCK}
+SIG_BATCH = 1_000  # documents tokenised per numpy batch
 FLUSH_DOCS = 250_000  # documents per segment (and per transaction) while adding
 BUCKET_CAP = 5_000  # posting lists longer than this (shingles common to many documents) are skipped
 MAX_CANDIDATES = 12  # documents checked by exact shingle containment
@@ -89,6 +92,28 @@ def _connect(path: Path, create: bool = False) -> sqlite3.Connection:
     except sqlite3.DatabaseError as e:
         raise IndexCorrupt(f"{path}: not a readable trace index ({e})") from None
     return con
+
+
+def _codec(name: str):
+    """(compress, decompress) for a stored-text codec."""
+    if name == "zlib":
+        return (lambda b: zlib.compress(b, 1)), zlib.decompress
+    if name == "zstd":
+        try:
+            import zstandard
+        except ImportError:
+            raise IndexCorrupt("this index stores its texts with zstd: pip install zstandard") from None
+        c, d = zstandard.ZstdCompressor(level=1), zstandard.ZstdDecompressor()
+        return c.compress, d.decompress
+    raise IndexCorrupt(f"unknown text codec {name!r} (written by a newer unspin?)")
+
+
+def _default_codec() -> str:
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:
+        return "zlib"
+    return "zstd"
 
 
 def _iter_docs(docs) -> Iterator[tuple[str, str]]:
@@ -160,7 +185,7 @@ class Index:
                 if p.name == DB_NAME or p.name.startswith(DB_NAME) or p.name.startswith("seg-"):
                     p.unlink()
         path.mkdir(parents=True, exist_ok=True)
-        meta = dict(DEFAULTS)
+        meta = dict(DEFAULTS, codec=_default_codec())
         meta.update({k: v for k, v in params.items() if v is not None})
         if meta["num_perm"] < meta["bands"] * meta["rows"]:
             raise ValueError("num_perm must be >= bands * rows")
@@ -196,12 +221,17 @@ class Index:
             rows = dict(self._con.execute("SELECT k, v FROM meta").fetchall())
         except sqlite3.DatabaseError as e:
             raise IndexCorrupt(f"{self.path}: not a readable trace index ({e})") from None
+        if rows.get("format") in OLD_FORMATS:
+            raise IndexCorrupt(f"{self.path}: index format {rows['format']!r} was written by "
+                               f"{OLD_FORMATS[rows['format']]}; this unspin reads {FORMAT}: rebuild it "
+                               f"with `unspin index build --force --out DIR INPUT...`")
         if rows.get("format") != FORMAT:
             raise IndexCorrupt(f"{self.path}: unknown index format {rows.get('format')!r} (expected {FORMAT})")
         try:
             self.params = {k: json.loads(v) for k, v in rows.items() if k != "format"}
             self.num_perm, self.bands, self.rows = self.params["num_perm"], self.params["bands"], self.params["rows"]
             self.seed, self.block = self.params["seed"], self.params["block"]
+            self._compress, self._decompress = _codec(self.params.get("codec", "zlib"))
         except (KeyError, ValueError) as e:
             raise IndexCorrupt(f"{self.path}: damaged index metadata ({e})") from None
 
@@ -242,19 +272,23 @@ class Index:
         return keys.view(np.ndarray), docs.view(np.ndarray)
 
     # -------------------------------------------------------------------- adding
+    def _shingles(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(flat shingle hashes, per-text offsets) of a batch of texts."""
+        parts, counts = [], []
+        for s in range(0, len(texts), SIG_BATCH):
+            h, c = sig.batch_token_hashes(texts[s:s + SIG_BATCH])
+            parts.append(h)
+            counts.append(c)
+        if not parts:
+            return np.zeros(0, np.uint64), np.zeros(1, np.int64)
+        return sig.shingle_hashes(np.concatenate(parts), np.concatenate(counts), self.params["shingle"])
+
     def _signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(band keys (n_windows * bands,), doc position per key) for a batch of texts."""
-        wins: list[list[str]] = []
-        owner: list[int] = []
-        for i, t in enumerate(texts):
-            sh = sig.shingles(sig.surviving_tokens(t), self.params["shingle"])
-            for a, b in sig.windows(len(sh), self.block):
-                wins.append(sh[a:b])
-                owner.append(i)
-        dig = sig.minhash_matrix(wins, self.num_perm, self.seed)
+        sh, off = self._shingles(texts)
+        dig, owner = sig.window_digests(sh, off, self.num_perm, self.seed, self.block)
         keys = sig.band_keys(dig, self.bands, self.rows)
-        pos = np.repeat(np.asarray(owner, dtype=np.int64), self.bands)
-        return keys.reshape(-1), pos
+        return keys.reshape(-1), np.repeat(owner, self.bands)
 
     def add(self, docs: Iterable, *, flush_docs: int = FLUSH_DOCS, progress=None) -> int:
         """Add documents (no rebuild).  Raises BadInput on a duplicate id (documents of earlier
@@ -285,7 +319,8 @@ class Index:
                 k, pos = self._signatures(texts)
                 keys_parts.append(k)
                 docs_parts.append((pos + first + s).astype(np.uint32))
-                rows.extend((first + s + i, did, zlib.compress(t.encode("utf-8", "surrogatepass"), 1))
+                comp = self._compress
+                rows.extend((first + s + i, did, comp(t.encode("utf-8", "surrogatepass")))
                             for i, (did, t) in enumerate(part))
                 if progress:
                     progress(done + s + len(part))
@@ -330,13 +365,13 @@ class Index:
 
     def get(self, doc_id: str) -> str | None:
         row = self._con.execute("SELECT text FROM docs WHERE id = ?", (doc_id,)).fetchone()
-        return zlib.decompress(row[0]).decode("utf-8", "surrogatepass") if row else None
+        return self._decompress(row[0]).decode("utf-8", "surrogatepass") if row else None
 
     def _fetch(self, nums: list[int]) -> dict[int, tuple[str, str]]:
         q = ",".join("?" * len(nums))
         out = {}
         for n, did, blob in self._con.execute(f"SELECT n, id, text FROM docs WHERE n IN ({q})", nums):
-            out[n] = (did, zlib.decompress(blob).decode("utf-8", "surrogatepass"))
+            out[n] = (did, self._decompress(blob).decode("utf-8", "surrogatepass"))
         return out
 
     def info(self) -> dict:
@@ -347,14 +382,14 @@ class Index:
                 "segments": len(segs), "band_keys": int(sum(s[1] for s in segs)),
                 "bytes_on_disk": size, "params": self.params}
 
-    def candidates(self, text: str) -> list[tuple[int, int]]:
+    def candidates(self, text: str, _shingles: np.ndarray | None = None) -> list[tuple[int, int]]:
         """(doc number, band hits) for a query, best first (LSH stage only)."""
         self._refresh()
-        sh = sig.shingles(sig.surviving_tokens(text), self.params["shingle"])
-        wins = [sh[a:b] for a, b in sig.windows(len(sh), self.block, stride=max(1, self.block // 2))]
-        if not wins:
+        sh = self._shingles([text])[0] if _shingles is None else _shingles
+        if not len(sh):
             return []
-        dig = sig.minhash_matrix(wins, self.num_perm, self.seed)
+        dig, _ = sig.window_digests(sh, np.array([0, len(sh)]), self.num_perm, self.seed, self.block,
+                                    stride=max(1, self.block // 2))
         qk = np.unique(sig.band_keys(dig, self.bands, self.rows).reshape(-1))
         hits = []
         for _, keys, docs in self._segments:
@@ -376,18 +411,18 @@ class Index:
 
         rep = repair_scars(text)
         rtext = rep.text
-        cands = self.candidates(rtext)[:MAX_CANDIDATES]
+        qsh = self._shingles([rtext])[0]
+        cands = self.candidates(rtext, qsh)[:MAX_CANDIDATES]
         if not cands:
             return []
-        qsh = set(sig.shingles(sig.surviving_tokens(rtext), self.params["shingle"]))
+        qset = np.unique(qsh)
         fetched = self._fetch([n for n, _ in cands])
+        nums = [n for n, _ in cands if n in fetched]
+        ssh, soff = self._shingles([fetched[n][1] for n in nums])
         contain = []
-        for n, _ in cands:
-            if n not in fetched:
-                continue
-            did, src = fetched[n]
-            ssh = set(sig.shingles(sig.surviving_tokens(src), self.params["shingle"]))
-            contain.append((len(qsh & ssh) / max(1, len(qsh)), n))
+        for i, n in enumerate(nums):
+            common = np.isin(qset, ssh[soff[i]:soff[i + 1]], assume_unique=False).sum()
+            contain.append((int(common) / max(1, len(qset)), n))
         contain.sort(reverse=True)
         if not contain:
             return []
