@@ -219,6 +219,7 @@ def main() -> None:
     np.save(out / "offsets.npy", offsets)
     np.save(out / "cand_orig.npy", np.asarray(cand_orig, dtype=np.uint32))
     np.save(out / "cand_cost.npy", np.asarray(cand_cost, dtype=np.uint8).reshape(-1, len(THESAURI)))
+    write_lm_ids(out)
     size = sum(p.stat().st_size for p in out.glob("*"))
     print(f"{len(keys)} spun forms, {len(cand_orig)} candidates, {len(originals)} originals, "
           f"{size / 1e6:.1f} MB ({time.time() - t0:.0f}s)")
@@ -236,6 +237,19 @@ def main() -> None:
         "wordfreq": {"pypi": f"wordfreq=={metadata.version('wordfreq')}"},
     }
     write_manifest(inputs)
+
+
+def write_lm_ids(out: Path = DATA / "channel") -> None:
+    """originals.txt as 3-gram word ids (orig_lm_ids.npy, int32 [originals, 4], -1 padded) and
+    the digest of the vocabulary they index (lm_vocab.sha256): the run-time decoder reads them
+    instead of looking 200k phrases up on every start, and recomputes them if the digest differs."""
+    from unspin.lexicon.channel import lm_ids_for
+    from unspin.lm import fast_lm
+
+    lm = fast_lm()
+    originals = (out / "originals.txt").read_text(encoding="utf-8").split("\n")
+    np.save(out / "orig_lm_ids.npy", lm_ids_for(originals, lm.vocab))
+    (out / "lm_vocab.sha256").write_text(lm.vocab_digest + "\n", encoding="utf-8")
 
 
 def _moby_forms(inflector: Inflector, orig: str) -> dict[str, dict[str, str]]:
@@ -293,5 +307,8 @@ def write_manifest(inputs: dict) -> None:
                 "built_by": "scripts/build_artefacts.py"}
     old.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:] == ["--lm-ids"]:  # only the id table (no rebuild)
+    write_lm_ids()
+    write_manifest({})
+elif __name__ == "__main__":
     main()

@@ -19,8 +19,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from unspin.lexicon.channel import Channel
-from unspin.lm import LanguageModel
+import numpy as np
+
+from unspin.lattice import decode_sentence, shortlist
+from unspin.lexicon.channel import ABSENT, QUANT, THESAURI, Channel
+from unspin.lm import NgramLM
 
 
 @dataclass(frozen=True)
@@ -55,22 +58,6 @@ class DecoderParams:
     rate_max: float = 0.6
 
 
-@dataclass(slots=True)
-class Arc:
-    start: int
-    end: int
-    outs: tuple[str, ...]
-    log_channel: float
-    identity: bool
-    thesaurus: str = ""
-    # filled by decoding
-    viterbi: float = -math.inf
-    back: int = -1
-    alpha: float = -math.inf
-    beta: float = -math.inf
-    hist: tuple[str, str] = ("<s>", "<s>")
-
-
 @dataclass
 class WordSwap:
     """A swap decided for spun words [start, end) of the sentence (word indices)."""
@@ -94,222 +81,156 @@ class SentenceResult:
     log_clean: float = 0.0  # the LM score of the sentence as it stands (no swaps)
 
 
-def _logsumexp(values) -> float:
-    m = max(values)
-    if m == -math.inf:
-        return m
-    return m + math.log(sum(math.exp(v - m) for v in values))
+class _CandidateStore:
+    """Each spun phrase's shortlist of candidates, as rows of arrays the compiled lattice reads:
+    original words as LM ids, their number, the static arc score, the original's index in the
+    channel and the thesaurus that explains it best.  Rows are appended the first time a phrase
+    is seen; past `max_rows` the store starts afresh (bounded memory)."""
+
+    def __init__(self, max_rows: int = 2_000_000, max_words: int = 4):
+        self.max_rows = max_rows
+        self.max_words = max_words
+        self.slots: dict[str, tuple[int, int]] = {}
+        self._alloc(1 << 14)
+
+    def _alloc(self, cap: int) -> None:
+        self.out = np.full((cap, self.max_words), -1, dtype=np.int32)
+        self.length = np.zeros(cap, dtype=np.int32)
+        self.static = np.zeros(cap, dtype=np.float64)
+        self.orig = np.zeros(cap, dtype=np.int32)
+        self.thes = np.zeros(cap, dtype=np.int8)
+        self.n = 0
+
+    def clear(self) -> None:
+        self._alloc(1 << 14)
+        self.slots.clear()
+
+    def reserve(self, rows: int) -> None:
+        if self.n + rows <= len(self.length):
+            return
+        cap = len(self.length)
+        while cap < self.n + rows:
+            cap *= 2
+        old = (self.out, self.length, self.static, self.orig, self.thes)
+        n = self.n
+        self._alloc(cap)
+        for new, prev in zip((self.out, self.length, self.static, self.orig, self.thes), old):
+            new[:n] = prev[:n]
+        self.n = n
 
 
 class Decoder:
-    def __init__(self, channel: Channel, lm: LanguageModel, params: DecoderParams | None = None):
+    def __init__(self, channel: Channel, lm: NgramLM, params: DecoderParams | None = None):
         self.channel = channel
         self.lm = lm
         self.params = params or DecoderParams()
-        self._rank_cache: dict[str, list] = {}
-        self._uni_cache: dict[str, float] = {}
+        self._store = _CandidateStore(max_words=channel.max_phrase_words)
+        # per word type: (LM id, is a channel key, starts a multi-word key)
+        self._word_info: dict[str, tuple[int, bool, bool]] = {}
+        self._bos = lm.vocab["<s>"]
+        self._eos = lm.vocab["</s>"]
+        self._orig_ids = channel.original_ids(lm.vocab, lm.vocab_digest)
 
-    # ------------------------------------------------------------------ lattice
-    def _ranked(self, phrase: str) -> list[tuple[tuple[str, ...], float, str]]:
-        """The channel's candidates for a spun phrase, best first by channel + unigram prior,
-        cut to `shortlist`: the context-free part of the ranking, cached per phrase.
-        Items: (original words, static arc score without ln(rate), thesaurus)."""
-        got = self._rank_cache.get(phrase)
+    # ------------------------------------------------------------------ candidates
+    def _slot(self, phrase: str) -> tuple[int, int]:
+        """The store rows of a spun phrase's shortlist: the channel's candidates ranked by
+        channel + unigram prior (the context-free part of the ranking), cut to `shortlist`."""
+        store = self._store
+        got = store.slots.get(phrase)
         if got is None:
-            p = self.params
-            lm = self.lm
-            disc = p.unigram_discount * p.lm_weight
-            scored = []
-            for c in self.channel.candidates(phrase):
-                outs = tuple(c.original.split(" "))
-                prior = sum(lm.unigram(w) for w in outs)
-                # static: the arc's path-independent score apart from ln(rate)
-                static = p.channel_weight * c.log_channel - disc * prior
-                scored.append((p.channel_weight * c.log_channel + p.lm_weight * prior, outs, static, c.thesaurus))
-            scored.sort(key=lambda x: -x[0])
-            got = [(outs, st, th) for _s, outs, st, th in scored[: p.shortlist]]
-            if len(self._rank_cache) < 300_000:
-                self._rank_cache[phrase] = got
+            key = self.channel.key_index(phrase)
+            if key < 0:
+                got = (-1, 0)
+            else:
+                p = self.params
+                offsets, cand_orig, cand_cost = self.channel.tables
+                if store.n + p.shortlist > store.max_rows:
+                    store.clear()
+                store.reserve(p.shortlist)
+                n = shortlist(self.lm.tables, self.lm.oov_scores(), key, offsets, cand_orig, cand_cost,
+                              self.channel.log_weights, QUANT, ABSENT, self._orig_ids,
+                              p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, p.shortlist,
+                              store.out, store.length, store.static, store.orig, store.thes, store.n)
+                got = (store.n, n) if n else (-1, 0)
+                store.n += n
+            store.slots[phrase] = got
         return got
 
-    def _arcs(self, words: list[str], linked: list[bool], rate: float) -> list[Arc]:
-        """linked[i]: words i and i+1 are adjacent (only spaces between), so a phrase may span them."""
-        p = self.params
-        ch = self.channel
-        log_keep = math.log(1.0 - rate)
-        log_swap = math.log(rate)
-        disc = p.unigram_discount * p.lm_weight
-        n = len(words)
-        arcs: list[Arc] = []
-        for i, w in enumerate(words):
-            spinnable = w in ch
-            id_score = (log_keep - (disc * self._uni(w) if disc else 0.0)) if spinnable else 0.0
-            arcs.append(Arc(i, i + 1, (w,), id_score, True))
-            prev1 = words[i - 1] if i > 0 else "<s>"
-            prev2 = words[i - 2] if i > 1 else "<s>"
-            for length in range(1, ch.max_phrase_words + 1):
-                end = i + length
-                if end > n or (length > 1 and not linked[end - 2]):
-                    break
-                if length == 1:
-                    phrase = w
-                    if not spinnable or self.lm.logprob(w, prev1, prev2) - self._uni(w) > p.gate_pmi:
-                        continue
-                else:
-                    if w not in ch.phrase_first_words:
-                        break
-                    phrase = " ".join(words[i:end])
-                ranked = self._ranked(phrase)
-                if not ranked:
-                    continue
-                # Local pruning: score each candidate with the spun neighbours as context and
-                # keep those that come close to (or beat) leaving the spun words as they are.
-                nxt1 = words[end] if end < n else "</s>"
-                base = self._local(words[i:end], prev2, prev1, nxt1) + log_keep * length
-                if disc:
-                    base -= disc * sum(self._uni(x) for x in words[i:end])
-                floor = base - p.prune_margin
-                kept = []
-                for outs, static, thesaurus in ranked:
-                    s_ = log_swap + static
-                    local = s_ + self._local(outs, prev2, prev1, nxt1)
-                    if local > floor:
-                        kept.append((local, s_, outs, thesaurus))
-                if len(kept) > p.max_candidates:
-                    kept.sort(key=lambda x: -x[0])
-                    kept = kept[: p.max_candidates]
-                for _local, s_, outs, thesaurus in kept:
-                    arcs.append(Arc(i, end, outs, s_, False, thesaurus))
-        return arcs
-
-    def _uni(self, word: str) -> float:
-        got = self._uni_cache.get(word)
+    def _info(self, word: str) -> tuple[int, bool, bool]:
+        got = self._word_info.get(word)
         if got is None:
-            got = self._uni_cache[word] = self.lm.unigram(word)
+            ch = self.channel
+            got = (self.lm.word_id(word), word in ch, word in ch.phrase_first_words)
+            if len(self._word_info) >= 1_000_000:
+                self._word_info.clear()
+            self._word_info[word] = got
         return got
-
-    def _local(self, outs, prev2, prev1, nxt1) -> float:
-        logprob = self.lm.logprob
-        h2, h1 = prev2, prev1
-        total = 0.0
-        for w in outs:
-            total += logprob(w, h1, h2)
-            h2, h1 = h1, w
-        total += logprob(nxt1, h1, h2)
-        return self.params.lm_weight * total
 
     # ------------------------------------------------------------------ decoding
     def decode(self, words: list[str], linked: list[bool], rate: float | None = None,
                min_doc: float = 1.0) -> SentenceResult:
         """rate: the document's estimated swap rate (None: the prior `params.rate`).
         Swaps on the best path are returned when their posterior reaches report_threshold * min_doc
-        (the caller scales by P(document is spun) and applies the threshold itself)."""
+        (the caller scales by P(document is spun) and applies the threshold itself).
+        linked[i]: words i and i+1 are adjacent (only spaces between), so a phrase may span them."""
         n = len(words)
         if n == 0:
             return SentenceResult([], [], [], 0.0)
-        arcs = self._arcs(words, linked, rate if rate is not None else self.params.rate)
-        w_lm = self.params.lm_weight
-        lm = self.lm
-        starts: list[list[int]] = [[] for _ in range(n + 1)]
-        ends: list[list[int]] = [[] for _ in range(n + 1)]
-        for k, a in enumerate(arcs):
-            starts[a.start].append(k)
-            ends[a.end].append(k)
-
-        def emit(a: Arc, h1: str, h2: str) -> float:
-            total = 0.0
-            for w in a.outs:
-                total += lm.logprob(w, h1, h2)
-                h2, h1 = h1, w
-            return w_lm * total
-
-        # trans[(p, k)]: LM score of arc k's words after predecessor p (p = -1: sentence start).
-        trans: dict[tuple[int, int], float] = {}
-        for k in starts[0]:
-            a = arcs[k]
-            t = emit(a, "<s>", "<s>")
-            trans[(-1, k)] = t
-            a.viterbi = a.alpha = t + a.log_channel
-            a.back = -1
-            a.hist = _push(("<s>", "<s>"), a.outs)
-        for i in range(1, n):
-            preds = ends[i]
-            for k in starts[i]:
-                a = arcs[k]
-                best, best_p, scores = -math.inf, -1, []
-                for pk in preds:
-                    p_arc = arcs[pk]
-                    h1, h2 = p_arc.hist
-                    t = emit(a, h1, h2)
-                    trans[(pk, k)] = t
-                    v = p_arc.viterbi + t
-                    if v > best:
-                        best, best_p = v, pk
-                    scores.append(p_arc.alpha + t)
-                a.viterbi = best + a.log_channel
-                a.back = best_p
-                a.alpha = _logsumexp(scores) + a.log_channel
-                a.hist = _push(arcs[best_p].hist, a.outs)
-        final: dict[int, float] = {}
-        for k in ends[n]:
-            h1, h2 = arcs[k].hist
-            final[k] = w_lm * lm.logprob("</s>", h1, h2)
-        # Viterbi back-trace
-        last = max(ends[n], key=lambda k: arcs[k].viterbi + final[k])
-        path = []
-        k = last
-        while k != -1:
-            path.append(k)
-            k = arcs[k].back
-        path.reverse()
-        # backward pass
-        for k in ends[n]:
-            arcs[k].beta = final[k]
-        for i in range(n - 1, 0, -1):
-            for pk in ends[i]:
-                vals = [trans[(pk, k)] + arcs[k].log_channel + arcs[k].beta for k in starts[i]]
-                arcs[pk].beta = _logsumexp(vals)
-        log_z = _logsumexp([arcs[k].alpha + final[k] for k in ends[n]])
-        # The all-identity path under rate 0 (identity arcs come first at each position).
-        id_arc = [ks[0] for ks in starts[:n]]
-        log_clean = trans[(-1, id_arc[0])] + final[id_arc[n - 1]]
-        for i in range(1, n):
-            log_clean += trans[(id_arc[i - 1], id_arc[i])]
-        log_keep = math.log(1.0 - (rate if rate is not None else self.params.rate))
-        spinnable = [w in self.channel for w in words]
-        for i in range(n):
-            log_clean += arcs[id_arc[i]].log_channel - (log_keep if spinnable[i] else 0.0)
-        post = [math.exp(min(0.0, a.alpha + a.beta - log_z)) for a in arcs]
-        swap_post = [0.0] * n
-        for a, pa in zip(arcs, post):
-            if not a.identity:
-                for j in range(a.start, a.end):
-                    swap_post[j] += pa
-        swap_post = [min(1.0, x) for x in swap_post]
+        p = self.params
+        rate = rate if rate is not None else p.rate
+        max_len = self.channel.max_phrase_words
+        infos = [self._info(w) for w in words]
+        ids = np.fromiter((x[0] for x in infos), dtype=np.int32, count=n)
+        spinnable_list = [x[1] for x in infos]
+        spinnable = np.fromiter(spinnable_list, dtype=np.bool_, count=n)
+        slot_start = np.full((n, max_len), -1, dtype=np.int32)
+        slot_count = np.zeros((n, max_len), dtype=np.int32)
+        phrases = p.max_candidates > 0
+        for i, (_id, key, first) in enumerate(infos):
+            if key and phrases:
+                # slots can move when the store starts afresh: re-read them after the last add
+                slot_start[i, 0], slot_count[i, 0] = self._slot(words[i])
+            if first and phrases:
+                for length in range(2, max_len + 1):
+                    end = i + length
+                    if end > n or not linked[end - 2]:
+                        break
+                    slot_start[i, length - 1], slot_count[i, length - 1] = self._slot(" ".join(words[i:end]))
+        store = self._store
+        if (slot_start >= store.n).any():  # the store started afresh mid-sentence: gather again
+            return self.decode(words, linked, rate, min_doc)
+        (arc_start, arc_end, arc_row, post, path, swap_post, log_z, log_clean) = decode_sentence(
+            self.lm.tables, self.lm.oov_scores(), ids, spinnable, slot_start, slot_count,
+            store.out, store.length, store.static,
+            math.log(1.0 - rate), math.log(rate), p.unigram_discount * p.lm_weight, p.prune_margin,
+            p.max_candidates, p.lm_weight, p.gate_pmi, self._bos, self._eos)
 
         swaps = []
-        thr = self.params.report_threshold
-        for k in path:
-            a = arcs[k]
-            if a.identity:
+        thr = p.report_threshold
+        originals = self.channel.originals
+        swap_list = swap_post.tolist()
+        starts = arc_start.tolist()
+        ends = arc_end.tolist()
+        rows = arc_row.tolist()
+        for k in path.tolist():
+            r = rows[k]
+            if r < 0:
                 continue
-            prob = min(swap_post[a.start:a.end])
+            a_start, a_end = starts[k], ends[k]
+            prob = min(swap_list[a_start:a_end])
             if prob < thr * min_doc:
                 continue
             alts: dict[str, float] = {}
-            for kk in starts[a.start]:
-                b = arcs[kk]
-                if kk == k or (b.end != a.end and not b.identity):
-                    continue
-                text = " ".join(b.outs) if not b.identity else " ".join(words[a.start:a.end])
-                alts[text] = alts.get(text, 0.0) + post[kk]
+            kk = k
+            while kk > 0 and starts[kk - 1] == a_start:
+                kk -= 1
+            while kk < len(starts) and starts[kk] == a_start:
+                rr = rows[kk]
+                if kk != k and (ends[kk] == a_end or rr < 0):
+                    text = originals[store.orig[rr]] if rr >= 0 else " ".join(words[a_start:a_end])
+                    alts[text] = alts.get(text, 0.0) + float(post[kk])
+                kk += 1
             alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
-            swaps.append(WordSwap(a.start, a.end, " ".join(a.outs), prob, a.thesaurus, alternatives))
-        return SentenceResult(swaps, swap_post, spinnable, log_z - log_clean, log_clean)
-
-
-def _push(hist: tuple[str, str], outs: tuple[str, ...]) -> tuple[str, str]:
-    h1, h2 = hist
-    for w in outs:
-        h2, h1 = h1, w
-    return (h1, h2)
+            swaps.append(WordSwap(a_start, a_end, originals[store.orig[r]], prob, THESAURI[store.thes[r]],
+                                  alternatives))
+        return SentenceResult(swaps, swap_list, spinnable_list, float(log_z - log_clean), float(log_clean))

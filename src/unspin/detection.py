@@ -92,27 +92,36 @@ class WordSignals:
 
     ODD_RATIO = math.log(30.0)  # the candidate original must be this much more frequent
     RARE = math.log(3e-6)  # unigram probability below which a known word counts as rare
+    FW_MIN_CHANNEL = -4.0  # ln P(spun | function word) above which a function-word swap is plausible
 
     def __init__(self, channel, lm):
+        import numpy as np
+
         self.channel = channel
         self.lm = lm
         self._cache: dict[str, tuple[bool, bool, bool]] = {}
+        self._orig_ids = channel.original_ids(lm.vocab, lm.vocab_digest)
+        self._fw_ids = np.zeros(lm.vocab_size, dtype=np.bool_)
+        for w in FUNCTION_WORDS:
+            if w in lm.vocab:
+                self._fw_ids[lm.vocab[w]] = True
 
     def __call__(self, word: str) -> tuple[bool, bool, bool]:
         got = self._cache.get(word)
         if got is None:
-            uni = self.lm.unigram(word)
-            rare = uni < self.RARE
+            from unspin.lattice import word_signals
+            from unspin.lexicon.channel import ABSENT, QUANT
+
+            wid = self.lm.word_id(word)
+            rare = self.lm.unigram(word) < self.RARE
             odd = fw = False
-            if word in self.channel:
-                for c in self.channel.candidates(word):
-                    if " " in c.original:
-                        continue
-                    if c.original in FUNCTION_WORDS and word not in FUNCTION_WORDS and c.log_channel > -4.0:
-                        fw = True
-                    if not odd and self.lm.unigram(c.original) - uni > self.ODD_RATIO:
-                        odd = True
-            got = (odd, fw, rare)
+            key = self.channel.key_index(word)
+            if key >= 0:
+                offsets, cand_orig, cand_cost = self.channel.tables
+                odd, fw = word_signals(self.lm.tables, self.lm.oov_scores(), key, wid, word in FUNCTION_WORDS,
+                                       offsets, cand_orig, cand_cost, self.channel.log_weights, QUANT, ABSENT,
+                                       self._orig_ids, self._fw_ids, self.ODD_RATIO, self.FW_MIN_CHANNEL)
+            got = (bool(odd), bool(fw), rare)
             if len(self._cache) < 1_000_000:
                 self._cache[word] = got
         return got

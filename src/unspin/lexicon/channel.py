@@ -60,6 +60,8 @@ class Channel:
         self._cache: dict[str, tuple[Candidate, ...]] = {}
         self._index_cache: dict[str, int] = {}
         self._first_words: frozenset[str] | None = None
+        self._folder = folder
+        self._orig_ids: tuple[str, np.ndarray] | None = None
 
     def _index(self, spun: str) -> int:
         got = self._index_cache.get(spun)
@@ -83,6 +85,36 @@ class Channel:
 
     def __contains__(self, spun: str) -> bool:
         return self._index(spun) >= 0
+
+    def key_index(self, spun: str) -> int:
+        """Row of a spun form in the tables (-1: not a key)."""
+        return self._index(spun)
+
+    @property
+    def originals(self) -> list[str]:
+        return self._originals
+
+    @property
+    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(offsets, cand_orig, cand_cost): key k's candidates are rows offsets[k]:offsets[k+1]."""
+        return self._offsets, self._cand_orig, self._cand_cost
+
+    @property
+    def log_weights(self) -> np.ndarray:
+        return self._log_w
+
+    def original_ids(self, vocab: dict[str, int], vocab_digest: str) -> np.ndarray:
+        """Each original's words as ids of `vocab` (int32 [originals, 4], -1 padded): the shipped
+        table when it was built for this vocabulary, else computed now (about half a second)."""
+        if self._orig_ids is None or self._orig_ids[0] != vocab_digest:
+            table = None
+            digest_file = self._folder / "lm_vocab.sha256"
+            if digest_file.exists() and digest_file.read_text(encoding="utf-8").strip() == vocab_digest:
+                table = np.load(self._folder / "orig_lm_ids.npy")
+            if table is None or len(table) != len(self._originals):
+                table = lm_ids_for(self._originals, vocab)
+            self._orig_ids = (vocab_digest, table)
+        return self._orig_ids[1]
 
     def components(self, spun: str) -> list[tuple[str, np.ndarray]]:
         """Per-thesaurus ln P_t(spun | original) for every candidate (-inf where t lacks the pair):
@@ -122,6 +154,14 @@ class Channel:
 @lru_cache(maxsize=1)
 def default_channel() -> Channel:
     return Channel()
+
+
+def lm_ids_for(originals: list[str], vocab: dict[str, int], width: int = 4) -> np.ndarray:
+    table = np.full((len(originals), width), -1, dtype=np.int32)
+    for i, text in enumerate(originals):
+        for j, w in enumerate(text.split(" ")[:width]):
+            table[i, j] = vocab.get(w, -1)
+    return table
 
 
 def log_mix(values: list[float]) -> float:

@@ -1,0 +1,379 @@
+"""The decoder's compiled core: one sentence's lattice, Viterbi and forward-backward (numba).
+
+`unspin.decode.Decoder` gathers each position's candidates (Python, cached per word type) and
+calls `decode_sentence`; everything that costs look-ups runs here.  The maths is described in
+`unspin.decode`; this module only makes it fast.  Arrays in:
+
+    ids[n]            LM ids of the spun words (>= V: unknown words, scored by oov[id - V])
+    spinnable[n]      the word is a key of the channel (only then has the identity arc ln(1-rate))
+    slot_start[n, L]  first store row of the candidates for the phrase words[i:i+l+1], or -1
+    slot_count[n, L]  how many rows (the shortlist, best first by channel + unigram)
+    cand_out[R, M]    store: candidate original words as LM ids (-1 padded)
+    cand_len[R], cand_static[R]   number of words; static score (channel - discount, no ln rate)
+
+Out: arcs as (start, end, store row or -1 for identity), each arc's posterior, the Viterbi path
+(arc indices), each word's swap posterior, ln Z and the all-identity score (see decode.py).
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from unspin.lm.kernels import logprob, unigram
+
+BOS = -2  # history markers resolved to the model's <s> id by the caller
+NEG_INF = -np.inf
+
+
+@nb.njit(cache=True, inline="always")
+def _lse2(a, b):
+    if a == NEG_INF:
+        return b
+    if b == NEG_INF:
+        return a
+    if a > b:
+        return a + np.log1p(np.exp(b - a))
+    return b + np.log1p(np.exp(a - b))
+
+
+@nb.njit(cache=True)
+def _local(tables, oov, outs, n_out, prev2, prev1, nxt1, lm_weight):
+    h2 = prev2
+    h1 = prev1
+    total = 0.0
+    for j in range(n_out):
+        w = outs[j]
+        total += logprob(tables, oov, w, h1, h2)
+        h2 = h1
+        h1 = w
+    total += logprob(tables, oov, nxt1, h1, h2)
+    return lm_weight * total
+
+
+@nb.njit(cache=True)
+def decode_sentence(tables, oov, ids, spinnable, slot_start, slot_count,
+                    cand_out, cand_len, cand_static,
+                    log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi,
+                    bos, eos):
+    n = ids.shape[0]
+    max_len = slot_start.shape[1]
+    cap = n * (1 + max_len * max_candidates)
+    arc_start = np.empty(cap, np.int32)
+    arc_end = np.empty(cap, np.int32)
+    arc_row = np.empty(cap, np.int32)  # store row, -1 identity
+    arc_channel = np.empty(cap, np.float64)
+    n_arcs = 0
+    spun_buf = np.empty(max_len, np.int32)
+    loc = np.empty(slot_count.max() + 1 if n > 0 else 1, np.float64)
+    for i in range(n):
+        w = ids[i]
+        id_score = 0.0
+        if spinnable[i]:
+            id_score = log_keep - disc * unigram(tables, oov, w)
+        arc_start[n_arcs] = i
+        arc_end[n_arcs] = i + 1
+        arc_row[n_arcs] = -1
+        arc_channel[n_arcs] = id_score
+        n_arcs += 1
+        prev1 = ids[i - 1] if i > 0 else bos
+        prev2 = ids[i - 2] if i > 1 else bos
+        for li in range(max_len):
+            cnt = slot_count[i, li]
+            if cnt <= 0:
+                continue
+            if li == 0 and gate_pmi < 50.0 and (
+                    logprob(tables, oov, w, prev1, prev2) - unigram(tables, oov, w) > gate_pmi):
+                continue  # the word fits its left context too well to be a swap
+            end = i + li + 1
+            nxt1 = ids[end] if end < n else eos
+            for j in range(li + 1):
+                spun_buf[j] = ids[i + j]
+            base = _local(tables, oov, spun_buf, li + 1, prev2, prev1, nxt1, lm_weight) + log_keep * (li + 1)
+            if disc != 0.0:
+                for j in range(li + 1):
+                    base -= disc * unigram(tables, oov, ids[i + j])
+            floor = base - prune_margin
+            row0 = slot_start[i, li]
+            kept = 0
+            for c in range(cnt):
+                r = row0 + c
+                s_ = log_swap + cand_static[r]
+                local = s_ + _local(tables, oov, cand_out[r], cand_len[r], prev2, prev1, nxt1, lm_weight)
+                loc[c] = local
+                if local > floor:
+                    kept += 1
+            if kept == 0:
+                continue
+            if kept <= max_candidates:
+                for c in range(cnt):
+                    if loc[c] > floor:
+                        r = row0 + c
+                        arc_start[n_arcs] = i
+                        arc_end[n_arcs] = end
+                        arc_row[n_arcs] = r
+                        arc_channel[n_arcs] = log_swap + cand_static[r]
+                        n_arcs += 1
+            else:
+                # the best max_candidates by local score (ties: earlier in the shortlist first)
+                order = np.argsort(-loc[:cnt], kind="mergesort")
+                taken = 0
+                for o in order:
+                    if taken >= max_candidates:
+                        break
+                    if loc[o] > floor:
+                        r = row0 + o
+                        arc_start[n_arcs] = i
+                        arc_end[n_arcs] = end
+                        arc_row[n_arcs] = r
+                        arc_channel[n_arcs] = log_swap + cand_static[r]
+                        n_arcs += 1
+                        taken += 1
+
+    # CSR lists: arcs starting / ending at each position (arcs are already sorted by start)
+    start_ptr = np.zeros(n + 2, np.int32)
+    end_cnt = np.zeros(n + 2, np.int32)
+    for k in range(n_arcs):
+        start_ptr[arc_start[k] + 1] += 1
+        end_cnt[arc_end[k] + 1] += 1
+    for i in range(n + 1):
+        start_ptr[i + 1] += start_ptr[i]
+        end_cnt[i + 1] += end_cnt[i]
+    end_ptr = end_cnt.copy()
+    end_list = np.empty(n_arcs, np.int32)
+    fill = end_ptr[:-1].copy()
+    for k in range(n_arcs):
+        e = arc_end[k]
+        end_list[fill[e]] = k
+        fill[e] += 1
+
+    # trans storage: arc k's transitions from each predecessor, at trans_off[k] + pred index
+    trans_off = np.empty(n_arcs + 1, np.int64)
+    total = 0
+    for k in range(n_arcs):
+        trans_off[k] = total
+        s = arc_start[k]
+        total += 1 if s == 0 else end_ptr[s + 1] - end_ptr[s]
+    trans_off[n_arcs] = total
+    trans = np.empty(total, np.float64)
+
+    viterbi = np.full(n_arcs, NEG_INF)
+    alpha = np.full(n_arcs, NEG_INF)
+    beta = np.full(n_arcs, NEG_INF)
+    back = np.full(n_arcs, -1, np.int32)
+    hist1 = np.empty(n_arcs, np.int32)
+    hist2 = np.empty(n_arcs, np.int32)
+
+    for k in range(n_arcs):
+        s = arc_start[k]
+        r = arc_row[k]
+        if r < 0:
+            outs = ids[s:s + 1]
+            n_out = 1
+        else:
+            outs = cand_out[r]
+            n_out = cand_len[r]
+        if s == 0:
+            t = _emit(tables, oov, outs, n_out, bos, bos, lm_weight)
+            trans[trans_off[k]] = t
+            viterbi[k] = t + arc_channel[k]
+            alpha[k] = t + arc_channel[k]
+            h1, h2 = _push(bos, bos, outs, n_out)
+            hist1[k] = h1
+            hist2[k] = h2
+            continue
+        best = NEG_INF
+        best_p = -1
+        acc = NEG_INF
+        p0 = end_ptr[s]
+        for q in range(p0, end_ptr[s + 1]):
+            pk = end_list[q]
+            t = _emit(tables, oov, outs, n_out, hist1[pk], hist2[pk], lm_weight)
+            trans[trans_off[k] + q - p0] = t
+            v = viterbi[pk] + t
+            if v > best:
+                best = v
+                best_p = pk
+            acc = _lse2(acc, alpha[pk] + t)
+        viterbi[k] = best + arc_channel[k]
+        back[k] = best_p
+        alpha[k] = acc + arc_channel[k]
+        h1, h2 = _push(hist1[best_p], hist2[best_p], outs, n_out)
+        hist1[k] = h1
+        hist2[k] = h2
+
+    final = np.full(n_arcs, NEG_INF)
+    last = -1
+    best = NEG_INF
+    log_z = NEG_INF
+    for q in range(end_ptr[n], end_ptr[n + 1]):
+        k = end_list[q]
+        final[k] = lm_weight * logprob(tables, oov, eos, hist1[k], hist2[k])
+        if last < 0 or viterbi[k] + final[k] > best:
+            best = viterbi[k] + final[k]
+            last = k
+        beta[k] = final[k]
+        log_z = _lse2(log_z, alpha[k] + final[k])
+    # Viterbi back-trace
+    path_rev = np.empty(n, np.int32)
+    n_path = 0
+    k = last
+    while k != -1:
+        path_rev[n_path] = k
+        n_path += 1
+        k = back[k]
+    path = path_rev[:n_path][::-1].copy()
+    # backward pass
+    for i in range(n - 1, 0, -1):
+        p0 = end_ptr[i]
+        for q in range(p0, end_ptr[i + 1]):
+            pk = end_list[q]
+            acc = NEG_INF
+            for k in range(start_ptr[i], start_ptr[i + 1]):
+                acc = _lse2(acc, trans[trans_off[k] + q - p0] + arc_channel[k] + beta[k])
+            beta[pk] = acc
+
+    # the all-identity path under rate 0 (identity arcs come first at each position)
+    id_arc = np.empty(n, np.int32)
+    for i in range(n):
+        id_arc[i] = start_ptr[i]
+    log_clean = trans[trans_off[id_arc[0]]] + final[id_arc[n - 1]]
+    for i in range(1, n):
+        pk = id_arc[i - 1]
+        k = id_arc[i]
+        p0 = end_ptr[i]
+        for q in range(p0, end_ptr[i + 1]):
+            if end_list[q] == pk:
+                log_clean += trans[trans_off[k] + q - p0]
+                break
+    for i in range(n):
+        log_clean += arc_channel[id_arc[i]] - (log_keep if spinnable[i] else 0.0)
+
+    post = np.empty(n_arcs, np.float64)
+    swap_post = np.zeros(n, np.float64)
+    for k in range(n_arcs):
+        x = alpha[k] + beta[k] - log_z
+        post[k] = np.exp(x if x < 0.0 else 0.0)
+        if arc_row[k] >= 0:
+            for j in range(arc_start[k], arc_end[k]):
+                swap_post[j] += post[k]
+    for j in range(n):
+        if swap_post[j] > 1.0:
+            swap_post[j] = 1.0
+    return (arc_start[:n_arcs].copy(), arc_end[:n_arcs].copy(), arc_row[:n_arcs].copy(), post, path,
+            swap_post, log_z, log_clean)
+
+
+@nb.njit(cache=True, inline="always")
+def _emit(tables, oov, outs, n_out, h1, h2, lm_weight):
+    total = 0.0
+    for j in range(n_out):
+        w = outs[j]
+        total += logprob(tables, oov, w, h1, h2)
+        h2 = h1
+        h1 = w
+    return lm_weight * total
+
+
+@nb.njit(cache=True, inline="always")
+def _push(h1, h2, outs, n_out):
+    for j in range(n_out):
+        h2 = h1
+        h1 = outs[j]
+    return h1, h2
+
+
+@nb.njit(cache=True)
+def _mixture(cand_cost, row, log_w, quant, absent):
+    """ln Σ_t w_t P_t(spun | original) for one candidate row, and the best thesaurus."""
+    mx = NEG_INF
+    best_t = 0
+    for t in range(cand_cost.shape[1]):
+        c = cand_cost[row, t]
+        if c != absent:
+            v = -np.float64(c) * quant + log_w[t]
+            if v > mx:
+                mx = v
+                best_t = t
+    if mx == NEG_INF:
+        return mx, best_t
+    acc = 0.0
+    for t in range(cand_cost.shape[1]):
+        c = cand_cost[row, t]
+        if c != absent:
+            acc += np.exp(-np.float64(c) * quant + log_w[t] - mx)
+    return mx + np.log(acc), best_t
+
+
+@nb.njit(cache=True)
+def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, absent, orig_ids,
+              channel_weight, lm_weight, disc, k_max,
+              out_ids, out_len, out_static, out_orig, out_thes, row0):
+    """Write spun key `key`'s best `k_max` candidates (by channel + unigram prior, stable) into
+    the store rows from row0; return how many.  out_static gets the arc's static score."""
+    a = np.int64(offsets[key])  # (offsets may be unsigned: keep the arithmetic signed)
+    m = np.int64(offsets[key + 1]) - a
+    vocab = tables[0].shape[0]
+    width = orig_ids.shape[1]
+    score = np.empty(m, np.float64)
+    static = np.empty(m, np.float64)
+    thes = np.empty(m, np.int8)
+    for c in range(m):
+        mix, bt = _mixture(cand_cost, a + c, log_w, quant, absent)
+        o = np.int64(cand_orig[a + c])
+        prior = 0.0
+        for j in range(width):
+            w = orig_ids[o, j]
+            if w == -1 and j > 0:
+                break
+            prior += unigram(tables, oov, w if w >= 0 else vocab)
+        score[c] = channel_weight * mix + lm_weight * prior
+        static[c] = channel_weight * mix - disc * prior
+        thes[c] = bt
+    order = np.argsort(-score, kind="mergesort")
+    n = min(k_max, m)
+    for q in range(n):
+        c = order[q]
+        o = np.int64(cand_orig[a + c])
+        r = row0 + q
+        length = 0
+        for j in range(width):
+            w = orig_ids[o, j]
+            if w == -1 and j > 0:
+                out_ids[r, j] = -1
+                continue
+            out_ids[r, j] = w if w >= 0 else vocab
+            length = j + 1
+        out_len[r] = length
+        out_static[r] = static[c]
+        out_orig[r] = o
+        out_thes[r] = thes[c]
+    return n
+
+
+@nb.njit(cache=True)
+def word_signals(tables, oov, key, word_id, word_is_fw, offsets, cand_orig, cand_cost, log_w, quant,
+                 absent, orig_ids, fw_ids, odd_ratio, fw_min_channel):
+    """(odd, fw_odd) of a spun word that is channel key `key`: some single-word candidate
+    original is odd_ratio (nats) more frequent than the word; some candidate is a function word
+    (the word itself being none) explained with ln P(spun | original) > fw_min_channel."""
+    a = np.int64(offsets[key])
+    b = np.int64(offsets[key + 1])
+    uni = unigram(tables, oov, word_id)
+    odd = False
+    fw = False
+    for row in range(a, b):
+        o = np.int64(cand_orig[row])
+        if orig_ids.shape[1] > 1 and orig_ids[o, 1] != -1:
+            continue  # multi-word original
+        w = orig_ids[o, 0]
+        if w < 0:
+            continue
+        if not fw and not word_is_fw and fw_ids[w]:
+            mix, _bt = _mixture(cand_cost, row, log_w, quant, absent)
+            if mix > fw_min_channel:
+                fw = True
+        if not odd and np.float64(tables[0][w]) - uni > odd_ratio:
+            odd = True
+        if odd and fw:
+            break
+    return odd, fw

@@ -1,0 +1,113 @@
+"""The prior P(original): one small interface, one implementation per model.
+
+`LanguageModel.logprob(word, h1, h2)` is ln P(word | h2 h1) for lower-case words, with h1 the
+previous word and h2 the one before ("<s>" at a sentence start, "</s>" as the word that ends one).
+Phrases are scored word by word by the decoder.
+
+The fast tier is the CMU Sphinx US-English 3-gram shipped inside the `pocketsphinx` wheel.
+Words it does not know fall back to `wordfreq` unigram frequencies (minus a back-off penalty),
+so a rare but real word is not scored as if it were noise.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from functools import lru_cache
+from typing import Protocol
+
+import numpy as np
+
+
+
+class LanguageModel(Protocol):
+    name: str
+
+    def logprob(self, word: str, h1: str, h2: str) -> float: ...
+
+    def unigram(self, word: str) -> float: ...
+
+
+class NgramLM:
+    """The pocketsphinx 3-gram (read into arrays, `unspin.lm.trie`) with a wordfreq back-off for
+    words it lacks.  Python callers use `logprob`/`unigram`; the decoder passes `tables` and
+    `oov_scores()` to the compiled kernels (`unspin.lm.kernels`) with ids from `word_id`."""
+
+    name = "pocketsphinx-en-us-3gram"
+
+    # ln P for a word neither model knows, and the penalty on wordfreq's estimate when the 3-gram
+    # lacks a word (wordfreq's counts include web text the 3-gram never saw).
+    UNKNOWN = -18.0
+    BACKOFF_PENALTY = -1.0
+    # Distinct unknown words given their own id; later ones share the id of a word neither
+    # model knows (a process would have to see a million distinct rare words first).
+    MAX_OOV = 1_000_000
+
+    def __init__(self, path: str | None = None):
+        from unspin.lm.trie import default_path, read_trie
+
+        self.model = read_trie(path or default_path())
+        self.tables = self.model.arrays()
+        self.vocab: dict[str, int] = {w: i for i, w in enumerate(self.model.words)}
+        self.vocab_size = len(self.model.words)
+        self.vocab_digest = hashlib.sha256("\n".join(self.model.words).encode("utf-8")).hexdigest()
+        self._oov_ids: dict[str, int] = {}
+        self._oov = np.full(1024, self.UNKNOWN, dtype=np.float64)
+        self._oov_n = 1  # slot 0: a word neither model knows
+        self._cache: dict[tuple[str, str, str], float] = {}
+
+    def in_vocab(self, word: str) -> bool:
+        return word in self.vocab
+
+    def word_id(self, word: str) -> int:
+        """The model's id of a word; an unknown word gets an id >= vocab_size whose score is
+        its wordfreq back-off (see `oov_scores`)."""
+        got = self.vocab.get(word)
+        if got is not None:
+            return got
+        got = self._oov_ids.get(word)
+        if got is None:
+            score = self._wordfreq(word)
+            if score <= self.UNKNOWN or self._oov_n >= self.MAX_OOV:
+                return self.vocab_size  # slot 0
+            if self._oov_n >= len(self._oov):
+                grown = np.full(2 * len(self._oov), self.UNKNOWN, dtype=np.float64)
+                grown[: len(self._oov)] = self._oov
+                self._oov = grown
+            self._oov[self._oov_n] = score
+            got = self._oov_ids[word] = self.vocab_size + self._oov_n
+            self._oov_n += 1
+        return got
+
+    def oov_scores(self) -> np.ndarray:
+        """ln P of the unknown words by id - vocab_size (grows; take it after the ids)."""
+        return self._oov
+
+    def _wordfreq(self, word: str) -> float:
+        from wordfreq import word_frequency
+
+        f = word_frequency(word, "en")
+        return self.UNKNOWN if f <= 0 else max(self.UNKNOWN, math.log(f) + self.BACKOFF_PENALTY)
+
+    def logprob(self, word: str, h1: str, h2: str) -> float:
+        key = (word, h1, h2)
+        got = self._cache.get(key)
+        if got is None:
+            from unspin.lm.kernels import logprob
+
+            w, a, b = self.word_id(word), self.vocab.get(h1, -1), self.vocab.get(h2, -1)
+            got = float(logprob(self.tables, self._oov, w, a, b))
+            if len(self._cache) >= 1_000_000:
+                self._cache.clear()
+            self._cache[key] = got
+        return got
+
+    def unigram(self, word: str) -> float:
+        i = self.vocab.get(word)
+        if i is not None:
+            return float(self.model.uni_prob[i])
+        return float(self._oov[self.word_id(word) - self.vocab_size])
+
+
+@lru_cache(maxsize=1)
+def fast_lm() -> NgramLM:
+    return NgramLM()

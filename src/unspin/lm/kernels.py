@@ -1,0 +1,83 @@
+"""Compiled 3-gram look-ups over `NgramTables` arrays (numba, cached on disk after the first run).
+
+`tables` below is the tuple `NgramTables.arrays()` returns:
+    (uni_prob, uni_bo, bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_word, tri_prob)
+Word ids below V index the model; an id >= V is a word the model lacks, scored by
+`oov[id - V]` (the wordfreq back-off, computed in Python); a history id < 0 or >= V means
+"no usable history" (pocketsphinx, too, drops an unknown history word).
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True, inline="always")
+def find(arr, lo, hi, key):
+    """Index of key in the sorted slice arr[lo:hi], or -1."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        v = arr[mid]
+        if v < key:
+            lo = mid + 1
+        elif v > key:
+            hi = mid
+        else:
+            return mid
+    return -1
+
+
+@nb.njit(cache=True)
+def logprob(tables, oov, w, h1, h2):
+    """ln P(w | h2 h1) with Katz back-off, exactly as pocketsphinx's trie scores it."""
+    uni_prob, uni_bo, bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_word, tri_prob = tables
+    vocab = uni_prob.shape[0]
+    if w >= vocab:
+        return oov[w - vocab]
+    if w < 0:
+        return -18.0
+    if h1 < 0 or h1 >= vocab:
+        return np.float64(uni_prob[w])
+    j = find(bi_word, bi_start[w], bi_start[w + 1], h1)
+    bo2 = 0.0
+    j2 = -1
+    if 0 <= h2 < vocab:
+        j2 = find(bi_word, bi_start[h1], bi_start[h1 + 1], h2)
+        if j2 >= 0:
+            bo2 = np.float64(bi_bo[j2])
+    if j >= 0:
+        if 0 <= h2 < vocab:
+            k = find(tri_word, tri_start[j], tri_start[j + 1], h2)
+            if k >= 0:
+                return np.float64(tri_prob[k])
+        return np.float64(bi_prob[j]) + bo2
+    return np.float64(uni_prob[w]) + np.float64(uni_bo[h1]) + bo2
+
+
+@nb.njit(cache=True)
+def unigram(tables, oov, w):
+    vocab = tables[0].shape[0]
+    if w >= vocab:
+        return oov[w - vocab]
+    if w < 0:
+        return -18.0
+    return np.float64(tables[0][w])
+
+
+@nb.njit(cache=True)
+def logprob_many(tables, oov, w, h1, h2, out):
+    for i in range(w.shape[0]):
+        out[i] = logprob(tables, oov, w[i], h1[i], h2[i])
+
+
+@nb.njit(cache=True)
+def unpack_fields(mem, n, total_bits, offset_bits, width, out):
+    """out[i] = the `width`-bit little-endian field at bit i*total_bits + offset_bits of mem
+    (pocketsphinx's bitarr_read_int25; fields are at most 25 bits)."""
+    mask = (1 << width) - 1
+    for i in range(n):
+        bit = i * total_bits + offset_bits
+        b = bit >> 3
+        v = (np.int64(mem[b]) | (np.int64(mem[b + 1]) << 8) | (np.int64(mem[b + 2]) << 16)
+             | (np.int64(mem[b + 3]) << 24))
+        out[i] = (v >> (bit & 7)) & mask

@@ -1,0 +1,318 @@
+"""Reference (plain Python) implementation of the lattice decoder, kept as a test oracle for the
+compiled one in unspin.lattice: same maths, one look-up at a time.  Not part of the package.
+
+Noisy-channel decoding of one sentence: P(original | spun) ∝ P(spun | original) · P(original).
+
+For each sentence the decoder builds a lattice of arcs.  An arc covers spun words [start, end)
+and emits original words: the identity arc emits the spun word itself, a swap arc emits a
+candidate original from the channel (a phrase may cover several spun words and emit several
+original words, in both directions).  Arc scores are
+
+    identity: ln(1 - rate)                      (if the word could be a spin at all, else 0)
+    swap:     ln(rate) + w_ch · ln P(spun | original)
+    + w_lm · Σ ln P_lm(original words | two previous words on the path)
+
+Viterbi gives the restored sentence; forward-backward over the same lattice gives each spun
+word's posterior probability of having been swapped (locate), and each arc's posterior ranks the
+alternatives.  Histories beyond an arc's own words come from the predecessor's Viterbi path (the
+usual approximation that keeps the lattice first-order).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from unspin.lexicon.channel import Channel
+from unspin.lm import LanguageModel
+
+
+@dataclass(frozen=True)
+class DecoderParams:
+    rate: float = 0.15  # prior share of spinnable words a spinner swapped
+    channel_weight: float = 1.0
+    lm_weight: float = 1.0
+    # ln P_lm(word | history) - unigram_discount * ln P_lm(word): reward contextual fit rather than
+    # frequency alone.  A 3-gram backs off to unigrams for most rare words, and without this a
+    # clean text's rare words lose to their common synonyms.  Path-independent, so it is folded
+    # into each arc's static score.
+    unigram_discount: float = 0.0
+    # Positions whose spun word fits its left context this well (ln P(w | h) - ln P(w), nats)
+    # get no swap candidates: the screening that keeps decoding cheap on clean text.
+    gate_pmi: float = 99.0
+    shortlist: int = 16  # candidates per spun phrase scored in context (best by channel + unigram)
+    max_candidates: int = 5  # swap arcs kept per (start, length) after local pruning
+    prune_margin: float = 4.0  # nats a candidate may trail the identity locally and still be kept
+    report_threshold: float = 0.5  # a swap on the best path is applied only above this posterior
+    # Document-level rate: decode once with `rate`, re-estimate the share of spinnable words that
+    # were swapped from the posteriors, decode again with it (clamped).  Clean text then gets a
+    # low rate and few false swaps; heavily spun text a high one.  0 passes = fixed rate.
+    # Document gate: P(document is spun) = sigmoid(doc_slope * (evidence per 100 words - doc_center))
+    # where evidence is the summed log_evidence of its sentences; each word's swap probability is
+    # its posterior within a spun document times P(document is spun).  Clean prose with a few
+    # rare words then keeps them.
+    doc_center: float = 12.0
+    doc_slope: float = 0.5
+    scar_weight: float = 3.0  # log-odds per scar per 100 words (capped at 3 per 100)
+    rate_passes: int = 1
+    rate_min: float = 0.005
+    rate_max: float = 0.6
+
+
+@dataclass(slots=True)
+class Arc:
+    start: int
+    end: int
+    outs: tuple[str, ...]
+    log_channel: float
+    identity: bool
+    thesaurus: str = ""
+    # filled by decoding
+    viterbi: float = -math.inf
+    back: int = -1
+    alpha: float = -math.inf
+    beta: float = -math.inf
+    hist: tuple[str, str] = ("<s>", "<s>")
+
+
+@dataclass
+class WordSwap:
+    """A swap decided for spun words [start, end) of the sentence (word indices)."""
+
+    start: int
+    end: int
+    original: str
+    probability: float
+    thesaurus: str
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class SentenceResult:
+    swaps: list[WordSwap]
+    swap_posterior: list[float]  # per spun word
+    spinnable: list[bool]  # per spun word: is it a key of the channel at all
+    # ln Σ_paths score (all hypotheses) minus the score of "nothing was swapped" (rate 0): the
+    # sentence's evidence that it was spun.  Summed over a document it is a log-likelihood ratio.
+    log_evidence: float = 0.0
+    log_clean: float = 0.0  # the LM score of the sentence as it stands (no swaps)
+
+
+def _logsumexp(values) -> float:
+    m = max(values)
+    if m == -math.inf:
+        return m
+    return m + math.log(sum(math.exp(v - m) for v in values))
+
+
+class Decoder:
+    def __init__(self, channel: Channel, lm: LanguageModel, params: DecoderParams | None = None):
+        self.channel = channel
+        self.lm = lm
+        self.params = params or DecoderParams()
+        self._rank_cache: dict[str, list] = {}
+        self._uni_cache: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ lattice
+    def _ranked(self, phrase: str) -> list[tuple[tuple[str, ...], float, str]]:
+        """The channel's candidates for a spun phrase, best first by channel + unigram prior,
+        cut to `shortlist`: the context-free part of the ranking, cached per phrase.
+        Items: (original words, static arc score without ln(rate), thesaurus)."""
+        got = self._rank_cache.get(phrase)
+        if got is None:
+            p = self.params
+            lm = self.lm
+            disc = p.unigram_discount * p.lm_weight
+            scored = []
+            for c in self.channel.candidates(phrase):
+                outs = tuple(c.original.split(" "))
+                prior = sum(lm.unigram(w) for w in outs)
+                # static: the arc's path-independent score apart from ln(rate)
+                static = p.channel_weight * c.log_channel - disc * prior
+                scored.append((p.channel_weight * c.log_channel + p.lm_weight * prior, outs, static, c.thesaurus))
+            scored.sort(key=lambda x: -x[0])
+            got = [(outs, st, th) for _s, outs, st, th in scored[: p.shortlist]]
+            if len(self._rank_cache) < 300_000:
+                self._rank_cache[phrase] = got
+        return got
+
+    def _arcs(self, words: list[str], linked: list[bool], rate: float) -> list[Arc]:
+        """linked[i]: words i and i+1 are adjacent (only spaces between), so a phrase may span them."""
+        p = self.params
+        ch = self.channel
+        log_keep = math.log(1.0 - rate)
+        log_swap = math.log(rate)
+        disc = p.unigram_discount * p.lm_weight
+        n = len(words)
+        arcs: list[Arc] = []
+        for i, w in enumerate(words):
+            spinnable = w in ch
+            id_score = (log_keep - (disc * self._uni(w) if disc else 0.0)) if spinnable else 0.0
+            arcs.append(Arc(i, i + 1, (w,), id_score, True))
+            prev1 = words[i - 1] if i > 0 else "<s>"
+            prev2 = words[i - 2] if i > 1 else "<s>"
+            for length in range(1, ch.max_phrase_words + 1):
+                end = i + length
+                if end > n or (length > 1 and not linked[end - 2]):
+                    break
+                if length == 1:
+                    phrase = w
+                    if not spinnable or self.lm.logprob(w, prev1, prev2) - self._uni(w) > p.gate_pmi:
+                        continue
+                else:
+                    if w not in ch.phrase_first_words:
+                        break
+                    phrase = " ".join(words[i:end])
+                ranked = self._ranked(phrase)
+                if not ranked:
+                    continue
+                # Local pruning: score each candidate with the spun neighbours as context and
+                # keep those that come close to (or beat) leaving the spun words as they are.
+                nxt1 = words[end] if end < n else "</s>"
+                base = self._local(words[i:end], prev2, prev1, nxt1) + log_keep * length
+                if disc:
+                    base -= disc * sum(self._uni(x) for x in words[i:end])
+                floor = base - p.prune_margin
+                kept = []
+                for outs, static, thesaurus in ranked:
+                    s_ = log_swap + static
+                    local = s_ + self._local(outs, prev2, prev1, nxt1)
+                    if local > floor:
+                        kept.append((local, s_, outs, thesaurus))
+                if len(kept) > p.max_candidates:
+                    kept.sort(key=lambda x: -x[0])
+                    kept = kept[: p.max_candidates]
+                for _local, s_, outs, thesaurus in kept:
+                    arcs.append(Arc(i, end, outs, s_, False, thesaurus))
+        return arcs
+
+    def _uni(self, word: str) -> float:
+        got = self._uni_cache.get(word)
+        if got is None:
+            got = self._uni_cache[word] = self.lm.unigram(word)
+        return got
+
+    def _local(self, outs, prev2, prev1, nxt1) -> float:
+        logprob = self.lm.logprob
+        h2, h1 = prev2, prev1
+        total = 0.0
+        for w in outs:
+            total += logprob(w, h1, h2)
+            h2, h1 = h1, w
+        total += logprob(nxt1, h1, h2)
+        return self.params.lm_weight * total
+
+    # ------------------------------------------------------------------ decoding
+    def decode(self, words: list[str], linked: list[bool], rate: float | None = None,
+               min_doc: float = 1.0) -> SentenceResult:
+        """rate: the document's estimated swap rate (None: the prior `params.rate`).
+        Swaps on the best path are returned when their posterior reaches report_threshold * min_doc
+        (the caller scales by P(document is spun) and applies the threshold itself)."""
+        n = len(words)
+        if n == 0:
+            return SentenceResult([], [], [], 0.0)
+        arcs = self._arcs(words, linked, rate if rate is not None else self.params.rate)
+        w_lm = self.params.lm_weight
+        lm = self.lm
+        starts: list[list[int]] = [[] for _ in range(n + 1)]
+        ends: list[list[int]] = [[] for _ in range(n + 1)]
+        for k, a in enumerate(arcs):
+            starts[a.start].append(k)
+            ends[a.end].append(k)
+
+        def emit(a: Arc, h1: str, h2: str) -> float:
+            total = 0.0
+            for w in a.outs:
+                total += lm.logprob(w, h1, h2)
+                h2, h1 = h1, w
+            return w_lm * total
+
+        # trans[(p, k)]: LM score of arc k's words after predecessor p (p = -1: sentence start).
+        trans: dict[tuple[int, int], float] = {}
+        for k in starts[0]:
+            a = arcs[k]
+            t = emit(a, "<s>", "<s>")
+            trans[(-1, k)] = t
+            a.viterbi = a.alpha = t + a.log_channel
+            a.back = -1
+            a.hist = _push(("<s>", "<s>"), a.outs)
+        for i in range(1, n):
+            preds = ends[i]
+            for k in starts[i]:
+                a = arcs[k]
+                best, best_p, scores = -math.inf, -1, []
+                for pk in preds:
+                    p_arc = arcs[pk]
+                    h1, h2 = p_arc.hist
+                    t = emit(a, h1, h2)
+                    trans[(pk, k)] = t
+                    v = p_arc.viterbi + t
+                    if v > best:
+                        best, best_p = v, pk
+                    scores.append(p_arc.alpha + t)
+                a.viterbi = best + a.log_channel
+                a.back = best_p
+                a.alpha = _logsumexp(scores) + a.log_channel
+                a.hist = _push(arcs[best_p].hist, a.outs)
+        final: dict[int, float] = {}
+        for k in ends[n]:
+            h1, h2 = arcs[k].hist
+            final[k] = w_lm * lm.logprob("</s>", h1, h2)
+        # Viterbi back-trace
+        last = max(ends[n], key=lambda k: arcs[k].viterbi + final[k])
+        path = []
+        k = last
+        while k != -1:
+            path.append(k)
+            k = arcs[k].back
+        path.reverse()
+        # backward pass
+        for k in ends[n]:
+            arcs[k].beta = final[k]
+        for i in range(n - 1, 0, -1):
+            for pk in ends[i]:
+                vals = [trans[(pk, k)] + arcs[k].log_channel + arcs[k].beta for k in starts[i]]
+                arcs[pk].beta = _logsumexp(vals)
+        log_z = _logsumexp([arcs[k].alpha + final[k] for k in ends[n]])
+        # The all-identity path under rate 0 (identity arcs come first at each position).
+        id_arc = [ks[0] for ks in starts[:n]]
+        log_clean = trans[(-1, id_arc[0])] + final[id_arc[n - 1]]
+        for i in range(1, n):
+            log_clean += trans[(id_arc[i - 1], id_arc[i])]
+        log_keep = math.log(1.0 - (rate if rate is not None else self.params.rate))
+        spinnable = [w in self.channel for w in words]
+        for i in range(n):
+            log_clean += arcs[id_arc[i]].log_channel - (log_keep if spinnable[i] else 0.0)
+        post = [math.exp(min(0.0, a.alpha + a.beta - log_z)) for a in arcs]
+        swap_post = [0.0] * n
+        for a, pa in zip(arcs, post):
+            if not a.identity:
+                for j in range(a.start, a.end):
+                    swap_post[j] += pa
+        swap_post = [min(1.0, x) for x in swap_post]
+
+        swaps = []
+        thr = self.params.report_threshold
+        for k in path:
+            a = arcs[k]
+            if a.identity:
+                continue
+            prob = min(swap_post[a.start:a.end])
+            if prob < thr * min_doc:
+                continue
+            alts: dict[str, float] = {}
+            for kk in starts[a.start]:
+                b = arcs[kk]
+                if kk == k or (b.end != a.end and not b.identity):
+                    continue
+                text = " ".join(b.outs) if not b.identity else " ".join(words[a.start:a.end])
+                alts[text] = alts.get(text, 0.0) + post[kk]
+            alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
+            swaps.append(WordSwap(a.start, a.end, " ".join(a.outs), prob, a.thesaurus, alternatives))
+        return SentenceResult(swaps, swap_post, spinnable, log_z - log_clean, log_clean)
+
+
+def _push(hist: tuple[str, str], outs: tuple[str, ...]) -> tuple[str, str]:
+    h1, h2 = hist
+    for w in outs:
+        h2, h1 = h1, w
+    return (h1, h2)

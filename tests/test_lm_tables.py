@@ -1,0 +1,81 @@
+"""The 3-gram read into arrays scores exactly as pocketsphinx does, and the compiled decoder
+gives the same swaps as the plain-Python reference decoder it replaced (tests/reference_decoder.py)."""
+from __future__ import annotations
+
+import math
+import os
+import random
+
+import pytest
+
+from unspin.lm import fast_lm
+
+TEXT = ("A minute management standard underscored the U.S. and Japan's very long standing cooperative "
+        "relationship and said that conversations go on constantly . The president sojourn the "
+        "ancient metropolis astatine dawn and spoke with reporters about the new trade agreement .")
+
+
+def _pocketsphinx():
+    from pocketsphinx import Config, LogMath, NGramModel, get_model_path
+
+    config = Config()
+    config["logfn"] = os.devnull
+    return NGramModel(config, LogMath(), os.path.join(get_model_path(), "en-us", "en-us.lm.bin"))
+
+
+def test_tables_match_pocketsphinx_scores():
+    lm = fast_lm()
+    ps = _pocketsphinx()
+    words = TEXT.lower().split() + ["the", "of", "</s>", "<s>", "qzxvbn"]
+    rng = random.Random(7)
+    queries = [(words[i], words[i - 1], words[i - 2]) for i in range(2, len(words))]
+    queries += [(rng.choice(words), rng.choice(words), rng.choice(words)) for _ in range(400)]
+    checked = 0
+    for w, h1, h2 in queries:
+        if w == "<s>" or w not in lm.vocab:
+            continue  # unknown words: the wordfreq back-off (tested below)
+        if h1 == "qzxvbn" or h2 == "qzxvbn":
+            continue  # an unknown history: pocketsphinx maps it to <UNK>, we drop it (tested below)
+        want = ps.prob([w, h1, h2]) * math.log(1.0001)
+        assert lm.logprob(w, h1, h2) == pytest.approx(want, abs=1e-3), (w, h1, h2)
+        checked += 1
+    assert checked > 300
+    # an unknown word gets its wordfreq back-off, far below any known word's trigram score
+    assert lm.logprob("qzxvbn", "the", "of") <= -15
+    # an unknown history word leaves the lower-order estimate
+    assert lm.logprob("the", "qzxvbn", "of") == pytest.approx(lm.unigram("the"), abs=1e-6)
+
+
+def test_unknown_words_get_stable_ids_and_scores():
+    lm = fast_lm()
+    a = lm.word_id("floccinaucinihilipilification")
+    assert a >= lm.vocab_size
+    assert lm.word_id("floccinaucinihilipilification") == a
+    assert lm.oov_scores()[a - lm.vocab_size] == pytest.approx(lm.unigram("floccinaucinihilipilification"))
+    assert lm.word_id("the") == lm.vocab["the"]
+
+
+def test_compiled_decoder_matches_reference():
+    import reference_decoder
+    from unspin.api import make_decoder
+    from unspin.text import sentences, tokenize
+
+    dec = make_decoder()
+    ref = reference_decoder.Decoder(dec.channel, dec.lm, dec.params)
+    n_swaps = 0
+    for sent in sentences(tokenize(TEXT)):
+        words = [t.norm for t in sent if t.is_word]
+        linked = [True] * (len(words) - 1)
+        for rate in (None, 0.05, 0.4):
+            a = dec.decode(words, linked, rate)
+            b = ref.decode(words, linked, rate)
+            assert [(s.start, s.end, s.original, s.thesaurus) for s in a.swaps] == \
+                   [(s.start, s.end, s.original, s.thesaurus) for s in b.swaps]
+            for s, t in zip(a.swaps, b.swaps):
+                assert s.probability == pytest.approx(t.probability, abs=1e-6)
+                assert [x for x, _ in s.alternatives] == [x for x, _ in t.alternatives]
+            assert a.swap_posterior == pytest.approx(b.swap_posterior, abs=1e-6)
+            assert a.log_evidence == pytest.approx(b.log_evidence, abs=1e-4)
+            assert a.log_clean == pytest.approx(b.log_clean, abs=1e-4)
+            n_swaps += len(a.swaps)
+    assert n_swaps > 3  # the text is spun: the comparison covered real swaps
