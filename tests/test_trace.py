@@ -160,7 +160,7 @@ def test_corrupt_or_missing_index(tmp_path):
         Index(tmp_path / "empty")
     path = tmp_path / "i"
     Index.build(path, DOCS[:4]).close()
-    seg = sorted(path.glob("seg-*.keys.npy"))[0]
+    seg = sorted(path.glob("seg-*.npy"))[0]
     seg.write_bytes(seg.read_bytes()[:100])
     with pytest.raises(IndexCorrupt, match="truncated or damaged"):
         Index(path)

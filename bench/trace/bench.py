@@ -257,11 +257,12 @@ def query(n: int) -> dict:
     idx = Index(OUT / f"idx-{n}")
     open_s = time.perf_counter() - t0
     idx.trace(qs[0]["text"])  # load the channel table once (not a query cost)
-    rows, lat = [], []
+    rows, lat, cpu = [], [], []
     for q in qs:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         ms = idx.trace(q["text"], top=5, min_score=0.0)
         lat.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
         top = ms[0] if ms else None
         rows.append({"id": q["id"], "kind": q["kind"], "sources": q["sources"],
                      "raw_top": top.source_id if top else None, "raw_score": top.score if top else 0.0,
@@ -270,6 +271,7 @@ def query(n: int) -> dict:
     unrel = sorted(r["raw_score"] for r in rows if r["kind"] == "unrelated")
     copy_scores = sorted(r["raw_score"] for r in rows if r["kind"] not in ("unrelated", "merged"))
     res = {"docs": n, "queries": len(qs), "open_s": round(open_s, 3), **evaluate(rows), **_lat(lat),
+           **{f"cpu_{k}": v for k, v in _lat(cpu).items()},
            "merged_both_found": round(sum(set(r["sources"]) <= set(r["both"]) for r in rows if r["kind"] == "merged")
                                       / max(1, sum(r["kind"] == "merged" for r in rows)), 4),
            "min_score": MIN_SCORE,

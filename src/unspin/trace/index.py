@@ -5,8 +5,9 @@ On disk, a directory:
     index.sqlite        SQLite in WAL mode: meta (format, parameters), docs (n, id, compressed text:
                         zstd level 1 when the zstandard module is present at build time, else zlib),
                         segments (the published LSH segment files, with their sizes)
-    seg-<name>.keys.npy sorted uint64 LSH band keys  } one immutable pair per flush; memory-mapped
-    seg-<name>.docs.npy uint32 doc number per key    }
+    seg-<name>.npy      one immutable segment per flush, memory-mapped: sorted uint64 entries, each
+                        an LSH band key's top 44 bits over the segment-local document number
+                        (20 bits; a segment holds at most 2**20 documents, from segments.first_doc)
 
 Adding writes new segment files first and then, in one SQLite transaction, the documents and the
 segment rows.  Readers see a consistent snapshot: a segment is visible only once its documents
@@ -46,6 +47,8 @@ DEFAULTS = {"num_perm": 64, "bands": 32, "rows": 2, "seed": 20240601, "shingle":
             "block": sig.BLOCK}
 SIG_BATCH = 1_000  # documents tokenised per numpy batch
 FLUSH_DOCS = 250_000  # documents per segment (and per transaction) while adding
+DOC_BITS = 20  # low bits of a segment entry: the segment-local document number
+_DOC_MASK = np.uint64((1 << DOC_BITS) - 1)
 BUCKET_CAP = 5_000  # posting lists longer than this (shingles common to many documents) are skipped
 MAX_CANDIDATES = 12  # documents checked by exact shingle containment
 # Calibrated on unrelated queries against a 1M-document archive (bench/trace/bench.py): see README.
@@ -168,7 +171,7 @@ class Index:
             if not self.path.is_dir():
                 raise IndexCorrupt(f"{self.path}: not a directory")
         self._con = _connect(self.path / DB_NAME, create=_create)
-        self._segments: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self._segments: list[tuple[str, np.ndarray, int]] = []  # (name, entries, first doc number)
         self._data_version = None
         if not _create:
             self._load_meta()
@@ -195,7 +198,7 @@ class Index:
         con.execute("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
         con.execute("CREATE TABLE docs (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, text BLOB NOT NULL)")
         con.execute("CREATE TABLE segments (name TEXT PRIMARY KEY, n_keys INTEGER NOT NULL, "
-                    "n_docs INTEGER NOT NULL, created REAL NOT NULL)")
+                    "n_docs INTEGER NOT NULL, first_doc INTEGER NOT NULL, created REAL NOT NULL)")
         con.executemany("INSERT INTO meta VALUES (?, ?)",
                         [("format", FORMAT)] + [(k, json.dumps(v)) for k, v in meta.items()])
         con.execute("COMMIT")
@@ -243,33 +246,31 @@ class Index:
                 return
             self._con.execute("BEGIN")
             try:
-                rows = self._con.execute("SELECT name, n_keys FROM segments ORDER BY created, name").fetchall()
+                rows = self._con.execute("SELECT name, n_keys, first_doc FROM segments "
+                                         "ORDER BY created, name").fetchall()
             finally:
                 self._con.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             raise IndexCorrupt(f"{self.path}: not a readable trace index ({e})") from None
-        have = {name: (k, d) for name, k, d in self._segments}
+        have = {name: e for name, e, _ in self._segments}
         segs = []
-        for name, n_keys in rows:
-            if name in have:
-                segs.append((name, *have[name]))
-                continue
-            segs.append((name, *self._open_segment(name, n_keys)))
+        for name, n_keys, first in rows:
+            e = have[name] if name in have else self._open_segment(name, n_keys)
+            segs.append((name, e, first))
         self._segments = segs
         self._data_version = dv
 
-    def _open_segment(self, name: str, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    def _open_segment(self, name: str, n_keys: int) -> np.ndarray:
         try:
-            keys = np.load(self.path / f"seg-{name}.keys.npy", mmap_mode="r")
-            docs = np.load(self.path / f"seg-{name}.docs.npy", mmap_mode="r")
+            e = np.load(self.path / f"seg-{name}.npy", mmap_mode="r")
         except FileNotFoundError as e:
             raise IndexCorrupt(f"{self.path}: segment file missing ({Path(e.filename).name})") from None
         except (ValueError, OSError) as e:
             raise IndexCorrupt(f"{self.path}: segment {name} is truncated or damaged ({e})") from None
-        if keys.shape != (n_keys,) or docs.shape != (n_keys,) or keys.dtype != np.uint64 or docs.dtype != np.uint32:
+        if e.shape != (n_keys,) or e.dtype != np.uint64:
             raise IndexCorrupt(f"{self.path}: segment {name} is truncated or damaged "
-                               f"(expected {n_keys} keys, found {keys.shape[0]} / {docs.shape[0]})")
-        return keys.view(np.ndarray), docs.view(np.ndarray)
+                               f"(expected {n_keys} entries, found {e.shape[0] if e.ndim else 0})")
+        return e.view(np.ndarray)
 
     # -------------------------------------------------------------------- adding
     def _shingles(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -293,6 +294,7 @@ class Index:
     def add(self, docs: Iterable, *, flush_docs: int = FLUSH_DOCS, progress=None) -> int:
         """Add documents (no rebuild).  Raises BadInput on a duplicate id (documents of earlier
         flushes of this call stay added; the failing flush is rolled back).  Returns the count."""
+        flush_docs = max(1, min(flush_docs, 1 << DOC_BITS))
         total = 0
         batch: list[tuple[str, str]] = []
         for d in _iter_docs(docs):
@@ -302,10 +304,15 @@ class Index:
                 batch = []
         if batch:
             total += self._flush(batch, progress, total)
+        if total:
+            try:  # fold the write-ahead log into the database file (skipped while readers hold it)
+                self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass
         return total
 
     def _flush(self, batch: list[tuple[str, str]], progress, done: int) -> int:
-        keys_parts, docs_parts, rows = [], [], []
+        parts, rows = [], []
         name = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         con = self._con
         con.execute("BEGIN IMMEDIATE")  # the writer lock: doc numbers are ours until COMMIT
@@ -313,28 +320,23 @@ class Index:
         try:
             first = (con.execute("SELECT coalesce(max(n), 0) FROM docs").fetchone()[0]) + 1
             step = 20_000
+            comp = self._compress
             for s in range(0, len(batch), step):
                 part = batch[s:s + step]
-                texts = [t for _, t in part]
-                k, pos = self._signatures(texts)
-                keys_parts.append(k)
-                docs_parts.append((pos + first + s).astype(np.uint32))
-                comp = self._compress
+                k, pos = self._signatures([t for _, t in part])
+                parts.append((k & ~_DOC_MASK) | (pos + s).astype(np.uint64))
                 rows.extend((first + s + i, did, comp(t.encode("utf-8", "surrogatepass")))
                             for i, (did, t) in enumerate(part))
                 if progress:
                     progress(done + s + len(part))
-            keys = np.concatenate(keys_parts) if keys_parts else np.zeros(0, np.uint64)
-            dnum = np.concatenate(docs_parts) if docs_parts else np.zeros(0, np.uint32)
-            order = np.argsort(keys, kind="stable")
-            keys, dnum = keys[order], dnum[order]
-            for suffix, arr in (("keys", keys), ("docs", dnum)):
-                p = self.path / f"seg-{name}.{suffix}.npy"
-                with open(p, "wb") as fh:
-                    np.save(fh, arr)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+            entries = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+            entries.sort()
+            p = self.path / f"seg-{name}.npy"
+            with open(p, "wb") as fh:
                 files.append(p)
+                np.save(fh, entries)
+                fh.flush()
+                os.fsync(fh.fileno())
             try:
                 con.executemany("INSERT INTO docs (n, id, text) VALUES (?, ?, ?)", rows)
             except sqlite3.IntegrityError:
@@ -346,7 +348,8 @@ class Index:
                         break
                     seen.add(did)
                 raise BadInput(f"duplicate document id {dup!r} (nothing of this batch was added)") from None
-            con.execute("INSERT INTO segments VALUES (?, ?, ?, ?)", (name, len(keys), len(batch), time.time()))
+            con.execute("INSERT INTO segments VALUES (?, ?, ?, ?, ?)",
+                        (name, len(entries), len(batch), first, time.time()))
             con.execute("COMMIT")
         except BaseException:
             try:
@@ -390,17 +393,24 @@ class Index:
             return []
         dig, _ = sig.window_digests(sh, np.array([0, len(sh)]), self.num_perm, self.seed, self.block,
                                     stride=max(1, self.block // 2))
-        qk = np.unique(sig.band_keys(dig, self.bands, self.rows).reshape(-1))
-        hits = []
-        for _, keys, docs in self._segments:
-            lo = np.searchsorted(keys, qk, "left")
-            hi = np.searchsorted(keys, qk, "right")
-            for a, b in zip(lo.tolist(), hi.tolist()):
-                if 0 < b - a <= BUCKET_CAP:
-                    hits.append(np.unique(docs[a:b]))  # a document counts once per key
-        if not hits:
+        qk = np.unique(sig.band_keys(dig, self.bands, self.rows).reshape(-1) & ~_DOC_MASK)
+        pairs = []
+        for _, entries, first in self._segments:
+            lo = np.searchsorted(entries, qk, "left")
+            hi = np.searchsorted(entries, qk | _DOC_MASK, "right")
+            size = hi - lo
+            ok = (size > 0) & (size <= BUCKET_CAP)
+            if not ok.any():
+                continue
+            size = size[ok]
+            at = sig._ranges(lo[ok], size)
+            docs = (entries[at] & _DOC_MASK).astype(np.int64) + first
+            key = np.repeat(np.flatnonzero(ok), size)
+            pairs.append((key << 40) | docs)  # a document counts once per key
+        if not pairs:
             return []
-        nums, counts = np.unique(np.concatenate(hits), return_counts=True)
+        docs = np.unique(np.concatenate(pairs)) & ((1 << 40) - 1)
+        nums, counts = np.unique(docs, return_counts=True)
         order = np.lexsort((nums, -counts))
         return [(int(nums[i]), int(counts[i])) for i in order]
 
