@@ -98,6 +98,25 @@ def explain_gap(q: list[str], s: list[str], ex: _Explainer) -> list[tuple[int, i
         return [(0, m, 0, n, False)] if (m or n) else []
     if m > MAX_GAP or n > MAX_GAP:
         return [(0, m, 0, n, False)]
+    # the known pairs (query phrase at i of a words, source phrase at j of b words), found once:
+    # the originals of each query phrase against the set of the gap's source phrases
+    src = {}
+    for j in range(n):
+        for b in range(1, min(MAX_UNIT, n - j) + 1):
+            src.setdefault(" ".join(s[j:j + b]), []).append((j, b))
+    known: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    originals = ex.originals
+    for i in range(m):
+        for a in range(1, min(MAX_UNIT, m - i) + 1):
+            origs = originals(" ".join(q[i:i + a]))
+            if not origs:
+                continue
+            hit = origs & src.keys() if len(origs) > len(src) else [o for o in origs if o in src]
+            for o in hit:
+                for j, b in src[o]:
+                    known.setdefault((i, j), []).append((a, b))
+    if not known:
+        return [(0, m, 0, n, False)]
     NEG = -1
     best = [[NEG] * (n + 1) for _ in range(m + 1)]
     back: list[list[tuple[int, int, bool] | None]] = [[None] * (n + 1) for _ in range(m + 1)]
@@ -107,18 +126,11 @@ def explain_gap(q: list[str], s: list[str], ex: _Explainer) -> list[tuple[int, i
             cur = best[i][j]
             if cur < 0:
                 continue
-            # known swaps starting here
-            for a in range(1, min(MAX_UNIT, m - i) + 1):
-                spun = q[i:i + a]
-                origs = ex.originals(" ".join(spun))
-                if not origs:
-                    continue
-                for b in range(1, min(MAX_UNIT, n - j) + 1):
-                    if " ".join(s[j:j + b]) in origs:
-                        v = cur + a
-                        if v > best[i + a][j + b]:
-                            best[i + a][j + b] = v
-                            back[i + a][j + b] = (a, b, True)
+            for a, b in known.get((i, j), ()):
+                v = cur + a
+                if v > best[i + a][j + b]:
+                    best[i + a][j + b] = v
+                    back[i + a][j + b] = (a, b, True)
             for a, b in ((1, 1), (1, 0), (0, 1)):
                 if i + a <= m and j + b <= n and cur > best[i + a][j + b]:
                     best[i + a][j + b] = cur
@@ -126,8 +138,8 @@ def explain_gap(q: list[str], s: list[str], ex: _Explainer) -> list[tuple[int, i
     pieces = []
     i, j = m, n
     while i or j:
-        a, b, known = back[i][j]  # type: ignore[misc]
-        pieces.append((i - a, i, j - b, j, known))
+        a, b, kn = back[i][j]  # type: ignore[misc]
+        pieces.append((i - a, i, j - b, j, kn))
         i, j = i - a, j - b
     pieces.reverse()
     merged: list[tuple[int, int, int, int, bool]] = []
