@@ -14,7 +14,7 @@ words they cover.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from unspin.text import Token, tokenize
@@ -39,6 +39,7 @@ class Alignment:
     coverage: float
     matched_query_words: int
     swaps: list[AlignedSwap]
+    paragraph_covered: list[int] = field(default_factory=list)  # aligned query words per paragraph
 
 
 class _Explainer:
@@ -163,7 +164,9 @@ def align_words(query: list[str], source: list[str], paragraphs: list[tuple[int,
     covered_q = 0
     covered_s: set[int] = set()
     swaps: list[AlignedSwap] = []
+    para_cov: list[int] = []
     for pa, pb in paragraphs:
+        para_cov.append(covered_q)
         para = query[pa:pb]
         if not para:
             continue
@@ -197,9 +200,11 @@ def align_words(query: list[str], source: list[str], paragraphs: list[tuple[int,
                     covered_s.update(range(sa, sb))
                 if qb > qa and sb > sa and (known or (qb - qa <= MAX_UNIT and sb - sa <= MAX_UNIT)):
                     swaps.append(AlignedSwap(pa + qa, pa + qb, sa, sb, known))
+    para_cov.append(covered_q)
+    para_cov = [b - a for a, b in zip(para_cov, para_cov[1:])]
     score = covered_q / nq if nq else 0.0
     coverage = len(covered_s) / len(source) if source else 0.0
-    return Alignment(score, coverage, covered_q, swaps)
+    return Alignment(score, coverage, covered_q, swaps, para_cov)
 
 
 def paragraph_spans(tokens: list[Token], text: str) -> list[tuple[int, int]]:

@@ -57,6 +57,12 @@ MAX_CANDIDATES = 12  # documents checked by exact shingle containment
 # best), while half of the candidates of unrelated queries hold < 0.064.
 CONTAIN_FLOOR = 0.08
 CONTAIN_RATIO = 0.15
+# Second round (merged copies): paragraphs whose words the best match aligns less than
+# REQUERY_COVERED of are searched again when they hold >= REQUERY_WORDS words; REQUERY_VERIFY of
+# the new candidates are aligned.
+REQUERY_COVERED = 0.25
+REQUERY_WORDS = 30
+REQUERY_VERIFY = 3
 # Calibrated on unrelated queries against a 1M-document archive (bench/trace/bench.py): see README.
 MIN_SCORE = 0.25  # share of query words aligned (identical-anchored or explained by the channel)
 MIN_WORDS = 12  # and at least this many aligned query words
@@ -426,8 +432,24 @@ class Index:
         order = np.lexsort((nums, -counts))[:limit]
         return [(int(nums[i]), int(counts[i])) for i in order]
 
+    def _contained(self, qsh: np.ndarray, nums: list[int], fetched: dict) -> list[tuple[float, int]]:
+        """(share of the query's distinct shingles found in the candidate, doc number), best first."""
+        nums = [n for n in nums if n in fetched]
+        if not nums or not len(qsh):
+            return []
+        qset = np.unique(qsh)
+        ssh, soff = self._shingles([fetched[n][1] for n in nums])
+        out = [(int(np.isin(qset, ssh[soff[i]:soff[i + 1]]).sum()) / len(qset), n) for i, n in enumerate(nums)]
+        out.sort(reverse=True)
+        return out
+
     def trace(self, text: str, top: int = 5, *, min_score: float = MIN_SCORE) -> list[Match]:
-        """Sources of `text` in the archive, best first ([] when there is none)."""
+        """Sources of `text` in the archive, best first ([] when there is none).
+
+        Candidates come from the LSH stage, are ranked by shingle containment and verified by
+        alignment.  When the best real match (score >= MIN_SCORE) leaves paragraphs of the query
+        unexplained (a copy that merges sources), those paragraphs are searched again on their own:
+        inside the whole query their shingles are outvoted by the first source's."""
         from unspin.scars import repair_scars
         from unspin.trace.align import align_words
 
@@ -437,34 +459,48 @@ class Index:
         cands = self.candidates(rtext, qsh, MAX_CANDIDATES)
         if not cands:
             return []
-        qset = np.unique(qsh)
         fetched = self._fetch([n for n, _ in cands])
-        nums = [n for n, _ in cands if n in fetched]
-        ssh, soff = self._shingles([fetched[n][1] for n in nums])
-        contain = []
-        for i, n in enumerate(nums):
-            common = np.isin(qset, ssh[soff[i]:soff[i + 1]], assume_unique=False).sum()
-            contain.append((int(common) / max(1, len(qset)), n))
-        contain.sort(reverse=True)
+        contain = self._contained(qsh, [n for n, _ in cands], fetched)
         if not contain:
             return []
-        best = contain[0][0]
         q_spans = word_spans(rtext)
         q_words = [rtext[a:b].lower().replace("’", "'") for a, b in q_spans]
         paras = _paragraphs(q_spans, rtext)
+        aligned: dict[int, object] = {}
+
+        def verify(ranked: list[tuple[float, int]], limit: int) -> None:
+            best = ranked[0][0] if ranked else 0.0
+            for c, n in ranked[:limit]:
+                if c < max(CONTAIN_FLOOR, CONTAIN_RATIO * best):
+                    break
+                if n in aligned:
+                    continue
+                src = fetched[n][1]
+                s_words = [src[a:b].lower().replace("’", "'") for a, b in word_spans(src)]
+                sm = SequenceMatcher(None, autojunk=False)
+                sm.set_seq2(s_words)
+                aligned[n] = align_words(q_words, s_words, paras, sm)
+
+        verify(contain, max(top, 2) + 2)
+        real = [al for al in aligned.values() if al.score >= MIN_SCORE and al.matched_query_words >= MIN_WORDS]
+        if real and len(paras) > 1:
+            first = max(real, key=lambda al: al.score)
+            rest = [(pa, pb) for (pa, pb), cov in zip(paras, first.paragraph_covered)
+                    if cov < REQUERY_COVERED * (pb - pa)]
+            if sum(pb - pa for pa, pb in rest) >= REQUERY_WORDS:
+                sub = "\n".join(rtext[q_spans[pa][0]:q_spans[pb - 1][1]] for pa, pb in rest)
+                ssh = self._shingles([sub])[0]
+                more = [n for n, _ in self.candidates(sub, ssh, MAX_CANDIDATES) if n not in aligned]
+                if more:
+                    fetched.update(self._fetch([n for n in more if n not in fetched]))
+                    verify(self._contained(ssh, more, fetched), REQUERY_VERIFY)
         to_in = rep.to_input
         matches = []
-        for c, n in contain[: max(top, 2) + 2]:
-            if c < max(CONTAIN_FLOOR, CONTAIN_RATIO * best):
-                break
-            did, src = fetched[n]
-            s_spans = word_spans(src)
-            s_words = [src[a:b].lower().replace("’", "'") for a, b in s_spans]
-            sm = SequenceMatcher(None, autojunk=False)
-            sm.set_seq2(s_words)
-            al = align_words(q_words, s_words, paras, sm)
+        for n, al in aligned.items():
             if al.score < min_score or al.matched_query_words < MIN_WORDS:
                 continue
+            did, src = fetched[n]
+            s_spans = word_spans(src)
             swaps = []
             for s in al.swaps:
                 qa, qb = to_in[q_spans[s.q_start][0]], to_in[q_spans[s.q_end - 1][1]]
