@@ -305,7 +305,7 @@ def peer(n: int, threshold: float = 0.3, num_perm: int = 128) -> dict:
     perm, scheme = proto.permutations, proto.scheme
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     sigs = {}
-    t = time.perf_counter()
+    t, c0 = time.perf_counter(), time.process_time()
     with open(_archive(n), encoding="utf-8") as fh:
         with lsh.insertion_session() as sess:
             for line in fh:
@@ -315,20 +315,63 @@ def peer(n: int, threshold: float = 0.3, num_perm: int = 128) -> dict:
                 sess.insert(d["id"], m, check_duplication=False)
                 sigs[d["id"]] = m.hashvalues
     build_s = time.perf_counter() - t
-    rows, lat = [], []
+    build_cpu = time.process_time() - c0
+    rows, lat, cpu = [], [], []
     for q in _load_queries():
-        t = time.perf_counter()
+        t, c0 = time.perf_counter(), time.process_time()
         m = MinHash(num_perm=num_perm, seed=1, permutations=perm, scheme=scheme)
         m.update_batch(shingle(q["text"]))
         cands = lsh.query(m)
         top = max(cands, key=lambda c: (np.mean(sigs[c] == m.hashvalues), c)) if cands else None
         lat.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c0)
         rows.append({"kind": q["kind"], "sources": q["sources"], "top": top})
     res = {"peer": f"datasketch MinHashLSH(threshold={threshold}, num_perm={num_perm}) on word 5-grams",
-           "docs": n, "build_s": round(build_s, 1), "docs_per_s": round(n / build_s), **evaluate(rows), **_lat(lat),
+           "docs": n, "build_s": round(build_s, 1), "docs_per_s": round(n / build_s),
+           "docs_per_cpu_s": round(n / build_cpu), **evaluate(rows), **_lat(lat),
+           **{f"cpu_{k}": v for k, v in _lat(cpu).items()},
            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     print(json.dumps(res))
     return res
+
+
+# ----------------------------------------------------------------------------------- projection
+
+
+def project(runs: list[dict], target: int = 100_000_000) -> dict:
+    """On paper: 100M documents from the growth measured between the two largest runs.
+
+    Disk and band keys grow linearly (marginal bytes per document between the two largest sizes);
+    build CPU is linear (fixed-size segments, so the per-segment sort does not grow); query CPU
+    is extrapolated per decade of archive size from the two largest runs (log-linear), which is
+    optimistic for the LSH lookup: it costs a binary search per query key per segment, and the
+    number of segments grows linearly (see the README for the layout that would keep it flat)."""
+    import math
+
+    runs = sorted(runs, key=lambda r: r["build"]["docs"])
+    a, b = runs[-2], runs[-1]
+    na, nb = a["build"]["docs"], b["build"]["docs"]
+    per_doc = (b["build"]["bytes_on_disk"] - a["build"]["bytes_on_disk"]) / (nb - na)
+    keys_per_doc = b["build"]["band_keys"] / nb
+    decades = math.log10(target / nb)
+
+    def lat(key: str) -> float:
+        qa, qb = a["query"][key], b["query"][key]
+        return round(qb + (qb - qa) / math.log10(nb / na) * decades, 1)
+
+    segs = math.ceil(target / FLUSH_DOCS_BENCH)
+    return {"docs": target, "from": [na, nb],
+            "disk_gb": round((b["build"]["bytes_on_disk"] + per_doc * (target - nb)) / 1e9),
+            "disk_bytes_per_doc_marginal": round(per_doc),
+            "band_keys": round(keys_per_doc * target), "segment_bytes": round(keys_per_doc * target * 8),
+            "segments_at_250k_docs": segs,
+            "build_cpu_hours": round(target / b["build"]["docs_per_cpu_s"] / 3600, 1),
+            "query_cpu_p50_ms_loglinear": lat("cpu_p50_ms"), "query_cpu_p99_ms_loglinear": lat("cpu_p99_ms"),
+            "lsh_lookup_note": f"lookups scale with segments: {segs} segments of 250k docs vs "
+                               f"{math.ceil(nb / FLUSH_DOCS_BENCH)} at {nb:,}"}
+
+
+FLUSH_DOCS_BENCH = 250_000  # unspin.trace.index.FLUSH_DOCS
 
 
 # ----------------------------------------------------------------------------------- main
@@ -336,13 +379,22 @@ def peer(n: int, threshold: float = 0.3, num_perm: int = 128) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("step", choices=["gen", "build", "query", "peer", "all"])
+    ap.add_argument("step", choices=["gen", "build", "query", "peer", "all", "project"])
     ap.add_argument("--docs", type=int, default=10_000)
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--peer-docs", type=int, default=100_000)
     args = ap.parse_args()
     if args.step == "gen":
         gen(args.docs)
+        return 0
+    if args.step == "project":  # from the per-step results in bench/out
+        runs = []
+        for n in [int(s) for s in args.sizes.split(",")]:
+            runs.append({"build": json.loads((RESULTS / f"trace-build-{n}.json").read_text()),
+                         "query": json.loads((RESULTS / f"trace-query-{n}.json").read_text())})
+        res = project(runs)
+        print(json.dumps(res, indent=1))
+        (RESULTS / "trace-projection.json").write_text(json.dumps(res, indent=1))
         return 0
     if args.step in ("build", "query", "peer"):
         res = {"build": build, "query": query, "peer": peer}[args.step](args.docs)
@@ -355,10 +407,18 @@ def main() -> int:
     report = {"machine": machine(), "command": " ".join(sys.argv), "runs": []}
     for n in sizes:
         b = build(n)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"trace-build-{n}.json").write_text(json.dumps(b, indent=1))
         q = subprocess.run([PY, __file__, "query", "--docs", str(n)], capture_output=True, text=True, check=True)
-        report["runs"].append({"build": b, "query": json.loads(q.stdout.strip().splitlines()[-1])})
+        qr = json.loads(q.stdout.strip().splitlines()[-1])
+        (RESULTS / f"trace-query-{n}.json").write_text(json.dumps(qr, indent=1))
+        report["runs"].append({"build": b, "query": qr})
+        print(json.dumps(report["runs"][-1]), flush=True)
+    if len(report["runs"]) >= 2:
+        report["projection"] = project(report["runs"])
     p = subprocess.run([PY, __file__, "peer", "--docs", str(args.peer_docs)], capture_output=True, text=True, check=True)
     report["peer"] = json.loads(p.stdout.strip().splitlines()[-1])
+    (RESULTS / f"trace-peer-{args.peer_docs}.json").write_text(json.dumps(report["peer"], indent=1))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "trace.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
