@@ -51,6 +51,12 @@ class Recorder:
     def __getattr__(self, name):  # lm, and whatever else api reads off a Decoder
         return getattr(self.inner, name)
 
+    def prepare(self, units):
+        return self.inner.prepare(units)
+
+    def decode_batch(self, batch, rate=None, min_doc=1.0):
+        return [self.decode(w, l, rate, min_doc) for w, l in zip(batch.words, batch.linked)]
+
     def decode(self, words, linked, rate=None, min_doc=1.0):
         key = (tuple(words), tuple(linked), rate, min_doc)
         r = self.cache.get(key)

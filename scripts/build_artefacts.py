@@ -240,16 +240,20 @@ def main() -> None:
 
 
 def write_lm_ids(out: Path = DATA / "channel") -> None:
-    """originals.txt as 3-gram word ids (orig_lm_ids.npy, int32 [originals, 4], -1 padded) and
-    the digest of the vocabulary they index (lm_vocab.sha256): the run-time decoder reads them
-    instead of looking 200k phrases up on every start, and recomputes them if the digest differs."""
-    from unspin.lexicon.channel import lm_ids_for
+    """Run-time indexes derived from the channel: originals.txt as 3-gram word ids
+    (orig_lm_ids.npy, int32 [originals, 4], -1 padded) with the digest of the vocabulary they
+    index (lm_vocab.sha256), and the word prefixes of multi-word keys (prefixes.txt).  The
+    decoder reads them instead of deriving them on every start (it does, if they are missing
+    or the digest differs)."""
+    from unspin.lexicon.channel import key_prefixes, lm_ids_for
     from unspin.lm import fast_lm
 
     lm = fast_lm()
     originals = (out / "originals.txt").read_text(encoding="utf-8").split("\n")
     np.save(out / "orig_lm_ids.npy", lm_ids_for(originals, lm.vocab))
     (out / "lm_vocab.sha256").write_text(lm.vocab_digest + "\n", encoding="utf-8")
+    keys = (out / "keys.txt").read_text(encoding="utf-8").split("\n")
+    (out / "prefixes.txt").write_text("\n".join(key_prefixes(keys)), encoding="utf-8")
 
 
 def _moby_forms(inflector: Inflector, orig: str) -> dict[str, dict[str, str]]:

@@ -20,7 +20,8 @@ from unspin.scars import repair_scars
 from unspin.text import Token, sentences, split_paragraphs, tokenize
 
 MIN_WORDS = 12  # below this the document score is not meaningful (the detect issue measures it)
-LANGUAGE_SAMPLE = 200_000  # characters of a document looked at to decide its language
+LANGUAGE_SAMPLE = 20_000  # characters of a document looked at to decide its language
+CHUNK_LANGUAGE_SAMPLE = 1_500  # characters from each end of a paragraph, for its own verdict
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,11 @@ def _analyse(text: str, decoder: Decoder) -> tuple[list[Swap], list[Scar], str, 
             scars.append(Scar(s.start + offset, s.end + offset, s.kind, s.found, s.repaired))
         cheap = cheap_stats(chunk, len(rep.scars), signals)
         fixed = rep.text
-        english = language.is_english(chunk) if len(chunk) > 200 else True
+        # (a sample of head and tail: judging 20k characters of one language costs as much as
+        # decoding them, and a paragraph rarely switches language in its middle only)
+        cut = CHUNK_LANGUAGE_SAMPLE
+        sample = chunk if len(chunk) <= 2 * cut else chunk[:cut] + " " + chunk[-cut:]
+        english = language.is_english(sample) if len(chunk) > 200 else True
         units = []
         for sent in sentences(tokenize(fixed)) if english else ():
             word_toks = [t for t in sent if t.is_word]
@@ -170,12 +175,13 @@ def _analyse(text: str, decoder: Decoder) -> tuple[list[Swap], list[Scar], str, 
                 linked = [_adjacent(fixed, word_toks[i], word_toks[i + 1]) for i in range(len(word_toks) - 1)]
                 units.append((word_toks, words, linked))
         # Pass 1 at the prior rate; then re-estimate this chunk's rate from the posteriors.
-        results = [decoder.decode(words, linked, min_doc=0.0) for _t, words, linked in units]
+        batch = decoder.prepare([(words, linked) for _t, words, linked in units])
+        results = decoder.decode_batch(batch, min_doc=0.0)
         for _ in range(params.rate_passes):
             spinnable = sum(sum(r.spinnable) for r in results)
             mass = sum(p for r in results for p, sp in zip(r.swap_posterior, r.spinnable) if sp)
             rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
-            results = [decoder.decode(words, linked, rate, min_doc=0.0) for _t, words, linked in units]
+            results = decoder.decode_batch(batch, rate, min_doc=0.0)
         chunk_stats = DocStats(decoded=True, n_words=cheap.n_words, n_scars=cheap.n_scars, n_odd=cheap.n_odd,
                          n_fw_odd=cheap.n_fw_odd, n_rare=cheap.n_rare,
                          evidence=sum(r.log_evidence for r in results),

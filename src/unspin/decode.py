@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from unspin.lattice import decode_sentence, shortlist
+from unspin.lattice import decode_many, shortlist
 from unspin.lexicon.channel import ABSENT, QUANT, THESAURI, Channel
 from unspin.lm import NgramLM
 
@@ -91,6 +91,7 @@ class _CandidateStore:
         self.max_rows = max_rows
         self.max_words = max_words
         self.slots: dict[str, tuple[int, int]] = {}
+        self.generation = 0  # bumped when the store starts afresh (row numbers change)
         self._alloc(1 << 14)
 
     def _alloc(self, cap: int) -> None:
@@ -104,6 +105,7 @@ class _CandidateStore:
     def clear(self) -> None:
         self._alloc(1 << 14)
         self.slots.clear()
+        self.generation += 1
 
     def reserve(self, rows: int) -> None:
         if self.n + rows <= len(self.length):
@@ -125,8 +127,7 @@ class Decoder:
         self.lm = lm
         self.params = params or DecoderParams()
         self._store = _CandidateStore(max_words=channel.max_phrase_words)
-        # per word type: (LM id, is a channel key, starts a multi-word key)
-        self._word_info: dict[str, tuple[int, bool, bool]] = {}
+        self._word_info: dict[str, tuple[int, bool, bool, int, int]] = {}  # see _info
         self._bos = lm.vocab["<s>"]
         self._eos = lm.vocab["</s>"]
         self._orig_ids = channel.original_ids(lm.vocab, lm.vocab_digest)
@@ -146,6 +147,7 @@ class Decoder:
                 offsets, cand_orig, cand_cost = self.channel.tables
                 if store.n + p.shortlist > store.max_rows:
                     store.clear()
+                    self._word_info.clear()
                 store.reserve(p.shortlist)
                 n = shortlist(self.lm.tables, self.lm.oov_scores(), key, offsets, cand_orig, cand_cost,
                               self.channel.log_weights, QUANT, ABSENT, self._orig_ids,
@@ -156,81 +158,136 @@ class Decoder:
             store.slots[phrase] = got
         return got
 
-    def _info(self, word: str) -> tuple[int, bool, bool]:
+    def _info(self, word: str) -> tuple[int, bool, bool, int, int]:
+        """Per word type: (LM id, is a channel key, starts a multi-word key, store rows of its
+        single-word shortlist).  Cleared with the store, whose rows it names."""
         got = self._word_info.get(word)
         if got is None:
             ch = self.channel
-            got = (self.lm.word_id(word), word in ch, word in ch.phrase_first_words)
+            key = word in ch
+            start, count = self._slot(word) if key and self.params.max_candidates > 0 else (-1, 0)
+            got = (self.lm.word_id(word), key, word in ch.phrase_first_words, start, count)
             if len(self._word_info) >= 1_000_000:
                 self._word_info.clear()
             self._word_info[word] = got
         return got
 
     # ------------------------------------------------------------------ decoding
-    def decode(self, words: list[str], linked: list[bool], rate: float | None = None,
-               min_doc: float = 1.0) -> SentenceResult:
-        """rate: the document's estimated swap rate (None: the prior `params.rate`).
-        Swaps on the best path are returned when their posterior reaches report_threshold * min_doc
-        (the caller scales by P(document is spun) and applies the threshold itself).
+    def prepare(self, units: list[tuple[list[str], list[bool]]]) -> "Batch":
+        """Gather the candidates of a batch of sentences (words, linked) once, for one or more
+        `decode_batch` calls (the decoder decodes each chunk at two rates).
         linked[i]: words i and i+1 are adjacent (only spaces between), so a phrase may span them."""
-        n = len(words)
-        if n == 0:
-            return SentenceResult([], [], [], 0.0)
+        max_len = self.channel.max_phrase_words
+        store = self._store
+        generation = store.generation
+        sizes = [len(w) for w, _l in units]
+        total = sum(sizes)
+        ids = np.empty(total, dtype=np.int32)
+        spinnable = np.zeros(total, dtype=np.bool_)
+        slot_start = np.full((total, max_len), -1, dtype=np.int32)
+        slot_count = np.zeros((total, max_len), dtype=np.int32)
+        phrases = self.params.max_candidates > 0
+        info = self._word_info
+        may_extend = self.channel.may_extend
+        at = 0
+        for words, linked in units:
+            n = len(words)
+            for i, w in enumerate(words):
+                x = info.get(w) or self._info(w)
+                ids[at + i] = x[0]
+                if x[1]:
+                    spinnable[at + i] = True
+                    slot_start[at + i, 0] = x[3]
+                    slot_count[at + i, 0] = x[4]
+                if x[2] and phrases:
+                    phrase = w
+                    for length in range(2, max_len + 1):
+                        end = i + length
+                        if end > n or not linked[end - 2]:
+                            break
+                        phrase = phrase + " " + words[end - 1]
+                        if not may_extend(phrase):
+                            break
+                        slot_start[at + i, length - 1], slot_count[at + i, length - 1] = self._slot(phrase)
+            at += n
+        if store.generation != generation:  # the store started afresh meanwhile: gather again
+            return self.prepare(units)
+        ptr = np.zeros(len(units) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=ptr[1:])
+        local_lm = np.full((total, max_len * (max(1, int(slot_count.max(initial=0))) + 1)), np.nan)
+        return Batch([w for w, _l in units], [l for _w, l in units], ptr, ids, spinnable, slot_start, slot_count,
+                     local_lm, generation)
+
+    def decode_batch(self, batch: "Batch", rate: float | None = None, min_doc: float = 1.0) -> list[SentenceResult]:
+        """Decode every sentence of a prepared batch.  rate: the document's estimated swap rate
+        (None: the prior `params.rate`).  Swaps on the best path are returned when their
+        posterior reaches report_threshold * min_doc (the caller scales by P(document is spun)
+        and applies the threshold itself)."""
+        store = self._store
+        if batch.generation != store.generation:
+            raise RuntimeError("the batch was prepared before the candidate store started afresh")
         p = self.params
         rate = rate if rate is not None else p.rate
-        max_len = self.channel.max_phrase_words
-        infos = [self._info(w) for w in words]
-        ids = np.fromiter((x[0] for x in infos), dtype=np.int32, count=n)
-        spinnable_list = [x[1] for x in infos]
-        spinnable = np.fromiter(spinnable_list, dtype=np.bool_, count=n)
-        slot_start = np.full((n, max_len), -1, dtype=np.int32)
-        slot_count = np.zeros((n, max_len), dtype=np.int32)
-        phrases = p.max_candidates > 0
-        for i, (_id, key, first) in enumerate(infos):
-            if key and phrases:
-                # slots can move when the store starts afresh: re-read them after the last add
-                slot_start[i, 0], slot_count[i, 0] = self._slot(words[i])
-            if first and phrases:
-                for length in range(2, max_len + 1):
-                    end = i + length
-                    if end > n or not linked[end - 2]:
-                        break
-                    slot_start[i, length - 1], slot_count[i, length - 1] = self._slot(" ".join(words[i:end]))
-        store = self._store
-        if (slot_start >= store.n).any():  # the store started afresh mid-sentence: gather again
-            return self.decode(words, linked, rate, min_doc)
-        (arc_start, arc_end, arc_row, post, path, swap_post, log_z, log_clean) = decode_sentence(
-            self.lm.tables, self.lm.oov_scores(), ids, spinnable, slot_start, slot_count,
-            store.out, store.length, store.static,
+        (arc_ptr, arc_start, arc_end, arc_row, post, path_ptr, path, swap_post, log_z, log_clean) = decode_many(
+            self.lm.tables, self.lm.oov_scores(), self.lm.memo, batch.ptr, batch.ids, batch.spinnable, batch.slot_start,
+            batch.slot_count, batch.local_lm, store.out, store.length, store.static,
             math.log(1.0 - rate), math.log(rate), p.unigram_discount * p.lm_weight, p.prune_margin,
             p.max_candidates, p.lm_weight, p.gate_pmi, self._bos, self._eos)
-
-        swaps = []
-        thr = p.report_threshold
+        thr = p.report_threshold * min_doc
         originals = self.channel.originals
-        swap_list = swap_post.tolist()
-        starts = arc_start.tolist()
-        ends = arc_end.tolist()
-        rows = arc_row.tolist()
-        for k in path.tolist():
-            r = rows[k]
-            if r < 0:
+        swap_all = swap_post.tolist()
+        spin_all = batch.spinnable.tolist()
+        results = []
+        for s, words in enumerate(batch.words):
+            a0, a1 = int(batch.ptr[s]), int(batch.ptr[s + 1])
+            if a1 == a0:
+                results.append(SentenceResult([], [], [], 0.0))
                 continue
-            a_start, a_end = starts[k], ends[k]
-            prob = min(swap_list[a_start:a_end])
-            if prob < thr * min_doc:
-                continue
-            alts: dict[str, float] = {}
-            kk = k
-            while kk > 0 and starts[kk - 1] == a_start:
-                kk -= 1
-            while kk < len(starts) and starts[kk] == a_start:
-                rr = rows[kk]
-                if kk != k and (ends[kk] == a_end or rr < 0):
-                    text = originals[store.orig[rr]] if rr >= 0 else " ".join(words[a_start:a_end])
-                    alts[text] = alts.get(text, 0.0) + float(post[kk])
-                kk += 1
-            alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
-            swaps.append(WordSwap(a_start, a_end, originals[store.orig[r]], prob, THESAURI[store.thes[r]],
-                                  alternatives))
-        return SentenceResult(swaps, swap_list, spinnable_list, float(log_z - log_clean), float(log_clean))
+            swap_list = swap_all[a0:a1]
+            swaps = []
+            k0, k1 = int(arc_ptr[s]), int(arc_ptr[s + 1])
+            rows = arc_row[k0:k1]
+            on_path = path[path_ptr[s]:path_ptr[s + 1]]
+            for k in on_path[rows[on_path] >= 0].tolist():
+                r = int(rows[k])
+                a_start, a_end = int(arc_start[k0 + k]), int(arc_end[k0 + k])
+                prob = min(swap_list[a_start:a_end])
+                if prob < thr:
+                    continue
+                alts: dict[str, float] = {}
+                kk = k
+                while kk > 0 and arc_start[k0 + kk - 1] == a_start:
+                    kk -= 1
+                while k0 + kk < k1 and arc_start[k0 + kk] == a_start:
+                    rr = int(rows[kk])
+                    if kk != k and (arc_end[k0 + kk] == a_end or rr < 0):
+                        text = originals[store.orig[rr]] if rr >= 0 else " ".join(words[a_start:a_end])
+                        alts[text] = alts.get(text, 0.0) + float(post[k0 + kk])
+                    kk += 1
+                alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
+                swaps.append(WordSwap(a_start, a_end, originals[store.orig[r]], prob, THESAURI[store.thes[r]],
+                                      alternatives))
+            results.append(SentenceResult(swaps, swap_list, spin_all[a0:a1],
+                                          float(log_z[s] - log_clean[s]), float(log_clean[s])))
+        return results
+
+    def decode(self, words: list[str], linked: list[bool], rate: float | None = None,
+               min_doc: float = 1.0) -> SentenceResult:
+        """One sentence (see `prepare` and `decode_batch`)."""
+        return self.decode_batch(self.prepare([(words, linked)]), rate, min_doc)[0]
+
+
+@dataclass
+class Batch:
+    """Sentences with their candidates gathered (`Decoder.prepare`); word arrays concatenated,
+    sentence s is words ptr[s]:ptr[s+1]."""
+
+    words: list[list[str]]
+    linked: list[list[bool]]
+    ptr: np.ndarray
+    ids: np.ndarray
+    spinnable: np.ndarray
+    slot_start: np.ndarray
+    slot_count: np.ndarray
+    local_lm: np.ndarray  # rate-free local LM scores, filled by the first decode_batch (see lattice)
+    generation: int

@@ -19,13 +19,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from unspin.lm.kernels import logprob, unigram
+from unspin.lm.kernels import logprob, logprob_cached, unigram
 
 BOS = -2  # history markers resolved to the model's <s> id by the caller
 NEG_INF = -np.inf
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, _nrt=False)
 def _lse2(a, b):
     if a == NEG_INF:
         return b
@@ -36,22 +36,24 @@ def _lse2(a, b):
     return b + np.log1p(np.exp(a - b))
 
 
-@nb.njit(cache=True)
-def _local(tables, oov, outs, n_out, prev2, prev1, nxt1, lm_weight):
+@nb.njit(cache=True, _nrt=False)
+def _local(tables, oov, memo, words, row, first, n_out, prev2, prev1, nxt1, lm_weight):
+    """LM score of words[row, first:first+n_out] between two words of left context and one of
+    right context (a 2-D words array and a row, not a view: views cost a reference count)."""
     h2 = prev2
     h1 = prev1
     total = 0.0
-    for j in range(n_out):
-        w = outs[j]
-        total += logprob(tables, oov, w, h1, h2)
+    for j in range(first, first + n_out):
+        w = words[row, j]
+        total += logprob_cached(tables, oov, memo, w, h1, h2)
         h2 = h1
         h1 = w
-    total += logprob(tables, oov, nxt1, h1, h2)
+    total += logprob_cached(tables, oov, memo, nxt1, h1, h2)
     return lm_weight * total
 
 
 @nb.njit(cache=True)
-def decode_sentence(tables, oov, ids, spinnable, slot_start, slot_count,
+def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, local_lm,
                     cand_out, cand_len, cand_static,
                     log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi,
                     bos, eos):
@@ -63,8 +65,9 @@ def decode_sentence(tables, oov, ids, spinnable, slot_start, slot_count,
     arc_row = np.empty(cap, np.int32)  # store row, -1 identity
     arc_channel = np.empty(cap, np.float64)
     n_arcs = 0
-    spun_buf = np.empty(max_len, np.int32)
+    ids2 = ids.reshape(1, n)
     loc = np.empty(slot_count.max() + 1 if n > 0 else 1, np.float64)
+    taken = np.zeros(loc.shape[0], np.bool_)
     for i in range(n):
         w = ids[i]
         id_score = 0.0
@@ -86,9 +89,14 @@ def decode_sentence(tables, oov, ids, spinnable, slot_start, slot_count,
                 continue  # the word fits its left context too well to be a swap
             end = i + li + 1
             nxt1 = ids[end] if end < n else eos
-            for j in range(li + 1):
-                spun_buf[j] = ids[i + j]
-            base = _local(tables, oov, spun_buf, li + 1, prev2, prev1, nxt1, lm_weight) + log_keep * (li + 1)
+            # local LM scores do not depend on the rate: kept from the first pass in local_lm
+            # (row i: per length, the spun words' score then each candidate's; NaN = not yet)
+            lbase = li * (local_lm.shape[1] // max_len)
+            lm_spun = local_lm[i, lbase]
+            if np.isnan(lm_spun):
+                lm_spun = _local(tables, oov, memo, ids2, 0, i, li + 1, prev2, prev1, nxt1, lm_weight)
+                local_lm[i, lbase] = lm_spun
+            base = lm_spun + log_keep * (li + 1)
             if disc != 0.0:
                 for j in range(li + 1):
                     base -= disc * unigram(tables, oov, ids[i + j])
@@ -98,7 +106,11 @@ def decode_sentence(tables, oov, ids, spinnable, slot_start, slot_count,
             for c in range(cnt):
                 r = row0 + c
                 s_ = log_swap + cand_static[r]
-                local = s_ + _local(tables, oov, cand_out[r], cand_len[r], prev2, prev1, nxt1, lm_weight)
+                lm_c = local_lm[i, lbase + 1 + c]
+                if np.isnan(lm_c):
+                    lm_c = _local(tables, oov, memo, cand_out, r, 0, cand_len[r], prev2, prev1, nxt1, lm_weight)
+                    local_lm[i, lbase + 1 + c] = lm_c
+                local = s_ + lm_c
                 loc[c] = local
                 if local > floor:
                     kept += 1
@@ -114,20 +126,22 @@ def decode_sentence(tables, oov, ids, spinnable, slot_start, slot_count,
                         arc_channel[n_arcs] = log_swap + cand_static[r]
                         n_arcs += 1
             else:
-                # the best max_candidates by local score (ties: earlier in the shortlist first)
-                order = np.argsort(-loc[:cnt], kind="mergesort")
-                taken = 0
-                for o in order:
-                    if taken >= max_candidates:
-                        break
-                    if loc[o] > floor:
-                        r = row0 + o
-                        arc_start[n_arcs] = i
-                        arc_end[n_arcs] = end
-                        arc_row[n_arcs] = r
-                        arc_channel[n_arcs] = log_swap + cand_static[r]
-                        n_arcs += 1
-                        taken += 1
+                # the best max_candidates by local score, best first (ties: earlier in the
+                # shortlist first), by selection: no allocation, cnt is small
+                for c in range(cnt):
+                    taken[c] = False
+                for _t in range(max_candidates):
+                    o = -1
+                    for c in range(cnt):
+                        if not taken[c] and loc[c] > floor and (o < 0 or loc[c] > loc[o]):
+                            o = c
+                    taken[o] = True
+                    r = row0 + o
+                    arc_start[n_arcs] = i
+                    arc_end[n_arcs] = end
+                    arc_row[n_arcs] = r
+                    arc_channel[n_arcs] = log_swap + cand_static[r]
+                    n_arcs += 1
 
     # CSR lists: arcs starting / ending at each position (arcs are already sorted by start)
     start_ptr = np.zeros(n + 2, np.int32)
@@ -166,18 +180,16 @@ def decode_sentence(tables, oov, ids, spinnable, slot_start, slot_count,
     for k in range(n_arcs):
         s = arc_start[k]
         r = arc_row[k]
-        if r < 0:
-            outs = ids[s:s + 1]
-            n_out = 1
+        if r < 0:  # identity: the spun word itself
+            outs, row, first, n_out = ids2, 0, s, 1
         else:
-            outs = cand_out[r]
-            n_out = cand_len[r]
+            outs, row, first, n_out = cand_out, r, 0, cand_len[r]
         if s == 0:
-            t = _emit(tables, oov, outs, n_out, bos, bos, lm_weight)
+            t = _emit(tables, oov, memo, outs, row, first, n_out, bos, bos, lm_weight)
             trans[trans_off[k]] = t
             viterbi[k] = t + arc_channel[k]
             alpha[k] = t + arc_channel[k]
-            h1, h2 = _push(bos, bos, outs, n_out)
+            h1, h2 = _push(bos, bos, outs, row, first, n_out)
             hist1[k] = h1
             hist2[k] = h2
             continue
@@ -187,7 +199,7 @@ def decode_sentence(tables, oov, ids, spinnable, slot_start, slot_count,
         p0 = end_ptr[s]
         for q in range(p0, end_ptr[s + 1]):
             pk = end_list[q]
-            t = _emit(tables, oov, outs, n_out, hist1[pk], hist2[pk], lm_weight)
+            t = _emit(tables, oov, memo, outs, row, first, n_out, hist1[pk], hist2[pk], lm_weight)
             trans[trans_off[k] + q - p0] = t
             v = viterbi[pk] + t
             if v > best:
@@ -197,7 +209,7 @@ def decode_sentence(tables, oov, ids, spinnable, slot_start, slot_count,
         viterbi[k] = best + arc_channel[k]
         back[k] = best_p
         alpha[k] = acc + arc_channel[k]
-        h1, h2 = _push(hist1[best_p], hist2[best_p], outs, n_out)
+        h1, h2 = _push(hist1[best_p], hist2[best_p], outs, row, first, n_out)
         hist1[k] = h1
         hist2[k] = h2
 
@@ -207,7 +219,7 @@ def decode_sentence(tables, oov, ids, spinnable, slot_start, slot_count,
     log_z = NEG_INF
     for q in range(end_ptr[n], end_ptr[n + 1]):
         k = end_list[q]
-        final[k] = lm_weight * logprob(tables, oov, eos, hist1[k], hist2[k])
+        final[k] = lm_weight * logprob_cached(tables, oov, memo, eos, hist1[k], hist2[k])
         if last < 0 or viterbi[k] + final[k] > best:
             best = viterbi[k] + final[k]
             last = k
@@ -263,26 +275,26 @@ def decode_sentence(tables, oov, ids, spinnable, slot_start, slot_count,
             swap_post, log_z, log_clean)
 
 
-@nb.njit(cache=True, inline="always")
-def _emit(tables, oov, outs, n_out, h1, h2, lm_weight):
+@nb.njit(cache=True, _nrt=False)
+def _emit(tables, oov, memo, words, row, first, n_out, h1, h2, lm_weight):
     total = 0.0
-    for j in range(n_out):
-        w = outs[j]
-        total += logprob(tables, oov, w, h1, h2)
+    for j in range(first, first + n_out):
+        w = words[row, j]
+        total += logprob_cached(tables, oov, memo, w, h1, h2)
         h2 = h1
         h1 = w
     return lm_weight * total
 
 
-@nb.njit(cache=True, inline="always")
-def _push(h1, h2, outs, n_out):
-    for j in range(n_out):
+@nb.njit(cache=True, _nrt=False)
+def _push(h1, h2, words, row, first, n_out):
+    for j in range(first, first + n_out):
         h2 = h1
-        h1 = outs[j]
+        h1 = words[row, j]
     return h1, h2
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _mixture(cand_cost, row, log_w, quant, absent):
     """ln Σ_t w_t P_t(spun | original) for one candidate row, and the best thesaurus."""
     mx = NEG_INF
@@ -377,3 +389,48 @@ def word_signals(tables, oov, key, word_id, word_is_fw, offsets, cand_orig, cand
         if odd and fw:
             break
     return odd, fw
+
+
+@nb.njit(cache=True)
+def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, local_lm, cand_out, cand_len, cand_static,
+                log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi, bos, eos):
+    """decode_sentence over sentences ptr[s]:ptr[s+1] of the concatenated arrays; outputs
+    concatenated likewise (arcs by arc_ptr, Viterbi paths by path_ptr, arc indices local to
+    their sentence)."""
+    n_sent = ptr.shape[0] - 1
+    total = ids.shape[0]
+    cap = total * (1 + slot_start.shape[1] * max_candidates)
+    arc_start = np.empty(cap, np.int32)
+    arc_end = np.empty(cap, np.int32)
+    arc_row = np.empty(cap, np.int32)
+    post = np.empty(cap, np.float64)
+    path = np.empty(total, np.int32)
+    swap_post = np.zeros(total, np.float64)
+    arc_ptr = np.zeros(n_sent + 1, np.int64)
+    path_ptr = np.zeros(n_sent + 1, np.int64)
+    log_z = np.zeros(n_sent, np.float64)
+    log_clean = np.zeros(n_sent, np.float64)
+    na = 0
+    npath = 0
+    for s in range(n_sent):
+        a, b = ptr[s], ptr[s + 1]
+        if b > a:
+            (st, en, row, pst, pth, sw, lz, lc) = decode_sentence(
+                tables, oov, memo, ids[a:b], spinnable[a:b], slot_start[a:b], slot_count[a:b], local_lm[a:b],
+                cand_out, cand_len, cand_static, log_keep, log_swap, disc, prune_margin,
+                max_candidates, lm_weight, gate_pmi, bos, eos)
+            m = st.shape[0]
+            arc_start[na:na + m] = st
+            arc_end[na:na + m] = en
+            arc_row[na:na + m] = row
+            post[na:na + m] = pst
+            na += m
+            path[npath:npath + pth.shape[0]] = pth
+            npath += pth.shape[0]
+            swap_post[a:b] = sw
+            log_z[s] = lz
+            log_clean[s] = lc
+        arc_ptr[s + 1] = na
+        path_ptr[s + 1] = npath
+    return (arc_ptr, arc_start[:na], arc_end[:na], arc_row[:na], post[:na], path_ptr, path[:npath],
+            swap_post, log_z, log_clean)

@@ -457,9 +457,16 @@ class RescoringDecoder:
     def __getattr__(self, name):  # lm, and whatever else callers read off a Decoder
         return getattr(self.inner, name)
 
-    def decode(self, words, linked, rate=None, min_doc=1.0):
-        r = self.inner.decode(words, linked, rate, min_doc)
+    def prepare(self, units):
+        return self.inner.prepare(units)
+
+    def decode_batch(self, batch, rate=None, min_doc=1.0):
+        results = self.inner.decode_batch(batch, rate, min_doc)
         if rate is None and self.params.rate_passes > 0:
-            return r
+            return results
         p = self.rescore
-        return rescore_sentence(self.neural, words, r, None, None, p, self.channel)
+        return [rescore_sentence(self.neural, words, r, None, None, p, self.channel)
+                for words, r in zip(batch.words, results)]
+
+    def decode(self, words, linked, rate=None, min_doc=1.0):
+        return self.decode_batch(self.prepare([(words, linked)]), rate, min_doc)[0]

@@ -61,6 +61,7 @@ class Channel:
         self._index_cache: dict[str, int] = {}
         self._first_words: frozenset[str] | None = None
         self._folder = folder
+        self._prefixes: frozenset[str] | None = None
         self._orig_ids: tuple[str, np.ndarray] | None = None
 
     def _index(self, spun: str) -> int:
@@ -85,6 +86,17 @@ class Channel:
 
     def __contains__(self, spun: str) -> bool:
         return self._index(spun) >= 0
+
+    def may_extend(self, phrase: str) -> bool:
+        """Is `phrase` (words joined by spaces) a key or the first words of a longer key?  The
+        decoder stops growing a phrase where this is False."""
+        if self._prefixes is None:
+            shipped = self._folder / "prefixes.txt"
+            if shipped.exists():
+                self._prefixes = frozenset(shipped.read_text(encoding="utf-8").split("\n"))
+            else:
+                self._prefixes = frozenset(key_prefixes(self._keys))
+        return phrase in self._prefixes or self._index(phrase) >= 0
 
     def key_index(self, spun: str) -> int:
         """Row of a spun form in the tables (-1: not a key)."""
@@ -154,6 +166,18 @@ class Channel:
 @lru_cache(maxsize=1)
 def default_channel() -> Channel:
     return Channel()
+
+
+def key_prefixes(keys: list[str]) -> list[str]:
+    """The proper word prefixes of the multi-word keys ("in", "in accord" of "in accord
+    circumstances"), sorted."""
+    prefixes = set()
+    for k in keys:
+        if " " in k:
+            words = k.split(" ")
+            for j in range(1, len(words)):
+                prefixes.add(" ".join(words[:j]))
+    return sorted(prefixes)
 
 
 def lm_ids_for(originals: list[str], vocab: dict[str, int], width: int = 4) -> np.ndarray:

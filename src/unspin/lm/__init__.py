@@ -40,7 +40,7 @@ class NgramLM:
     BACKOFF_PENALTY = -1.0
     # Distinct unknown words given their own id; later ones share the id of a word neither
     # model knows (a process would have to see a million distinct rare words first).
-    MAX_OOV = 1_000_000
+    MAX_OOV = 1_000_000  # (ids stay below 2**21: kernels.CACHE_BITS)
 
     def __init__(self, path: str | None = None):
         from unspin.lm.trie import default_path, read_trie
@@ -54,6 +54,9 @@ class NgramLM:
         self._oov = np.full(1024, self.UNKNOWN, dtype=np.float64)
         self._oov_n = 1  # slot 0: a word neither model knows
         self._cache: dict[tuple[str, str, str], float] = {}
+        from unspin.lm.kernels import new_memo
+
+        self.memo = new_memo()  # for the compiled look-ups (kernels.logprob_cached)
 
     def in_vocab(self, word: str) -> bool:
         return word in self.vocab

@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, _nrt=False)
 def find(arr, lo, hi, key):
     """Index of key in the sorted slice arr[lo:hi], or -1."""
     while lo < hi:
@@ -27,7 +27,7 @@ def find(arr, lo, hi, key):
     return -1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def logprob(tables, oov, w, h1, h2):
     """ln P(w | h2 h1) with Katz back-off, exactly as pocketsphinx's trie scores it."""
     uni_prob, uni_bo, bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_word, tri_prob = tables
@@ -54,7 +54,7 @@ def logprob(tables, oov, w, h1, h2):
     return np.float64(uni_prob[w]) + np.float64(uni_bo[h1]) + bo2
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def unigram(tables, oov, w):
     vocab = tables[0].shape[0]
     if w >= vocab:
@@ -81,3 +81,32 @@ def unpack_fields(mem, n, total_bits, offset_bits, width, out):
         v = (np.int64(mem[b]) | (np.int64(mem[b + 1]) << 8) | (np.int64(mem[b + 2]) << 16)
              | (np.int64(mem[b + 3]) << 24))
         out[i] = (v >> (bit & 7)) & mask
+
+
+CACHE_BITS = 21  # ids below 2**21 (the vocabulary plus the unknown-word ids) pack into one key
+MEMO_SLOTS = 1 << 18  # 4 MB: small enough to stay in the CPU's cache, which is the point
+
+
+def new_memo() -> np.ndarray:
+    """An empty memo for logprob_cached: slot i holds its key at 2i and the score in units of
+    1e-9 nats at 2i+1 (one cache line per probe)."""
+    memo = np.zeros(2 * MEMO_SLOTS, dtype=np.int64)
+    memo[0::2] = -1
+    return memo
+
+
+@nb.njit(cache=True, _nrt=False)
+def logprob_cached(tables, oov, memo, w, h1, h2):
+    """logprob through a direct-mapped memo (the lattice asks for the same trigram from every
+    predecessor with the same history, and again in the second decoding pass).  Ids must be
+    >= 0 and < 2**21."""
+    key = (np.int64(w) << 42) | (np.int64(h1) << 21) | np.int64(h2)
+    x = key ^ (key >> 31)
+    x = x * np.int64(-4658895280553007687)
+    slot = 2 * ((x ^ (x >> 29)) & ((memo.shape[0] >> 1) - 1))
+    if memo[slot] == key:
+        return memo[slot + 1] * 1e-9
+    v = logprob(tables, oov, w, h1, h2)
+    memo[slot] = key
+    memo[slot + 1] = np.int64(np.round(v * 1e9))  # (fixed point: exact to 1e-9 nats)
+    return memo[slot + 1] * 1e-9
