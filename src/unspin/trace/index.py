@@ -57,6 +57,10 @@ MAX_CANDIDATES = 12  # documents checked by exact shingle containment
 # best), while half of the candidates of unrelated queries hold < 0.064.
 CONTAIN_FLOOR = 0.08
 CONTAIN_RATIO = 0.15
+# Once a candidate explains STRONG_SCORE of the query, the others are verified only when they
+# hold at least STRONG_RATIO of its containment (near-duplicates of the source).
+STRONG_SCORE = 0.7
+STRONG_RATIO = 0.5
 # Second round (merged copies): paragraphs whose words the best match aligns less than
 # REQUERY_COVERED of are searched again when they hold >= REQUERY_WORDS words; REQUERY_VERIFY of
 # the new candidates are aligned.
@@ -185,6 +189,7 @@ class Index:
         self._con = _connect(self.path / DB_NAME, create=_create)
         self._segments: list[tuple[str, np.ndarray, int]] = []  # (name, entries, first doc number)
         self._data_version = None
+        self.requeries = 0  # second-round searches (merged copies), for the benchmark
         if not _create:
             self._load_meta()
             self._refresh(force=True)
@@ -439,7 +444,12 @@ class Index:
             return []
         qset = np.unique(qsh)
         ssh, soff = self._shingles([fetched[n][1] for n in nums])
-        out = [(int(np.isin(qset, ssh[soff[i]:soff[i + 1]]).sum()) / len(qset), n) for i, n in enumerate(nums)]
+        owner = np.repeat(np.arange(len(nums)), np.diff(soff))
+        hit = np.isin(ssh, qset)
+        # distinct query shingles per candidate: unique (candidate, shingle) pairs
+        pairs = np.unique(np.stack([owner[hit].astype(np.uint64), ssh[hit]], axis=1), axis=0)
+        found = np.bincount(pairs[:, 0].astype(np.int64), minlength=len(nums)) if len(pairs) else np.zeros(len(nums))
+        out = [(int(found[i]) / len(qset), n) for i, n in enumerate(nums)]
         out.sort(reverse=True)
         return out
 
@@ -470,8 +480,9 @@ class Index:
 
         def verify(ranked: list[tuple[float, int]], limit: int) -> None:
             best = ranked[0][0] if ranked else 0.0
+            ratio = CONTAIN_RATIO
             for c, n in ranked[:limit]:
-                if c < max(CONTAIN_FLOOR, CONTAIN_RATIO * best):
+                if c < max(CONTAIN_FLOOR, ratio * best):
                     break
                 if n in aligned:
                     continue
@@ -479,7 +490,10 @@ class Index:
                 s_words = [src[a:b].lower().replace("’", "'") for a, b in word_spans(src)]
                 sm = SequenceMatcher(None, autojunk=False)
                 sm.set_seq2(s_words)
-                aligned[n] = align_words(q_words, s_words, paras, sm)
+                al = aligned[n] = align_words(q_words, s_words, paras, sm)
+                if al.score >= STRONG_SCORE:
+                    # the copy is explained: only near-duplicates of this source remain of interest
+                    ratio = max(ratio, STRONG_RATIO * c / max(best, 1e-9))
 
         verify(contain, max(top, 2) + 2)
         real = [al for al in aligned.values() if al.score >= MIN_SCORE and al.matched_query_words >= MIN_WORDS]
@@ -490,9 +504,12 @@ class Index:
             if sum(pb - pa for pa, pb in rest) >= REQUERY_WORDS:
                 sub = "\n".join(rtext[q_spans[pa][0]:q_spans[pb - 1][1]] for pa, pb in rest)
                 ssh = self._shingles([sub])[0]
-                more = [n for n, _ in self.candidates(sub, ssh, MAX_CANDIDATES) if n not in aligned]
-                if more:
+                more = [n for n, _ in self.candidates(sub, ssh, MAX_CANDIDATES)]
+                if any(n not in aligned for n in more):
+                    self.requeries += 1
                     fetched.update(self._fetch([n for n in more if n not in fetched]))
+                    # ranked with the documents already aligned, so that the containment ratio
+                    # compares new candidates with the best source of these paragraphs
                     verify(self._contained(ssh, more, fetched), REQUERY_VERIFY)
         to_in = rep.to_input
         matches = []
