@@ -20,8 +20,7 @@ from unspin.scars import repair_scars
 from unspin.text import Token, sentences, split_paragraphs, tokenize
 
 MIN_WORDS = 12  # below this the document score is not meaningful (the detect issue measures it)
-LANGUAGE_SAMPLE = 20_000  # characters of a document looked at to decide its language
-CHUNK_LANGUAGE_SAMPLE = 1_500  # characters from each end of a paragraph, for its own verdict
+LANGUAGE_SAMPLE = 1_000  # characters from the head, middle and tail looked at to decide a language
 
 
 @dataclass(frozen=True)
@@ -81,9 +80,19 @@ def _adjacent(text: str, a: Token, b: Token) -> bool:
 def _early_verdict(text: str) -> str | None:
     if not text.strip():
         return "too-short"
-    if not language.is_english(text[:LANGUAGE_SAMPLE]):
+    if not language.is_english(_language_sample(text)):
         return "not-english"
     return None
+
+
+def _language_sample(text: str) -> str:
+    """Head, middle and tail of a text: judging 20k characters of one language costs about as
+    much as decoding them, and a text rarely changes language in between only."""
+    cut = LANGUAGE_SAMPLE
+    if len(text) <= 3 * cut:
+        return text
+    mid = len(text) // 2
+    return " ".join((text[:cut], text[mid - cut // 2: mid + cut // 2], text[-cut:]))
 
 
 def check(text: str, fast: bool = False, decoder: Decoder | None = None) -> Report:
@@ -162,11 +171,9 @@ def _analyse(text: str, decoder: Decoder) -> tuple[list[Swap], list[Scar], str, 
             scars.append(Scar(s.start + offset, s.end + offset, s.kind, s.found, s.repaired))
         cheap = cheap_stats(chunk, len(rep.scars), signals)
         fixed = rep.text
-        # (a sample of head and tail: judging 20k characters of one language costs as much as
-        # decoding them, and a paragraph rarely switches language in its middle only)
-        cut = CHUNK_LANGUAGE_SAMPLE
-        sample = chunk if len(chunk) <= 2 * cut else chunk[:cut] + " " + chunk[-cut:]
-        english = language.is_english(sample) if len(chunk) > 200 else True
+        # each paragraph is judged on its own (mixed-language text: its English part is decoded);
+        # a text of one paragraph was judged already
+        english = len(chunk) <= 200 or len(chunk) == len(text) or language.is_english(_language_sample(chunk))
         units = []
         for sent in sentences(tokenize(fixed)) if english else ():
             word_toks = [t for t in sent if t.is_word]

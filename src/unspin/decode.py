@@ -237,32 +237,39 @@ class Decoder:
         originals = self.channel.originals
         swap_all = swap_post.tolist()
         spin_all = batch.spinnable.tolist()
+        sent_ptr = batch.ptr.tolist()
+        arc_ptr_l = arc_ptr.tolist()
+        path_ptr_l = path_ptr.tolist()
+        path_l = path.tolist()
+        row_l = arc_row.tolist()
+        start_l = arc_start.tolist()
+        end_l = arc_end.tolist()
         results = []
         for s, words in enumerate(batch.words):
-            a0, a1 = int(batch.ptr[s]), int(batch.ptr[s + 1])
+            a0, a1 = sent_ptr[s], sent_ptr[s + 1]
             if a1 == a0:
                 results.append(SentenceResult([], [], [], 0.0))
                 continue
             swap_list = swap_all[a0:a1]
             swaps = []
-            k0, k1 = int(arc_ptr[s]), int(arc_ptr[s + 1])
-            rows = arc_row[k0:k1]
-            on_path = path[path_ptr[s]:path_ptr[s + 1]]
-            for k in on_path[rows[on_path] >= 0].tolist():
-                r = int(rows[k])
-                a_start, a_end = int(arc_start[k0 + k]), int(arc_end[k0 + k])
+            k0, k1 = arc_ptr_l[s], arc_ptr_l[s + 1]
+            for k in path_l[path_ptr_l[s]:path_ptr_l[s + 1]]:
+                r = row_l[k0 + k]
+                if r < 0:
+                    continue
+                a_start, a_end = start_l[k0 + k], end_l[k0 + k]
                 prob = min(swap_list[a_start:a_end])
                 if prob < thr:
                     continue
                 alts: dict[str, float] = {}
-                kk = k
-                while kk > 0 and arc_start[k0 + kk - 1] == a_start:
+                kk = k0 + k
+                while kk > k0 and start_l[kk - 1] == a_start:
                     kk -= 1
-                while k0 + kk < k1 and arc_start[k0 + kk] == a_start:
-                    rr = int(rows[kk])
-                    if kk != k and (arc_end[k0 + kk] == a_end or rr < 0):
+                while kk < k1 and start_l[kk] == a_start:
+                    rr = row_l[kk]
+                    if kk != k0 + k and (end_l[kk] == a_end or rr < 0):
                         text = originals[store.orig[rr]] if rr >= 0 else " ".join(words[a_start:a_end])
-                        alts[text] = alts.get(text, 0.0) + float(post[k0 + kk])
+                        alts[text] = alts.get(text, 0.0) + float(post[kk])
                     kk += 1
                 alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
                 swaps.append(WordSwap(a_start, a_end, originals[store.orig[r]], prob, THESAURI[store.thes[r]],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
@@ -130,12 +131,12 @@ class WordSignals:
 def cheap_stats(text: str, n_scars: int, signals: WordSignals) -> DocStats:
     st = DocStats(n_scars=n_scars)
     n = odd = fw = rare = 0
-    for w in _WORD_RE.findall(text.lower()):
-        n += 1
+    for w, count in Counter(_WORD_RE.findall(text.lower())).items():
+        n += count
         o, f, r = signals(w.replace("’", "'"))
-        odd += o
-        fw += f
-        rare += r
+        odd += o * count
+        fw += f * count
+        rare += r * count
     st.n_words, st.n_odd, st.n_fw_odd, st.n_rare = n, odd, fw, rare
     return st
 

@@ -46,7 +46,11 @@ class NgramLM:
         from unspin.lm.trie import default_path, read_trie
 
         self.model = read_trie(path or default_path())
-        self.tables = self.model.arrays()
+        from unspin.lm.kernels import build_bigram_hash
+
+        if self.model.vocab_size >= 1 << 17 or len(self.model.bi_word) >= (1 << 22) - 1:
+            raise ValueError("3-gram too large for the packed bigram hash (17-bit words, 22-bit rows)")
+        self.tables = self.model.arrays() + (build_bigram_hash(self.model.bi_start, self.model.bi_word),)
         self.vocab: dict[str, int] = {w: i for i, w in enumerate(self.model.words)}
         self.vocab_size = len(self.model.words)
         self.vocab_digest = hashlib.sha256("\n".join(self.model.words).encode("utf-8")).hexdigest()

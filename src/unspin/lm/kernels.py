@@ -1,7 +1,7 @@
 """Compiled 3-gram look-ups over `NgramTables` arrays (numba, cached on disk after the first run).
 
-`tables` below is the tuple `NgramTables.arrays()` returns:
-    (uni_prob, uni_bo, bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_word, tri_prob)
+`tables` below is the tuple `NgramTables.arrays()` returns plus `build_bigram_hash`'s table:
+    (uni_prob, uni_bo, bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_word, tri_prob, bi_hash)
 Word ids below V index the model; an id >= V is a word the model lacks, scored by
 `oov[id - V]` (the wordfreq back-off, computed in Python); a history id < 0 or >= V means
 "no usable history" (pocketsphinx, too, drops an unknown history word).
@@ -27,10 +27,54 @@ def find(arr, lo, hi, key):
     return -1
 
 
+# Bigram "h1 w" -> its row, by open addressing: one or two cache misses where a binary search
+# over w's bigrams (thousands for a common word) costs a dozen.  Entry: key (w << 17 | h1,
+# 34 bits) << 22 | row + 1; 0 is empty.
+_HASH_MUL = np.int64(-7046029254386353131)
+
+
+@nb.njit(cache=True, _nrt=False)
+def _hash_slot(key, mask):
+    x = key * _HASH_MUL
+    return (x ^ (x >> 29)) & mask
+
+
+@nb.njit(cache=True, _nrt=False)
+def bigram_index(bi_hash, w, h1):
+    key = (np.int64(w) << 17) | np.int64(h1)
+    mask = bi_hash.shape[0] - 1
+    slot = _hash_slot(key, mask)
+    while True:
+        e = bi_hash[slot]
+        if e == 0:
+            return -1
+        if (e >> 22) == key:
+            return (e & 0x3FFFFF) - 1
+        slot = (slot + 1) & mask
+
+
+@nb.njit(cache=True)
+def build_bigram_hash(bi_start, bi_word):
+    n = bi_word.shape[0]
+    size = 1
+    while size < 2 * n:
+        size *= 2
+    table = np.zeros(size, np.int64)
+    mask = size - 1
+    for w in range(bi_start.shape[0] - 1):
+        for j in range(bi_start[w], bi_start[w + 1]):
+            key = (np.int64(w) << 17) | np.int64(bi_word[j])
+            slot = _hash_slot(key, mask)
+            while table[slot] != 0:
+                slot = (slot + 1) & mask
+            table[slot] = (key << 22) | np.int64(j + 1)
+    return table
+
+
 @nb.njit(cache=True, _nrt=False)
 def logprob(tables, oov, w, h1, h2):
     """ln P(w | h2 h1) with Katz back-off, exactly as pocketsphinx's trie scores it."""
-    uni_prob, uni_bo, bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_word, tri_prob = tables
+    uni_prob, uni_bo, bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_word, tri_prob, bi_hash = tables
     vocab = uni_prob.shape[0]
     if w >= vocab:
         return oov[w - vocab]
@@ -38,11 +82,11 @@ def logprob(tables, oov, w, h1, h2):
         return -18.0
     if h1 < 0 or h1 >= vocab:
         return np.float64(uni_prob[w])
-    j = find(bi_word, bi_start[w], bi_start[w + 1], h1)
+    j = bigram_index(bi_hash, w, h1)
     bo2 = 0.0
     j2 = -1
     if 0 <= h2 < vocab:
-        j2 = find(bi_word, bi_start[h1], bi_start[h1 + 1], h2)
+        j2 = bigram_index(bi_hash, h1, h2)
         if j2 >= 0:
             bo2 = np.float64(bi_bo[j2])
     if j >= 0:
