@@ -51,6 +51,10 @@ DOC_BITS = 20  # low bits of a segment entry: the segment-local document number
 _DOC_MASK = np.uint64((1 << DOC_BITS) - 1)
 BUCKET_CAP = 5_000  # posting lists longer than this (shingles common to many documents) are skipped
 MAX_CANDIDATES = 12  # documents checked by exact shingle containment
+# ... or, when the LSH evidence is weak (the best candidate shares at most WEAK_HITS band keys:
+# short or heavily spun queries, whose few surviving shingles tie with chance hits), WIDE_CANDIDATES
+WEAK_HITS = 3
+WIDE_CANDIDATES = 48
 # Verified by alignment: candidates holding at least CONTAIN_FLOOR of the query's shingles and at
 # least CONTAIN_RATIO of the best candidate's share.  On the benchmark queries (100k archive) every
 # true source in the candidate list holds >= 0.118 (second sources of merged copies: >= 0.15 of the
@@ -437,6 +441,12 @@ class Index:
         order = np.lexsort((nums, -counts))[:limit]
         return [(int(nums[i]), int(counts[i])) for i in order]
 
+    def _best_candidates(self, text: str, qsh: np.ndarray) -> list[tuple[int, int]]:
+        cands = self.candidates(text, qsh, WIDE_CANDIDATES)
+        if cands and cands[0][1] > WEAK_HITS:
+            cands = cands[:MAX_CANDIDATES]
+        return cands
+
     def _contained(self, qsh: np.ndarray, nums: list[int], fetched: dict) -> list[tuple[float, int]]:
         """(share of the query's distinct shingles found in the candidate, doc number), best first."""
         nums = [n for n in nums if n in fetched]
@@ -466,7 +476,7 @@ class Index:
         rep = repair_scars(text)
         rtext = rep.text
         qsh = self._shingles([rtext])[0]
-        cands = self.candidates(rtext, qsh, MAX_CANDIDATES)
+        cands = self._best_candidates(rtext, qsh)
         if not cands:
             return []
         fetched = self._fetch([n for n, _ in cands])
@@ -504,7 +514,7 @@ class Index:
             if sum(pb - pa for pa, pb in rest) >= REQUERY_WORDS:
                 sub = "\n".join(rtext[q_spans[pa][0]:q_spans[pb - 1][1]] for pa, pb in rest)
                 ssh = self._shingles([sub])[0]
-                more = [n for n, _ in self.candidates(sub, ssh, MAX_CANDIDATES)]
+                more = [n for n, _ in self._best_candidates(sub, ssh)]
                 if any(n not in aligned for n in more):
                     self.requeries += 1
                     fetched.update(self._fetch([n for n in more if n not in fetched]))
