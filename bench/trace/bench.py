@@ -257,6 +257,17 @@ def query(n: int) -> dict:
     idx = Index(OUT / f"idx-{n}")
     open_s = time.perf_counter() - t0
     idx.trace(qs[0]["text"])  # load the channel table once (not a query cost)
+    lsh_cpu = [0.0]
+    candidates = idx.candidates
+
+    def timed_candidates(*a, **k):  # the LSH stage's share of the query CPU (for the projection)
+        c = time.process_time()
+        try:
+            return candidates(*a, **k)
+        finally:
+            lsh_cpu[0] += time.process_time() - c
+
+    idx.candidates = timed_candidates
     rows, lat, cpu = [], [], []
     for q in qs:
         t, c = time.perf_counter(), time.process_time()
@@ -272,6 +283,8 @@ def query(n: int) -> dict:
     copy_scores = sorted(r["raw_score"] for r in rows if r["kind"] not in ("unrelated", "merged"))
     res = {"docs": n, "queries": len(qs), "open_s": round(open_s, 3), **evaluate(rows), **_lat(lat),
            **{f"cpu_{k}": v for k, v in _lat(cpu).items()},
+           "lsh_cpu_mean_ms": round(lsh_cpu[0] / len(qs) * 1e3, 2), "segments": len(idx._segments),
+           "requeries": idx.requeries,
            "merged_both_found": round(sum(set(r["sources"]) <= set(r["both"]) for r in rows if r["kind"] == "merged")
                                       / max(1, sum(r["kind"] == "merged" for r in rows)), 4),
            "min_score": MIN_SCORE,
@@ -360,6 +373,8 @@ def project(runs: list[dict], target: int = 100_000_000) -> dict:
         return round(qb + (qb - qa) / math.log10(nb / na) * decades, 1)
 
     segs = math.ceil(target / FLUSH_DOCS_BENCH)
+    lsh = b["query"].get("lsh_cpu_mean_ms")
+    lsh_per_seg = lsh / b["query"]["segments"] if lsh else None
     return {"docs": target, "from": [na, nb],
             "disk_gb": round((b["build"]["bytes_on_disk"] + per_doc * (target - nb)) / 1e9),
             "disk_bytes_per_doc_marginal": round(per_doc),
@@ -367,8 +382,11 @@ def project(runs: list[dict], target: int = 100_000_000) -> dict:
             "segments_at_250k_docs": segs,
             "build_cpu_hours": round(target / b["build"]["docs_per_cpu_s"] / 3600, 1),
             "query_cpu_p50_ms_loglinear": lat("cpu_p50_ms"), "query_cpu_p99_ms_loglinear": lat("cpu_p99_ms"),
+            "lsh_cpu_mean_ms_measured": lsh, "lsh_cpu_ms_per_segment": round(lsh_per_seg, 2) if lsh else None,
+            "lsh_cpu_mean_ms_at_target_unmerged": round(lsh_per_seg * segs) if lsh else None,
             "lsh_lookup_note": f"lookups scale with segments: {segs} segments of 250k docs vs "
-                               f"{math.ceil(nb / FLUSH_DOCS_BENCH)} at {nb:,}"}
+                               f"{b['query'].get('segments')} at {nb:,}; merged into a few large "
+                               f"segments the lookup is a binary search per key (log n)"}
 
 
 FLUSH_DOCS_BENCH = 250_000  # unspin.trace.index.FLUSH_DOCS
