@@ -190,7 +190,7 @@ def _analyse(text: str, decoder: Decoder) -> tuple[list[Swap], list[Scar], str, 
             rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
             results = decoder.decode_batch(batch, rate, min_doc=0.0)
         chunk_stats = DocStats(decoded=True, n_words=cheap.n_words, n_scars=cheap.n_scars, n_odd=cheap.n_odd,
-                         n_fw_odd=cheap.n_fw_odd, n_rare=cheap.n_rare,
+                         n_fw_odd=cheap.n_fw_odd, n_rare=cheap.n_rare, spin_llr=cheap.spin_llr,
                          evidence=sum(r.log_evidence for r in results),
                          lm_logprob=sum(r.log_clean for r in results),
                          n_spinnable=sum(sum(r.spinnable) for r in results),

@@ -35,7 +35,8 @@ FUNCTION_WORDS = frozenset(
     "must can will shall let up out off over for with from into onto upon about since until".split()
 )
 
-CHEAP_FEATURES = ("log_words", "scars_per_100", "odd_per_100", "fw_odd_per_100", "rare_per_100")
+CHEAP_FEATURES = ("log_words", "scars_per_100", "odd_per_100", "fw_odd_per_100", "rare_per_100",
+                  "spin_llr_per_100")
 # (No swap count: reported swaps are themselves gated by this probability.)
 FULL_FEATURES = CHEAP_FEATURES + ("evidence_per_100", "rate", "surprise")
 FEATURES = FULL_FEATURES
@@ -50,6 +51,7 @@ class DocStats:
     n_odd: int = 0
     n_fw_odd: int = 0
     n_rare: int = 0
+    spin_llr: float = 0.0  # Σ over words of WordSignals' context-free log-likelihood ratio
     # filled by the decoder (full analysis only)
     decoded: bool = False
     evidence: float = 0.0
@@ -75,6 +77,7 @@ class DocStats:
             "odd_per_100": self.n_odd * per100,
             "fw_odd_per_100": min(10.0, self.n_fw_odd * per100),
             "rare_per_100": self.n_rare * per100,
+            "spin_llr_per_100": max(-20.0, min(300.0, self.spin_llr * per100)),
         }
         if self.decoded:
             f.update(
@@ -107,7 +110,13 @@ class WordSignals:
             if w in lm.vocab:
                 self._fw_ids[lm.vocab[w]] = True
 
-    def __call__(self, word: str) -> tuple[bool, bool, bool]:
+    # Prior share of words a spinner swaps, for the context-free likelihood ratio, and the cap
+    # on one word's ratio (an unknown word would otherwise dominate a document).
+    LLR_RATE = 0.15
+    LLR_MAX = 10.0
+
+    def __call__(self, word: str) -> tuple[bool, bool, bool, float]:
+        """(odd, fw_odd, rare, llr) of a lower-case word; see lattice.word_signals."""
         got = self._cache.get(word)
         if got is None:
             from unspin.lattice import word_signals
@@ -116,13 +125,15 @@ class WordSignals:
             wid = self.lm.word_id(word)
             rare = self.lm.unigram(word) < self.RARE
             odd = fw = False
+            llr = math.log(1.0 - self.LLR_RATE)  # a word no spinner produces
             key = self.channel.key_index(word)
             if key >= 0:
                 offsets, cand_orig, cand_cost = self.channel.tables
-                odd, fw = word_signals(self.lm.tables, self.lm.oov_scores(), key, wid, word in FUNCTION_WORDS,
-                                       offsets, cand_orig, cand_cost, self.channel.log_weights, QUANT, ABSENT,
-                                       self._orig_ids, self._fw_ids, self.ODD_RATIO, self.FW_MIN_CHANNEL)
-            got = (bool(odd), bool(fw), rare)
+                odd, fw, llr = word_signals(self.lm.tables, self.lm.oov_scores(), key, wid, word in FUNCTION_WORDS,
+                                            offsets, cand_orig, cand_cost, self.channel.log_weights, QUANT, ABSENT,
+                                            self._orig_ids, self._fw_ids, self.ODD_RATIO, self.FW_MIN_CHANNEL,
+                                            self.LLR_RATE)
+            got = (bool(odd), bool(fw), rare, min(self.LLR_MAX, float(llr)))
             if len(self._cache) < 1_000_000:
                 self._cache[word] = got
         return got
@@ -131,13 +142,15 @@ class WordSignals:
 def cheap_stats(text: str, n_scars: int, signals: WordSignals) -> DocStats:
     st = DocStats(n_scars=n_scars)
     n = odd = fw = rare = 0
+    llr = 0.0
     for w, count in Counter(_WORD_RE.findall(text.lower())).items():
         n += count
-        o, f, r = signals(w.replace("’", "'"))
+        o, f, r, x = signals(w.replace("’", "'"))
         odd += o * count
         fw += f * count
         rare += r * count
-    st.n_words, st.n_odd, st.n_fw_odd, st.n_rare = n, odd, fw, rare
+        llr += x * count
+    st.n_words, st.n_odd, st.n_fw_odd, st.n_rare, st.spin_llr = n, odd, fw, rare, llr
     return st
 
 

@@ -364,31 +364,42 @@ def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, abs
 
 @nb.njit(cache=True)
 def word_signals(tables, oov, key, word_id, word_is_fw, offsets, cand_orig, cand_cost, log_w, quant,
-                 absent, orig_ids, fw_ids, odd_ratio, fw_min_channel):
-    """(odd, fw_odd) of a spun word that is channel key `key`: some single-word candidate
-    original is odd_ratio (nats) more frequent than the word; some candidate is a function word
-    (the word itself being none) explained with ln P(spun | original) > fw_min_channel."""
+                 absent, orig_ids, fw_ids, odd_ratio, fw_min_channel, rate):
+    """Context-free signals of a spun word that is channel key `key`:
+    odd     some single-word candidate original is odd_ratio (nats) more frequent than the word;
+    fw      some candidate is a function word (the word itself being none) explained with
+            ln P(spun | original) > fw_min_channel;
+    llr     ln [P(word | a text spun at `rate`) / P(word | clean text)] under unigram priors,
+            = ln(1 - rate + rate * Σ_o P(o) P(word | o) / P(word)): the decoder's evidence
+            without context, which costs a look-up per word type."""
     a = np.int64(offsets[key])
     b = np.int64(offsets[key + 1])
+    vocab = tables[0].shape[0]
     uni = unigram(tables, oov, word_id)
     odd = False
     fw = False
+    width = orig_ids.shape[1]
+    mass = 0.0
     for row in range(a, b):
         o = np.int64(cand_orig[row])
-        if orig_ids.shape[1] > 1 and orig_ids[o, 1] != -1:
-            continue  # multi-word original
+        mix, _bt = _mixture(cand_cost, row, log_w, quant, absent)
+        prior = 0.0
+        for j in range(width):
+            w = orig_ids[o, j]
+            if w == -1 and j > 0:
+                break
+            prior += unigram(tables, oov, w if w >= 0 else vocab)
+        mass += np.exp(prior + mix - uni)
+        if width > 1 and orig_ids[o, 1] != -1:
+            continue  # multi-word original: no odd / fw signal
         w = orig_ids[o, 0]
         if w < 0:
             continue
-        if not fw and not word_is_fw and fw_ids[w]:
-            mix, _bt = _mixture(cand_cost, row, log_w, quant, absent)
-            if mix > fw_min_channel:
-                fw = True
+        if not fw and not word_is_fw and fw_ids[w] and mix > fw_min_channel:
+            fw = True
         if not odd and np.float64(tables[0][w]) - uni > odd_ratio:
             odd = True
-        if odd and fw:
-            break
-    return odd, fw
+    return odd, fw, np.log(1.0 - rate + rate * mass)
 
 
 @nb.njit(cache=True)

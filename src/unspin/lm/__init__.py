@@ -43,14 +43,16 @@ class NgramLM:
     MAX_OOV = 1_000_000  # (ids stay below 2**21: kernels.CACHE_BITS)
 
     def __init__(self, path: str | None = None):
-        from unspin.lm.trie import default_path, read_trie
-
-        self.model = read_trie(path or default_path())
         from unspin.lm.kernels import build_bigram_hash
+        from unspin.lm.trie import default_path, load_trie
 
-        if self.model.vocab_size >= 1 << 17 or len(self.model.bi_word) >= (1 << 22) - 1:
-            raise ValueError("3-gram too large for the packed bigram hash (17-bit words, 22-bit rows)")
-        self.tables = self.model.arrays() + (build_bigram_hash(self.model.bi_start, self.model.bi_word),)
+        def bigram_hash(tables):
+            if tables.vocab_size >= 1 << 17 or len(tables.bi_word) >= (1 << 22) - 1:
+                raise ValueError("3-gram too large for the packed bigram hash (17-bit words, 22-bit rows)")
+            return build_bigram_hash(np.asarray(tables.bi_start), np.asarray(tables.bi_word))
+
+        self.model, extra = load_trie(path or default_path(), {"bi_hash": bigram_hash})
+        self.tables = self.model.arrays() + (extra["bi_hash"],)
         self.vocab: dict[str, int] = {w: i for i, w in enumerate(self.model.words)}
         self.vocab_size = len(self.model.words)
         self.vocab_digest = hashlib.sha256("\n".join(self.model.words).encode("utf-8")).hexdigest()
