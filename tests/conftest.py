@@ -15,6 +15,12 @@ EXAMPLE = SHARED / "examples" / "washington-examiner-spun.txt"
 # The general suite tests the fast tier; tests/test_neural.py covers the neural tier and its
 # "unavailable" message, which would otherwise be printed to stderr by every default check().
 os.environ.setdefault("UNSPIN_NO_NEURAL", "1")
+# The decoded 3-gram is cached between runs (unspin.lm.trie.load_trie); the suite keeps its own
+# cache instead of the user's, shared by the CLI subprocesses it starts.
+if "UNSPIN_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["UNSPIN_CACHE_DIR"] = tempfile.mkdtemp(prefix="unspin-test-cache-")
 
 
 @pytest.fixture

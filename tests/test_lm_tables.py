@@ -79,3 +79,29 @@ def test_compiled_decoder_matches_reference():
             assert a.log_clean == pytest.approx(b.log_clean, abs=1e-4)
             n_swaps += len(a.swaps)
     assert n_swaps > 3  # the text is spun: the comparison covered real swaps
+
+
+def test_decoded_model_cache_round_trip(tmp_path, monkeypatch):
+    """The first load decodes the trie and writes the arrays; the second maps them; both score
+    alike.  An unwritable or disabled cache still loads (by decoding)."""
+    import numpy as np
+
+    from unspin.lm import NgramLM
+    from unspin.lm.trie import default_path
+
+    monkeypatch.setenv("UNSPIN_CACHE_DIR", str(tmp_path / "cache"))
+    first = NgramLM()
+    written = list((tmp_path / "cache").iterdir())
+    assert len(written) == 1 and (written[0] / "done").exists()
+    second = NgramLM()
+    assert isinstance(second.tables[3], np.ndarray) and not second.tables[3].flags.writeable
+    assert np.array_equal(first.tables[-1], second.tables[-1])  # the bigram hash too
+    for q in (("said", "he", "<s>"), ("of", "part", "a"), ("astatine", "at", "the")):
+        assert second.logprob(*q) == first.logprob(*q)
+    monkeypatch.setenv("UNSPIN_CACHE_DIR", "off")
+    assert NgramLM().logprob("said", "he", "<s>") == first.logprob("said", "he", "<s>")
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv("UNSPIN_CACHE_DIR", str(blocked))
+    assert NgramLM().logprob("said", "he", "<s>") == first.logprob("said", "he", "<s>")
+    assert default_path().endswith("en-us.lm.bin")
