@@ -130,7 +130,7 @@ def words(docs: list[str]) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--mb", type=float, default=0.25, help="MB of dev-set text to check (default 0.25)")
+    ap.add_argument("--mb", type=float, default=1.0, help="MB of dev-set text to check (default 1)")
     ap.add_argument("--doc-chars", type=int, default=4000, help="minimum characters per news-length document")
     ap.add_argument("--cold-runs", type=int, default=5)
     ap.add_argument("--json", metavar="OUT", help="write the figures as JSON to OUT")

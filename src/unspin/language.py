@@ -111,28 +111,40 @@ def _known(w: str, en: frozenset[str]) -> bool:
     return False
 
 
+# token -> 0 english, 1 foreign, 2 neutral: a text repeats its words, and classing one costs
+# regex searches and up to a dozen affix look-ups (bounded: cleared when full)
+_CLASS_CACHE: dict[str, int] = {}
+
+
+def _classify(tok: str) -> int:
+    if _NON_LATIN_RE.search(tok):
+        return 1
+    low = tok.lower().replace("’", "'")
+    if low in _foreign_markers():
+        return 1
+    if _known(low, _english_words()):
+        return 0
+    if len(low) == 1 or tok[0].isupper():
+        return 2
+    return 1
+
+
 def language_stats(text: str) -> LanguageStats:
-    en = _english_words()
-    markers = _foreign_markers()
-    e = f = n = 0
+    counts = [0, 0, 0]
+    cache = _CLASS_CACHE
     for m in _TOKEN_RE.finditer(text):
         if m.lastgroup == "cjk":
-            f += 1
+            counts[1] += 1
             continue
         tok = m.group()
-        if _NON_LATIN_RE.search(tok):
-            f += 1
-            continue
-        low = tok.lower().replace("’", "'")
-        if low in markers:
-            f += 1
-        elif _known(low, en):
-            e += 1
-        elif len(low) == 1 or tok[0].isupper():
-            n += 1
-        else:
-            f += 1
-    return LanguageStats(e, f, n)
+        c = cache.get(tok)
+        if c is None:
+            c = _classify(tok)
+            if len(cache) >= 200_000:
+                cache.clear()
+            cache[tok] = c
+        counts[c] += 1
+    return LanguageStats(counts[0], counts[1], counts[2])
 
 
 def english_share(text: str) -> float:
