@@ -125,6 +125,29 @@ def test_add_is_incremental_and_persistent(tmp_path):
         assert len(idx) == len(DOCS)
 
 
+def test_compact_merges_segments_same_answers(tmp_path):
+    path = tmp_path / "i"
+    with Index.build(path, DOCS[:4]) as idx:
+        for d in DOCS[4:]:
+            idx.add([d])
+        before = {q["source"]: [(m.source_id, m.score) for m in idx.trace(q["text"])] for q in SPUN}
+        assert idx.info()["segments"] == len(DOCS) - 3
+    reader = Index(path)  # opened before the compaction: switches to the new segment
+    reader.trace(SPUN[0]["text"])
+    with Index(path) as idx:
+        assert idx.compact() == len(DOCS) - 3
+        assert idx.info()["segments"] == 1 and len(list(path.glob("seg-*.npy"))) == 1
+        assert idx.compact() == 0
+        after = {q["source"]: [(m.source_id, m.score) for m in idx.trace(q["text"])] for q in SPUN}
+    assert after == before
+    assert [(m.source_id, m.score) for m in reader.trace(SPUN[1]["text"])] == before[SPUN[1]["source"]]
+    assert reader.info()["segments"] == 1
+    reader.add([{"id": "late", "text": DOCS[0]["text"] + " Late."}])  # adds after compaction: a new segment
+    assert reader.info()["segments"] == 2
+    assert {"late", DOCS[0]["id"]} <= {m.source_id for m in reader.trace(DOCS[0]["text"], top=10)}
+    reader.close()
+
+
 def _writer(path: str, docs: list, done) -> None:
     with Index(path) as idx:
         for d in docs:

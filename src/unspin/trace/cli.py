@@ -2,6 +2,7 @@
 
     unspin index build --out DIR INPUT...    JSONL ("id", "text"), .txt files or folders of them, Parquet
     unspin index add --index DIR INPUT...    incremental: new segments, no rebuild
+    unspin index compact DIR                 merge the segments into one (build does this at its end)
     unspin index info DIR                    JSON: documents, segments, size on disk, parameters
     unspin trace --index DIR [FILE|-] [--json|--jsonl] [--top K]
 
@@ -139,6 +140,8 @@ def add_trace_commands(sub) -> None:
     a = isub.add_parser("add", help="add documents to an index (no rebuild)")
     a.add_argument("--index", required=True, metavar="DIR")
     a.add_argument("inputs", nargs="+", metavar="INPUT")
+    c = isub.add_parser("compact", help="merge an index's segments into one (faster queries after many adds)")
+    c.add_argument("dir", metavar="DIR")
     i = isub.add_parser("info", help="print an index's size and parameters as JSON")
     i.add_argument("dir", metavar="DIR")
     ix.set_defaults(func=_index_cmd)
@@ -165,7 +168,12 @@ def _index_cmd(args) -> int:
     if args.index_command == "build":
         idx = Index.build(args.out, overwrite=args.force)
         n = idx.add(read_documents(args.inputs), progress=_progress)
+        idx.compact()  # one segment: a query looks each key up once per segment
         print(json.dumps({"added": n, **idx.info()}))
+    elif args.index_command == "compact":
+        idx = Index(args.dir)
+        merged = idx.compact()
+        print(json.dumps({"merged_segments": merged, **idx.info()}))
     elif args.index_command == "add":
         idx = Index(args.index)
         n = idx.add(read_documents(args.inputs), progress=_progress)
@@ -173,7 +181,7 @@ def _index_cmd(args) -> int:
     elif args.index_command == "info":
         print(json.dumps(Index(args.dir).info()))
     else:
-        raise BadInput("index: an action is required (build, add or info)")
+        raise BadInput("index: an action is required (build, add, compact or info)")
     return 0
 
 

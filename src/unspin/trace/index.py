@@ -6,8 +6,12 @@ On disk, a directory:
                         zstd level 1 when the zstandard module is present at build time, else zlib),
                         segments (the published LSH segment files, with their sizes)
     seg-<name>.npy      one immutable segment per flush, memory-mapped: sorted uint64 entries, each
-                        an LSH band key's top 44 bits over the segment-local document number
-                        (20 bits; a segment holds at most 2**20 documents, from segments.first_doc)
+                        an LSH band key's top bits over the segment-local document number (the low
+                        segments.doc_bits bits: 20 for a flush of at most 2**20 documents, more for
+                        a compacted segment; local 0 is document segments.first_doc)
+
+`compact()` (`unspin index compact`, and the end of `unspin index build`) merges all segments into
+one: a query looks each key up once per segment, so the LSH stage costs O(segments * log n).
 
 Adding writes new segment files first and then, in one SQLite transaction, the documents and the
 segment rows.  Readers see a consistent snapshot: a segment is visible only once its documents
@@ -47,7 +51,8 @@ DEFAULTS = {"num_perm": 64, "bands": 32, "rows": 2, "seed": 20240601, "shingle":
             "block": sig.BLOCK}
 SIG_BATCH = 1_000  # documents tokenised per numpy batch
 FLUSH_DOCS = 250_000  # documents per segment (and per transaction) while adding
-DOC_BITS = 20  # low bits of a segment entry: the segment-local document number
+DOC_BITS = 20  # low bits of a flushed segment's entries: the segment-local document number
+MAX_DOC_BITS = 28  # a compacted segment holds at most 2**28 documents (keys keep >= 36 bits)
 _DOC_MASK = np.uint64((1 << DOC_BITS) - 1)
 BUCKET_CAP = 5_000  # posting lists longer than this (shingles common to many documents) are skipped
 MAX_CANDIDATES = 12  # documents checked by exact shingle containment
@@ -78,6 +83,10 @@ MIN_WORDS = 12  # and at least this many aligned query words
 
 class IndexCorrupt(BadInput):
     """The directory is not a readable trace index (missing, truncated or foreign files)."""
+
+
+class _SegmentGone(IndexCorrupt):
+    """A listed segment file is missing (a concurrent compaction may have replaced it)."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +200,7 @@ class Index:
             if not self.path.is_dir():
                 raise IndexCorrupt(f"{self.path}: not a directory")
         self._con = _connect(self.path / DB_NAME, create=_create)
-        self._segments: list[tuple[str, np.ndarray, int]] = []  # (name, entries, first doc number)
+        self._segments: list[tuple[str, np.ndarray, int, int]] = []  # (name, entries, first doc, doc bits)
         self._data_version = None
         self.requeries = 0  # second-round searches (merged copies), for the benchmark
         if not _create:
@@ -219,13 +228,15 @@ class Index:
         con.execute("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
         con.execute("CREATE TABLE docs (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, text BLOB NOT NULL)")
         con.execute("CREATE TABLE segments (name TEXT PRIMARY KEY, n_keys INTEGER NOT NULL, "
-                    "n_docs INTEGER NOT NULL, first_doc INTEGER NOT NULL, created REAL NOT NULL)")
+                    "n_docs INTEGER NOT NULL, first_doc INTEGER NOT NULL, doc_bits INTEGER NOT NULL, "
+                    "created REAL NOT NULL)")
         con.executemany("INSERT INTO meta VALUES (?, ?)",
                         [("format", FORMAT)] + [(k, json.dumps(v)) for k, v in meta.items()])
         con.execute("COMMIT")
         self._load_meta()
         self._refresh(force=True)
         self.add(docs)
+        self.compact()
         return self
 
     def close(self) -> None:
@@ -261,31 +272,36 @@ class Index:
 
     def _refresh(self, force: bool = False) -> None:
         """Pick up segments committed by other processes since the last query."""
-        try:
-            dv = self._con.execute("PRAGMA data_version").fetchone()[0]
-            if not force and dv == self._data_version:
-                return
-            self._con.execute("BEGIN")
+        for attempt in range(3):
             try:
-                rows = self._con.execute("SELECT name, n_keys, first_doc FROM segments "
-                                         "ORDER BY created, name").fetchall()
-            finally:
-                self._con.execute("COMMIT")
-        except sqlite3.DatabaseError as e:
-            raise IndexCorrupt(f"{self.path}: not a readable trace index ({e})") from None
-        have = {name: e for name, e, _ in self._segments}
-        segs = []
-        for name, n_keys, first in rows:
-            e = have[name] if name in have else self._open_segment(name, n_keys)
-            segs.append((name, e, first))
-        self._segments = segs
-        self._data_version = dv
+                dv = self._con.execute("PRAGMA data_version").fetchone()[0]
+                if not force and dv == self._data_version:
+                    return
+                self._con.execute("BEGIN")
+                try:
+                    rows = self._con.execute("SELECT name, n_keys, first_doc, doc_bits FROM segments "
+                                             "ORDER BY created, name").fetchall()
+                finally:
+                    self._con.execute("COMMIT")
+            except sqlite3.DatabaseError as e:
+                raise IndexCorrupt(f"{self.path}: not a readable trace index ({e})") from None
+            have = {seg[0]: seg[1] for seg in self._segments}
+            try:
+                self._segments = [(name, have[name] if name in have else self._open_segment(name, n_keys),
+                                   first, bits) for name, n_keys, first, bits in rows]
+            except _SegmentGone:
+                if attempt == 2:
+                    raise IndexCorrupt(f"{self.path}: segment file missing") from None
+                force = True  # compacted meanwhile: read the segment list again
+                continue
+            self._data_version = dv
+            return
 
     def _open_segment(self, name: str, n_keys: int) -> np.ndarray:
         try:
             e = np.load(self.path / f"seg-{name}.npy", mmap_mode="r")
         except FileNotFoundError as e:
-            raise IndexCorrupt(f"{self.path}: segment file missing ({Path(e.filename).name})") from None
+            raise _SegmentGone(f"{self.path}: segment file missing ({Path(e.filename).name})") from None
         except (ValueError, OSError) as e:
             raise IndexCorrupt(f"{self.path}: segment {name} is truncated or damaged ({e})") from None
         if e.shape != (n_keys,) or e.dtype != np.uint64:
@@ -369,8 +385,8 @@ class Index:
                         break
                     seen.add(did)
                 raise BadInput(f"duplicate document id {dup!r} (nothing of this batch was added)") from None
-            con.execute("INSERT INTO segments VALUES (?, ?, ?, ?, ?)",
-                        (name, len(entries), len(batch), first, time.time()))
+            con.execute("INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?)",
+                        (name, len(entries), len(batch), first, DOC_BITS, time.time()))
             con.execute("COMMIT")
         except BaseException:
             try:
@@ -382,6 +398,63 @@ class Index:
             raise
         self._refresh(force=True)
         return len(batch)
+
+    def compact(self) -> int:
+        """Merge all segments into one (fewer lookups per query).  Holds the writer lock while it
+        runs; readers keep their memory-mapped segments and switch at their next query.  Returns
+        the number of segments merged (0 when there was nothing to do)."""
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        files: list[Path] = []
+        try:
+            rows = con.execute("SELECT name, n_keys, n_docs, first_doc, doc_bits FROM segments "
+                               "ORDER BY first_doc").fetchall()
+            if len(rows) < 2:
+                con.execute("COMMIT")
+                return 0
+            first = rows[0][3]
+            span = max(f + n for _, _, n, f, _ in rows) - first
+            bits = max(DOC_BITS, int(span - 1).bit_length())
+            if bits > MAX_DOC_BITS:
+                raise BadInput(f"{self.path}: too many documents to compact into one segment "
+                               f"({span:,} > {1 << MAX_DOC_BITS:,})")
+            nb = np.uint64(bits)
+            total = sum(r[1] for r in rows)
+            out = np.empty(total, np.uint64)
+            at = 0
+            for name, n_keys, _, f, sbits in rows:
+                e = self._open_segment(name, n_keys)
+                smask = np.uint64((1 << sbits) - 1)
+                for s in range(0, n_keys, 1 << 24):  # bounded temporaries
+                    part = e[s:s + (1 << 24)]
+                    doc = (part & smask) + np.uint64(f - first)
+                    out[at:at + len(part)] = ((part >> nb) << nb) | doc
+                    at += len(part)
+            out.sort()
+            name = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+            p = self.path / f"seg-{name}.npy"
+            with open(p, "wb") as fh:
+                files.append(p)
+                np.save(fh, out)
+                fh.flush()
+                os.fsync(fh.fileno())
+            con.execute("DELETE FROM segments")
+            con.execute("INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?)",
+                        (name, total, sum(r[2] for r in rows), first, bits, time.time()))
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            for p in files:
+                p.unlink(missing_ok=True)
+            raise
+        self._segments = []  # drop our maps of the old files before they go
+        for old in rows:
+            (self.path / f"seg-{old[0]}.npy").unlink(missing_ok=True)
+        self._refresh(force=True)
+        return len(rows)
 
     # -------------------------------------------------------------------- reading
     def __len__(self) -> int:
@@ -417,16 +490,19 @@ class Index:
                                     stride=max(1, self.block // 2))
         qk = np.unique(sig.band_keys(dig, self.bands, self.rows).reshape(-1) & ~_DOC_MASK)
         pairs = []
-        for _, entries, first in self._segments:
-            lo = np.searchsorted(entries, qk, "left")
-            hi = np.searchsorted(entries, qk | _DOC_MASK, "right")
+        for _, entries, first, bits in self._segments:
+            b = np.uint64(bits)
+            mask = np.uint64((1 << bits) - 1)
+            lo_key = np.unique((qk >> b) << b) if bits != DOC_BITS else qk
+            lo = np.searchsorted(entries, lo_key, "left")
+            hi = np.searchsorted(entries, lo_key | mask, "right")
             size = hi - lo
             ok = (size > 0) & (size <= BUCKET_CAP)
             if not ok.any():
                 continue
             size = size[ok]
             at = sig._ranges(lo[ok], size)
-            docs = (entries[at] & _DOC_MASK).astype(np.int64) + first
+            docs = (entries[at] & mask).astype(np.int64) + first
             key = np.repeat(np.flatnonzero(ok), size)
             pairs.append((key << 40) | docs)  # a document counts once per key
         if not pairs:
