@@ -13,7 +13,7 @@ from importlib import resources
 
 from unspin import language
 from unspin.decode import Decoder, DecoderParams
-from unspin.lexicon.channel import ChannelWeights, default_channel, Channel
+from unspin.lexicon.channel import Channel, ChannelWeights
 from unspin.detection import DocStats, WordSignals, cheap_stats, default_model
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import repair_scars

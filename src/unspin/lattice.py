@@ -1,8 +1,12 @@
 """The decoder's compiled core: one sentence's lattice, Viterbi and forward-backward (numba).
 
 `unspin.decode.Decoder` gathers each position's candidates (Python, cached per word type) and
-calls `decode_sentence`; everything that costs look-ups runs here.  The maths is described in
-`unspin.decode`; this module only makes it fast.  Arrays in:
+calls `decode_many` once per chunk (`decode_sentence` per sentence); everything that costs
+look-ups runs here, through a small memo of 3-gram scores (`lm.kernels.logprob_cached`).  The
+maths is described in `unspin.decode` and checked against a plain-Python reference decoder
+(tests/reference_decoder.py); this module only makes it fast.  Also here: each spun phrase's
+candidate shortlist (`shortlist`) and the per-word-type detector signals (`word_signals`).
+Arrays in:
 
     ids[n]            LM ids of the spun words (>= V: unknown words, scored by oov[id - V])
     spinnable[n]      the word is a key of the channel (only then has the identity arc ln(1-rate))
@@ -10,6 +14,7 @@ calls `decode_sentence`; everything that costs look-ups runs here.  The maths is
     slot_count[n, L]  how many rows (the shortlist, best first by channel + unigram)
     cand_out[R, M]    store: candidate original words as LM ids (-1 padded)
     cand_len[R], cand_static[R]   number of words; static score (channel - discount, no ln rate)
+    local_lm[n, L*(S+1)]  rate-free local LM scores, filled by the first pass, reused by the next
 
 Out: arcs as (start, end, store row or -1 for identity), each arc's posterior, the Viterbi path
 (arc indices), each word's swap posterior, ln Z and the all-identity score (see decode.py).
@@ -21,8 +26,9 @@ import numpy as np
 
 from unspin.lm.kernels import logprob, logprob_cached, unigram
 
-BOS = -2  # history markers resolved to the model's <s> id by the caller
 NEG_INF = -np.inf
+# Helpers that allocate nothing are compiled with _nrt=False: without it numba reference-counts
+# every array argument on every call, which cost 10x on a 3-gram look-up (measured).
 
 
 @nb.njit(cache=True, _nrt=False)

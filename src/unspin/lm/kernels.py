@@ -83,17 +83,18 @@ def logprob(tables, oov, w, h1, h2):
     if h1 < 0 or h1 >= vocab:
         return np.float64(uni_prob[w])
     j = bigram_index(bi_hash, w, h1)
+    h2_known = 0 <= h2 < vocab
+    if j >= 0 and h2_known:
+        k = find(tri_word, tri_start[j], tri_start[j + 1], h2)
+        if k >= 0:
+            return np.float64(tri_prob[k])
+    # backed off: the context "h2 h1"'s back-off weight, if that bigram exists
     bo2 = 0.0
-    j2 = -1
-    if 0 <= h2 < vocab:
+    if h2_known:
         j2 = bigram_index(bi_hash, h1, h2)
         if j2 >= 0:
             bo2 = np.float64(bi_bo[j2])
     if j >= 0:
-        if 0 <= h2 < vocab:
-            k = find(tri_word, tri_start[j], tri_start[j + 1], h2)
-            if k >= 0:
-                return np.float64(tri_prob[k])
         return np.float64(bi_prob[j]) + bo2
     return np.float64(uni_prob[w]) + np.float64(uni_bo[h1]) + bo2
 
