@@ -54,7 +54,7 @@ class Recorder:
     def prepare(self, units):
         return self.inner.prepare(units)
 
-    def decode_batch(self, batch, rate=None, min_doc=1.0):
+    def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True):
         return [self.decode(w, l, rate, min_doc) for w, l in zip(batch.words, batch.linked)]
 
     def decode(self, words, linked, rate=None, min_doc=1.0):

@@ -183,7 +183,7 @@ def _analyse(text: str, decoder: Decoder) -> tuple[list[Swap], list[Scar], str, 
                 units.append((word_toks, words, linked))
         # Pass 1 at the prior rate; then re-estimate this chunk's rate from the posteriors.
         batch = decoder.prepare([(words, linked) for _t, words, linked in units])
-        results = decoder.decode_batch(batch, min_doc=0.0)
+        results = decoder.decode_batch(batch, min_doc=0.0, with_swaps=params.rate_passes == 0)
         for _ in range(params.rate_passes):
             spinnable = sum(sum(r.spinnable) for r in results)
             mass = sum(p for r in results for p, sp in zip(r.swap_posterior, r.spinnable) if sp)

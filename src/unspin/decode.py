@@ -218,11 +218,13 @@ class Decoder:
         return Batch([w for w, _l in units], [l for _w, l in units], ptr, ids, spinnable, slot_start, slot_count,
                      local_lm, generation)
 
-    def decode_batch(self, batch: "Batch", rate: float | None = None, min_doc: float = 1.0) -> list[SentenceResult]:
+    def decode_batch(self, batch: "Batch", rate: float | None = None, min_doc: float = 1.0,
+                     with_swaps: bool = True) -> list[SentenceResult]:
         """Decode every sentence of a prepared batch.  rate: the document's estimated swap rate
         (None: the prior `params.rate`).  Swaps on the best path are returned when their
         posterior reaches report_threshold * min_doc (the caller scales by P(document is spun)
-        and applies the threshold itself)."""
+        and applies the threshold itself); with_swaps=False returns posteriors and evidence only
+        (a pass that only estimates the rate)."""
         store = self._store
         if batch.generation != store.generation:
             raise RuntimeError("the batch was prepared before the candidate store started afresh")
@@ -253,7 +255,7 @@ class Decoder:
             swap_list = swap_all[a0:a1]
             swaps = []
             k0, k1 = arc_ptr_l[s], arc_ptr_l[s + 1]
-            for k in path_l[path_ptr_l[s]:path_ptr_l[s + 1]]:
+            for k in path_l[path_ptr_l[s]:path_ptr_l[s + 1]] if with_swaps else ():
                 r = row_l[k0 + k]
                 if r < 0:
                     continue

@@ -460,8 +460,8 @@ class RescoringDecoder:
     def prepare(self, units):
         return self.inner.prepare(units)
 
-    def decode_batch(self, batch, rate=None, min_doc=1.0):
-        results = self.inner.decode_batch(batch, rate, min_doc)
+    def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True):
+        results = self.inner.decode_batch(batch, rate, min_doc, with_swaps)
         if rate is None and self.params.rate_passes > 0:
             return results
         p = self.rescore
