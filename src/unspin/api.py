@@ -121,7 +121,7 @@ def detect(text: str, screen: bool = True) -> Detection:
         p, evidence = model.score(stats)
         if p < model.screen_clear_below:
             return Detection(round(p, 4), model.verdict(0.0, stats.n_words), evidence)
-    _swaps, _scars, _restored, stats = _analyse(text, decoder)
+    _swaps, _scars, _restored, stats = _analyse(text, decoder, want_swaps=False)
     p, verdict, evidence = _score(text, stats, decoder)
     return Detection(round(p, 4), verdict, evidence)
 
@@ -157,7 +157,9 @@ def _score(text: str, stats: DocStats, decoder: Decoder) -> tuple[float, str, li
     return p, model.verdict(p, stats.n_words), evidence
 
 
-def _analyse(text: str, decoder: Decoder) -> tuple[list[Swap], list[Scar], str, DocStats]:
+def _analyse(text: str, decoder: Decoder, want_swaps: bool = True) -> tuple[list[Swap], list[Scar], str, DocStats]:
+    """Decode `text` chunk by chunk: swaps (input offsets), scars, restored text, statistics.
+    want_swaps=False (detect): statistics only; no swaps and the text comes back unrestored."""
     swaps: list[Swap] = []
     scars: list[Scar] = []
     restored_parts: list[str] = []
@@ -183,12 +185,12 @@ def _analyse(text: str, decoder: Decoder) -> tuple[list[Swap], list[Scar], str, 
                 units.append((word_toks, words, linked))
         # Pass 1 at the prior rate; then re-estimate this chunk's rate from the posteriors.
         batch = decoder.prepare([(words, linked) for _t, words, linked in units])
-        results = decoder.decode_batch(batch, min_doc=0.0, with_swaps=params.rate_passes == 0)
+        results = decoder.decode_batch(batch, min_doc=0.0, with_swaps=want_swaps and params.rate_passes == 0)
         for _ in range(params.rate_passes):
             spinnable = sum(sum(r.spinnable) for r in results)
             mass = sum(p for r in results for p, sp in zip(r.swap_posterior, r.spinnable) if sp)
             rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
-            results = decoder.decode_batch(batch, rate, min_doc=0.0)
+            results = decoder.decode_batch(batch, rate, min_doc=0.0, with_swaps=want_swaps)
         chunk_stats = DocStats(decoded=True, n_words=cheap.n_words, n_scars=cheap.n_scars, n_odd=cheap.n_odd,
                          n_fw_odd=cheap.n_fw_odd, n_rare=cheap.n_rare, spin_llr=cheap.spin_llr,
                          evidence=sum(r.log_evidence for r in results),
@@ -198,6 +200,9 @@ def _analyse(text: str, decoder: Decoder) -> tuple[list[Swap], list[Scar], str, 
         stats.add(chunk_stats)
         # A swap is reported when P(swap | the text is spun) * P(the text is spun) is high
         # enough: the detector's probability (or, without one, the decoder's own evidence).
+        if not want_swaps:
+            restored_parts.append(chunk)
+            continue
         model = default_model()
         if model is not None:
             p_doc = model.score(chunk_stats)[0]
