@@ -120,13 +120,13 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def baseline(text: str, seconds: float = 5.0) -> dict:
+def baseline(text: str, seconds: float = 5.0, fast: bool = True) -> dict:
     import unspin
 
-    unspin.check(text)
+    unspin.check(text, fast=fast)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        unspin.check(text + " " * (n % 2))  # defeat nothing: check has no cache; keeps inputs distinct
+        unspin.check(text + " " * (n % 2), fast=fast)  # defeat nothing: check has no cache; keeps inputs distinct
         n += 1
     dt = time.perf_counter() - t0
     return {"docs_per_s_one_process": round(n / dt, 2), "ms_per_doc": round(1000 * dt / n, 1)}
@@ -186,6 +186,9 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=None, help="server engine workers (default: CPUs)")
     ap.add_argument("--scenario", choices=["engine", "cached", "both"], default="both")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--tier", choices=["fast", "default"], default="fast",
+                    help="fast: the n-gram tier ({'fast': true} in every request; default); default: "
+                         "what the server picks when asked nothing (the neural tier when it is installed)")
     args = ap.parse_args()
     args.seconds = max(1, min(args.seconds, 300))
     if not shutil.which("hey"):
@@ -195,7 +198,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="unspin-load-"))
     doc = document()
     good = work / "good.json"
-    good.write_text(json.dumps({"text": doc}, ensure_ascii=False), "utf-8")
+    body = {"text": doc, "fast": True} if args.tier == "fast" else {"text": doc}
+    good.write_text(json.dumps(body, ensure_ascii=False), "utf-8")
     big = work / "oversize.json"
     big.write_text(json.dumps({"text": "word " * 60000}), "utf-8")  # 300 KB > the 256 KiB default limit
     broken = work / "malformed.json"
@@ -207,9 +211,9 @@ def main() -> int:
            ("not-utf8", latin1, "text/plain", 400, 5)]
 
     report = {"machine": machine(), "document_bytes": len(doc.encode()), "seconds": args.seconds,
-              "concurrency": args.concurrency, "command": " ".join([Path(sys.executable).name, *sys.argv])}
+              "concurrency": args.concurrency, "tier": args.tier, "command": " ".join([Path(sys.executable).name, *sys.argv])}
     print(f"machine: {report['machine']}", flush=True)
-    report["baseline"] = baseline(doc)
+    report["baseline"] = baseline(doc, fast=args.tier == "fast")
     print(f"baseline (unspin.check in one process, same document): {report['baseline']}", flush=True)
     workers = [] if args.workers is None else ["--workers", str(args.workers)]
     plan = {"engine": [*workers, "--cache-mb", "0"], "cached": [*workers]}
