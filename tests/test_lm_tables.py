@@ -105,3 +105,33 @@ def test_decoded_model_cache_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("UNSPIN_CACHE_DIR", str(blocked))
     assert NgramLM().logprob("said", "he", "<s>") == first.logprob("said", "he", "<s>")
     assert default_path().endswith("en-us.lm.bin")
+
+
+def test_batch_survives_the_store_starting_afresh():
+    """The candidate store is bounded; a batch prepared before it starts afresh is gathered
+    again, not decoded against rows that now mean other candidates."""
+    from unspin.api import make_decoder
+    from unspin.text import sentences, tokenize
+
+    dec = make_decoder()
+    units = [([t.norm for t in s if t.is_word], None) for s in sentences(tokenize(TEXT))]
+    units = [(w, [True] * (len(w) - 1)) for w, _ in units]
+    before = [[(s.start, s.original) for s in r.swaps] for r in dec.decode_batch(dec.prepare(units))]
+    batch = dec.prepare(units)
+    dec._store.clear()
+    dec._word_info.clear()
+    dec.decode(["the", "president", "sojourn", "paris"], [True, True, True])  # refill other rows
+    after = [[(s.start, s.original) for s in r.swaps] for r in dec.decode_batch(batch)]
+    assert after == before and any(before)
+
+
+def test_check_from_several_threads_matches_sequential():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from unspin import api
+
+    texts = [TEXT, TEXT.replace("sojourn", "visit"), TEXT.upper().lower(), TEXT[: len(TEXT) // 2]]
+    want = [[(s.start, s.original) for s in api.check(t, fast=True).swaps] for t in texts]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda t: [(s.start, s.original) for s in api.check(t, fast=True).swaps], texts * 3))
+    assert got == want * 3

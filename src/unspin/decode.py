@@ -17,6 +17,7 @@ usual approximation that keeps the lattice first-order).
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,6 +132,9 @@ class Decoder:
         self._bos = lm.vocab["<s>"]
         self._eos = lm.vocab["</s>"]
         self._orig_ids = channel.original_ids(lm.vocab, lm.vocab_digest)
+        # The candidate store and caches are shared by every call: one thread at a time (the
+        # compiled kernels hold the GIL anyway, so little is serialised that could overlap).
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ candidates
     def _slot(self, phrase: str) -> tuple[int, int]:
@@ -174,6 +178,10 @@ class Decoder:
 
     # ------------------------------------------------------------------ decoding
     def prepare(self, units: list[tuple[list[str], list[bool]]]) -> "Batch":
+        with self._lock:
+            return self._prepare(units)
+
+    def _prepare(self, units: list[tuple[list[str], list[bool]]]) -> "Batch":
         """Gather the candidates of a batch of sentences (words, linked) once, for one or more
         `decode_batch` calls (the decoder decodes each chunk at two rates).
         linked[i]: words i and i+1 are adjacent (only spaces between), so a phrase may span them."""
@@ -211,7 +219,7 @@ class Decoder:
                         slot_start[at + i, length - 1], slot_count[at + i, length - 1] = self._slot(phrase)
             at += n
         if store.generation != generation:  # the store started afresh meanwhile: gather again
-            return self.prepare(units)
+            return self._prepare(units)
         ptr = np.zeros(len(units) + 1, dtype=np.int64)
         np.cumsum(sizes, out=ptr[1:])
         local_lm = np.full((total, max_len * (max(1, int(slot_count.max(initial=0))) + 1)), np.nan)
@@ -225,9 +233,15 @@ class Decoder:
         posterior reaches report_threshold * min_doc (the caller scales by P(document is spun)
         and applies the threshold itself); with_swaps=False returns posteriors and evidence only
         (a pass that only estimates the rate)."""
+        with self._lock:
+            return self._decode_batch(batch, rate, min_doc, with_swaps)
+
+    def _decode_batch(self, batch: "Batch", rate: float | None, min_doc: float, with_swaps: bool) -> list[SentenceResult]:
         store = self._store
         if batch.generation != store.generation:
-            raise RuntimeError("the batch was prepared before the candidate store started afresh")
+            # the store started afresh since (it is bounded): gather the candidates again
+            fresh = self._prepare(list(zip(batch.words, batch.linked)))
+            batch.__dict__.update(fresh.__dict__)
         p = self.params
         rate = rate if rate is not None else p.rate
         (arc_ptr, arc_start, arc_end, arc_row, post, path_ptr, path, swap_post, log_z, log_clean) = decode_many(
