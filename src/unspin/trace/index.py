@@ -284,6 +284,10 @@ class Index:
                 finally:
                     self._con.execute("COMMIT")
             except sqlite3.DatabaseError as e:
+                if "doc_bits" in str(e):  # format 2 before segments.doc_bits (development builds)
+                    raise IndexCorrupt(f"{self.path}: built by an earlier development version of "
+                                       f"{FORMAT}: rebuild it with `unspin index build --force "
+                                       f"--out DIR INPUT...`") from None
                 raise IndexCorrupt(f"{self.path}: not a readable trace index ({e})") from None
             have = {seg[0]: seg[1] for seg in self._segments}
             try:
