@@ -143,6 +143,10 @@ def test_compact_merges_segments_same_answers(tmp_path):
     assert [(m.source_id, m.score) for m in reader.trace(SPUN[1]["text"])] == before[SPUN[1]["source"]]
     assert reader.info()["segments"] == 1
     reader.add([{"id": "late", "text": DOCS[0]["text"] + " Late."}])  # adds after compaction: a new segment
+    reader.add([{"id": "later", "text": DOCS[1]["text"] + " Later."}])
+    assert reader.info()["segments"] == 3
+    big = max(reader._segments, key=lambda s: len(s[1]))[1].nbytes
+    assert reader.compact(max_bytes=big - 1) == 2  # only the two small ones fit the memory budget
     assert reader.info()["segments"] == 2
     assert {"late", DOCS[0]["id"]} <= {m.source_id for m in reader.trace(DOCS[0]["text"], top=10)}
     reader.close()

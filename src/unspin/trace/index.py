@@ -53,6 +53,7 @@ SIG_BATCH = 1_000  # documents tokenised per numpy batch
 FLUSH_DOCS = 250_000  # documents per segment (and per transaction) while adding
 DOC_BITS = 20  # low bits of a flushed segment's entries: the segment-local document number
 MAX_DOC_BITS = 28  # a compacted segment holds at most 2**28 documents (keys keep >= 36 bits)
+COMPACT_MAX_BYTES = 4 << 30  # a compaction sorts at most this much band table in memory (~6M docs)
 _DOC_MASK = np.uint64((1 << DOC_BITS) - 1)
 BUCKET_CAP = 5_000  # posting lists longer than this (shingles common to many documents) are skipped
 MAX_CANDIDATES = 12  # documents checked by exact shingle containment
@@ -403,25 +404,30 @@ class Index:
         self._refresh(force=True)
         return len(batch)
 
-    def compact(self) -> int:
-        """Merge all segments into one (fewer lookups per query).  Holds the writer lock while it
-        runs; readers keep their memory-mapped segments and switch at their next query.  Returns
-        the number of segments merged (0 when there was nothing to do)."""
+    def compact(self, max_bytes: int = COMPACT_MAX_BYTES) -> int:
+        """Merge segments into one (fewer lookups per query): all of them, or the smallest ones
+        whose merged table fits `max_bytes` (it is sorted in memory).  Holds the writer lock while
+        it runs; readers keep their memory-mapped segments and switch at their next query.
+        Returns the number of segments merged (0 when there was nothing to do)."""
         con = self._con
         con.execute("BEGIN IMMEDIATE")
         files: list[Path] = []
         try:
-            rows = con.execute("SELECT name, n_keys, n_docs, first_doc, doc_bits FROM segments "
-                               "ORDER BY first_doc").fetchall()
+            rows, size = [], 0
+            for row in con.execute("SELECT name, n_keys, n_docs, first_doc, doc_bits FROM segments "
+                                   "ORDER BY n_keys, first_doc").fetchall():
+                span = max([r[3] + r[2] for r in rows + [row]]) - min(r[3] for r in rows + [row])
+                if (size + row[1]) * 8 > max_bytes or int(span - 1).bit_length() > MAX_DOC_BITS:
+                    break
+                rows.append(row)
+                size += row[1]
+            rows.sort(key=lambda r: r[3])
             if len(rows) < 2:
                 con.execute("COMMIT")
                 return 0
             first = rows[0][3]
             span = max(f + n for _, _, n, f, _ in rows) - first
             bits = max(DOC_BITS, int(span - 1).bit_length())
-            if bits > MAX_DOC_BITS:
-                raise BadInput(f"{self.path}: too many documents to compact into one segment "
-                               f"({span:,} > {1 << MAX_DOC_BITS:,})")
             nb = np.uint64(bits)
             total = sum(r[1] for r in rows)
             out = np.empty(total, np.uint64)
@@ -442,7 +448,7 @@ class Index:
                 np.save(fh, out)
                 fh.flush()
                 os.fsync(fh.fileno())
-            con.execute("DELETE FROM segments")
+            con.executemany("DELETE FROM segments WHERE name = ?", [(r[0],) for r in rows])
             con.execute("INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?)",
                         (name, total, sum(r[2] for r in rows), first, bits, time.time()))
             con.execute("COMMIT")
