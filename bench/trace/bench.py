@@ -360,8 +360,10 @@ def project(runs: list[dict], target: int = 100_000_000) -> dict:
     archive size beyond the candidates it brings, so it is extrapolated per decade (log-linear)
     from the two largest runs; the LSH stage is a binary search per query key per segment, so it
     is projected from its measured cost at the largest size times the growth of log2(entries),
-    for one compacted segment and for ten segments of 10M documents (compaction sorts in memory,
-    8 bytes per band key: 10M documents = 6.5 GB)."""
+    for one segment (a streaming merge) and for the segments that in-memory compaction leaves
+    (each at most COMPACT_MAX_BYTES of band table: ~6M documents)."""
+    from unspin.trace.index import COMPACT_MAX_BYTES
+
     import math
 
     runs = sorted(runs, key=lambda r: r["build"]["docs"])
@@ -386,12 +388,15 @@ def project(runs: list[dict], target: int = 100_000_000) -> dict:
         per_seg = lsh / segs
         depth = lambda docs: math.log2(max(2.0, keys_per_doc * docs))  # noqa: E731
         one = per_seg * depth(target) / depth(nb / segs)
-        ten = 10 * per_seg * depth(target / 10) / depth(nb / segs)
+        seg_docs = COMPACT_MAX_BYTES // (8 * keys_per_doc)
+        tiers = math.ceil(target / seg_docs)
+        ten = tiers * per_seg * depth(seg_docs) / depth(nb / segs)
         out.update({"lsh_cpu_mean_ms_measured": lsh, "segments_measured": segs,
                     "lsh_cpu_mean_ms_one_segment": round(one, 1),
-                    "lsh_cpu_mean_ms_ten_segments": round(ten, 1),
+                    "compacted_segments": tiers, "compacted_segment_docs": int(seg_docs),
+                    "lsh_cpu_mean_ms_compacted_segments": round(ten, 1),
                     "query_cpu_mean_ms_one_segment": round(b["query"]["cpu_mean_ms"] - lsh + one, 1),
-                    "query_cpu_mean_ms_ten_segments": round(b["query"]["cpu_mean_ms"] - lsh + ten, 1),
+                    "query_cpu_mean_ms_compacted_segments": round(b["query"]["cpu_mean_ms"] - lsh + ten, 1),
                     "note": "CPU only, band table resident in RAM (page cache); see bench/trace/README.md"})
     return out
 
