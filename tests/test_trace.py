@@ -152,6 +152,22 @@ def test_compact_merges_segments_same_answers(tmp_path):
     reader.close()
 
 
+def test_streaming_merge_matches_in_memory_sort(tmp_path):
+    from unspin.trace.index import _merge_segments
+
+    rng = np.random.default_rng(0)
+    inputs, expect = [], []
+    for k, (n, sbits, off) in enumerate([(70_000, 20, 0), (50_000, 20, 300_000), (1_000, 22, 900_000)]):
+        keys = rng.integers(0, 1 << 12, n, dtype=np.uint64) << np.uint64(40)  # few distinct prefixes
+        e = np.sort(keys | rng.integers(0, 1 << sbits, n, dtype=np.uint64))
+        inputs.append((e, sbits, off))
+        doc = (e & np.uint64((1 << sbits) - 1)) + np.uint64(off)
+        expect.append(((e >> np.uint64(24)) << np.uint64(24)) | doc)
+    p = tmp_path / "m.npy"
+    _merge_segments(inputs, 24, p, 121_000, budget=1)  # smallest chunks: many rounds
+    assert np.array_equal(np.load(p), np.sort(np.concatenate(expect)))
+
+
 def _writer(path: str, docs: list, done) -> None:
     with Index(path) as idx:
         for d in docs:

@@ -360,9 +360,9 @@ def project(runs: list[dict], target: int = 100_000_000) -> dict:
     archive size beyond the candidates it brings, so it is extrapolated per decade (log-linear)
     from the two largest runs; the LSH stage is a binary search per query key per segment, so it
     is projected from its measured cost at the largest size times the growth of log2(entries),
-    for one segment (a streaming merge) and for the segments that in-memory compaction leaves
-    (each at most COMPACT_MAX_BYTES of band table: ~6M documents)."""
-    from unspin.trace.index import COMPACT_MAX_BYTES
+    for one compacted segment (what `index build` / `index compact` leave) and, for comparison,
+    for the 400 segments of 250k documents an index has before compaction."""
+    from unspin.trace.index import FLUSH_DOCS
 
     import math
 
@@ -388,15 +388,14 @@ def project(runs: list[dict], target: int = 100_000_000) -> dict:
         per_seg = lsh / segs
         depth = lambda docs: math.log2(max(2.0, keys_per_doc * docs))  # noqa: E731
         one = per_seg * depth(target) / depth(nb / segs)
-        seg_docs = COMPACT_MAX_BYTES // (8 * keys_per_doc)
-        tiers = math.ceil(target / seg_docs)
-        ten = tiers * per_seg * depth(seg_docs) / depth(nb / segs)
+        tiers = math.ceil(target / FLUSH_DOCS)
+        ten = tiers * per_seg * depth(FLUSH_DOCS) / depth(nb / segs)
         out.update({"lsh_cpu_mean_ms_measured": lsh, "segments_measured": segs,
                     "lsh_cpu_mean_ms_one_segment": round(one, 1),
-                    "compacted_segments": tiers, "compacted_segment_docs": int(seg_docs),
-                    "lsh_cpu_mean_ms_compacted_segments": round(ten, 1),
+                    "uncompacted_segments": tiers,
+                    "lsh_cpu_mean_ms_uncompacted": round(ten, 1),
                     "query_cpu_mean_ms_one_segment": round(b["query"]["cpu_mean_ms"] - lsh + one, 1),
-                    "query_cpu_mean_ms_compacted_segments": round(b["query"]["cpu_mean_ms"] - lsh + ten, 1),
+                    "query_cpu_mean_ms_uncompacted": round(b["query"]["cpu_mean_ms"] - lsh + ten, 1),
                     "note": "CPU only, band table resident in RAM (page cache); see bench/trace/README.md"})
     return out
 

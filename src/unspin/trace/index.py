@@ -53,7 +53,7 @@ SIG_BATCH = 1_000  # documents tokenised per numpy batch
 FLUSH_DOCS = 250_000  # documents per segment (and per transaction) while adding
 DOC_BITS = 20  # low bits of a flushed segment's entries: the segment-local document number
 MAX_DOC_BITS = 28  # a compacted segment holds at most 2**28 documents (keys keep >= 36 bits)
-COMPACT_MAX_BYTES = 4 << 30  # a compaction sorts at most this much band table in memory (~6M docs)
+MERGE_BUDGET = 256 << 20  # bytes of chunks held by a compaction's streaming merge
 _DOC_MASK = np.uint64((1 << DOC_BITS) - 1)
 BUCKET_CAP = 5_000  # posting lists longer than this (shingles common to many documents) are skipped
 MAX_CANDIDATES = 12  # documents checked by exact shingle containment
@@ -184,6 +184,55 @@ def _paragraphs(spans: list[tuple[int, int]], text: str) -> list[tuple[int, int]
     if spans:
         out.append((start, len(spans)))
     return out
+
+
+def _merge_segments(inputs: list[tuple[np.ndarray, int, int]], bits: int, path: Path, total: int,
+                    budget: int = MERGE_BUDGET) -> None:
+    """Merge sorted segment arrays (entries, their doc bits, doc offset) into one sorted .npy file
+    whose entries keep `bits` low bits for the document, in chunks of bounded size.
+
+    Re-packed entries keep the order of their key prefix (entry >> bits) within each input, so each
+    round takes from every input the entries whose prefix is below the smallest prefix at which
+    some unfinished input's chunk ends, sorts them and appends them."""
+    from numpy.lib.format import open_memmap
+
+    nb = np.uint64(bits)
+    out = open_memmap(path, mode="w+", dtype=np.uint64, shape=(total,))
+    pos = [0] * len(inputs)
+    step = max(1 << 14, budget // (8 * 4 * max(1, len(inputs))))
+    w = 0
+    while True:
+        live = [i for i, (e, _, _) in enumerate(inputs) if pos[i] < len(e)]
+        if not live:
+            break
+        chunks = {}
+        for i in live:
+            e, sbits, off = inputs[i]
+            part = np.asarray(e[pos[i]:pos[i] + step])
+            doc = (part & np.uint64((1 << sbits) - 1)) + np.uint64(off)
+            chunks[i] = (part >> nb, doc)
+        ends = [chunks[i][0][-1] for i in live if pos[i] + step < len(inputs[i][0])]
+        bound = min(ends) if ends else None
+        taken = []
+        for i in live:
+            prefix, doc = chunks[i]
+            k = len(prefix) if bound is None else int(np.searchsorted(prefix, bound, "left"))
+            if k:
+                taken.append((prefix[:k] << nb) | doc[:k])
+                pos[i] += k
+        if not taken:  # every unfinished chunk is one prefix: read bigger chunks
+            step *= 2
+            continue
+        merged = np.concatenate(taken)
+        merged.sort()
+        out[w:w + len(merged)] = merged
+        w += len(merged)
+    if w != total:
+        raise IndexCorrupt(f"{path.parent}: segment merge wrote {w} of {total} entries")
+    out.flush()
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+    del out
 
 
 # ------------------------------------------------------------------------------------ index
@@ -404,11 +453,12 @@ class Index:
         self._refresh(force=True)
         return len(batch)
 
-    def compact(self, max_bytes: int = COMPACT_MAX_BYTES) -> int:
+    def compact(self, max_bytes: int | None = None) -> int:
         """Merge segments into one (fewer lookups per query): all of them, or the smallest ones
-        whose merged table fits `max_bytes` (it is sorted in memory).  Holds the writer lock while
-        it runs; readers keep their memory-mapped segments and switch at their next query.
-        Returns the number of segments merged (0 when there was nothing to do)."""
+        whose merged table fits `max_bytes` of disk.  A streaming merge of the sorted segment files
+        (bounded memory).  Holds the writer lock while it runs; readers keep their memory-mapped
+        segments and switch at their next query.  Returns the number of segments merged (0 when
+        there was nothing to do)."""
         con = self._con
         con.execute("BEGIN IMMEDIATE")
         files: list[Path] = []
@@ -417,7 +467,8 @@ class Index:
             for row in con.execute("SELECT name, n_keys, n_docs, first_doc, doc_bits FROM segments "
                                    "ORDER BY n_keys, first_doc").fetchall():
                 span = max([r[3] + r[2] for r in rows + [row]]) - min(r[3] for r in rows + [row])
-                if (size + row[1]) * 8 > max_bytes or int(span - 1).bit_length() > MAX_DOC_BITS:
+                if (max_bytes is not None and (size + row[1]) * 8 > max_bytes) or \
+                        int(span - 1).bit_length() > MAX_DOC_BITS:
                     break
                 rows.append(row)
                 size += row[1]
@@ -428,26 +479,11 @@ class Index:
             first = rows[0][3]
             span = max(f + n for _, _, n, f, _ in rows) - first
             bits = max(DOC_BITS, int(span - 1).bit_length())
-            nb = np.uint64(bits)
             total = sum(r[1] for r in rows)
-            out = np.empty(total, np.uint64)
-            at = 0
-            for name, n_keys, _, f, sbits in rows:
-                e = self._open_segment(name, n_keys)
-                smask = np.uint64((1 << sbits) - 1)
-                for s in range(0, n_keys, 1 << 24):  # bounded temporaries
-                    part = e[s:s + (1 << 24)]
-                    doc = (part & smask) + np.uint64(f - first)
-                    out[at:at + len(part)] = ((part >> nb) << nb) | doc
-                    at += len(part)
-            out.sort()
             name = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
             p = self.path / f"seg-{name}.npy"
-            with open(p, "wb") as fh:
-                files.append(p)
-                np.save(fh, out)
-                fh.flush()
-                os.fsync(fh.fileno())
+            files.append(p)
+            _merge_segments([(self._open_segment(r[0], r[1]), r[4], r[3] - first) for r in rows], bits, p, total)
             con.executemany("DELETE FROM segments WHERE name = ?", [(r[0],) for r in rows])
             con.execute("INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?)",
                         (name, total, sum(r[2] for r in rows), first, bits, time.time()))
