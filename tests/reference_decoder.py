@@ -1,61 +1,14 @@
 """Reference (plain Python) implementation of the lattice decoder, kept as a test oracle for the
-compiled one in unspin.lattice: same maths, one look-up at a time.  Not part of the package.
-
-Noisy-channel decoding of one sentence: P(original | spun) ∝ P(spun | original) · P(original).
-
-For each sentence the decoder builds a lattice of arcs.  An arc covers spun words [start, end)
-and emits original words: the identity arc emits the spun word itself, a swap arc emits a
-candidate original from the channel (a phrase may cover several spun words and emit several
-original words, in both directions).  Arc scores are
-
-    identity: ln(1 - rate)                      (if the word could be a spin at all, else 0)
-    swap:     ln(rate) + w_ch · ln P(spun | original)
-    + w_lm · Σ ln P_lm(original words | two previous words on the path)
-
-Viterbi gives the restored sentence; forward-backward over the same lattice gives each spun
-word's posterior probability of having been swapped (locate), and each arc's posterior ranks the
-alternatives.  Histories beyond an arc's own words come from the predecessor's Viterbi path (the
-usual approximation that keeps the lattice first-order).
-"""
+compiled one in unspin.lattice: the same maths (see unspin.decode), one look-up at a time.
+Not part of the package; its parameters and results are unspin.decode's own classes."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from unspin.decode import DecoderParams, SentenceResult, WordSwap
 from unspin.lexicon.channel import Channel
 from unspin.lm import LanguageModel
-
-
-@dataclass(frozen=True)
-class DecoderParams:
-    rate: float = 0.15  # prior share of spinnable words a spinner swapped
-    channel_weight: float = 1.0
-    lm_weight: float = 1.0
-    # ln P_lm(word | history) - unigram_discount * ln P_lm(word): reward contextual fit rather than
-    # frequency alone.  A 3-gram backs off to unigrams for most rare words, and without this a
-    # clean text's rare words lose to their common synonyms.  Path-independent, so it is folded
-    # into each arc's static score.
-    unigram_discount: float = 0.0
-    # Positions whose spun word fits its left context this well (ln P(w | h) - ln P(w), nats)
-    # get no swap candidates: the screening that keeps decoding cheap on clean text.
-    gate_pmi: float = 99.0
-    shortlist: int = 16  # candidates per spun phrase scored in context (best by channel + unigram)
-    max_candidates: int = 5  # swap arcs kept per (start, length) after local pruning
-    prune_margin: float = 4.0  # nats a candidate may trail the identity locally and still be kept
-    report_threshold: float = 0.5  # a swap on the best path is applied only above this posterior
-    # Document-level rate: decode once with `rate`, re-estimate the share of spinnable words that
-    # were swapped from the posteriors, decode again with it (clamped).  Clean text then gets a
-    # low rate and few false swaps; heavily spun text a high one.  0 passes = fixed rate.
-    # Document gate: P(document is spun) = sigmoid(doc_slope * (evidence per 100 words - doc_center))
-    # where evidence is the summed log_evidence of its sentences; each word's swap probability is
-    # its posterior within a spun document times P(document is spun).  Clean prose with a few
-    # rare words then keeps them.
-    doc_center: float = 12.0
-    doc_slope: float = 0.5
-    scar_weight: float = 3.0  # log-odds per scar per 100 words (capped at 3 per 100)
-    rate_passes: int = 1
-    rate_min: float = 0.005
-    rate_max: float = 0.6
 
 
 @dataclass(slots=True)
@@ -72,29 +25,6 @@ class Arc:
     alpha: float = -math.inf
     beta: float = -math.inf
     hist: tuple[str, str] = ("<s>", "<s>")
-
-
-@dataclass
-class WordSwap:
-    """A swap decided for spun words [start, end) of the sentence (word indices)."""
-
-    start: int
-    end: int
-    original: str
-    probability: float
-    thesaurus: str
-    alternatives: list[tuple[str, float]] = field(default_factory=list)
-
-
-@dataclass
-class SentenceResult:
-    swaps: list[WordSwap]
-    swap_posterior: list[float]  # per spun word
-    spinnable: list[bool]  # per spun word: is it a key of the channel at all
-    # ln Σ_paths score (all hypotheses) minus the score of "nothing was swapped" (rate 0): the
-    # sentence's evidence that it was spun.  Summed over a document it is a log-likelihood ratio.
-    log_evidence: float = 0.0
-    log_clean: float = 0.0  # the LM score of the sentence as it stands (no swaps)
 
 
 def _logsumexp(values) -> float:

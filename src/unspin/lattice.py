@@ -46,16 +46,9 @@ def _lse2(a, b):
 def _local(tables, oov, memo, words, row, first, n_out, prev2, prev1, nxt1, lm_weight):
     """LM score of words[row, first:first+n_out] between two words of left context and one of
     right context (a 2-D words array and a row, not a view: views cost a reference count)."""
-    h2 = prev2
-    h1 = prev1
-    total = 0.0
-    for j in range(first, first + n_out):
-        w = words[row, j]
-        total += logprob_cached(tables, oov, memo, w, h1, h2)
-        h2 = h1
-        h1 = w
-    total += logprob_cached(tables, oov, memo, nxt1, h1, h2)
-    return lm_weight * total
+    t = _emit(tables, oov, memo, words, row, first, n_out, prev1, prev2, lm_weight)
+    h1, h2 = _push(prev1, prev2, words, row, first, n_out)
+    return t + lm_weight * logprob_cached(tables, oov, memo, nxt1, h1, h2)
 
 
 @nb.njit(cache=True)
@@ -74,6 +67,7 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
     ids2 = ids.reshape(1, n)
     loc = np.empty(slot_count.max() + 1 if n > 0 else 1, np.float64)
     taken = np.zeros(loc.shape[0], np.bool_)
+    order = np.empty(loc.shape[0], np.int64)
     for i in range(n):
         w = ids[i]
         id_score = 0.0
@@ -122,18 +116,15 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
                     kept += 1
             if kept == 0:
                 continue
+            # the kept candidates, in shortlist order; past max_candidates the best by local
+            # score, best first (ties: earlier in the shortlist first), by selection (cnt is small)
+            n_take = 0
             if kept <= max_candidates:
                 for c in range(cnt):
                     if loc[c] > floor:
-                        r = row0 + c
-                        arc_start[n_arcs] = i
-                        arc_end[n_arcs] = end
-                        arc_row[n_arcs] = r
-                        arc_channel[n_arcs] = log_swap + cand_static[r]
-                        n_arcs += 1
+                        order[n_take] = c
+                        n_take += 1
             else:
-                # the best max_candidates by local score, best first (ties: earlier in the
-                # shortlist first), by selection: no allocation, cnt is small
                 for c in range(cnt):
                     taken[c] = False
                 for _t in range(max_candidates):
@@ -142,12 +133,15 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
                         if not taken[c] and loc[c] > floor and (o < 0 or loc[c] > loc[o]):
                             o = c
                     taken[o] = True
-                    r = row0 + o
-                    arc_start[n_arcs] = i
-                    arc_end[n_arcs] = end
-                    arc_row[n_arcs] = r
-                    arc_channel[n_arcs] = log_swap + cand_static[r]
-                    n_arcs += 1
+                    order[n_take] = o
+                    n_take += 1
+            for q in range(n_take):
+                r = row0 + order[q]
+                arc_start[n_arcs] = i
+                arc_end[n_arcs] = end
+                arc_row[n_arcs] = r
+                arc_channel[n_arcs] = log_swap + cand_static[r]
+                n_arcs += 1
 
     # CSR lists: arcs starting / ending at each position (arcs are already sorted by start)
     start_ptr = np.zeros(n + 2, np.int32)
@@ -322,6 +316,19 @@ def _mixture(cand_cost, row, log_w, quant, absent):
     return mx + np.log(acc), best_t
 
 
+@nb.njit(cache=True, _nrt=False)
+def _original_prior(tables, oov, orig_ids, o):
+    """Σ ln P_unigram over the words of original o (an id of -1 inside: a word the 3-gram lacks)."""
+    vocab = tables[0].shape[0]
+    prior = 0.0
+    for j in range(orig_ids.shape[1]):
+        w = orig_ids[o, j]
+        if w == -1 and j > 0:
+            break
+        prior += unigram(tables, oov, w if w >= 0 else vocab)
+    return prior
+
+
 @nb.njit(cache=True)
 def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, absent, orig_ids,
               channel_weight, lm_weight, disc, k_max,
@@ -338,12 +345,7 @@ def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, abs
     for c in range(m):
         mix, bt = _mixture(cand_cost, a + c, log_w, quant, absent)
         o = np.int64(cand_orig[a + c])
-        prior = 0.0
-        for j in range(width):
-            w = orig_ids[o, j]
-            if w == -1 and j > 0:
-                break
-            prior += unigram(tables, oov, w if w >= 0 else vocab)
+        prior = _original_prior(tables, oov, orig_ids, o)
         score[c] = channel_weight * mix + lm_weight * prior
         static[c] = channel_weight * mix - disc * prior
         thes[c] = bt
@@ -380,7 +382,6 @@ def word_signals(tables, oov, key, word_id, word_is_fw, offsets, cand_orig, cand
             without context, which costs a look-up per word type."""
     a = np.int64(offsets[key])
     b = np.int64(offsets[key + 1])
-    vocab = tables[0].shape[0]
     uni = unigram(tables, oov, word_id)
     odd = False
     fw = False
@@ -389,12 +390,7 @@ def word_signals(tables, oov, key, word_id, word_is_fw, offsets, cand_orig, cand
     for row in range(a, b):
         o = np.int64(cand_orig[row])
         mix, _bt = _mixture(cand_cost, row, log_w, quant, absent)
-        prior = 0.0
-        for j in range(width):
-            w = orig_ids[o, j]
-            if w == -1 and j > 0:
-                break
-            prior += unigram(tables, oov, w if w >= 0 else vocab)
+        prior = _original_prior(tables, oov, orig_ids, o)
         mass += np.exp(prior + mix - uni)
         if width > 1 and orig_ids[o, 1] != -1:
             continue  # multi-word original: no odd / fw signal
