@@ -160,7 +160,8 @@ def test_streaming_merge_matches_in_memory_sort(tmp_path):
     for k, (n, sbits, off) in enumerate([(70_000, 20, 0), (50_000, 20, 300_000), (1_000, 22, 900_000)]):
         keys = rng.integers(0, 1 << 12, n, dtype=np.uint64) << np.uint64(40)  # few distinct prefixes
         e = np.sort(keys | rng.integers(0, 1 << sbits, n, dtype=np.uint64))
-        inputs.append((e, sbits, off))
+        np.save(tmp_path / f"in{k}.npy", e)
+        inputs.append((tmp_path / f"in{k}.npy", n, sbits, off))
         doc = (e & np.uint64((1 << sbits) - 1)) + np.uint64(off)
         expect.append(((e >> np.uint64(24)) << np.uint64(24)) | doc)
     p = tmp_path / "m.npy"

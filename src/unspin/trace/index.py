@@ -186,53 +186,69 @@ def _paragraphs(spans: list[tuple[int, int]], text: str) -> list[tuple[int, int]
     return out
 
 
-def _merge_segments(inputs: list[tuple[np.ndarray, int, int]], bits: int, path: Path, total: int,
+def _npy_data_offset(path: Path) -> int:
+    with open(path, "rb") as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        if major == 1:
+            np.lib.format.read_array_header_1_0(fh)
+        else:
+            np.lib.format.read_array_header_2_0(fh)
+        return fh.tell()
+
+
+def _merge_segments(inputs: list[tuple[Path, int, int, int]], bits: int, path: Path, total: int,
                     budget: int = MERGE_BUDGET) -> None:
-    """Merge sorted segment arrays (entries, their doc bits, doc offset) into one sorted .npy file
-    whose entries keep `bits` low bits for the document, in chunks of bounded size.
+    """Merge sorted segment files (path, entries, their doc bits, doc offset) into one sorted .npy
+    file whose entries keep `bits` low bits for the document, reading and writing in chunks (plain
+    file I/O: bounded memory, no mapped pages).
 
     Re-packed entries keep the order of their key prefix (entry >> bits) within each input, so each
     round takes from every input the entries whose prefix is below the smallest prefix at which
     some unfinished input's chunk ends, sorts them and appends them."""
-    from numpy.lib.format import open_memmap
-
     nb = np.uint64(bits)
-    out = open_memmap(path, mode="w+", dtype=np.uint64, shape=(total,))
-    pos = [0] * len(inputs)
-    step = max(1 << 14, budget // (8 * 4 * max(1, len(inputs))))
-    w = 0
-    while True:
-        live = [i for i, (e, _, _) in enumerate(inputs) if pos[i] < len(e)]
-        if not live:
-            break
-        chunks = {}
-        for i in live:
-            e, sbits, off = inputs[i]
-            part = np.asarray(e[pos[i]:pos[i] + step])
-            doc = (part & np.uint64((1 << sbits) - 1)) + np.uint64(off)
-            chunks[i] = (part >> nb, doc)
-        ends = [chunks[i][0][-1] for i in live if pos[i] + step < len(inputs[i][0])]
-        bound = min(ends) if ends else None
-        taken = []
-        for i in live:
-            prefix, doc = chunks[i]
-            k = len(prefix) if bound is None else int(np.searchsorted(prefix, bound, "left"))
-            if k:
-                taken.append((prefix[:k] << nb) | doc[:k])
-                pos[i] += k
-        if not taken:  # every unfinished chunk is one prefix: read bigger chunks
-            step *= 2
-            continue
-        merged = np.concatenate(taken)
-        merged.sort()
-        out[w:w + len(merged)] = merged
-        w += len(merged)
+    fhs = [open(p, "rb") for p, _, _, _ in inputs]
+    try:
+        base = [_npy_data_offset(p) for p, _, _, _ in inputs]
+        sizes = [n for _, n, _, _ in inputs]
+        pos = [0] * len(inputs)
+        step = max(1 << 14, budget // (8 * 4 * max(1, len(inputs))))
+        w = 0
+        with open(path, "wb") as out:
+            np.lib.format.write_array_header_1_0(out, {"descr": "<u8", "fortran_order": False, "shape": (total,)})
+            while True:
+                live = [i for i in range(len(inputs)) if pos[i] < sizes[i]]
+                if not live:
+                    break
+                chunks = {}
+                for i in live:
+                    _, _, sbits, off = inputs[i]
+                    fhs[i].seek(base[i] + 8 * pos[i])
+                    part = np.fromfile(fhs[i], dtype="<u8", count=min(step, sizes[i] - pos[i]))
+                    doc = (part & np.uint64((1 << sbits) - 1)) + np.uint64(off)
+                    chunks[i] = (part >> nb, doc)
+                ends = [chunks[i][0][-1] for i in live if pos[i] + step < sizes[i]]
+                bound = min(ends) if ends else None
+                taken = []
+                for i in live:
+                    prefix, doc = chunks[i]
+                    k = len(prefix) if bound is None else int(np.searchsorted(prefix, bound, "left"))
+                    if k:
+                        taken.append((prefix[:k] << nb) | doc[:k])
+                        pos[i] += k
+                if not taken:  # every unfinished chunk is one prefix: read bigger chunks
+                    step *= 2
+                    continue
+                merged = np.concatenate(taken)
+                merged.sort()
+                merged.tofile(out)
+                w += len(merged)
+            out.flush()
+            os.fsync(out.fileno())
+    finally:
+        for fh in fhs:
+            fh.close()
     if w != total:
         raise IndexCorrupt(f"{path.parent}: segment merge wrote {w} of {total} entries")
-    out.flush()
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
-    del out
 
 
 # ------------------------------------------------------------------------------------ index
@@ -483,7 +499,10 @@ class Index:
             name = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
             p = self.path / f"seg-{name}.npy"
             files.append(p)
-            _merge_segments([(self._open_segment(r[0], r[1]), r[4], r[3] - first) for r in rows], bits, p, total)
+            for r in rows:
+                self._open_segment(r[0], r[1])  # checks each file before merging it
+            _merge_segments([(self.path / f"seg-{r[0]}.npy", r[1], r[4], r[3] - first) for r in rows],
+                            bits, p, total)
             con.executemany("DELETE FROM segments WHERE name = ?", [(r[0],) for r in rows])
             con.execute("INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?)",
                         (name, total, sum(r[2] for r in rows), first, bits, time.time()))
