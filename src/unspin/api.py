@@ -212,7 +212,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True) -> tuple[list
         cursor = 0
         for (word_toks, words, _linked), result in zip(units, results):
             for ws in result.swaps:
-                prob = ws.probability * p_doc
+                prob = ws.probability * p_doc ** params.doc_power
                 if prob < params.report_threshold:
                     continue
                 a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end

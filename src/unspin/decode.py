@@ -55,6 +55,9 @@ class DecoderParams:
     doc_slope: float = 0.5
     scar_weight: float = 3.0  # log-odds per scar per 100 words (capped at 3 per 100)
     rate_passes: int = 1
+    # a swap's reported probability is its posterior times P(document is spun) ** doc_power:
+    # above 1, a document the detector is unsure of (formal clean prose, say) keeps its words
+    doc_power: float = 1.0
     rate_min: float = 0.005
     rate_max: float = 0.6
 
