@@ -20,7 +20,7 @@ from unspin.scars import repair_scars
 from unspin.text import Token, sentences, split_paragraphs, tokenize
 
 MIN_WORDS = 12  # below this the document score is not meaningful (the detect issue measures it)
-LANGUAGE_SAMPLE = 1_000  # characters from the head, middle and tail looked at to decide a language
+LANGUAGE_SAMPLE = 400  # characters from the head, middle and tail looked at to decide a language
 
 
 @dataclass(frozen=True)

@@ -199,7 +199,8 @@ class Decoder:
         slot_count = np.zeros((total, max_len), dtype=np.int32)
         phrases = self.params.max_candidates > 0
         info = self._word_info
-        may_extend = self.channel.may_extend
+        prefixes = self.channel.key_prefixes
+        key_index = self.channel.key_index
         at = 0
         for words, linked in units:
             n = len(words)
@@ -217,8 +218,8 @@ class Decoder:
                         if end > n or not linked[end - 2]:
                             break
                         phrase = phrase + " " + words[end - 1]
-                        if not may_extend(phrase):
-                            break
+                        if phrase not in prefixes and key_index(phrase) < 0:
+                            break  # no key is or starts with this phrase
                         slot_start[at + i, length - 1], slot_count[at + i, length - 1] = self._slot(phrase)
             at += n
         if store.generation != generation:  # the store started afresh meanwhile: gather again

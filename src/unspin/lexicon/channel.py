@@ -87,16 +87,17 @@ class Channel:
     def __contains__(self, spun: str) -> bool:
         return self._index(spun) >= 0
 
-    def may_extend(self, phrase: str) -> bool:
-        """Is `phrase` (words joined by spaces) a key or the first words of a longer key?  The
-        decoder stops growing a phrase where this is False."""
+    @property
+    def key_prefixes(self) -> frozenset[str]:
+        """The proper word prefixes of multi-word keys ("in", "in accord" of "in accord
+        circumstances"): the decoder stops growing a phrase that is neither one nor a key."""
         if self._prefixes is None:
             shipped = self._folder / "prefixes.txt"
             if shipped.exists():
                 self._prefixes = frozenset(shipped.read_text(encoding="utf-8").split("\n"))
             else:
                 self._prefixes = frozenset(key_prefixes(self._keys))
-        return phrase in self._prefixes or self._index(phrase) >= 0
+        return self._prefixes
 
     def key_index(self, spun: str) -> int:
         """Row of a spun form in the tables (-1: not a key)."""
