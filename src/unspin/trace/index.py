@@ -459,12 +459,7 @@ class Index:
                         (name, len(entries), len(batch), first, DOC_BITS, time.time()))
             con.execute("COMMIT")
         except BaseException:
-            try:
-                con.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            for p in files:
-                p.unlink(missing_ok=True)
+            _undo(con, files)
             raise
         self._refresh(force=True)
         return len(batch)
@@ -508,12 +503,7 @@ class Index:
                         (name, total, sum(r[2] for r in rows), first, bits, time.time()))
             con.execute("COMMIT")
         except BaseException:
-            try:
-                con.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            for p in files:
-                p.unlink(missing_ok=True)
+            _undo(con, files)
             raise
         self._segments = []  # drop our maps of the old files before they go
         for old in rows:
@@ -678,3 +668,13 @@ class Index:
             matches.append(Match(did, round(al.score, 4), round(al.coverage, 4), swaps))
         matches.sort(key=lambda m: (-m.score, -m.coverage, m.source_id))
         return matches[:top]
+
+
+def _undo(con: sqlite3.Connection, files) -> None:
+    """Roll back an unfinished add or compaction and remove the files it wrote."""
+    try:
+        con.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+    for p in files:
+        p.unlink(missing_ok=True)
