@@ -21,6 +21,7 @@ verdicts), `min_swaps`, `max_swaps`, `swapped` (substrings of the text each over
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import os
 import re
@@ -252,6 +253,24 @@ def test_detect_matches_check():
     r = unspin.check(text)
     assert d.spun_probability == r.spun_probability
     assert d.verdict == r.verdict
+
+
+def test_detect_matches_check_where_screening_clears():
+    """check() must take the screening decision on the same cheap counts detect() screens with
+    (it once rebuilt them and dropped one feature, so the two could part on clean text)."""
+    from unspin import api
+    from unspin.detection import default_model
+
+    model = default_model()
+    cleared = 0
+    with gzip.open(DEVSET, "rt", encoding="utf-8") as fh:
+        clean = [r["spun"] for r in map(json.loads, fh) if r["simulator"] == "clean"][:40]
+    for text in clean:
+        screened = model.score(api._cheap_stats(api._chunks(text, api._decoder(True))))[0]
+        cleared += screened < model.screen_clear_below
+        d, r = unspin.detect(text), unspin.check(text, fast=True)
+        assert (d.spun_probability, d.verdict) == (r.spun_probability, r.verdict)
+    assert cleared >= 2  # the screening path was exercised
 
 
 def test_detect_callable_twice():

@@ -5,6 +5,7 @@ text -> scars repaired (offset map kept) -> paragraphs -> sentences -> words
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from unspin.decode import Decoder, DecoderParams
 from unspin.lexicon.channel import Channel, ChannelWeights
 from unspin.detection import DocStats, WordSignals, cheap_stats, default_model
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
-from unspin.scars import repair_scars
+from unspin.scars import Repaired, repair_scars
 from unspin.text import Token, sentences, split_paragraphs, tokenize
 
 MIN_WORDS = 12  # below this the document score is not meaningful (the detect issue measures it)
@@ -116,12 +117,13 @@ def detect(text: str, screen: bool = True) -> Detection:
         return Detection(0.0, early, [])
     decoder = _decoder(True)
     model = default_model()
+    chunks = _chunks(text, decoder)  # (repaired and counted once, for both stages)
     if screen and model is not None:
-        stats = _cheap_stats(text, decoder)
+        stats = _cheap_stats(chunks)
         p, evidence = model.score(stats)
         if p < model.screen_clear_below:
             return Detection(round(p, 4), model.verdict(0.0, stats.n_words), evidence)
-    _swaps, _scars, _restored, stats = _analyse(text, decoder, want_swaps=False)
+    _swaps, _scars, _restored, stats = _analyse(text, decoder, want_swaps=False, chunks=chunks)
     p, verdict, evidence = _score(text, stats, decoder)
     return Detection(round(p, 4), verdict, evidence)
 
@@ -131,11 +133,29 @@ def _signals(decoder: Decoder) -> WordSignals:
     return WordSignals(decoder.channel, decoder.lm)
 
 
-def _cheap_stats(text: str, decoder: Decoder) -> DocStats:
-    stats = DocStats()
+@dataclass
+class _Chunk:
+    """A paragraph-sized piece of the input with its scars repaired and its cheap counts."""
+
+    offset: int
+    text: str
+    repaired: Repaired
+    cheap: DocStats
+
+
+def _chunks(text: str, decoder: Decoder) -> list[_Chunk]:
     signals = _signals(decoder)
-    for _offset, chunk in split_paragraphs(text):
-        stats.add(cheap_stats(chunk, len(repair_scars(chunk).scars), signals))
+    out = []
+    for offset, chunk in split_paragraphs(text):
+        rep = repair_scars(chunk)
+        out.append(_Chunk(offset, chunk, rep, cheap_stats(chunk, len(rep.scars), signals)))
+    return out
+
+
+def _cheap_stats(chunks: list[_Chunk]) -> DocStats:
+    stats = DocStats()
+    for c in chunks:
+        stats.add(c.cheap)
     return stats
 
 
@@ -148,30 +168,29 @@ def _score(text: str, stats: DocStats, decoder: Decoder) -> tuple[float, str, li
         verdict = "too-short" if stats.n_words < MIN_WORDS else (
             "spun" if p >= 0.7 else "clean" if p <= 0.3 else "undecided")
         return p, verdict, []
-    cheap = DocStats(n_words=stats.n_words, n_scars=stats.n_scars, n_odd=stats.n_odd,
-                     n_fw_odd=stats.n_fw_odd, n_rare=stats.n_rare)
-    p_cheap, evidence = model.score(cheap)
+    # the screening stage sees exactly what detect()'s screening saw: the cheap counts only
+    p_cheap, evidence = model.score(dataclasses.replace(stats, decoded=False))
     if p_cheap < model.screen_clear_below:
         return p_cheap, model.verdict(0.0, stats.n_words), evidence
     p, evidence = model.score(stats)
     return p, model.verdict(p, stats.n_words), evidence
 
 
-def _analyse(text: str, decoder: Decoder, want_swaps: bool = True) -> tuple[list[Swap], list[Scar], str, DocStats]:
+def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
+             chunks: list[_Chunk] | None = None) -> tuple[list[Swap], list[Scar], str, DocStats]:
     """Decode `text` chunk by chunk: swaps (input offsets), scars, restored text, statistics.
-    want_swaps=False (detect): statistics only; no swaps and the text comes back unrestored."""
+    want_swaps=False (detect): statistics only; no swaps and the text comes back unrestored.
+    chunks: `_chunks(text, decoder)` when the caller has them already."""
     swaps: list[Swap] = []
     scars: list[Scar] = []
     restored_parts: list[str] = []
     stats = DocStats()
     params = decoder.params
-    signals = _signals(decoder)
-    for offset, chunk in split_paragraphs(text):
-        rep = repair_scars(chunk)
+    for piece in chunks if chunks is not None else _chunks(text, decoder):
+        offset, chunk, rep, cheap = piece.offset, piece.text, piece.repaired, piece.cheap
         to_input = rep.to_input
         for s in rep.scars:
             scars.append(Scar(s.start + offset, s.end + offset, s.kind, s.found, s.repaired))
-        cheap = cheap_stats(chunk, len(rep.scars), signals)
         fixed = rep.text
         # each paragraph is judged on its own (mixed-language text: its English part is decoded);
         # a text of one paragraph was judged already
