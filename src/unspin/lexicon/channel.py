@@ -79,9 +79,10 @@ class Channel:
 
     @property
     def phrase_first_words(self) -> frozenset[str]:
-        """First words of multi-word keys: phrases are looked up only where one starts."""
+        """First words of multi-word keys: phrases are looked up only where one starts (the
+        one-word members of key_prefixes)."""
         if self._first_words is None:
-            self._first_words = frozenset(k[: k.index(" ")] for k in self._keys if " " in k)
+            self._first_words = frozenset(p for p in self.key_prefixes if " " not in p)
         return self._first_words
 
     def __contains__(self, spun: str) -> bool:

@@ -43,7 +43,7 @@ class NgramLM:
     MAX_OOV = 1_000_000  # (ids stay below 2**21: kernels.CACHE_BITS)
 
     def __init__(self, path: str | None = None):
-        from unspin.lm.kernels import build_bigram_hash
+        from unspin.lm.kernels import build_bigram_hash, new_memo
         from unspin.lm.trie import default_path, load_trie
 
         def bigram_hash(tables):
@@ -60,8 +60,6 @@ class NgramLM:
         self._oov = np.full(1024, self.UNKNOWN, dtype=np.float64)
         self._oov_n = 1  # slot 0: a word neither model knows
         self._cache: dict[tuple[str, str, str], float] = {}
-        from unspin.lm.kernels import new_memo
-
         self.memo = new_memo()  # for the compiled look-ups (kernels.logprob_cached)
 
     def in_vocab(self, word: str) -> bool:

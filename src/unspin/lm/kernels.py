@@ -110,12 +110,6 @@ def unigram(tables, oov, w):
 
 
 @nb.njit(cache=True)
-def logprob_many(tables, oov, w, h1, h2, out):
-    for i in range(w.shape[0]):
-        out[i] = logprob(tables, oov, w[i], h1[i], h2[i])
-
-
-@nb.njit(cache=True)
 def unpack_fields(mem, n, total_bits, offset_bits, width, out):
     """out[i] = the `width`-bit little-endian field at bit i*total_bits + offset_bits of mem
     (pocketsphinx's bitarr_read_int25; fields are at most 25 bits)."""

@@ -85,7 +85,7 @@ def _base_size(entries: int, max_vocab: int, remaining_bits: int) -> int:
 def read_trie(path: str) -> NgramTables:
     """Read a pocketsphinx trie LM of order 3 (the only order the decoder uses)."""
     data = np.fromfile(path, dtype=np.uint8)
-    raw = data.tobytes() if data.size < 64 else bytes(data[:64])
+    raw = bytes(data[:64])
     if not raw.startswith(HEADER):
         raise ValueError(f"{path}: not a pocketsphinx trie language model")
     pos = len(HEADER)
