@@ -186,6 +186,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
     restored_parts: list[str] = []
     stats = DocStats()
     params = decoder.params
+    thesaurus_counts = 0.0  # expected swaps per thesaurus over the chunks decoded so far
     for piece in chunks if chunks is not None else _chunks(text, decoder):
         offset, chunk, rep, cheap = piece.offset, piece.text, piece.repaired, piece.cheap
         to_input = rep.to_input
@@ -205,11 +206,18 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
         # Pass 1 at the prior rate; then re-estimate this chunk's rate from the posteriors.
         batch = decoder.prepare([(words, linked) for _t, words, linked in units])
         results = decoder.decode_batch(batch, min_doc=0.0, with_swaps=want_swaps and params.rate_passes == 0)
-        for _ in range(params.rate_passes):
+        for k in range(params.rate_passes):
             spinnable = sum(sum(r.spinnable) for r in results)
             mass = sum(p for r in results for p, sp in zip(r.swap_posterior, r.spinnable) if sp)
             rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
-            results = decoder.decode_batch(batch, rate, min_doc=0.0, with_swaps=want_swaps)
+            # the document's thesaurus mix so far (this chunk and the ones before it)
+            log_w = None
+            if params.adapt_prior > 0 and batch.thesaurus_counts is not None:
+                log_w = decoder.thesaurus_weights(thesaurus_counts + batch.thesaurus_counts)
+            last = k == params.rate_passes - 1
+            results = decoder.decode_batch(batch, rate, min_doc=0.0, with_swaps=want_swaps and last, log_weights=log_w)
+        if batch.thesaurus_counts is not None:
+            thesaurus_counts = thesaurus_counts + batch.thesaurus_counts
         chunk_stats = DocStats(decoded=True, n_words=cheap.n_words, n_scars=cheap.n_scars, n_odd=cheap.n_odd,
                          n_fw_odd=cheap.n_fw_odd, n_rare=cheap.n_rare, spin_llr=cheap.spin_llr,
                          evidence=sum(r.log_evidence for r in results),

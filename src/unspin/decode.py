@@ -60,6 +60,9 @@ class DecoderParams:
     doc_power: float = 1.0
     rate_min: float = 0.005
     rate_max: float = 0.6
+    # Per-document thesaurus weights (one EM step after the rate pass, see
+    # Decoder.thesaurus_weights): the shipped weights count as this many swaps; 0 = off.
+    adapt_prior: float = 0.0
 
 
 @dataclass
@@ -104,6 +107,7 @@ class _CandidateStore:
         self.static = np.zeros(cap, dtype=np.float64)
         self.orig = np.zeros(cap, dtype=np.int32)
         self.thes = np.zeros(cap, dtype=np.int8)
+        self.cost = np.zeros((cap, len(THESAURI)), dtype=np.uint8)  # per-thesaurus channel costs
         self.n = 0
 
     def clear(self) -> None:
@@ -117,10 +121,10 @@ class _CandidateStore:
         cap = len(self.length)
         while cap < self.n + rows:
             cap *= 2
-        old = (self.out, self.length, self.static, self.orig, self.thes)
+        old = (self.out, self.length, self.static, self.orig, self.thes, self.cost)
         n = self.n
         self._alloc(cap)
-        for new, prev in zip((self.out, self.length, self.static, self.orig, self.thes), old):
+        for new, prev in zip((self.out, self.length, self.static, self.orig, self.thes, self.cost), old):
             new[:n] = prev[:n]
         self.n = n
 
@@ -159,7 +163,7 @@ class Decoder:
                 n = shortlist(self.lm.tables, self.lm.oov_scores(), key, offsets, cand_orig, cand_cost,
                               self.channel.log_weights, QUANT, ABSENT, self._orig_ids,
                               p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, p.shortlist,
-                              store.out, store.length, store.static, store.orig, store.thes, store.n)
+                              store.out, store.length, store.static, store.orig, store.thes, store.cost, store.n)
                 got = (store.n, n) if n else (-1, 0)
                 store.n += n
             store.slots[phrase] = got
@@ -231,16 +235,27 @@ class Decoder:
                      local_lm, generation)
 
     def decode_batch(self, batch: "Batch", rate: float | None = None, min_doc: float = 1.0,
-                     with_swaps: bool = True) -> list[SentenceResult]:
+                     with_swaps: bool = True, log_weights: np.ndarray | None = None) -> list[SentenceResult]:
         """Decode every sentence of a prepared batch.  rate: the document's estimated swap rate
-        (None: the prior `params.rate`).  Swaps on the best path are returned when their
+        (None: the prior `params.rate`).  log_weights: the document's ln thesaurus weights (None:
+        the channel's; see `thesaurus_weights`).  Swaps on the best path are returned when their
         posterior reaches report_threshold * min_doc (the caller scales by P(document is spun)
         and applies the threshold itself); with_swaps=False returns posteriors and evidence only
         (a pass that only estimates the rate)."""
         with self._lock:
-            return self._decode_batch(batch, rate, min_doc, with_swaps)
+            return self._decode_batch(batch, rate, min_doc, with_swaps, log_weights)
 
-    def _decode_batch(self, batch: "Batch", rate: float | None, min_doc: float, with_swaps: bool) -> list[SentenceResult]:
+    def thesaurus_weights(self, counts: np.ndarray) -> np.ndarray:
+        """ln thesaurus weights for a document whose decoded swaps were attributed `counts`
+        (expected swaps per thesaurus, `Batch.thesaurus_counts` summed): one EM step from the
+        shipped weights, which act as a prior worth `params.adapt_prior` swaps.  A spinner
+        draws from one thesaurus (or a few), so a document's own mix sharpens the channel."""
+        w0 = np.exp(self.channel.log_weights)
+        w = (counts + self.params.adapt_prior * w0) / (counts.sum() + self.params.adapt_prior)
+        return np.log(np.maximum(w, 1e-12))
+
+    def _decode_batch(self, batch: "Batch", rate: float | None, min_doc: float, with_swaps: bool,
+                      log_weights: np.ndarray | None = None) -> list[SentenceResult]:
         store = self._store
         if batch.generation != store.generation:
             # the store started afresh since (it is bounded): gather the candidates again
@@ -248,11 +263,26 @@ class Decoder:
             batch.__dict__.update(fresh.__dict__)
         p = self.params
         rate = rate if rate is not None else p.rate
+        base_w = self.channel.log_weights
+        adapt = log_weights is not None
+        doc_w = log_weights if adapt else base_w
         (arc_ptr, arc_start, arc_end, arc_row, post, path_ptr, path, swap_post, log_z, log_clean) = decode_many(
             self.lm.tables, self.lm.oov_scores(), self.lm.memo, batch.ptr, batch.ids, batch.spinnable, batch.slot_start,
             batch.slot_count, batch.local_lm, store.out, store.length, store.static,
+            store.cost, adapt, doc_w, base_w, p.channel_weight, QUANT, ABSENT,
             math.log(1.0 - rate), math.log(rate), p.unigram_discount * p.lm_weight, p.prune_margin,
             p.max_candidates, p.lm_weight, p.gate_pmi, self._bos, self._eos)
+        # E step: each swap arc's posterior shared among the thesauri that explain it
+        swap_arcs = arc_row >= 0
+        if swap_arcs.any():
+            cost = store.cost[arc_row[swap_arcs]]
+            lp = np.where(cost == ABSENT, -np.inf, -cost.astype(np.float64) * QUANT) + doc_w
+            lp -= lp.max(axis=1, keepdims=True)
+            resp = np.exp(lp)
+            resp /= resp.sum(axis=1, keepdims=True)
+            batch.thesaurus_counts = (post[swap_arcs, None] * resp).sum(axis=0)
+        else:
+            batch.thesaurus_counts = np.zeros(len(THESAURI))
         thr = p.report_threshold * min_doc
         originals = self.channel.originals
         swap_all = swap_post.tolist()
@@ -318,3 +348,6 @@ class Batch:
     slot_count: np.ndarray
     local_lm: np.ndarray  # rate-free local LM scores, filled by the first decode_batch (see lattice)
     generation: int
+    # expected swaps per thesaurus on the last decode_batch (arc posteriors shared among the
+    # thesauri that explain each swap): the E step of per-document thesaurus weights
+    thesaurus_counts: np.ndarray | None = None

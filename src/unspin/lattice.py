@@ -14,6 +14,9 @@ Arrays in:
     slot_count[n, L]  how many rows (the shortlist, best first by channel + unigram)
     cand_out[R, M]    store: candidate original words as LM ids (-1 padded)
     cand_len[R], cand_static[R]   number of words; static score (channel - discount, no ln rate)
+    cand_cost[R, T]   the row's per-thesaurus channel costs (as in the channel table): with
+                      adapt, the channel part of the static score is mixed again with this
+                      document's thesaurus weights log_w_doc instead of the shipped log_w_base
     local_lm[n, L*(S+1)]  rate-free local LM scores, filled by the first pass, reused by the next
 
 Out: arcs as (start, end, store row or -1 for identity), each arc's posterior, the Viterbi path
@@ -53,7 +56,8 @@ def _local(tables, oov, memo, words, row, first, n_out, prev2, prev1, nxt1, lm_w
 
 @nb.njit(cache=True)
 def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, local_lm,
-                    cand_out, cand_len, cand_static,
+                    cand_out, cand_len, cand_static, cand_cost, adapt, log_w_doc, log_w_base, chan_w,
+                    quant, absent,
                     log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi,
                     bos, eos):
     n = ids.shape[0]
@@ -67,6 +71,7 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
     ids2 = ids.reshape(1, n)
     loc = np.empty(slot_count.max() + 1 if n > 0 else 1, np.float64)
     taken = np.zeros(loc.shape[0], np.bool_)
+    stat = np.empty(loc.shape[0], np.float64)
     order = np.empty(loc.shape[0], np.int64)
     for i in range(n):
         w = ids[i]
@@ -105,7 +110,13 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
             kept = 0
             for c in range(cnt):
                 r = row0 + c
-                s_ = log_swap + cand_static[r]
+                st_ = cand_static[r]
+                if adapt:
+                    m_doc, _t = _mixture(cand_cost, r, log_w_doc, quant, absent)
+                    m_base, _t = _mixture(cand_cost, r, log_w_base, quant, absent)
+                    st_ += chan_w * (m_doc - m_base)
+                stat[c] = st_
+                s_ = log_swap + st_
                 lm_c = local_lm[i, lbase + 1 + c]
                 if np.isnan(lm_c):
                     lm_c = _local(tables, oov, memo, cand_out, r, 0, cand_len[r], prev2, prev1, nxt1, lm_weight)
@@ -140,7 +151,7 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
                 arc_start[n_arcs] = i
                 arc_end[n_arcs] = end
                 arc_row[n_arcs] = r
-                arc_channel[n_arcs] = log_swap + cand_static[r]
+                arc_channel[n_arcs] = log_swap + stat[order[q]]
                 n_arcs += 1
 
     # CSR lists: arcs starting / ending at each position (arcs are already sorted by start)
@@ -332,7 +343,7 @@ def _original_prior(tables, oov, orig_ids, o):
 @nb.njit(cache=True)
 def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, absent, orig_ids,
               channel_weight, lm_weight, disc, k_max,
-              out_ids, out_len, out_static, out_orig, out_thes, row0):
+              out_ids, out_len, out_static, out_orig, out_thes, out_cost, row0):
     """Write spun key `key`'s best `k_max` candidates (by channel + unigram prior, stable) into
     the store rows from row0; return how many.  out_static gets the arc's static score."""
     a = np.int64(offsets[key])  # (offsets may be unsigned: keep the arithmetic signed)
@@ -367,6 +378,8 @@ def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, abs
         out_static[r] = static[c]
         out_orig[r] = o
         out_thes[r] = thes[c]
+        for t in range(cand_cost.shape[1]):
+            out_cost[r, t] = cand_cost[a + c, t]
     return n
 
 
@@ -406,7 +419,7 @@ def word_signals(tables, oov, key, word_id, word_is_fw, offsets, cand_orig, cand
 
 @nb.njit(cache=True)
 def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, local_lm, cand_out, cand_len, cand_static,
-                log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi, bos, eos):
+                cand_cost, adapt, log_w_doc, log_w_base, chan_w, quant, absent, log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi, bos, eos):
     """decode_sentence over sentences ptr[s]:ptr[s+1] of the concatenated arrays; outputs
     concatenated likewise (arcs by arc_ptr, Viterbi paths by path_ptr, arc indices local to
     their sentence)."""
@@ -430,7 +443,8 @@ def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, 
         if b > a:
             (st, en, row, pst, pth, sw, lz, lc) = decode_sentence(
                 tables, oov, memo, ids[a:b], spinnable[a:b], slot_start[a:b], slot_count[a:b], local_lm[a:b],
-                cand_out, cand_len, cand_static, log_keep, log_swap, disc, prune_margin,
+                cand_out, cand_len, cand_static, cand_cost, adapt, log_w_doc, log_w_base, chan_w, quant, absent,
+                log_keep, log_swap, disc, prune_margin,
                 max_candidates, lm_weight, gate_pmi, bos, eos)
             m = st.shape[0]
             arc_start[na:na + m] = st
