@@ -135,3 +135,55 @@ def test_check_from_several_threads_matches_sequential():
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda t: [(s.start, s.original) for s in api.check(t, fast=True).swaps], texts * 3))
     assert got == want * 3
+
+
+def test_wordfreq_fast_path_matches_wordfreq():
+    """Unknown words' back-off scores skip wordfreq's tokeniser for plain words: same values."""
+    import wordfreq
+
+    from unspin.lm import _wordfreq_en
+
+    words = ["the", "sojourn", "astatine", "zqxjvb", "well-known", "don't", "naïve", "u.s.", "covid19",
+             "Paris", "x", "floccinaucinihilipilification", "ooh", "2024"]
+    rng = random.Random(7)
+    words += rng.sample(sorted(wordfreq.get_frequency_dict("en")), 3000)
+    for w in words:
+        assert _wordfreq_en(w) == wordfreq.word_frequency(w, "en"), w
+
+
+def test_word_signals_in_one_call_match_one_by_one():
+    from unspin.api import make_decoder
+    from unspin.detection import WordSignals
+
+    dec = make_decoder()
+    words = ["astatine", "the", "sojourn", "connected", "qzxvbn", "minute", "management", "indium",
+             "standard", "ran", "astatine", "in"]
+    batch = WordSignals(dec.channel, dec.lm).many(words)
+    single = WordSignals(dec.channel, dec.lm)
+    assert batch == [single(w) for w in words]
+    assert batch[0][1] and batch[0][3] > 0  # astatine: a function-word oddity, likely spun
+    assert batch[1][3] < 0  # the: likelier clean
+
+
+def test_document_thesaurus_weights():
+    """Decoding with the shipped weights passed as a document's is decoding without them; the E
+    step shares each swap's posterior among thesauri; weights favouring one thesaurus move the
+    posteriors of pairs only the others explain."""
+    import numpy as np
+
+    from unspin.api import make_decoder
+
+    dec = make_decoder()
+    words = "he made a sojourn to paris astatine the end of the twelvemonth".split()
+    linked = [True] * (len(words) - 1)
+    batch = dec.prepare([(words, linked)])
+    plain = dec.decode_batch(batch, 0.3)[0]
+    counts = batch.thesaurus_counts
+    assert counts.shape == (4,) and counts.sum() > 0.5
+    same = dec.decode_batch(batch, 0.3, log_weights=dec.channel.log_weights.copy())[0]
+    assert same.swap_posterior == pytest.approx(plain.swap_posterior, abs=1e-9)
+    assert batch.thesaurus_counts == pytest.approx(counts)
+    w = dec.thesaurus_weights(np.array([100.0, 0.0, 0.0, 0.0]))  # a WordNet spinner
+    assert np.exp(w).sum() == pytest.approx(np.exp(dec.channel.log_weights).sum()) and np.argmax(w) == 0
+    other = dec.decode_batch(batch, 0.3, log_weights=w)[0]
+    assert other.swap_posterior != pytest.approx(plain.swap_posterior, abs=1e-3)

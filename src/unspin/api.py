@@ -207,8 +207,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
         batch = decoder.prepare([(words, linked) for _t, words, linked in units])
         results = decoder.decode_batch(batch, min_doc=0.0, with_swaps=want_swaps and params.rate_passes == 0)
         for k in range(params.rate_passes):
-            spinnable = sum(sum(r.spinnable) for r in results)
-            mass = sum(p for r in results for p, sp in zip(r.swap_posterior, r.spinnable) if sp)
+            spinnable, mass = batch.n_spinnable, batch.swap_mass
             rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
             # the document's thesaurus mix so far (this chunk and the ones before it)
             log_w = None
@@ -222,8 +221,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
                          n_fw_odd=cheap.n_fw_odd, n_rare=cheap.n_rare, spin_llr=cheap.spin_llr,
                          evidence=sum(r.log_evidence for r in results),
                          lm_logprob=sum(r.log_clean for r in results),
-                         n_spinnable=sum(sum(r.spinnable) for r in results),
-                         swap_mass=sum(p for r in results for p, sp in zip(r.swap_posterior, r.spinnable) if sp))
+                         n_spinnable=batch.n_spinnable, swap_mass=batch.swap_mass)
         stats.add(chunk_stats)
         # A swap is reported when P(swap | the text is spun) * P(the text is spun) is high
         # enough: the detector's probability (or, without one, the decoder's own evidence).

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from unspin.lattice import decode_many, shortlist
+from unspin.lattice import decode_many, shortlist, shortlist_many
 from unspin.lexicon.channel import ABSENT, QUANT, THESAURI, Channel
 from unspin.lm import NgramLM
 
@@ -169,6 +169,47 @@ class Decoder:
             store.slots[phrase] = got
         return got
 
+    def _learn_words(self, words: list[str]) -> None:
+        """_info for every word not seen yet, their shortlists gathered in one compiled call."""
+        info = self._word_info
+        new = [w for w in dict.fromkeys(words) if w not in info]
+        if not new:
+            return
+        store, p, ch = self._store, self.params, self.channel
+        # (a word whose shortlist the store holds already keeps it)
+        keys = [ch.key_index(w) if p.max_candidates > 0 and w not in store.slots else -1 for w in new]
+        keyed = [k for k in keys if k >= 0]
+        if store.n + len(keyed) * p.shortlist > store.max_rows:
+            store.clear()
+            info.clear()
+        if len(info) + len(new) >= 1_000_000:
+            info.clear()
+        store.reserve(len(keyed) * p.shortlist)
+        counts = np.zeros(len(keyed), dtype=np.int64)
+        if keyed:
+            offsets, cand_orig, cand_cost = ch.tables
+            shortlist_many(self.lm.tables, self.lm.oov_scores(), np.asarray(keyed, dtype=np.int64), offsets, cand_orig,
+                           cand_cost, ch.log_weights, QUANT, ABSENT, self._orig_ids,
+                           p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, p.shortlist,
+                           store.out, store.length, store.static, store.orig, store.thes, store.cost, store.n, counts)
+        first_words = ch.phrase_first_words
+        row = store.n
+        j = 0
+        for w, k in zip(new, keys):
+            start, count = -1, 0
+            if k >= 0:
+                count = int(counts[j])
+                j += 1
+                if count:
+                    start = row
+                    row += count
+            if k >= 0:
+                store.slots[w] = (start, count)
+            elif w in store.slots:
+                start, count = store.slots[w]
+            info[w] = (self.lm.word_id(w), w in ch, w in first_words, start, count)
+        store.n = row
+
     def _info(self, word: str) -> tuple[int, bool, bool, int, int]:
         """Per word type: (LM id, is a channel key, starts a multi-word key, store rows of its
         single-word shortlist).  Cleared with the store, whose rows it names."""
@@ -205,6 +246,7 @@ class Decoder:
         info = self._word_info
         prefixes = self.channel.key_prefixes
         key_index = self.channel.key_index
+        self._learn_words([w for words, _l in units for w in words])
         at = 0
         for words, linked in units:
             n = len(words)
@@ -251,7 +293,8 @@ class Decoder:
         shipped weights, which act as a prior worth `params.adapt_prior` swaps.  A spinner
         draws from one thesaurus (or a few), so a document's own mix sharpens the channel."""
         w0 = np.exp(self.channel.log_weights)
-        w = (counts + self.params.adapt_prior * w0) / (counts.sum() + self.params.adapt_prior)
+        total = w0.sum()  # (the shipped weights' total mass is kept: it scales every swap alike)
+        w = total * (counts + self.params.adapt_prior * w0 / total) / (counts.sum() + self.params.adapt_prior)
         return np.log(np.maximum(w, 1e-12))
 
     def _decode_batch(self, batch: "Batch", rate: float | None, min_doc: float, with_swaps: bool,
@@ -272,6 +315,8 @@ class Decoder:
             store.cost, adapt, doc_w, base_w, p.channel_weight, QUANT, ABSENT,
             math.log(1.0 - rate), math.log(rate), p.unigram_discount * p.lm_weight, p.prune_margin,
             p.max_candidates, p.lm_weight, p.gate_pmi, self._bos, self._eos)
+        batch.n_spinnable = int(batch.spinnable.sum())
+        batch.swap_mass = float(swap_post[batch.spinnable].sum())
         # E step: each swap arc's posterior shared among the thesauri that explain it
         swap_arcs = arc_row >= 0
         if swap_arcs.any():
@@ -351,3 +396,5 @@ class Batch:
     # expected swaps per thesaurus on the last decode_batch (arc posteriors shared among the
     # thesauri that explain each swap): the E step of per-document thesaurus weights
     thesaurus_counts: np.ndarray | None = None
+    n_spinnable: int = 0  # words that are channel keys, and their summed swap posteriors,
+    swap_mass: float = 0.0  # on the last decode_batch (what a document's rate is estimated from)

@@ -119,33 +119,56 @@ class WordSignals:
         """(odd, fw_odd, rare, llr) of a lower-case word; see lattice.word_signals."""
         got = self._cache.get(word)
         if got is None:
-            from unspin.lattice import word_signals
+            got = self.many([word])[0]
+        return got
+
+    def many(self, words: list[str]) -> list[tuple[bool, bool, bool, float]]:
+        """__call__ over many words, the uncached ones computed in one compiled call."""
+        cache = self._cache
+        missing = [w for w in dict.fromkeys(words) if w not in cache]
+        if missing:
+            import numpy as np
+
+            from unspin.lattice import word_signals_many
             from unspin.lexicon.channel import ABSENT, QUANT
 
-            wid = self.lm.word_id(word)
-            rare = self.lm.unigram(word) < self.RARE
-            odd = fw = False
-            llr = math.log(1.0 - self.LLR_RATE)  # a word no spinner produces
-            key = self.channel.key_index(word)
-            if key >= 0:
-                offsets, cand_orig, cand_cost = self.channel.tables
-                odd, fw, llr = word_signals(self.lm.tables, self.lm.oov_scores(), key, wid, word in FUNCTION_WORDS,
-                                            offsets, cand_orig, cand_cost, self.channel.log_weights, QUANT, ABSENT,
-                                            self._orig_ids, self._fw_ids, self.ODD_RATIO, self.FW_MIN_CHANNEL,
-                                            self.LLR_RATE)
-            got = (bool(odd), bool(fw), rare, min(self.LLR_MAX, float(llr)))
-            if len(self._cache) < 1_000_000:
-                self._cache[word] = got
-        return got
+            lm, channel = self.lm, self.channel
+            keyed, keys, wids = [], [], []
+            fresh: dict[str, tuple[bool, bool, bool, float]] = {}
+            no_spin = math.log(1.0 - self.LLR_RATE)  # a word no spinner produces
+            for w in missing:
+                wid = lm.word_id(w)
+                rare = lm.unigram(w) < self.RARE
+                key = channel.key_index(w)
+                if key >= 0:
+                    keyed.append(w)
+                    keys.append(key)
+                    wids.append(wid)
+                fresh[w] = (False, False, rare, no_spin)
+            if keyed:
+                n = len(keyed)
+                odd, fw, llr = np.zeros(n, np.bool_), np.zeros(n, np.bool_), np.zeros(n, np.float64)
+                offsets, cand_orig, cand_cost = channel.tables
+                word_signals_many(lm.tables, lm.oov_scores(), np.asarray(keys, np.int64), np.asarray(wids, np.int64),
+                                  np.asarray([w in FUNCTION_WORDS for w in keyed], np.bool_),
+                                  offsets, cand_orig, cand_cost, channel.log_weights, QUANT, ABSENT,
+                                  self._orig_ids, self._fw_ids, self.ODD_RATIO, self.FW_MIN_CHANNEL,
+                                  self.LLR_RATE, odd, fw, llr)
+                for w, o, f, x in zip(keyed, odd.tolist(), fw.tolist(), llr.tolist()):
+                    fresh[w] = (o, f, fresh[w][2], min(self.LLR_MAX, x))
+            if len(cache) + len(fresh) > 1_000_000:
+                return [cache.get(w) or fresh[w] for w in words]
+            cache.update(fresh)
+        return [cache[w] for w in words]
 
 
 def cheap_stats(text: str, n_scars: int, signals: WordSignals) -> DocStats:
     st = DocStats(n_scars=n_scars)
     n = odd = fw = rare = 0
     llr = 0.0
-    for w, count in Counter(_WORD_RE.findall(text.lower())).items():
+    counts = Counter(_WORD_RE.findall(text.lower().replace("’", "'")))
+    for count, (o, f, r, x) in zip(counts.values(), signals.many(list(counts))):
         n += count
-        o, f, r, x = signals(w.replace("’", "'"))
         odd += o * count
         fw += f * count
         rare += r * count

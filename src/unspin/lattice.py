@@ -384,6 +384,22 @@ def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, abs
 
 
 @nb.njit(cache=True)
+def shortlist_many(tables, oov, keys, offsets, cand_orig, cand_cost, log_w, quant, absent, orig_ids,
+                   channel_weight, lm_weight, disc, k_max,
+                   out_ids, out_len, out_static, out_orig, out_thes, out_cost, row0, out_count):
+    """shortlist for many keys, rows written one key after another from row0 (a call from
+    Python costs about 5 µs of argument checking); out_count[i] gets key i's number of rows."""
+    r = row0
+    for i in range(keys.shape[0]):
+        n = shortlist(tables, oov, keys[i], offsets, cand_orig, cand_cost, log_w, quant, absent, orig_ids,
+                      channel_weight, lm_weight, disc, k_max,
+                      out_ids, out_len, out_static, out_orig, out_thes, out_cost, r)
+        out_count[i] = n
+        r += n
+    return r - row0
+
+
+@nb.njit(cache=True)
 def word_signals(tables, oov, key, word_id, word_is_fw, offsets, cand_orig, cand_cost, log_w, quant,
                  absent, orig_ids, fw_ids, odd_ratio, fw_min_channel, rate):
     """Context-free signals of a spun word that is channel key `key`:
@@ -415,6 +431,20 @@ def word_signals(tables, oov, key, word_id, word_is_fw, offsets, cand_orig, cand
         if not odd and np.float64(tables[0][w]) - uni > odd_ratio:
             odd = True
     return odd, fw, np.log(1.0 - rate + rate * mass)
+
+
+@nb.njit(cache=True)
+def word_signals_many(tables, oov, keys, word_ids, words_are_fw, offsets, cand_orig, cand_cost, log_w, quant,
+                      absent, orig_ids, fw_ids, odd_ratio, fw_min_channel, rate, out_odd, out_fw, out_llr):
+    """word_signals for many word types in one call (a call from Python costs about 5 µs of
+    argument checking, more than the work for most words)."""
+    for i in range(keys.shape[0]):
+        odd, fw, llr = word_signals(tables, oov, keys[i], word_ids[i], words_are_fw[i], offsets, cand_orig,
+                                    cand_cost, log_w, quant, absent, orig_ids, fw_ids, odd_ratio, fw_min_channel,
+                                    rate)
+        out_odd[i] = odd
+        out_fw[i] = fw
+        out_llr[i] = llr
 
 
 @nb.njit(cache=True)
