@@ -330,3 +330,33 @@ def test_internal_error_is_one_line(run_cli, monkeypatch, tmp_path):
     monkeypatch.setenv("UNSPIN_DEBUG", "1")
     with pytest.raises(FileNotFoundError):
         run_cli(["check", str(p)])
+
+
+def test_short_input_runs_plain_python_kernels_with_the_same_result(tmp_path):
+    """A one-shot check of a paragraph skips numba (about a second of loading) and runs the
+    kernels as plain Python; the report is the same as the compiled kernels'."""
+    from unspin.lm import fast_lm
+
+    fast_lm()  # the decoded 3-gram is in the suite's cache, as after any first run
+    text = ("A minute management standard underscored the U. S. and Japan’s very long standing "
+            "cooperative relationship, and said that conversations go on constantly. The national "
+            "added that the dangers of tariffs were discussed astatine length.\n")
+    path = tmp_path / "short.txt"
+    path.write_text(text, encoding="utf-8")
+    probe = ("import sys, runpy; sys.argv = ['unspin', 'check', '--json', sys.argv[1]]; "
+             "from unspin.cli import main; code = main(); "
+             "print('numba' in sys.modules, file=sys.stderr); sys.exit(code)")
+    runs = {}
+    for mode in ("auto", "1", "0"):
+        env = dict(os.environ)
+        env.pop("UNSPIN_JIT", None)
+        if mode != "auto":
+            env["UNSPIN_JIT"] = mode
+        proc = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, env=env,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        runs[mode] = (json.loads(proc.stdout), proc.stderr.strip().splitlines()[-1])
+    assert runs["auto"][1] == "False" and runs["0"][1] == "False" and runs["1"][1] == "True"
+    assert runs["auto"][0] == runs["1"][0] == runs["0"][0]
+    assert_report_schema(runs["auto"][0], text)
+    assert runs["auto"][0]["swaps"]  # the comparison covered real swaps

@@ -231,6 +231,7 @@ def _detect(args) -> int:
     if args.jsonl:
         return _jsonl(args, out, run=unspin.detect)
     text = read_text(args.file)
+    _short_input(text)
     det = unspin.detect(text)
     if args.json:
         out.write(_dumps(det.to_dict()) + "\n")
@@ -242,12 +243,29 @@ def _detect(args) -> int:
     return 0
 
 
+# A one-shot check of at most this many characters runs the kernels as plain Python: loading
+# numba and the kernels' machine code costs about a second, more than plain Python spends on a
+# paragraph (measured: the two break even near 1,500 characters).  See unspin._jit.
+PYTHON_KERNELS_MAX_CHARS = 1000
+
+
+def _short_input(text: str) -> None:
+    if len(text) > PYTHON_KERNELS_MAX_CHARS or "UNSPIN_JIT" in os.environ:
+        return
+    from unspin import _jit
+    from unspin.lm.trie import default_path, is_cached
+
+    if is_cached(default_path()):  # (decoding the 3-gram itself needs the compiled code)
+        _jit.prefer_python()
+
+
 def _check(args) -> int:
     out = _utf8_stdout()
     if args.jsonl:
         return _jsonl(args, out)
 
     text = read_text(args.file)
+    _short_input(text)
     report = unspin.check(text, fast=args.fast)
     if args.json:
         out.write(_dumps(report.to_dict()) + "\n")

@@ -24,7 +24,7 @@ Out: arcs as (start, end, store row or -1 for identity), each arc's posterior, t
 """
 from __future__ import annotations
 
-import numba as nb
+from unspin._jit import njit
 import numpy as np
 
 from unspin.lm.kernels import logprob, logprob_cached, unigram
@@ -34,7 +34,7 @@ NEG_INF = -np.inf
 # every array argument on every call, which cost 10x on a 3-gram look-up (measured).
 
 
-@nb.njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)
 def _lse2(a, b):
     if a == NEG_INF:
         return b
@@ -45,7 +45,7 @@ def _lse2(a, b):
     return b + np.log1p(np.exp(a - b))
 
 
-@nb.njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)
 def _local(tables, oov, memo, words, row, first, n_out, prev2, prev1, nxt1, lm_weight):
     """LM score of words[row, first:first+n_out] between two words of left context and one of
     right context (a 2-D words array and a row, not a view: views cost a reference count)."""
@@ -54,7 +54,7 @@ def _local(tables, oov, memo, words, row, first, n_out, prev2, prev1, nxt1, lm_w
     return t + lm_weight * logprob_cached(tables, oov, memo, nxt1, h1, h2)
 
 
-@nb.njit(cache=True)
+@njit(cache=True)
 def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, local_lm,
                     cand_out, cand_len, cand_static, cand_cost, adapt, log_w_doc, log_w_base, chan_w,
                     quant, absent,
@@ -286,7 +286,7 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
             swap_post, log_z, log_clean)
 
 
-@nb.njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)
 def _emit(tables, oov, memo, words, row, first, n_out, h1, h2, lm_weight):
     total = 0.0
     for j in range(first, first + n_out):
@@ -297,7 +297,7 @@ def _emit(tables, oov, memo, words, row, first, n_out, h1, h2, lm_weight):
     return lm_weight * total
 
 
-@nb.njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)
 def _push(h1, h2, words, row, first, n_out):
     for j in range(first, first + n_out):
         h2 = h1
@@ -305,7 +305,7 @@ def _push(h1, h2, words, row, first, n_out):
     return h1, h2
 
 
-@nb.njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)
 def _mixture(cand_cost, row, log_w, quant, absent):
     """ln Σ_t w_t P_t(spun | original) for one candidate row, and the best thesaurus."""
     mx = NEG_INF
@@ -327,7 +327,7 @@ def _mixture(cand_cost, row, log_w, quant, absent):
     return mx + np.log(acc), best_t
 
 
-@nb.njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)
 def _original_prior(tables, oov, orig_ids, o):
     """Σ ln P_unigram over the words of original o (an id of -1 inside: a word the 3-gram lacks)."""
     vocab = tables[0].shape[0]
@@ -340,7 +340,7 @@ def _original_prior(tables, oov, orig_ids, o):
     return prior
 
 
-@nb.njit(cache=True)
+@njit(cache=True)
 def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, absent, orig_ids,
               channel_weight, lm_weight, disc, k_max,
               out_ids, out_len, out_static, out_orig, out_thes, out_cost, row0):
@@ -383,7 +383,7 @@ def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, abs
     return n
 
 
-@nb.njit(cache=True)
+@njit(cache=True)
 def shortlist_many(tables, oov, keys, offsets, cand_orig, cand_cost, log_w, quant, absent, orig_ids,
                    channel_weight, lm_weight, disc, k_max,
                    out_ids, out_len, out_static, out_orig, out_thes, out_cost, row0, out_count):
@@ -399,7 +399,7 @@ def shortlist_many(tables, oov, keys, offsets, cand_orig, cand_cost, log_w, quan
     return r - row0
 
 
-@nb.njit(cache=True)
+@njit(cache=True)
 def word_signals(tables, oov, key, word_id, word_is_fw, offsets, cand_orig, cand_cost, log_w, quant,
                  absent, orig_ids, fw_ids, odd_ratio, fw_min_channel, rate):
     """Context-free signals of a spun word that is channel key `key`:
@@ -433,7 +433,7 @@ def word_signals(tables, oov, key, word_id, word_is_fw, offsets, cand_orig, cand
     return odd, fw, np.log(1.0 - rate + rate * mass)
 
 
-@nb.njit(cache=True)
+@njit(cache=True)
 def word_signals_many(tables, oov, keys, word_ids, words_are_fw, offsets, cand_orig, cand_cost, log_w, quant,
                       absent, orig_ids, fw_ids, odd_ratio, fw_min_channel, rate, out_odd, out_fw, out_llr):
     """word_signals for many word types in one call (a call from Python costs about 5 µs of
@@ -447,7 +447,7 @@ def word_signals_many(tables, oov, keys, word_ids, words_are_fw, offsets, cand_o
         out_llr[i] = llr
 
 
-@nb.njit(cache=True)
+@njit(cache=True)
 def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, local_lm, cand_out, cand_len, cand_static,
                 cand_cost, adapt, log_w_doc, log_w_base, chan_w, quant, absent, log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi, bos, eos):
     """decode_sentence over sentences ptr[s]:ptr[s+1] of the concatenated arrays; outputs

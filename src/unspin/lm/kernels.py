@@ -8,11 +8,11 @@ Word ids below V index the model; an id >= V is a word the model lacks, scored b
 """
 from __future__ import annotations
 
-import numba as nb
+from unspin._jit import njit
 import numpy as np
 
 
-@nb.njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)
 def find(arr, lo, hi, key):
     """Index of key in the sorted slice arr[lo:hi], or -1."""
     while lo < hi:
@@ -33,13 +33,13 @@ def find(arr, lo, hi, key):
 _HASH_MUL = np.int64(-7046029254386353131)
 
 
-@nb.njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)
 def _hash_slot(key, mask):
     x = key * _HASH_MUL
     return (x ^ (x >> 29)) & mask
 
 
-@nb.njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)
 def bigram_index(bi_hash, w, h1):
     key = (np.int64(w) << 17) | np.int64(h1)
     mask = bi_hash.shape[0] - 1
@@ -53,7 +53,7 @@ def bigram_index(bi_hash, w, h1):
         slot = (slot + 1) & mask
 
 
-@nb.njit(cache=True)
+@njit(cache=True)
 def build_bigram_hash(bi_start, bi_word):
     n = bi_word.shape[0]
     size = 1
@@ -71,7 +71,7 @@ def build_bigram_hash(bi_start, bi_word):
     return table
 
 
-@nb.njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)
 def logprob(tables, oov, w, h1, h2):
     """ln P(w | h2 h1) with Katz back-off, exactly as pocketsphinx's trie scores it."""
     uni_prob, uni_bo, bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_word, tri_prob, bi_hash = tables
@@ -99,7 +99,7 @@ def logprob(tables, oov, w, h1, h2):
     return np.float64(uni_prob[w]) + np.float64(uni_bo[h1]) + bo2
 
 
-@nb.njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)
 def unigram(tables, oov, w):
     vocab = tables[0].shape[0]
     if w >= vocab:
@@ -109,7 +109,7 @@ def unigram(tables, oov, w):
     return np.float64(tables[0][w])
 
 
-@nb.njit(cache=True)
+@njit(cache=True)
 def unpack_fields(mem, n, total_bits, offset_bits, width, out):
     """out[i] = the `width`-bit little-endian field at bit i*total_bits + offset_bits of mem
     (pocketsphinx's bitarr_read_int25; fields are at most 25 bits)."""
@@ -134,7 +134,7 @@ def new_memo() -> np.ndarray:
     return memo
 
 
-@nb.njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False)
 def logprob_cached(tables, oov, memo, w, h1, h2):
     """logprob through a direct-mapped memo (the lattice asks for the same trigram from every
     predecessor with the same history, and again in the second decoding pass).  Ids must be

@@ -168,6 +168,22 @@ def cache_dir() -> Path | None:
     return Path(base) / "unspin"
 
 
+def _cache_target(path: str) -> Path | None:
+    st = os.stat(path)
+    folder = cache_dir()
+    tag = f"v{CACHE_FORMAT}-{os.path.basename(path)}-{st.st_size}-{st.st_mtime_ns}"
+    return folder / tag if folder is not None else None
+
+
+def is_cached(path: str) -> bool:
+    """Whether load_trie(path) will map decoded arrays rather than decode the trie."""
+    try:
+        target = _cache_target(path)
+    except OSError:
+        return False
+    return target is not None and (target / "done").exists()
+
+
 def load_trie(path: str, extra: dict | None = None) -> tuple[NgramTables, dict]:
     """read_trie through an on-disk cache of the decoded arrays (memory-mapped .npy files, so
     a warm start costs milliseconds instead of decoding 27 MB of bit-packed trie).  `extra`
@@ -175,10 +191,8 @@ def load_trie(path: str, extra: dict | None = None) -> tuple[NgramTables, dict]:
     returns the tables and those arrays.  The cache is keyed by the model file's size and
     modification time; any failure to read or write it falls back to decoding."""
     extra = extra or {}
-    st = os.stat(path)
-    folder = cache_dir()
-    tag = f"v{CACHE_FORMAT}-{os.path.basename(path)}-{st.st_size}-{st.st_mtime_ns}"
-    target = folder / tag if folder is not None else None
+    target = _cache_target(path)
+    folder, tag = (target.parent, target.name) if target is not None else (None, "")
     if target is not None and (target / "done").exists():
         try:
             arrays = {name: np.load(target / f"{name}.npy", mmap_mode="r").view(np.ndarray)
