@@ -3,6 +3,9 @@
 
     python bench/detect.py [--json OUT] [--png bench/out/reliability.png] [--speed-mb 4]
 
+Texts: each test document whole and as 25/50/100-word prefixes, clean ones also as a list,
+headlines and a flattened table, and 600-3,000-word articles of one spinner cell (or one genre,
+clean) joined as blank-line paragraphs ("long"; scripts/train_detector.py builds all of them).
 Accuracy: AUROC, TPR at 1% FPR, expected calibration error (10 bins), per simulator and per
 length; false-positive rate of the default verdict on clean text per genre.  Baseline in the same
 run: a perplexity-only detector (the 3-gram's per-word surprise, as crawl filters like CCNet use).

@@ -5,7 +5,8 @@
     python scripts/train_detector.py --refit    # fit again from the cached features
 
 Each dev document is used whole and as prefixes of 25, 50 and 100 words, so that the model and
-its calibration see short texts too (a prefix of a spun document that holds no gold swap is
+its calibration see short texts too, and dev documents of one spinner cell are joined into
+600-3,000-word articles, so that it sees evidence add up over long texts (`long_records`) (a prefix of a spun document that holds no gold swap is
 dropped: its label would be a guess).  Two logistic regressions (cheap features only; all
 features), isotonic calibration per length bucket fitted on cross-fitted scores, thresholds
 chosen on dev: "spun" at <= 0.5% false positives, screening cut where the cheap model's clear
@@ -51,10 +52,44 @@ def formats(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def long_records(recs: list[dict], seed: int = 11) -> list[dict]:
+    """Articles of 600-3,000 words: documents of one spinner cell (simulator, rate, function
+    words), or clean documents of one genre, joined as blank-line paragraphs.  Evidence adds up
+    over a long text, and the detector must learn how much (the split's documents stop at 400
+    words)."""
+    import random
+
+    rng = random.Random(seed)
+    cells: dict[tuple, list[dict]] = {}
+    for r in recs:
+        key = ("clean", r.get("genre", "")) if r["simulator"] == "clean" else (
+            r["simulator"], r["rate"], r["function_words"])
+        cells.setdefault(key, []).append(r)
+    out = []
+    for key in sorted(cells, key=str):
+        members = cells[key]
+        for round_ in range(1):
+            order = members[:]
+            rng.shuffle(order)
+            target, cur, words = rng.randint(600, 3000), [], 0
+            for r in order:
+                cur.append(r)
+                words += len(r["spun"].split())
+                if words >= target:
+                    out.append({"id": f"long/{'/'.join(map(str, key))}/{round_}/{len(out)}",
+                                "simulator": r["simulator"], "rate": r["rate"], "genre": r.get("genre", ""),
+                                "spun": "\n\n".join(x["spun"] for x in cur),
+                                "swaps": [s for x in cur for s in x["swaps"]], "long": True})
+                    target, cur, words = rng.randint(600, 3000), [], 0
+    return out
+
+
 def variants(rec: dict) -> list[tuple[str, str, int]]:
     """(text, label kind, n gold swaps) for the whole document and its prefixes (and, for clean
     documents, the same text in other registers)."""
     text = rec["spun"]
+    if rec.get("long"):
+        return [(text, "long", len(rec["swaps"]))]
     out = [(text, "whole", len(rec["swaps"]))]
     if rec["simulator"] == "clean":
         out.extend((t, kind, 0) for t, kind in formats(text))
@@ -95,6 +130,7 @@ def collect(split: str, workers: int = 2, limit: int | None = None) -> list[dict
         with gzip.open(path, "rt") as fh:
             return [json.loads(line) for line in fh]
     recs = load_records(split)[:limit] if limit else load_records(split)
+    recs = recs + long_records(recs)
     shards = [recs[i::workers * 4] for i in range(workers * 4)]
     rows: list[dict] = []
     with ProcessPoolExecutor(workers) as pool:

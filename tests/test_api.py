@@ -264,7 +264,7 @@ def test_detect_matches_check_where_screening_clears():
     model = default_model()
     cleared = 0
     with gzip.open(DEVSET, "rt", encoding="utf-8") as fh:
-        clean = [r["spun"] for r in map(json.loads, fh) if r["simulator"] == "clean"][:40]
+        clean = [r["spun"] for r in map(json.loads, fh) if r["simulator"] == "clean"][:150]
     for text in clean:
         screened = model.score(api._cheap_stats(api._chunks(text, api._decoder(True))))[0]
         cleared += screened < model.screen_clear_below

@@ -187,6 +187,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
     stats = DocStats()
     params = decoder.params
     thesaurus_counts = 0.0  # expected swaps per thesaurus over the chunks decoded so far
+    pending: list[tuple[str, list]] = []  # per chunk: its repaired text and its candidate swaps
     for piece in chunks if chunks is not None else _chunks(text, decoder):
         offset, chunk, rep, cheap = piece.offset, piece.text, piece.repaired, piece.cheap
         to_input = rep.to_input
@@ -223,39 +224,51 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
                          lm_logprob=sum(r.log_clean for r in results),
                          n_spinnable=batch.n_spinnable, swap_mass=batch.swap_mass)
         stats.add(chunk_stats)
-        # A swap is reported when P(swap | the text is spun) * P(the text is spun) is high
-        # enough: the detector's probability (or, without one, the decoder's own evidence).
         if not want_swaps:
             restored_parts.append(chunk)
             continue
-        model = default_model()
-        if model is not None:
-            p_doc = model.score(chunk_stats)[0]
-        else:
-            p_doc = _doc_probability(chunk_stats.evidence, sum(len(u[1]) for u in units), len(rep.scars), params)
-        pieces: list[str] = []
-        cursor = 0
-        for (word_toks, words, _linked), result in zip(units, results):
+        # Swaps that could be reported (posterior alone above the threshold), held until the
+        # document's probability is known: O(swaps), not O(words), per chunk.
+        held = []
+        for (word_toks, _words, _linked), result in zip(units, results):
             for ws in result.swaps:
-                prob = ws.probability * p_doc ** params.doc_power
+                if ws.probability >= params.report_threshold:
+                    a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end
+                    # b - 1 is the word's last char: to_input[b] may lie past a space the scar
+                    # repair removed
+                    held.append((a, b, to_input[a] + offset, to_input[b - 1] + 1 + offset, ws))
+        pending.append((fixed, held))
+    if want_swaps:
+        # A swap is reported when P(swap | the text is spun) * P(the text is spun) ** doc_power
+        # is high enough, with the document's probability (the detector's, which check()
+        # reports; without one, the decoder's own evidence) judged on the whole text: a lightly
+        # spun paragraph of a clearly spun article keeps its swaps, and one odd paragraph of a
+        # clean text does not make its rare words swaps.
+        if default_model() is not None:
+            p_doc = _score(text, stats, decoder)[0]
+        else:
+            p_doc = _doc_probability(stats.evidence, stats.n_words, stats.n_scars, params)
+        gate = p_doc ** params.doc_power
+        for fixed, held in pending:
+            pieces: list[str] = []
+            cursor = 0
+            for a, b, ia, ib, ws in held:
+                prob = ws.probability * gate
                 if prob < params.report_threshold:
                     continue
-                a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end
                 spun_fixed = fixed[a:b]
                 original = _match_case(spun_fixed, ws.original)
                 pieces.append(fixed[cursor:a])
                 pieces.append(original)
                 cursor = b
-                # b - 1 is the word's last char: to_input[b] may lie past a space the scar repair removed.
-                ia, ib = to_input[a] + offset, to_input[b - 1] + 1 + offset
                 swaps.append(Swap(
                     start=ia, end=ib, spun=text[ia:ib], original=original,
                     probability=round(prob, 4),
                     alternatives=_alternatives(spun_fixed, ws.alternatives, ws.probability),
                     thesaurus=ws.thesaurus,
                 ))
-        pieces.append(fixed[cursor:])
-        restored_parts.append("".join(pieces))
+            pieces.append(fixed[cursor:])
+            restored_parts.append("".join(pieces))
     stats.n_swaps = len(swaps)
     return swaps, scars, "".join(restored_parts), stats
 

@@ -37,7 +37,9 @@ FUNCTION_WORDS = frozenset(
 
 CHEAP_FEATURES = ("log_words", "scars_per_100", "odd_per_100", "fw_odd_per_100", "rare_per_100",
                   "spin_llr_per_100")
-# (No swap count: reported swaps are themselves gated by this probability.)
+# (No swap count: reported swaps are themselves gated by this probability.)  The *_z features
+# are sums over sqrt(words): evidence for spinning adds up over a long text (a sequential test),
+# which rates per 100 words cannot show.
 FULL_FEATURES = CHEAP_FEATURES + ("evidence_per_100", "rate", "surprise")
 FEATURES = FULL_FEATURES
 
@@ -71,17 +73,19 @@ class DocStats:
         n = max(1, self.n_words)
         per100 = 100.0 / n
         f = {
-            # capped at the longest dev documents: beyond them the length says nothing more
+            # capped near the longest documents of the split: beyond them the length says nothing more
             "log_words": math.log(min(n, 500)),
             "scars_per_100": min(5.0, self.n_scars * per100),
             "odd_per_100": self.n_odd * per100,
             "fw_odd_per_100": min(10.0, self.n_fw_odd * per100),
             "rare_per_100": self.n_rare * per100,
             "spin_llr_per_100": max(-20.0, min(300.0, self.spin_llr * per100)),
+            "spin_llr_z": max(-50.0, min(100.0, self.spin_llr / math.sqrt(n))),
         }
         if self.decoded:
             f.update(
                 evidence_per_100=max(-20.0, min(200.0, self.evidence * per100)),
+                evidence_z=max(-50.0, min(100.0, self.evidence / math.sqrt(n))),
                 rate=self.swap_mass / self.n_spinnable if self.n_spinnable else 0.0,
                 swaps_per_100=self.n_swaps * per100,
                 surprise=-self.lm_logprob / n,
