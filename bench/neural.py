@@ -54,16 +54,19 @@ class Recorder:
     def prepare(self, units):
         return self.inner.prepare(units)
 
-    def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True):
-        return [self.decode(w, l, rate, min_doc) for w, l in zip(batch.words, batch.linked)]
+    def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None):
+        key = (tuple(map(tuple, batch.words)), tuple(map(tuple, batch.linked)), rate, min_doc, with_swaps,
+               None if log_weights is None else log_weights.tobytes())
+        got = self.cache.get(key)
+        if got is None:
+            results = self.inner.decode_batch(batch, rate, min_doc, with_swaps, log_weights)
+            got = self.cache[key] = (results, batch.n_spinnable, batch.swap_mass, batch.thesaurus_counts)
+        results, batch.n_spinnable, batch.swap_mass, batch.thesaurus_counts = got
+        if not with_swaps:  # a pass that only estimates the rate and the thesaurus mix
+            return results
+        return [self._final((key, s), words, r) for s, (words, r) in enumerate(zip(batch.words, results))]
 
-    def decode(self, words, linked, rate=None, min_doc=1.0):
-        key = (tuple(words), tuple(linked), rate, min_doc)
-        r = self.cache.get(key)
-        if r is None:
-            r = self.cache[key] = self.inner.decode(words, linked, rate, min_doc)
-        if rate is None and self.params.rate_passes > 0:
-            return r
+    def _final(self, key, words, r):
         if self.weights is None:
             self.final.append((key, words, r))
             return r
