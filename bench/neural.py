@@ -54,15 +54,18 @@ class Recorder:
     def prepare(self, units):
         return self.inner.prepare(units)
 
-    def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None):
+    def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None, stats_only=False):
         key = (tuple(map(tuple, batch.words)), tuple(map(tuple, batch.linked)), rate, min_doc, with_swaps,
-               None if log_weights is None else log_weights.tobytes())
+               None if log_weights is None else log_weights.tobytes(), stats_only)
         got = self.cache.get(key)
+        stats = ("n_spinnable", "swap_mass", "thesaurus_counts", "log_evidence", "log_clean")
         if got is None:
-            results = self.inner.decode_batch(batch, rate, min_doc, with_swaps, log_weights)
-            got = self.cache[key] = (results, batch.n_spinnable, batch.swap_mass, batch.thesaurus_counts)
-        results, batch.n_spinnable, batch.swap_mass, batch.thesaurus_counts = got
-        if not with_swaps:  # a pass that only estimates the rate and the thesaurus mix
+            results = self.inner.decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only)
+            got = self.cache[key] = (results, [getattr(batch, k) for k in stats])
+        results = got[0]
+        for k, v in zip(stats, got[1]):
+            setattr(batch, k, v)
+        if not with_swaps or stats_only:  # a pass that only estimates the rate and the thesaurus mix
             return results
         return [self._final((key, s), words, r) for s, (words, r) in enumerate(zip(batch.words, results))]
 

@@ -206,22 +206,25 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
                 units.append((word_toks, words, linked))
         # Pass 1 at the prior rate; then re-estimate this chunk's rate from the posteriors.
         batch = decoder.prepare([(words, linked) for _t, words, linked in units])
-        results = decoder.decode_batch(batch, min_doc=0.0, with_swaps=want_swaps and params.rate_passes == 0)
-        for k in range(params.rate_passes):
+        passes = params.rate_passes
+        # (only the last pass's sentences are read, and only for their swaps)
+        results = decoder.decode_batch(batch, min_doc=0.0, with_swaps=want_swaps and passes == 0,
+                                       stats_only=passes > 0 or not want_swaps)
+        for k in range(passes):
             spinnable, mass = batch.n_spinnable, batch.swap_mass
             rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
             # the document's thesaurus mix so far (this chunk and the ones before it)
             log_w = None
             if params.adapt_prior > 0 and batch.thesaurus_counts is not None:
                 log_w = decoder.thesaurus_weights(thesaurus_counts + batch.thesaurus_counts)
-            last = k == params.rate_passes - 1
-            results = decoder.decode_batch(batch, rate, min_doc=0.0, with_swaps=want_swaps and last, log_weights=log_w)
+            last = k == passes - 1
+            results = decoder.decode_batch(batch, rate, min_doc=0.0, with_swaps=want_swaps and last, log_weights=log_w,
+                                           stats_only=not (last and want_swaps))
         if batch.thesaurus_counts is not None:
             thesaurus_counts = thesaurus_counts + batch.thesaurus_counts
         chunk_stats = DocStats(decoded=True, n_words=cheap.n_words, n_scars=cheap.n_scars, n_odd=cheap.n_odd,
                          n_fw_odd=cheap.n_fw_odd, n_rare=cheap.n_rare, spin_llr=cheap.spin_llr,
-                         evidence=sum(r.log_evidence for r in results),
-                         lm_logprob=sum(r.log_clean for r in results),
+                         evidence=batch.log_evidence, lm_logprob=batch.log_clean,
                          n_spinnable=batch.n_spinnable, swap_mass=batch.swap_mass)
         stats.add(chunk_stats)
         if not want_swaps:

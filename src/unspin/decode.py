@@ -277,15 +277,19 @@ class Decoder:
                      local_lm, generation)
 
     def decode_batch(self, batch: "Batch", rate: float | None = None, min_doc: float = 1.0,
-                     with_swaps: bool = True, log_weights: np.ndarray | None = None) -> list[SentenceResult]:
+                     with_swaps: bool = True, log_weights: np.ndarray | None = None,
+                     stats_only: bool = False) -> list[SentenceResult]:
         """Decode every sentence of a prepared batch.  rate: the document's estimated swap rate
         (None: the prior `params.rate`).  log_weights: the document's ln thesaurus weights (None:
-        the channel's; see `thesaurus_weights`).  Swaps on the best path are returned when their
+        the channel's; see `thesaurus_weights`).  stats_only: set the batch's statistics
+        (n_spinnable, swap_mass, thesaurus_counts, log_evidence, log_clean) and return no
+        per-sentence results (a pass that only estimates the document's rate and thesaurus mix).
+        Swaps on the best path are returned when their
         posterior reaches report_threshold * min_doc (the caller scales by P(document is spun)
         and applies the threshold itself); with_swaps=False returns posteriors and evidence only
         (a pass that only estimates the rate)."""
         with self._lock:
-            return self._decode_batch(batch, rate, min_doc, with_swaps, log_weights)
+            return self._decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only)
 
     def thesaurus_weights(self, counts: np.ndarray) -> np.ndarray:
         """ln thesaurus weights for a document whose decoded swaps were attributed `counts`
@@ -298,7 +302,7 @@ class Decoder:
         return np.log(np.maximum(w, 1e-12))
 
     def _decode_batch(self, batch: "Batch", rate: float | None, min_doc: float, with_swaps: bool,
-                      log_weights: np.ndarray | None = None) -> list[SentenceResult]:
+                      log_weights: np.ndarray | None = None, stats_only: bool = False) -> list[SentenceResult]:
         store = self._store
         if batch.generation != store.generation:
             # the store started afresh since (it is bounded): gather the candidates again
@@ -328,6 +332,10 @@ class Decoder:
             batch.thesaurus_counts = (post[swap_arcs, None] * resp).sum(axis=0)
         else:
             batch.thesaurus_counts = np.zeros(len(THESAURI))
+        batch.log_evidence = float((log_z - log_clean).sum())
+        batch.log_clean = float(log_clean.sum())
+        if stats_only:
+            return []
         thr = p.report_threshold * min_doc
         originals = self.channel.originals
         swap_all = swap_post.tolist()
@@ -398,3 +406,5 @@ class Batch:
     thesaurus_counts: np.ndarray | None = None
     n_spinnable: int = 0  # words that are channel keys, and their summed swap posteriors,
     swap_mass: float = 0.0  # on the last decode_batch (what a document's rate is estimated from)
+    log_evidence: float = 0.0  # Σ of the sentences' SentenceResult.log_evidence, log_clean
+    log_clean: float = 0.0

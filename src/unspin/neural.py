@@ -460,9 +460,9 @@ class RescoringDecoder:
     def prepare(self, units):
         return self.inner.prepare(units)
 
-    def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None):
-        results = self.inner.decode_batch(batch, rate, min_doc, with_swaps, log_weights)
-        if not with_swaps:  # a pass that only estimates the rate (and the thesaurus mix)
+    def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None, stats_only=False):
+        results = self.inner.decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only)
+        if not with_swaps or stats_only:  # a pass that only estimates the rate (and the thesaurus mix)
             return results
         p = self.rescore
         return [rescore_sentence(self.neural, words, r, None, None, p, self.channel)
