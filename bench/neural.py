@@ -19,6 +19,7 @@ Speed:   KB/s of check() with the neural tier = bytes / (fast check time + plan 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -60,7 +61,8 @@ class Recorder:
         got = self.cache.get(key)
         stats = ("n_spinnable", "swap_mass", "thesaurus_counts", "log_evidence", "log_clean")
         if got is None:
-            results = self.inner.decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only)
+            results = self.inner.decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only,
+                                              near_min=self.rparams.near_min)
             got = self.cache[key] = (results, [getattr(batch, k) for k in stats])
         results = got[0]
         for k, v in zip(stats, got[1]):
@@ -120,6 +122,9 @@ def main() -> int:
     ap.add_argument("--tune", action="store_true", help="grid-search the weights on this split")
     ap.add_argument("--weights", default="", help="NG,NN (default: unspin.neural.RescoreParams)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--near", type=float, default=None,
+                    help="rescore kept words with at least this n-gram swap posterior (0: path swaps only; "
+                         "default: RescoreParams.near_min)")
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
 
@@ -132,6 +137,8 @@ def main() -> int:
     if args.weights:
         ng, nn = (float(x) for x in args.weights.split(","))
         rp = RescoreParams(ngram_weight=ng, neural_weight=nn)
+    if args.near is not None:
+        rp = dataclasses.replace(rp, near_min=args.near)
     recs = load_records(args.split)
     if args.limit and args.limit < len(recs):
         step = len(recs) / args.limit

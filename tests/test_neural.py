@@ -74,6 +74,45 @@ def test_combine_drops_spun_best_and_keeps_offsets():
     assert r.swaps[0].original == "at" and len(r.swaps) == 2  # input untouched
 
 
+def test_kept_words_the_ngram_doubts_get_a_second_opinion():
+    """A word the n-gram path keeps but gives a swap posterior of 0.3 (result.near) is rescored
+    with its candidates; neural scores that favour a candidate make it a swap, in order."""
+    words = "he went astatine the shop and sojourned there".split()
+    path = [WordSwap(2, 3, "at", 0.9, "wordnet", [("astatine", 0.1)])]
+    r = _result(words, path)
+    r.near = [WordSwap(6, 7, "visited", 0.3, "wordnet", [("stayed", 0.1)])]
+    r.swap_posterior[6] = 0.3
+    jobs = plan(words, r, RescoreParams(confident=0.95))
+    near = [j for j in jobs if j.near]
+    assert len(near) == 1 and near[0].spun == "sojourned"
+    assert {h for h, _ in near[0].hyps} == {"visited", "stayed", "sojourned"}
+    assert near[0].prefix[-4:] == ["at", "the", "shop", "and"]  # the path's swap applied
+    for j in jobs:
+        j.neural = [0.0 if h in ("at", "visited") else -10.0 for h, _ in j.hyps]
+    out = combine(words, r, jobs, 0.5, 0.25)
+    assert [(s.start, s.original) for s in out.swaps] == [(2, "at"), (6, "visited")]
+    assert out.swap_posterior[6] > 0.5
+    for j in near:  # neural scores that favour the spun word keep it
+        j.neural = [0.0 if h == "sojourned" else -10.0 for h, _ in j.hyps]
+    assert [s.start for s in combine(words, r, jobs, 0.5, 0.25).swaps] == [2]
+
+
+def test_decoder_lists_kept_words_it_doubts():
+    from unspin.api import make_decoder
+
+    dec = make_decoder()
+    words = "he made a sojourn to paris astatine the end of the twelvemonth and we went there".split()
+    batch = dec.prepare([(words, [True] * (len(words) - 1))])
+    res = dec.decode_batch(batch, 0.3, min_doc=0.0, near_min=0.02)[0]
+    assert dec.decode_batch(batch, 0.3, min_doc=0.0)[0].near == []  # off unless asked
+    on_path = {j for s in res.swaps for j in range(s.start, s.end)}
+    assert res.near
+    for s in res.near:
+        assert s.end == s.start + 1 and s.start not in on_path
+        assert s.probability == res.swap_posterior[s.start] >= 0.02
+        assert s.original != words[s.start] and all(t != s.original for t, _ in s.alternatives)
+
+
 def test_unavailable_warns_once_and_returns_none(monkeypatch, capsys):
     import unspin.neural as N
 

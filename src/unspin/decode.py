@@ -86,6 +86,10 @@ class SentenceResult:
     # sentence's evidence that it was spun.  Summed over a document it is a log-likelihood ratio.
     log_evidence: float = 0.0
     log_clean: float = 0.0  # the LM score of the sentence as it stands (no swaps)
+    # words the best path keeps although their swap posterior reaches decode_batch's near_min:
+    # one WordSwap each (the likeliest one-word candidate; probability = the swap posterior),
+    # for a second opinion from the neural tier
+    near: list[WordSwap] = field(default_factory=list)
 
 
 class _CandidateStore:
@@ -278,18 +282,19 @@ class Decoder:
 
     def decode_batch(self, batch: "Batch", rate: float | None = None, min_doc: float = 1.0,
                      with_swaps: bool = True, log_weights: np.ndarray | None = None,
-                     stats_only: bool = False) -> list[SentenceResult]:
+                     stats_only: bool = False, near_min: float = 0.0) -> list[SentenceResult]:
         """Decode every sentence of a prepared batch.  rate: the document's estimated swap rate
         (None: the prior `params.rate`).  log_weights: the document's ln thesaurus weights (None:
         the channel's; see `thesaurus_weights`).  stats_only: set the batch's statistics
         (n_spinnable, swap_mass, thesaurus_counts, log_evidence, log_clean) and return no
         per-sentence results (a pass that only estimates the document's rate and thesaurus mix).
+        near_min > 0: also list the kept words at least this likely swapped (SentenceResult.near).
         Swaps on the best path are returned when their
         posterior reaches report_threshold * min_doc (the caller scales by P(document is spun)
         and applies the threshold itself); with_swaps=False returns posteriors and evidence only
         (a pass that only estimates the rate)."""
         with self._lock:
-            return self._decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only)
+            return self._decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only, near_min)
 
     def thesaurus_weights(self, counts: np.ndarray) -> np.ndarray:
         """ln thesaurus weights for a document whose decoded swaps were attributed `counts`
@@ -302,7 +307,8 @@ class Decoder:
         return np.log(np.maximum(w, 1e-12))
 
     def _decode_batch(self, batch: "Batch", rate: float | None, min_doc: float, with_swaps: bool,
-                      log_weights: np.ndarray | None = None, stats_only: bool = False) -> list[SentenceResult]:
+                      log_weights: np.ndarray | None = None, stats_only: bool = False,
+                      near_min: float = 0.0) -> list[SentenceResult]:
         store = self._store
         if batch.generation != store.generation:
             # the store started afresh since (it is bounded): gather the candidates again
@@ -355,12 +361,15 @@ class Decoder:
                 continue
             swap_list = swap_all[a0:a1]
             swaps = []
+            near: list[WordSwap] = []
             k0, k1 = arc_ptr_l[s], arc_ptr_l[s + 1]
+            covered: set[int] = set()
             for k in path_l[path_ptr_l[s]:path_ptr_l[s + 1]] if with_swaps else ():
                 r = row_l[k0 + k]
                 if r < 0:
                     continue
                 a_start, a_end = start_l[k0 + k], end_l[k0 + k]
+                covered.update(range(a_start, a_end))
                 prob = min(swap_list[a_start:a_end])
                 if prob < thr:
                     continue
@@ -377,8 +386,28 @@ class Decoder:
                 alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
                 swaps.append(WordSwap(a_start, a_end, originals[store.orig[r]], prob, THESAURI[store.thes[r]],
                                       alternatives))
+            if with_swaps and near_min > 0:
+                for kk in range(k0, k1):
+                    i = start_l[kk]
+                    rr = row_l[kk]
+                    if rr < 0 or end_l[kk] != i + 1 or i in covered or swap_list[i] < near_min:
+                        continue
+                    # arcs are sorted by start: the one-word candidates at i, likeliest first
+                    cands: dict[str, float] = {}
+                    k2 = kk
+                    while k2 < k1 and start_l[k2] == i:
+                        if row_l[k2] >= 0 and end_l[k2] == i + 1:
+                            text = originals[store.orig[row_l[k2]]]
+                            cands[text] = cands.get(text, 0.0) + float(post[k2])
+                        k2 += 1
+                    ranked = sorted(cands.items(), key=lambda x: -x[1])
+                    best_row = max((k3 for k3 in range(kk, k2) if row_l[k3] >= 0 and end_l[k3] == i + 1),
+                                   key=lambda k3: post[k3])
+                    near.append(WordSwap(i, i + 1, ranked[0][0], swap_list[i], THESAURI[store.thes[row_l[best_row]]],
+                                         ranked[1:6]))
+                    covered.add(i)
             results.append(SentenceResult(swaps, swap_list, spin_all[a0:a1],
-                                          float(log_z[s] - log_clean[s]), float(log_clean[s])))
+                                          float(log_z[s] - log_clean[s]), float(log_clean[s]), near))
         return results
 
     def decode(self, words: list[str], linked: list[bool], rate: float | None = None,

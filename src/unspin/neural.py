@@ -329,6 +329,9 @@ class RescoreParams:
     left: int = 40  # words of left context (the sentence so far, at most this many)
     context_threshold: float = 0.5  # n-gram swaps at least this likely are applied in contexts
     max_hyps: int = 6  # hypotheses rescored per swap (best n-gram posteriors first)
+    # words the n-gram path keeps although it gives them this swap posterior are rescored too
+    # (0: only the path's swaps); see SentenceResult.near
+    near_min: float = 0.0
 
 
 @dataclass
@@ -342,6 +345,7 @@ class Job:
     prefix: list[str]
     suffix: list[str]
     neural: list[float] = field(default_factory=list)
+    near: bool = False  # index is into result.near: a word the n-gram path kept
 
 
 def plan(words: list[str], result: SentenceResult, p: RescoreParams = RescoreParams()) -> list[Job]:
@@ -377,6 +381,17 @@ def plan(words: list[str], result: SentenceResult, p: RescoreParams = RescorePar
         prefix = [w for j in range(max(0, s.start - p.left), s.start) for w in applied[j]]
         suffix = [w for j in range(s.end, len(words)) for w in applied[j]][: p.right]
         jobs.append(Job(order[id(s)], spun, keep, prefix, suffix))
+    for k, s in enumerate(result.near):
+        spun = words[s.start]
+        hyps = {s.original: max(s.probability - sum(v for _t, v in s.alternatives), 1e-6)}
+        for t, v in s.alternatives:
+            hyps.setdefault(t, max(v, 1e-6))
+        hyps[spun] = max(1.0 - s.probability, 1e-6)
+        ranked = sorted(((t, v) for t, v in hyps.items() if t != spun), key=lambda x: -x[1])
+        keep = ranked[: p.max_hyps - 1] + [(spun, hyps[spun])]
+        prefix = [w for j in range(max(0, s.start - p.left), s.start) for w in applied[j]]
+        suffix = [w for j in range(s.end, len(words)) for w in applied[j]][: p.right]
+        jobs.append(Job(k, spun, keep, prefix, suffix, near=True))
     return jobs
 
 
@@ -388,20 +403,27 @@ def score_jobs(lm: NeuralLM, jobs: list[Job]) -> None:
 def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_weight: float,
             neural_weight: float, channel=None) -> SentenceResult:
     """Apply scored jobs to a result: a new SentenceResult (the input is not changed)."""
-    by_index = {j.index: j for j in jobs}
+    by_index = {j.index: j for j in jobs if not j.near}
     swaps: list[WordSwap] = []
     post = list(result.swap_posterior)
+    for job in (j for j in jobs if j.near):
+        s = result.near[job.index]
+        texts, probs = _job_probs(job, ngram_weight, neural_weight)
+        best = max(range(len(texts)), key=lambda i: probs[i])
+        p_spun = probs[texts.index(job.spun)]
+        post[s.start] = 1.0 - p_spun
+        if texts[best] == job.spun:
+            continue
+        alts = sorted(((t, q) for i, (t, q) in enumerate(zip(texts, probs)) if i != best), key=lambda x: -x[1])[:5]
+        thesaurus = s.thesaurus if texts[best] == s.original else (
+            _thesaurus(channel, job.spun, texts[best]) if channel is not None else "")
+        swaps.append(WordSwap(s.start, s.end, texts[best], 1.0 - p_spun, thesaurus, alts))
     for k, s in enumerate(result.swaps):
         job = by_index.get(k)
         if job is None:
             swaps.append(s)
             continue
-        scores = [ngram_weight * math.log(pn) + neural_weight * nn
-                  for (_h, pn), nn in zip(job.hyps, job.neural)]
-        m = max(scores)
-        z = sum(math.exp(x - m) for x in scores)
-        probs = [math.exp(x - m) / z for x in scores]
-        texts = [h for h, _ in job.hyps]
+        texts, probs = _job_probs(job, ngram_weight, neural_weight)
         best = max(range(len(texts)), key=lambda i: probs[i])
         p_spun = probs[texts.index(job.spun)]
         for j in range(s.start, s.end):
@@ -416,6 +438,14 @@ def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_wei
         swaps.append(WordSwap(s.start, s.end, texts[best], 1.0 - p_spun, thesaurus, alts))
     swaps.sort(key=lambda s: s.start)
     return dataclasses.replace(result, swaps=swaps, swap_posterior=post)
+
+
+def _job_probs(job: Job, ngram_weight: float, neural_weight: float) -> tuple[list[str], list[float]]:
+    """The hypotheses of a scored job and their combined posteriors (softmax of the scores)."""
+    scores = [ngram_weight * math.log(pn) + neural_weight * nn for (_h, pn), nn in zip(job.hyps, job.neural)]
+    m = max(scores)
+    z = sum(math.exp(x - m) for x in scores)
+    return [h for h, _ in job.hyps], [math.exp(x - m) / z for x in scores]
 
 
 def _thesaurus(channel, spun: str, original: str) -> str:
@@ -461,7 +491,8 @@ class RescoringDecoder:
         return self.inner.prepare(units)
 
     def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None, stats_only=False):
-        results = self.inner.decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only)
+        results = self.inner.decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only,
+                                          near_min=self.rescore.near_min)
         if not with_swaps or stats_only:  # a pass that only estimates the rate (and the thesaurus mix)
             return results
         p = self.rescore
