@@ -81,7 +81,7 @@ class Recorder:
         if not jobs:
             return r
         ng, nn = self.weights
-        return combine(words, r, jobs, ng, nn, self.channel)
+        return combine(words, r, jobs, ng, nn, self.channel, self.rparams.near_bias)
 
 
 def table(title: str, rows: list[tuple[str, dict]]) -> None:
@@ -125,6 +125,8 @@ def main() -> int:
     ap.add_argument("--near", type=float, default=None,
                     help="rescore kept words with at least this n-gram swap posterior (0: path swaps only; "
                          "default: RescoreParams.near_min)")
+    ap.add_argument("--near-bias", default="", metavar="B1,B2,...",
+                    help="also report the figures with these RescoreParams.near_bias values (re-combined, no re-scoring)")
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
 
@@ -200,6 +202,14 @@ def main() -> int:
         print(f"best weights on {args.split}: ngram_weight={weights[0]}, neural_weight={weights[1]}")
     else:
         weights = (rp.ngram_weight, rp.neural_weight)
+    for b in (float(x) for x in args.near_bias.split(",") if x):
+        rec_dec.rparams = dataclasses.replace(rp, near_bias=b)
+        g = {k: v.figures() for k, v in groups_of(recs, run(weights)[0]).items()}
+        sp, cl = g.get("spun (all simulators)", {}), g.get("clean", {})
+        print(f"  near_bias={b:<5} restore={sp.get('restore', 0):.4f} F1={sp.get('locate_f1', 0):.4f} "
+              f"P={sp.get('locate_p', 0):.4f} R={sp.get('locate_r', 0):.4f} wer_after={sp.get('wer_after', 0):.4f} "
+              f"false/1k={cl.get('false_per_1k', 0):.2f}")
+    rec_dec.rparams = rp
     reps, combine_s = run(weights)
     neu_fig = {k: v.figures() for k, v in groups_of(recs, reps).items()}
 

@@ -332,6 +332,9 @@ class RescoreParams:
     # words the n-gram path keeps although it gives them this swap posterior are rescored too
     # (0: only the path's swaps); see SentenceResult.near
     near_min: float = 0.0
+    # ...and a candidate must beat the kept word by this many nats (combined score) to replace
+    # it: the n-gram path chose to keep it, which its posterior alone undersells
+    near_bias: float = 0.0
 
 
 @dataclass
@@ -401,14 +404,14 @@ def score_jobs(lm: NeuralLM, jobs: list[Job]) -> None:
 
 
 def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_weight: float,
-            neural_weight: float, channel=None) -> SentenceResult:
+            neural_weight: float, channel=None, near_bias: float = 0.0) -> SentenceResult:
     """Apply scored jobs to a result: a new SentenceResult (the input is not changed)."""
     by_index = {j.index: j for j in jobs if not j.near}
     swaps: list[WordSwap] = []
     post = list(result.swap_posterior)
     for job in (j for j in jobs if j.near):
         s = result.near[job.index]
-        texts, probs = _job_probs(job, ngram_weight, neural_weight)
+        texts, probs = _job_probs(job, ngram_weight, neural_weight, near_bias)
         best = max(range(len(texts)), key=lambda i: probs[i])
         p_spun = probs[texts.index(job.spun)]
         post[s.start] = 1.0 - p_spun
@@ -440,9 +443,12 @@ def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_wei
     return dataclasses.replace(result, swaps=swaps, swap_posterior=post)
 
 
-def _job_probs(job: Job, ngram_weight: float, neural_weight: float) -> tuple[list[str], list[float]]:
-    """The hypotheses of a scored job and their combined posteriors (softmax of the scores)."""
-    scores = [ngram_weight * math.log(pn) + neural_weight * nn for (_h, pn), nn in zip(job.hyps, job.neural)]
+def _job_probs(job: Job, ngram_weight: float, neural_weight: float,
+               keep_bias: float = 0.0) -> tuple[list[str], list[float]]:
+    """The hypotheses of a scored job and their combined posteriors (softmax of the scores);
+    keep_bias nats are added to the spun words' score."""
+    scores = [ngram_weight * math.log(pn) + neural_weight * nn + (keep_bias if h == job.spun else 0.0)
+              for (h, pn), nn in zip(job.hyps, job.neural)]
     m = max(scores)
     z = sum(math.exp(x - m) for x in scores)
     return [h for h, _ in job.hyps], [math.exp(x - m) / z for x in scores]
@@ -467,7 +473,7 @@ def rescore_sentence(lm: NeuralLM, words: list[str], result: SentenceResult,
     if not jobs:
         return result
     score_jobs(lm, jobs)
-    return combine(words, result, jobs, ngram_weight, neural_weight, channel)
+    return combine(words, result, jobs, ngram_weight, neural_weight, channel, p.near_bias)
 
 
 class RescoringDecoder:
