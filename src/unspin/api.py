@@ -247,11 +247,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
         # reports; without one, the decoder's own evidence) judged on the whole text: a lightly
         # spun paragraph of a clearly spun article keeps its swaps, and one odd paragraph of a
         # clean text does not make its rare words swaps.
-        if default_model() is not None:
-            p_doc = _score(text, stats, decoder)[0]
-        else:
-            p_doc = _doc_probability(stats.evidence, stats.n_words, stats.n_scars, params)
-        gate = p_doc ** params.doc_power
+        gate = _score(text, stats, decoder)[0] ** params.doc_power
         for fixed, held in pending:
             pieces: list[str] = []
             cursor = 0
@@ -274,16 +270,6 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
             restored_parts.append("".join(pieces))
     stats.n_swaps = len(swaps)
     return swaps, scars, "".join(restored_parts), stats
-
-
-def _doc_probability(evidence: float, n_words: int, n_scars: int, params: DecoderParams) -> float:
-    """P(this text is spun) for gating its swaps: the decoder's evidence per 100 words, plus the
-    scars (spinners' typography; clean text has next to none)."""
-    if n_words == 0:
-        return 0.0
-    scar_density = min(3.0, 100.0 * n_scars / n_words)
-    z = params.doc_slope * (100.0 * evidence / n_words - params.doc_center) + params.scar_weight * scar_density
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
 def _alternatives(spun: str, alts: list[tuple[str, float]], posterior: float) -> list[Alternative]:

@@ -112,6 +112,7 @@ class _CandidateStore:
         self.orig = np.zeros(cap, dtype=np.int32)
         self.thes = np.zeros(cap, dtype=np.int8)
         self.cost = np.zeros((cap, len(THESAURI)), dtype=np.uint8)  # per-thesaurus channel costs
+        self.mix = np.zeros(cap, dtype=np.float64)  # their mixture under the shipped weights
         self.n = 0
 
     def clear(self) -> None:
@@ -125,10 +126,10 @@ class _CandidateStore:
         cap = len(self.length)
         while cap < self.n + rows:
             cap *= 2
-        old = (self.out, self.length, self.static, self.orig, self.thes, self.cost)
+        old = (self.out, self.length, self.static, self.orig, self.thes, self.cost, self.mix)
         n = self.n
         self._alloc(cap)
-        for new, prev in zip((self.out, self.length, self.static, self.orig, self.thes, self.cost), old):
+        for new, prev in zip((self.out, self.length, self.static, self.orig, self.thes, self.cost, self.mix), old):
             new[:n] = prev[:n]
         self.n = n
 
@@ -167,7 +168,7 @@ class Decoder:
                 n = shortlist(self.lm.tables, self.lm.oov_scores(), key, offsets, cand_orig, cand_cost,
                               self.channel.log_weights, QUANT, ABSENT, self._orig_ids,
                               p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, p.shortlist,
-                              store.out, store.length, store.static, store.orig, store.thes, store.cost, store.n)
+                              store.out, store.length, store.static, store.orig, store.thes, store.cost, store.mix, store.n)
                 got = (store.n, n) if n else (-1, 0)
                 store.n += n
             store.slots[phrase] = got
@@ -195,22 +196,19 @@ class Decoder:
             shortlist_many(self.lm.tables, self.lm.oov_scores(), np.asarray(keyed, dtype=np.int64), offsets, cand_orig,
                            cand_cost, ch.log_weights, QUANT, ABSENT, self._orig_ids,
                            p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, p.shortlist,
-                           store.out, store.length, store.static, store.orig, store.thes, store.cost, store.n, counts)
+                           store.out, store.length, store.static, store.orig, store.thes, store.cost, store.mix, store.n, counts)
         first_words = ch.phrase_first_words
         row = store.n
         j = 0
         for w, k in zip(new, keys):
-            start, count = -1, 0
             if k >= 0:
                 count = int(counts[j])
                 j += 1
-                if count:
-                    start = row
-                    row += count
-            if k >= 0:
+                start = row if count else -1
+                row += count
                 store.slots[w] = (start, count)
-            elif w in store.slots:
-                start, count = store.slots[w]
+            else:
+                start, count = store.slots.get(w, (-1, 0))
             info[w] = (self.lm.word_id(w), w in ch, w in first_words, start, count)
         store.n = row
 
@@ -219,13 +217,8 @@ class Decoder:
         single-word shortlist).  Cleared with the store, whose rows it names."""
         got = self._word_info.get(word)
         if got is None:
-            ch = self.channel
-            key = word in ch
-            start, count = self._slot(word) if key and self.params.max_candidates > 0 else (-1, 0)
-            got = (self.lm.word_id(word), key, word in ch.phrase_first_words, start, count)
-            if len(self._word_info) >= 1_000_000:
-                self._word_info.clear()
-            self._word_info[word] = got
+            self._learn_words([word])
+            got = self._word_info[word]
         return got
 
     # ------------------------------------------------------------------ decoding
@@ -316,13 +309,12 @@ class Decoder:
             batch.__dict__.update(fresh.__dict__)
         p = self.params
         rate = rate if rate is not None else p.rate
-        base_w = self.channel.log_weights
         adapt = log_weights is not None
-        doc_w = log_weights if adapt else base_w
+        doc_w = log_weights if adapt else self.channel.log_weights
         (arc_ptr, arc_start, arc_end, arc_row, post, path_ptr, path, swap_post, log_z, log_clean) = decode_many(
             self.lm.tables, self.lm.oov_scores(), self.lm.memo, batch.ptr, batch.ids, batch.spinnable, batch.slot_start,
             batch.slot_count, batch.local_lm, store.out, store.length, store.static,
-            store.cost, adapt, doc_w, base_w, p.channel_weight, QUANT, ABSENT,
+            store.cost, adapt, doc_w, store.mix, p.channel_weight, QUANT, ABSENT,
             math.log(1.0 - rate), math.log(rate), p.unigram_discount * p.lm_weight, p.prune_margin,
             p.max_candidates, p.lm_weight, p.gate_pmi, self._bos, self._eos)
         batch.n_spinnable = int(batch.spinnable.sum())
@@ -387,25 +379,23 @@ class Decoder:
                 swaps.append(WordSwap(a_start, a_end, originals[store.orig[r]], prob, THESAURI[store.thes[r]],
                                       alternatives))
             if with_swaps and near_min > 0:
+                # kept words this likely swapped: their one-word candidates (arcs are sorted by
+                # start), summed per original, likeliest first
+                cands: dict[int, dict[str, float]] = {}
+                best: dict[int, int] = {}  # position -> its likeliest candidate arc
                 for kk in range(k0, k1):
-                    i = start_l[kk]
-                    rr = row_l[kk]
+                    i, rr = start_l[kk], row_l[kk]
                     if rr < 0 or end_l[kk] != i + 1 or i in covered or swap_list[i] < near_min:
                         continue
-                    # arcs are sorted by start: the one-word candidates at i, likeliest first
-                    cands: dict[str, float] = {}
-                    k2 = kk
-                    while k2 < k1 and start_l[k2] == i:
-                        if row_l[k2] >= 0 and end_l[k2] == i + 1:
-                            text = originals[store.orig[row_l[k2]]]
-                            cands[text] = cands.get(text, 0.0) + float(post[k2])
-                        k2 += 1
-                    ranked = sorted(cands.items(), key=lambda x: -x[1])
-                    best_row = max((k3 for k3 in range(kk, k2) if row_l[k3] >= 0 and end_l[k3] == i + 1),
-                                   key=lambda k3: post[k3])
-                    near.append(WordSwap(i, i + 1, ranked[0][0], swap_list[i], THESAURI[store.thes[row_l[best_row]]],
+                    text = originals[store.orig[rr]]
+                    at_i = cands.setdefault(i, {})
+                    at_i[text] = at_i.get(text, 0.0) + float(post[kk])
+                    if i not in best or post[kk] > post[best[i]]:
+                        best[i] = kk
+                for i, at_i in cands.items():
+                    ranked = sorted(at_i.items(), key=lambda x: -x[1])
+                    near.append(WordSwap(i, i + 1, ranked[0][0], swap_list[i], THESAURI[store.thes[row_l[best[i]]]],
                                          ranked[1:6]))
-                    covered.add(i)
             results.append(SentenceResult(swaps, swap_list, spin_all[a0:a1],
                                           float(log_z[s] - log_clean[s]), float(log_clean[s]), near))
         return results

@@ -16,7 +16,8 @@ Arrays in:
     cand_len[R], cand_static[R]   number of words; static score (channel - discount, no ln rate)
     cand_cost[R, T]   the row's per-thesaurus channel costs (as in the channel table): with
                       adapt, the channel part of the static score is mixed again with this
-                      document's thesaurus weights log_w_doc instead of the shipped log_w_base
+                      document's thesaurus weights log_w_doc instead of the shipped ones, whose
+    cand_mix[R]       mixture (ln P(spun | original), shipped weights) the static score holds
     local_lm[n, L*(S+1)]  rate-free local LM scores, filled by the first pass, reused by the next
 
 Out: arcs as (start, end, store row or -1 for identity), each arc's posterior, the Viterbi path
@@ -56,7 +57,7 @@ def _local(tables, oov, memo, words, row, first, n_out, prev2, prev1, nxt1, lm_w
 
 @njit(cache=True)
 def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, local_lm,
-                    cand_out, cand_len, cand_static, cand_cost, adapt, log_w_doc, log_w_base, chan_w,
+                    cand_out, cand_len, cand_static, cand_cost, adapt, log_w_doc, cand_mix, chan_w,
                     quant, absent,
                     log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi,
                     bos, eos):
@@ -113,8 +114,7 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
                 st_ = cand_static[r]
                 if adapt:
                     m_doc, _t = _mixture(cand_cost, r, log_w_doc, quant, absent)
-                    m_base, _t = _mixture(cand_cost, r, log_w_base, quant, absent)
-                    st_ += chan_w * (m_doc - m_base)
+                    st_ += chan_w * (m_doc - cand_mix[r])
                 stat[c] = st_
                 s_ = log_swap + st_
                 lm_c = local_lm[i, lbase + 1 + c]
@@ -343,7 +343,7 @@ def _original_prior(tables, oov, orig_ids, o):
 @njit(cache=True)
 def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, absent, orig_ids,
               channel_weight, lm_weight, disc, k_max,
-              out_ids, out_len, out_static, out_orig, out_thes, out_cost, row0):
+              out_ids, out_len, out_static, out_orig, out_thes, out_cost, out_mix, row0):
     """Write spun key `key`'s best `k_max` candidates (by channel + unigram prior, stable) into
     the store rows from row0; return how many.  out_static gets the arc's static score."""
     a = np.int64(offsets[key])  # (offsets may be unsigned: keep the arithmetic signed)
@@ -352,9 +352,11 @@ def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, abs
     width = orig_ids.shape[1]
     score = np.empty(m, np.float64)
     static = np.empty(m, np.float64)
+    mixes = np.empty(m, np.float64)
     thes = np.empty(m, np.int8)
     for c in range(m):
         mix, bt = _mixture(cand_cost, a + c, log_w, quant, absent)
+        mixes[c] = mix
         o = np.int64(cand_orig[a + c])
         prior = _original_prior(tables, oov, orig_ids, o)
         score[c] = channel_weight * mix + lm_weight * prior
@@ -376,6 +378,7 @@ def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, abs
             length = j + 1
         out_len[r] = length
         out_static[r] = static[c]
+        out_mix[r] = mixes[c]
         out_orig[r] = o
         out_thes[r] = thes[c]
         for t in range(cand_cost.shape[1]):
@@ -386,14 +389,14 @@ def shortlist(tables, oov, key, offsets, cand_orig, cand_cost, log_w, quant, abs
 @njit(cache=True)
 def shortlist_many(tables, oov, keys, offsets, cand_orig, cand_cost, log_w, quant, absent, orig_ids,
                    channel_weight, lm_weight, disc, k_max,
-                   out_ids, out_len, out_static, out_orig, out_thes, out_cost, row0, out_count):
+                   out_ids, out_len, out_static, out_orig, out_thes, out_cost, out_mix, row0, out_count):
     """shortlist for many keys, rows written one key after another from row0 (a call from
     Python costs about 5 µs of argument checking); out_count[i] gets key i's number of rows."""
     r = row0
     for i in range(keys.shape[0]):
         n = shortlist(tables, oov, keys[i], offsets, cand_orig, cand_cost, log_w, quant, absent, orig_ids,
                       channel_weight, lm_weight, disc, k_max,
-                      out_ids, out_len, out_static, out_orig, out_thes, out_cost, r)
+                      out_ids, out_len, out_static, out_orig, out_thes, out_cost, out_mix, r)
         out_count[i] = n
         r += n
     return r - row0
@@ -449,7 +452,7 @@ def word_signals_many(tables, oov, keys, word_ids, words_are_fw, offsets, cand_o
 
 @njit(cache=True)
 def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, local_lm, cand_out, cand_len, cand_static,
-                cand_cost, adapt, log_w_doc, log_w_base, chan_w, quant, absent, log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi, bos, eos):
+                cand_cost, adapt, log_w_doc, cand_mix, chan_w, quant, absent, log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi, bos, eos):
     """decode_sentence over sentences ptr[s]:ptr[s+1] of the concatenated arrays; outputs
     concatenated likewise (arcs by arc_ptr, Viterbi paths by path_ptr, arc indices local to
     their sentence)."""
@@ -473,7 +476,7 @@ def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, 
         if b > a:
             (st, en, row, pst, pth, sw, lz, lc) = decode_sentence(
                 tables, oov, memo, ids[a:b], spinnable[a:b], slot_start[a:b], slot_count[a:b], local_lm[a:b],
-                cand_out, cand_len, cand_static, cand_cost, adapt, log_w_doc, log_w_base, chan_w, quant, absent,
+                cand_out, cand_len, cand_static, cand_cost, adapt, log_w_doc, cand_mix, chan_w, quant, absent,
                 log_keep, log_swap, disc, prune_margin,
                 max_candidates, lm_weight, gate_pmi, bos, eos)
             m = st.shape[0]

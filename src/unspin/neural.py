@@ -383,9 +383,7 @@ def plan(words: list[str], result: SentenceResult, p: RescoreParams = RescorePar
             continue
         ranked = sorted(hyps.items(), key=lambda x: -x[1])
         keep = [h for h in ranked if h[0] != spun][: p.max_hyps - 1] + [(spun, hyps[spun])]
-        prefix = [w for j in range(max(0, s.start - p.left), s.start) for w in applied[j]]
-        suffix = [w for j in range(s.end, len(words)) for w in applied[j]][: p.right]
-        jobs.append(Job(order[id(s)], spun, keep, prefix, suffix))
+        jobs.append(Job(order[id(s)], spun, keep, *_context(applied, s, p)))
     for k, s in enumerate(result.near):
         spun = words[s.start]
         hyps = {s.original: max(s.probability - sum(v for _t, v in s.alternatives), 1e-6)}
@@ -394,10 +392,15 @@ def plan(words: list[str], result: SentenceResult, p: RescoreParams = RescorePar
         hyps[spun] = max(1.0 - s.probability, 1e-6)
         ranked = sorted(((t, v) for t, v in hyps.items() if t != spun), key=lambda x: -x[1])
         keep = ranked[: p.max_hyps - 1] + [(spun, hyps[spun])]
-        prefix = [w for j in range(max(0, s.start - p.left), s.start) for w in applied[j]]
-        suffix = [w for j in range(s.end, len(words)) for w in applied[j]][: p.right]
-        jobs.append(Job(k, spun, keep, prefix, suffix, near=True))
+        jobs.append(Job(k, spun, keep, *_context(applied, s, p), near=True))
     return jobs
+
+
+def _context(applied: list[list[str]], s: WordSwap, p: RescoreParams) -> tuple[list[str], list[str]]:
+    """The words before (at most p.left) and after (p.right) a span, confident swaps applied."""
+    prefix = [w for j in range(max(0, s.start - p.left), s.start) for w in applied[j]]
+    suffix = [w for j in range(s.end, len(applied)) for w in applied[j]][: p.right]
+    return prefix, suffix
 
 
 def score_jobs(lm: NeuralLM, jobs: list[Job]) -> None:
