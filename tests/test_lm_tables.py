@@ -179,11 +179,13 @@ def test_document_thesaurus_weights():
     batch = dec.prepare([(words, linked)])
     plain = dec.decode_batch(batch, 0.3)[0]
     counts = batch.thesaurus_counts
-    assert counts.shape == (4,) and counts.sum() > 0.5
+    from unspin.lexicon.channel import THESAURI
+
+    assert counts.shape == (len(THESAURI),) and counts.sum() > 0.5
     same = dec.decode_batch(batch, 0.3, log_weights=dec.channel.log_weights.copy())[0]
     assert same.swap_posterior == pytest.approx(plain.swap_posterior, abs=1e-9)
     assert batch.thesaurus_counts == pytest.approx(counts)
-    w = dec.thesaurus_weights(np.array([100.0, 0.0, 0.0, 0.0]))  # a WordNet spinner
+    w = dec.thesaurus_weights(np.array([100.0] + [0.0] * (len(THESAURI) - 1)))  # a WordNet spinner
     assert np.exp(w).sum() == pytest.approx(np.exp(dec.channel.log_weights).sum()) and np.argmax(w) == 0
     other = dec.decode_batch(batch, 0.3, log_weights=w)[0]
     assert other.swap_posterior != pytest.approx(plain.swap_posterior, abs=1e-3)

@@ -105,3 +105,9 @@ def test_runtime_pins_match_the_build(manifest):
         built = manifest["inputs"][name]["pypi"].split("==")[1]
         assert pins.get(name) == built, f"pyproject pins {name}=={pins.get(name)}, data built with {built}"
         assert metadata.version(name) == built, f"installed {name} {metadata.version(name)}, data built with {built}"
+
+
+def test_package_data_fits_the_budget(manifest):
+    """Everything under data/ ships in the wheel: at most 100 MB (the core issue's budget)."""
+    total = sum(p.stat().st_size for p in DATA.rglob("*") if p.is_file())
+    assert total <= 100e6, f"package data is {total / 1e6:.1f} MB"

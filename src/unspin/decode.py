@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from unspin.lattice import decode_many, shortlist, shortlist_many
-from unspin.lexicon.channel import ABSENT, QUANT, THESAURI, Channel
+from unspin.lexicon.channel import ABSENT, QUANT, THESAURI, Channel, reported_thesaurus
 from unspin.lm import NgramLM
 
 
@@ -376,7 +376,7 @@ class Decoder:
                         alts[text] = alts.get(text, 0.0) + float(post[kk])
                     kk += 1
                 alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
-                swaps.append(WordSwap(a_start, a_end, originals[store.orig[r]], prob, THESAURI[store.thes[r]],
+                swaps.append(WordSwap(a_start, a_end, originals[store.orig[r]], prob, reported_thesaurus(store.thes[r]),
                                       alternatives))
             if with_swaps and near_min > 0:
                 # kept words this likely swapped: their one-word candidates (arcs are sorted by
@@ -394,7 +394,7 @@ class Decoder:
                         best[i] = kk
                 for i, at_i in cands.items():
                     ranked = sorted(at_i.items(), key=lambda x: -x[1])
-                    near.append(WordSwap(i, i + 1, ranked[0][0], swap_list[i], THESAURI[store.thes[row_l[best[i]]]],
+                    near.append(WordSwap(i, i + 1, ranked[0][0], swap_list[i], reported_thesaurus(store.thes[row_l[best[i]]]),
                                          ranked[1:6]))
             results.append(SentenceResult(swaps, swap_list, spin_all[a0:a1],
                                           float(log_z[s] - log_clean[s]), float(log_clean[s]), near))

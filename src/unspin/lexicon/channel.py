@@ -1,10 +1,11 @@
 """The run-time channel table: spun surface form -> candidate originals with per-thesaurus costs.
 
 The table (data/channel.npz, built by scripts/build_artefacts.py) stores, for every pair, the
-cost -ln P_t(spun | original) quantised to QUANT nats, for each thesaurus t, under a spinner
-that picks one of the original's senses and then one of its terms uniformly.  A spinner seen in
-the wild is a mixture of such spinners: `Channel.candidates` mixes them with weights learned on
-dev data (see `ChannelWeights`).
+cost -ln P_t(spun | original) quantised to QUANT nats, for each column t of THESAURI: a thesaurus
+under a spinner that picks one of the original's senses and then one of its terms uniformly, or
+(the "-first" columns) under one that always takes the first synonym of the first sense.  A
+spinner seen in the wild is a mixture of such spinners: `Channel.candidates` mixes them with
+weights learned on dev data (see `ChannelWeights`, bench/channel_em.py).
 """
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-THESAURI = ("wordnet", "mythes", "moby", "reverse")
+# Columns of the table: a thesaurus under a spinner that picks a sense and a term uniformly, the
+# symmetric closure ("reverse"), and WordNet / MyThes under a rank-aware spinner that takes the
+# first synonym of the first sense ("-first"; reported as the thesaurus itself).
+THESAURI = ("wordnet", "mythes", "moby", "reverse", "wordnet-first", "mythes-first")
+REPORTED = {"wordnet-first": "wordnet", "mythes-first": "mythes"}
 QUANT = 0.1  # nats per step of the stored costs
 ABSENT = 255  # stored cost meaning "this thesaurus does not explain the pair"
 
@@ -29,10 +34,12 @@ class ChannelWeights:
     wordnet: float = 0.3
     mythes: float = 0.3
     moby: float = 0.2
-    reverse: float = 0.2
+    reverse: float = 0.1
+    wordnet_first: float = 0.05
+    mythes_first: float = 0.05
 
     def as_array(self) -> np.ndarray:
-        return np.array([self.wordnet, self.mythes, self.moby, self.reverse], dtype=np.float64)
+        return np.array([getattr(self, t.replace("-", "_")) for t in THESAURI], dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +60,7 @@ class Channel:
         self._offsets = np.load(folder / "offsets.npy", mmap_mode="r")
         self._cand_orig = np.load(folder / "cand_orig.npy", mmap_mode="r")
         self._cand_cost = np.load(folder / "cand_cost.npy", mmap_mode="r")
-        if len(self._offsets) != len(self._keys) + 1:
+        if len(self._offsets) != len(self._keys) + 1 or self._cand_cost.shape[1:] != (len(THESAURI),):
             raise ValueError(f"corrupt channel table in {folder}")
         w = (weights or ChannelWeights()).as_array()
         self._log_w = np.log(np.maximum(w, 1e-12))
@@ -171,12 +178,18 @@ class Channel:
             mx = logp.max(axis=1)
             mix = mx + np.log(np.exp(logp - mx[:, None]).sum(axis=1))
             got = tuple(
-                Candidate(self._originals[o], float(m), THESAURI[t])
+                Candidate(self._originals[o], float(m), reported_thesaurus(t))
                 for o, m, t in zip(self._cand_orig[a:b].tolist(), mix.tolist(), best_t.tolist())
             )
         if len(self._cache) < 200_000:
             self._cache[spun] = got
         return got
+
+
+def reported_thesaurus(column: int) -> str:
+    """The thesaurus a swap is reported as coming from, for a column of the table."""
+    name = THESAURI[column]
+    return REPORTED.get(name, name)
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,47 @@
+"""The shipped channel table: its columns, the rank-aware (first-pick) columns, reported names."""
+import math
+
+import numpy as np
+
+from unspin.lexicon.channel import ABSENT, THESAURI, Channel, ChannelWeights, reported_thesaurus
+
+
+def _column(channel: Channel, spun: str, original: str, name: str) -> float:
+    """ln P_t(spun | original) for column `name` (-inf: the column does not explain the pair)."""
+    for o, logp in channel.components(spun):
+        if o == original:
+            return float(logp[THESAURI.index(name)])
+    raise AssertionError(f"{original!r} is not a candidate for {spun!r}")
+
+
+def test_table_has_one_cost_column_per_thesaurus():
+    ch = Channel()
+    _offsets, _orig, cost = ch.tables
+    assert cost.shape[1] == len(THESAURI)
+    assert len(ChannelWeights().as_array()) == len(THESAURI)
+    # every stored candidate is explained by at least one column
+    sample = np.asarray(cost[:: max(1, len(cost) // 100_000)])
+    assert (sample != ABSENT).any(axis=1).all()
+
+
+def test_first_pick_columns():
+    ch = Channel()
+    # WordNet's first sense of "at" is the element {astatine, At}: a rank-aware WordNet spinner
+    # always writes "astatine", one picking senses uniformly only sometimes
+    assert _column(ch, "astatine", "at", "wordnet-first") == 0.0
+    assert _column(ch, "astatine", "at", "wordnet") < 0.0
+    # POS-blind and re-inflected: "made" -> make's first sense, the noun {brand, make} -> "branded"
+    assert math.isfinite(_column(ch, "branded", "made", "wordnet-first"))
+    # "second" -> "sec" is the first pick ({second, sec, s}); "minute" comes from a later sense
+    # ({moment, minute, second, instant}): no first-pick probability
+    assert _column(ch, "sec", "second", "wordnet-first") == 0.0
+    assert _column(ch, "minute", "second", "wordnet") > -math.inf
+    assert _column(ch, "minute", "second", "wordnet-first") == -math.inf
+
+
+def test_first_pick_columns_are_reported_as_their_thesaurus():
+    assert reported_thesaurus(THESAURI.index("wordnet-first")) == "wordnet"
+    assert reported_thesaurus(THESAURI.index("mythes-first")) == "mythes"
+    assert reported_thesaurus(THESAURI.index("moby")) == "moby"
+    names = {c.thesaurus for c in Channel().candidates("astatine")}
+    assert names <= {"wordnet", "mythes", "moby", "reverse"}
