@@ -225,7 +225,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
         chunk_stats = DocStats(decoded=True, n_words=cheap.n_words, n_scars=cheap.n_scars, n_odd=cheap.n_odd,
                          n_fw_odd=cheap.n_fw_odd, n_rare=cheap.n_rare, spin_llr=cheap.spin_llr,
                          evidence=batch.log_evidence, lm_logprob=batch.log_clean,
-                         n_spinnable=batch.n_spinnable, swap_mass=batch.swap_mass)
+                         n_spinnable=batch.n_spinnable, swap_mass=batch.swap_mass,
+                         evidence_pos=batch.evidence_pos)
         stats.add(chunk_stats)
         if not want_swaps:
             restored_parts.append(chunk)

@@ -331,6 +331,9 @@ class Decoder:
         else:
             batch.thesaurus_counts = np.zeros(len(THESAURI))
         batch.log_evidence = float((log_z - log_clean).sum())
+        # the sentences that favour "spun" only: a lightly spun text's few swapped sentences are
+        # not cancelled by its many clean ones (each of which costs ln(1 - rate) per word)
+        batch.evidence_pos = float(np.maximum(log_z - log_clean, 0.0).sum())
         batch.log_clean = float(log_clean.sum())
         if stats_only:
             return []
@@ -427,3 +430,4 @@ class Batch:
     swap_mass: float = 0.0  # on the last decode_batch (what a document's rate is estimated from)
     log_evidence: float = 0.0  # Σ of the sentences' SentenceResult.log_evidence, log_clean
     log_clean: float = 0.0
+    evidence_pos: float = 0.0  # Σ over sentences of max(0, log_evidence)

@@ -40,7 +40,7 @@ CHEAP_FEATURES = ("log_words", "scars_per_100", "odd_per_100", "fw_odd_per_100",
 # (No swap count: reported swaps are themselves gated by this probability.)  The *_z features
 # are sums over sqrt(words): evidence for spinning adds up over a long text (a sequential test),
 # which rates per 100 words cannot show.
-FULL_FEATURES = CHEAP_FEATURES + ("evidence_per_100", "rate", "surprise")
+FULL_FEATURES = CHEAP_FEATURES + ("evidence_per_100", "rate", "surprise", "evidence_pos_per_100")
 FEATURES = FULL_FEATURES
 
 
@@ -61,6 +61,7 @@ class DocStats:
     swap_mass: float = 0.0
     n_swaps: int = 0
     lm_logprob: float = 0.0  # ln P_lm of the text as it stands (scar-repaired)
+    evidence_pos: float = 0.0  # Σ over sentences of max(0, evidence): the sentences that look spun
 
     def add(self, other: "DocStats") -> None:
         for k, v in vars(other).items():
@@ -89,6 +90,7 @@ class DocStats:
                 rate=self.swap_mass / self.n_spinnable if self.n_spinnable else 0.0,
                 swaps_per_100=self.n_swaps * per100,
                 surprise=-self.lm_logprob / n,
+                evidence_pos_per_100=min(200.0, self.evidence_pos * per100),
             )
         return f
 
