@@ -19,6 +19,7 @@ import gzip
 import json
 import math
 import sys
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -219,8 +220,9 @@ def fit(rows: list[dict]) -> dict:
     x_full = matrix(rows, FULL_FEATURES)
     cheap = fit_logistic(x_cheap, y)
     full = fit_logistic(x_full, y)
-    # Cross-fitted raw scores for the calibration (2 folds by document id).
-    fold = np.asarray([hash(r["id"]) % 2 for r in rows])
+    # Cross-fitted raw scores for the calibration (2 folds by document id; a stable hash, not
+    # Python's per-process salted one, so that a refit gives the same model).
+    fold = np.asarray([zlib.crc32(r["id"].encode("utf-8")) % 2 for r in rows])
     raw = np.zeros(len(rows))
     for k in (0, 1):
         m = fit_logistic(x_full[fold != k], y[fold != k])

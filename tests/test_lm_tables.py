@@ -189,3 +189,50 @@ def test_document_thesaurus_weights():
     assert np.exp(w).sum() == pytest.approx(np.exp(dec.channel.log_weights).sum()) and np.argmax(w) == 0
     other = dec.decode_batch(batch, 0.3, log_weights=w)[0]
     assert other.swap_posterior != pytest.approx(plain.swap_posterior, abs=1e-3)
+
+
+def test_cache_prior_favours_originals_the_document_uses():
+    """The document cache prior (DecoderParams.cache_lambda): an original the document uses
+    elsewhere gains, one it never uses loses; no document (or lambda 0) is the plain decoder."""
+    import dataclasses
+    from collections import Counter
+
+    from unspin.api import make_decoder
+
+    dec = make_decoder()
+    assert dec.params.cache_lambda > 0
+    words = "they made a short sojourn in the city before the winter".split()
+    linked = [True] * (len(words) - 1)
+    i = words.index("sojourn")
+
+    def posterior_of(original: str, doc_words) -> float:
+        batch = dec.prepare([(words, linked)])
+        batch.doc = None if doc_words is None else dec.doc_context(Counter(doc_words))
+        res = dec.decode_batch(batch, 0.3, min_doc=0.0)[0]
+        for s in res.swaps:
+            if s.start == i:
+                return (s.probability if s.original == original else 0.0) + \
+                    sum(p for t, p in s.alternatives if t == original)
+        return 0.0
+
+    plain = posterior_of("visit", None)
+    text = words + "the visit was short and a second visit came in the spring".split()
+    assert posterior_of("visit", text) > plain + 0.05
+    # lambda 0: the document changes nothing
+    off = make_decoder(dataclasses.replace(dec.params, cache_lambda=0.0))
+    batch = off.prepare([(words, linked)])
+    batch.doc = off.doc_context(Counter(text))
+    with_doc = off.decode_batch(batch, 0.3, min_doc=0.0)[0]
+    without = off.decode(words, linked, 0.3, min_doc=0.0)
+    assert with_doc.swap_posterior == pytest.approx(without.swap_posterior, abs=1e-12)
+
+
+def test_doc_context_merges_words_that_share_an_id():
+    from collections import Counter
+
+    from unspin.api import make_decoder
+
+    dec = make_decoder()
+    ctx = dec.doc_context(Counter({"the": 3, "qxzvbnmw": 2, "zzqxvbnmk": 1, "city": 1}))
+    assert list(ctx.ids) == sorted(set(ctx.ids.tolist()))
+    assert ctx.counts.sum() == 7 and ctx.n_words == 7

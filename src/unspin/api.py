@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -15,7 +16,7 @@ from importlib import resources
 from unspin import language
 from unspin.decode import Decoder, DecoderParams
 from unspin.lexicon.channel import Channel, ChannelWeights
-from unspin.detection import DocStats, WordSignals, cheap_stats, default_model
+from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, word_counts
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import Repaired, repair_scars
 from unspin.text import Token, sentences, split_paragraphs, tokenize
@@ -135,12 +136,14 @@ def _signals(decoder: Decoder) -> WordSignals:
 
 @dataclass
 class _Chunk:
-    """A paragraph-sized piece of the input with its scars repaired and its cheap counts."""
+    """A paragraph-sized piece of the input with its scars repaired, its cheap counts and its
+    word counts (lower case)."""
 
     offset: int
     text: str
     repaired: Repaired
     cheap: DocStats
+    words: Counter
 
 
 def _chunks(text: str, decoder: Decoder) -> list[_Chunk]:
@@ -148,7 +151,8 @@ def _chunks(text: str, decoder: Decoder) -> list[_Chunk]:
     out = []
     for offset, chunk in split_paragraphs(text):
         rep = repair_scars(chunk)
-        out.append(_Chunk(offset, chunk, rep, cheap_stats(chunk, len(rep.scars), signals)))
+        words = word_counts(chunk)
+        out.append(_Chunk(offset, chunk, rep, cheap_stats(chunk, len(rep.scars), signals, words), words))
     return out
 
 
@@ -188,7 +192,14 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
     params = decoder.params
     thesaurus_counts = 0.0  # expected swaps per thesaurus over the chunks decoded so far
     pending: list[tuple[str, list]] = []  # per chunk: its repaired text and its candidate swaps
-    for piece in chunks if chunks is not None else _chunks(text, decoder):
+    chunks = chunks if chunks is not None else _chunks(text, decoder)
+    doc = None  # the whole document's word counts, for the decoder's cache prior
+    if params.cache_lambda > 0 and want_swaps:
+        total: Counter = Counter()
+        for piece in chunks:
+            total.update(piece.words)
+        doc = decoder.doc_context(total)
+    for piece in chunks:
         offset, chunk, rep, cheap = piece.offset, piece.text, piece.repaired, piece.cheap
         to_input = rep.to_input
         for s in rep.scars:
@@ -204,29 +215,42 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
                 words = [t.norm for t in word_toks]
                 linked = [_adjacent(fixed, word_toks[i], word_toks[i + 1]) for i in range(len(word_toks) - 1)]
                 units.append((word_toks, words, linked))
-        # Pass 1 at the prior rate; then re-estimate this chunk's rate from the posteriors.
+        # Pass 0 at the prior rate; then re-estimate this chunk's rate from the posteriors, pass
+        # after pass.  The detector reads the statistics of the pass before the last, decoded
+        # without the cache prior (which sharpens the choice among originals but blurs clean
+        # from spun: a clean text's rare words gain likely-looking originals too); the last pass
+        # adds the cache prior and gives the swaps.  detect() stops after the statistics, so it
+        # and check() agree.
         batch = decoder.prepare([(words, linked) for _t, words, linked in units])
         passes = params.rate_passes
-        # (only the last pass's sentences are read, and only for their swaps)
-        results = decoder.decode_batch(batch, min_doc=0.0, with_swaps=want_swaps and passes == 0,
-                                       stats_only=passes > 0 or not want_swaps)
-        for k in range(passes):
-            spinnable, mass = batch.n_spinnable, batch.swap_mass
-            rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
-            # the document's thesaurus mix so far (this chunk and the ones before it)
-            log_w = None
-            if params.adapt_prior > 0 and batch.thesaurus_counts is not None:
-                log_w = decoder.thesaurus_weights(thesaurus_counts + batch.thesaurus_counts)
-            last = k == passes - 1
-            results = decoder.decode_batch(batch, rate, min_doc=0.0, with_swaps=want_swaps and last, log_weights=log_w,
-                                           stats_only=not (last and want_swaps))
-        if batch.thesaurus_counts is not None:
-            thesaurus_counts = thesaurus_counts + batch.thesaurus_counts
+        stats_pass = max(0, passes - 1)
+        snap = None
+        results = []
+        for k in range(passes + 1):
+            rate = log_w = None
+            if k > 0:
+                spinnable, mass = batch.n_spinnable, batch.swap_mass
+                rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
+                # the document's thesaurus mix so far (this chunk and the ones before it)
+                if params.adapt_prior > 0 and batch.thesaurus_counts is not None:
+                    log_w = decoder.thesaurus_weights(thesaurus_counts + batch.thesaurus_counts)
+            final = want_swaps and k == passes
+            batch.doc = doc if final and passes > 0 else None
+            # (only the last pass's sentences are read, and only for their swaps)
+            results = decoder.decode_batch(batch, rate, min_doc=0.0, with_swaps=final, log_weights=log_w,
+                                           stats_only=not final)
+            if k == stats_pass:
+                snap = (batch.log_evidence, batch.log_clean, batch.n_spinnable, batch.swap_mass, batch.evidence_pos,
+                        batch.thesaurus_counts)
+                if not want_swaps:
+                    break
+        evidence, log_clean, n_spinnable, swap_mass, evidence_pos, counts = snap
+        if counts is not None:
+            thesaurus_counts = thesaurus_counts + counts
         chunk_stats = DocStats(decoded=True, n_words=cheap.n_words, n_scars=cheap.n_scars, n_odd=cheap.n_odd,
-                         n_fw_odd=cheap.n_fw_odd, n_rare=cheap.n_rare, spin_llr=cheap.spin_llr,
-                         evidence=batch.log_evidence, lm_logprob=batch.log_clean,
-                         n_spinnable=batch.n_spinnable, swap_mass=batch.swap_mass,
-                         evidence_pos=batch.evidence_pos)
+                               n_fw_odd=cheap.n_fw_odd, n_rare=cheap.n_rare, spin_llr=cheap.spin_llr,
+                               evidence=evidence, lm_logprob=log_clean, n_spinnable=n_spinnable,
+                               swap_mass=swap_mass, evidence_pos=evidence_pos)
         stats.add(chunk_stats)
         if not want_swaps:
             restored_parts.append(chunk)

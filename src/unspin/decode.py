@@ -63,6 +63,12 @@ class DecoderParams:
     # Per-document thesaurus weights (one EM step after the rate pass, see
     # Decoder.thesaurus_weights): the shipped weights count as this many swaps; 0 = off.
     adapt_prior: float = 0.0
+    # Cache prior (lattice._cache_bonus): each original word's prior is mixed with its frequency
+    # in the document (weight cache_lambda; 0 = off), because a spinner leaves most occurrences
+    # of a word alone: an original the text uses elsewhere is likelier.  cache_keep scales the
+    # same term for a kept word (a rare word a clean text repeats stays as it is).
+    cache_lambda: float = 0.0
+    cache_keep: float = 0.0
 
 
 @dataclass
@@ -90,6 +96,10 @@ class SentenceResult:
     # one WordSwap each (the likeliest one-word candidate; probability = the swap posterior),
     # for a second opinion from the neural tier
     near: list[WordSwap] = field(default_factory=list)
+
+
+_NO_DOC_IDS = np.zeros(0, dtype=np.int32)
+_NO_DOC_COUNTS = np.zeros(0, dtype=np.float64)
 
 
 class _CandidateStore:
@@ -289,6 +299,18 @@ class Decoder:
         with self._lock:
             return self._decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only, near_min)
 
+    def doc_context(self, counts) -> DocContext:
+        """The cache prior's view of a document from its word counts ({lower-case word: count},
+        e.g. what detection.cheap_stats counted): LM ids, sorted, and counts."""
+        with self._lock:
+            pairs = sorted((self.lm.word_id(w), c) for w, c in counts.items())
+        ids = np.fromiter((i for i, _c in pairs), dtype=np.int32, count=len(pairs))
+        cnt = np.fromiter((c for _i, c in pairs), dtype=np.float64, count=len(pairs))
+        if len(ids) > 1 and (ids[1:] == ids[:-1]).any():  # words that share the unknown-word id
+            ids, inverse = np.unique(ids, return_inverse=True)
+            cnt = np.bincount(inverse, weights=cnt).astype(np.float64)
+        return DocContext(ids, cnt, int(sum(counts.values())))
+
     def thesaurus_weights(self, counts: np.ndarray) -> np.ndarray:
         """ln thesaurus weights for a document whose decoded swaps were attributed `counts`
         (expected swaps per thesaurus, `Batch.thesaurus_counts` summed): one EM step from the
@@ -306,17 +328,26 @@ class Decoder:
         if batch.generation != store.generation:
             # the store started afresh since (it is bounded): gather the candidates again
             fresh = self._prepare(list(zip(batch.words, batch.linked)))
+            doc = batch.doc
             batch.__dict__.update(fresh.__dict__)
+            batch.doc = doc
         p = self.params
         rate = rate if rate is not None else p.rate
         adapt = log_weights is not None
         doc_w = log_weights if adapt else self.channel.log_weights
+        doc = batch.doc
+        cache_lam = p.cache_lambda if doc is not None and doc.n_words > 0 else 0.0
+        if cache_lam:
+            doc_ids, doc_cnt, doc_inv_n = doc.ids, doc.counts, 1.0 / doc.n_words
+        else:
+            doc_ids, doc_cnt, doc_inv_n = _NO_DOC_IDS, _NO_DOC_COUNTS, 0.0
         (arc_ptr, arc_start, arc_end, arc_row, post, path_ptr, path, swap_post, log_z, log_clean) = decode_many(
             self.lm.tables, self.lm.oov_scores(), self.lm.memo, batch.ptr, batch.ids, batch.spinnable, batch.slot_start,
             batch.slot_count, batch.local_lm, store.out, store.length, store.static,
             store.cost, adapt, doc_w, store.mix, p.channel_weight, QUANT, ABSENT,
             math.log(1.0 - rate), math.log(rate), p.unigram_discount * p.lm_weight, p.prune_margin,
-            p.max_candidates, p.lm_weight, p.gate_pmi, self._bos, self._eos)
+            p.max_candidates, p.lm_weight, p.gate_pmi, self._bos, self._eos,
+            doc_ids, doc_cnt, doc_inv_n, cache_lam, p.cache_keep)
         batch.n_spinnable = int(batch.spinnable.sum())
         batch.swap_mass = float(swap_post[batch.spinnable].sum())
         # E step: each swap arc's posterior shared among the thesauri that explain it
@@ -431,3 +462,14 @@ class Batch:
     log_evidence: float = 0.0  # Σ of the sentences' SentenceResult.log_evidence, log_clean
     log_clean: float = 0.0
     evidence_pos: float = 0.0  # Σ over sentences of max(0, log_evidence)
+    # the document the sentences come from (Decoder.doc_context), for the cache prior; None: none
+    doc: "DocContext | None" = None
+
+
+@dataclass(frozen=True)
+class DocContext:
+    """A document's word counts as the compiled lattice reads them (see lattice._cache_bonus)."""
+
+    ids: np.ndarray  # int32, sorted: the LM ids of the document's word types
+    counts: np.ndarray  # float64: their counts
+    n_words: int

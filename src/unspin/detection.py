@@ -168,11 +168,17 @@ class WordSignals:
         return [cache[w] for w in words]
 
 
-def cheap_stats(text: str, n_scars: int, signals: WordSignals) -> DocStats:
+def word_counts(text: str) -> Counter:
+    """Counts of the text's words, lower case, typographic apostrophes made plain."""
+    return Counter(_WORD_RE.findall(text.lower().replace("’", "'")))
+
+
+def cheap_stats(text: str, n_scars: int, signals: WordSignals, counts: Counter | None = None) -> DocStats:
+    """The screening counts of a text; counts: its word_counts, if the caller has them."""
     st = DocStats(n_scars=n_scars)
     n = odd = fw = rare = 0
     llr = 0.0
-    counts = Counter(_WORD_RE.findall(text.lower().replace("’", "'")))
+    counts = counts if counts is not None else word_counts(text)
     for count, (o, f, r, x) in zip(counts.values(), signals.many(list(counts))):
         n += count
         odd += o * count

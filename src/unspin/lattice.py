@@ -18,6 +18,9 @@ Arrays in:
                       adapt, the channel part of the static score is mixed again with this
                       document's thesaurus weights log_w_doc instead of the shipped ones, whose
     cand_mix[R]       mixture (ln P(spun | original), shipped weights) the static score holds
+    doc_ids[D], doc_cnt[D], doc_inv_n   the document's word ids (sorted), their counts and
+                      1 / its number of words: the cache prior (`_cache_bonus`), weight
+                      cache_lam on swap arcs' originals and cache_keep on kept words (0: off)
     local_lm[n, L*(S+1)]  rate-free local LM scores, filled by the first pass, reused by the next
 
 Out: arcs as (start, end, store row or -1 for identity), each arc's posterior, the Viterbi path
@@ -60,7 +63,7 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
                     cand_out, cand_len, cand_static, cand_cost, adapt, log_w_doc, cand_mix, chan_w,
                     quant, absent,
                     log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi,
-                    bos, eos):
+                    bos, eos, doc_ids, doc_cnt, doc_inv_n, cache_lam, cache_keep):
     n = ids.shape[0]
     max_len = slot_start.shape[1]
     cap = n * (1 + max_len * max_candidates)
@@ -79,6 +82,8 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
         id_score = 0.0
         if spinnable[i]:
             id_score = log_keep - disc * unigram(tables, oov, w)
+            if cache_keep != 0.0:
+                id_score += cache_keep * _cache_bonus(tables, oov, doc_ids, doc_cnt, doc_inv_n, cache_lam, w, 1.0)
         arc_start[n_arcs] = i
         arc_end[n_arcs] = i + 1
         arc_row[n_arcs] = -1
@@ -106,6 +111,10 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
             if disc != 0.0:
                 for j in range(li + 1):
                     base -= disc * unigram(tables, oov, ids[i + j])
+            if cache_keep != 0.0:
+                for j in range(li + 1):
+                    base += cache_keep * _cache_bonus(tables, oov, doc_ids, doc_cnt, doc_inv_n, cache_lam,
+                                                      ids[i + j], 1.0)
             floor = base - prune_margin
             row0 = slot_start[i, li]
             kept = 0
@@ -115,6 +124,14 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
                 if adapt:
                     m_doc, _t = _mixture(cand_cost, r, log_w_doc, quant, absent)
                     st_ += chan_w * (m_doc - cand_mix[r])
+                if cache_lam != 0.0:
+                    for j in range(cand_len[r]):
+                        cw = cand_out[r, j]
+                        own = 0.0  # occurrences of this word among the spun words themselves
+                        for jj in range(li + 1):
+                            if ids[i + jj] == cw:
+                                own += 1.0
+                        st_ += _cache_bonus(tables, oov, doc_ids, doc_cnt, doc_inv_n, cache_lam, cw, own)
                 stat[c] = st_
                 s_ = log_swap + st_
                 lm_c = local_lm[i, lbase + 1 + c]
@@ -287,6 +304,31 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
 
 
 @njit(cache=True, _nrt=False)
+def _cache_bonus(tables, oov, doc_ids, doc_cnt, doc_inv_n, lam, w, own):
+    """ln[(1 - lam) + lam * P_doc(w) / P(w)]: a cache (document) language model mixed into the
+    prior of original word w, relative to the 3-gram's unigram P(w).  P_doc(w) = (count of w in
+    the document - own) / words of the document, where `own` discounts the occurrences at the
+    position being decoded.  A word used elsewhere in the document is a likelier original (a
+    spinner leaves most occurrences of a word alone); one the document never uses costs
+    -ln(1 - lam).  doc_ids: the document's word ids, sorted; doc_cnt: their counts."""
+    if lam == 0.0:
+        return 0.0
+    lo = 0
+    hi = doc_ids.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if doc_ids[mid] < w:
+            lo = mid + 1
+        else:
+            hi = mid
+    c = doc_cnt[lo] if lo < doc_ids.shape[0] and doc_ids[lo] == w else 0.0
+    c -= own
+    if c < 0.0:
+        c = 0.0
+    return np.log(1.0 - lam + lam * c * doc_inv_n / np.exp(unigram(tables, oov, w)))
+
+
+@njit(cache=True, _nrt=False)
 def _emit(tables, oov, memo, words, row, first, n_out, h1, h2, lm_weight):
     total = 0.0
     for j in range(first, first + n_out):
@@ -452,7 +494,8 @@ def word_signals_many(tables, oov, keys, word_ids, words_are_fw, offsets, cand_o
 
 @njit(cache=True)
 def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, local_lm, cand_out, cand_len, cand_static,
-                cand_cost, adapt, log_w_doc, cand_mix, chan_w, quant, absent, log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi, bos, eos):
+                cand_cost, adapt, log_w_doc, cand_mix, chan_w, quant, absent, log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi, bos, eos,
+                doc_ids, doc_cnt, doc_inv_n, cache_lam, cache_keep):
     """decode_sentence over sentences ptr[s]:ptr[s+1] of the concatenated arrays; outputs
     concatenated likewise (arcs by arc_ptr, Viterbi paths by path_ptr, arc indices local to
     their sentence)."""
@@ -478,7 +521,7 @@ def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, 
                 tables, oov, memo, ids[a:b], spinnable[a:b], slot_start[a:b], slot_count[a:b], local_lm[a:b],
                 cand_out, cand_len, cand_static, cand_cost, adapt, log_w_doc, cand_mix, chan_w, quant, absent,
                 log_keep, log_swap, disc, prune_margin,
-                max_candidates, lm_weight, gate_pmi, bos, eos)
+                max_candidates, lm_weight, gate_pmi, bos, eos, doc_ids, doc_cnt, doc_inv_n, cache_lam, cache_keep)
             m = st.shape[0]
             arc_start[na:na + m] = st
             arc_end[na:na + m] = en
