@@ -269,14 +269,19 @@ def build_split(split: str, docs: list[dict], thesauri: dict) -> list[dict]:
             d = pool[k % len(pool)]
             k += 1
             rid = f"{split}/{sim}/{rate}/{'fw' if fw else 'content'}/{n:02d}"
-            r = random.Random(f"{SEED}|{rid}")
-            units = spin(d["toks"], cfg, rate, fw, thesauri, r)
-            scars = r.random() < SCAR_SHARE
-            spun, original, swaps = render(d["toks"], units, scars, r)
-            records.append({"id": rid, "source": d["source"], "genre": d["genre"],
-                            "simulator": sim, "rate": rate, "function_words": fw, "scars": scars,
-                            "spun": spun, "original": original, "swaps": swaps})
+            records.append(spun_record(d, rid, cfg, rate, fw, thesauri, SEED))
     return records
+
+
+def spun_record(doc: dict, rid: str, cfg, rate: float, fw: bool, thesauri: dict, seed: str) -> dict:
+    """One spun record of a clean document: spun by `cfg` at `rate`, scarred 30 % of the time,
+    every choice drawn from random.Random(f"{seed}|{rid}") (deterministic)."""
+    r = random.Random(f"{seed}|{rid}")
+    units = spin(doc["toks"], cfg, rate, fw, thesauri, r)
+    scars = r.random() < SCAR_SHARE
+    spun, original, swaps = render(doc["toks"], units, scars, r)
+    return {"id": rid, "source": doc["source"], "genre": doc["genre"], "simulator": cfg.name, "rate": rate,
+            "function_words": fw, "scars": scars, "spun": spun, "original": original, "swaps": swaps}
 
 
 def write(path: Path, records: list[dict]) -> None:

@@ -11,7 +11,8 @@ that family, over the TEST split's clean documents (never used for fitting):
   mythes-strict   MyThes, random synonym (no generic/related terms), always the Brown POS,
                   never un-inflected
 
-Each at rates 0.1 / 0.3 / 0.5, function words off and on, 10 documents per cell, 30 % scarred.
+Each at rates 0.1 / 0.3 / 0.5, function words off and on, 10 documents per cell, 30 % scarred
+(build.spun_record, as for dev/test).
 Output: bench/devsets/unseen.jsonl.gz, scored with `python bench/accuracy.py --split unseen`.
 Report it; do not tune on it.
 """
@@ -24,9 +25,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from build import (DEVSETS, RATES, SCAR_SHARE, chunk_brown, ensure_brown, read_brown,  # noqa: E402
-                   split_of, write)
-from spinners import SpinnerConfig, load_thesauri, render, spin  # noqa: E402
+from build import DEVSETS, RATES, chunk_brown, ensure_brown, read_brown, split_of, spun_record, write  # noqa: E402
+from spinners import SpinnerConfig, load_thesauri  # noqa: E402
 
 UNSEEN = {
     "mythes-first": SpinnerConfig("mythes-first", ("mythes",), "first", uninflected=0.15),
@@ -53,13 +53,7 @@ def main() -> int:
                     d = pool[k % len(pool)]
                     k += 1
                     rid = f"unseen/{sim}/{rate}/{'fw' if fw else 'content'}/{n:02d}"
-                    r = random.Random(f"{SEED}|{rid}")
-                    units = spin(d["toks"], cfg, rate, fw, thesauri, r)
-                    scars = r.random() < SCAR_SHARE
-                    spun, original, swaps = render(d["toks"], units, scars, r)
-                    records.append({"id": rid, "source": d["source"], "genre": d["genre"], "simulator": sim,
-                                    "rate": rate, "function_words": fw, "scars": scars, "spun": spun,
-                                    "original": original, "swaps": swaps})
+                    records.append(spun_record(d, rid, cfg, rate, fw, thesauri, SEED))
     assert all(split_of(r["source"][6:].split("#")[0]) == "test" for r in records if r["source"].startswith("brown:"))
     write(DEVSETS / "unseen.jsonl.gz", records)
     print(f"unseen: {len(records)} records, {sum(len(r['swaps']) for r in records)} swaps")
