@@ -40,7 +40,7 @@ CHEAP_FEATURES = ("log_words", "scars_per_100", "odd_per_100", "fw_odd_per_100",
 # (No swap count: reported swaps are themselves gated by this probability.)  The *_z features
 # are sums over sqrt(words): evidence for spinning adds up over a long text (a sequential test),
 # which rates per 100 words cannot show.
-FULL_FEATURES = CHEAP_FEATURES + ("evidence_per_100", "rate", "surprise", "evidence_pos_per_100", "evidence_z")
+FULL_FEATURES = CHEAP_FEATURES + ("evidence_per_100", "rate", "surprise", "evidence_pos_per_100")
 FEATURES = FULL_FEATURES
 
 
