@@ -59,7 +59,8 @@ class Recorder:
         key = (tuple(map(tuple, batch.words)), tuple(map(tuple, batch.linked)), rate, min_doc, with_swaps,
                None if log_weights is None else log_weights.tobytes(), stats_only)
         got = self.cache.get(key)
-        stats = ("n_spinnable", "swap_mass", "thesaurus_counts", "log_evidence", "log_clean")
+        # every statistic decode_batch leaves on the batch (api reads them for the detector)
+        stats = ("n_spinnable", "swap_mass", "thesaurus_counts", "log_evidence", "log_clean", "evidence_pos")
         if got is None:
             results = self.inner.decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only,
                                               near_min=self.rparams.near_min)
