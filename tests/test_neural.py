@@ -101,7 +101,8 @@ def test_decoder_lists_kept_words_it_doubts():
     from unspin.api import make_decoder
 
     dec = make_decoder()
-    words = "he made a sojourn to paris astatine the end of the twelvemonth and we went there".split()
+    # (spun Gettysburg: "work force" is swapped; "living", "struggled" are kept but doubted)
+    words = "the brave work force living and dead who struggled here have consecrated it far above our poor power".split()
     batch = dec.prepare([(words, [True] * (len(words) - 1))])
     res = dec.decode_batch(batch, 0.3, min_doc=0.0, near_min=0.02)[0]
     assert dec.decode_batch(batch, 0.3, min_doc=0.0)[0].near == []  # off unless asked
