@@ -303,13 +303,12 @@ class Decoder:
         """The cache prior's view of a document from its word counts ({lower-case word: count},
         e.g. what detection.cheap_stats counted): LM ids, sorted, and counts."""
         with self._lock:
-            pairs = sorted((self.lm.word_id(w), c) for w, c in counts.items())
-        ids = np.fromiter((i for i, _c in pairs), dtype=np.int32, count=len(pairs))
-        cnt = np.fromiter((c for _i, c in pairs), dtype=np.float64, count=len(pairs))
-        if len(ids) > 1 and (ids[1:] == ids[:-1]).any():  # words that share the unknown-word id
-            ids, inverse = np.unique(ids, return_inverse=True)
-            cnt = np.bincount(inverse, weights=cnt).astype(np.float64)
-        return DocContext(ids, cnt, int(sum(counts.values())))
+            raw = np.fromiter((self.lm.word_id(w) for w in counts), dtype=np.int32, count=len(counts))
+        # sorted and merged: words the LM does not know may share one id
+        ids, inverse = np.unique(raw, return_inverse=True)
+        cnt = np.bincount(inverse, weights=np.fromiter(counts.values(), dtype=np.float64, count=len(counts)),
+                          minlength=len(ids))
+        return DocContext(ids.astype(np.int32), cnt, int(sum(counts.values())))
 
     def thesaurus_weights(self, counts: np.ndarray) -> np.ndarray:
         """ln thesaurus weights for a document whose decoded swaps were attributed `counts`

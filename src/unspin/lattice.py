@@ -73,6 +73,12 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
     arc_channel = np.empty(cap, np.float64)
     n_arcs = 0
     ids2 = ids.reshape(1, n)
+    # the cache prior's term for keeping each word (kept words get cache_keep of it), once per
+    # position: identity arcs and the phrase pruning floors below both read it
+    keep_bonus = np.zeros(n, np.float64)
+    if cache_keep != 0.0 and cache_lam != 0.0:
+        for i in range(n):
+            keep_bonus[i] = cache_keep * _cache_bonus(tables, oov, doc_ids, doc_cnt, doc_inv_n, cache_lam, ids[i], 1.0)
     loc = np.empty(slot_count.max() + 1 if n > 0 else 1, np.float64)
     taken = np.zeros(loc.shape[0], np.bool_)
     stat = np.empty(loc.shape[0], np.float64)
@@ -81,9 +87,7 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
         w = ids[i]
         id_score = 0.0
         if spinnable[i]:
-            id_score = log_keep - disc * unigram(tables, oov, w)
-            if cache_keep != 0.0:
-                id_score += cache_keep * _cache_bonus(tables, oov, doc_ids, doc_cnt, doc_inv_n, cache_lam, w, 1.0)
+            id_score = log_keep - disc * unigram(tables, oov, w) + keep_bonus[i]
         arc_start[n_arcs] = i
         arc_end[n_arcs] = i + 1
         arc_row[n_arcs] = -1
@@ -111,10 +115,8 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
             if disc != 0.0:
                 for j in range(li + 1):
                     base -= disc * unigram(tables, oov, ids[i + j])
-            if cache_keep != 0.0:
-                for j in range(li + 1):
-                    base += cache_keep * _cache_bonus(tables, oov, doc_ids, doc_cnt, doc_inv_n, cache_lam,
-                                                      ids[i + j], 1.0)
+            for j in range(li + 1):
+                base += keep_bonus[i + j]
             floor = base - prune_margin
             row0 = slot_start[i, li]
             kept = 0
