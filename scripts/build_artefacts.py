@@ -143,13 +143,6 @@ def main() -> None:
                 continue
             first = first_pick(usable) if f_index >= 0 else None
             p_sense = 1.0 / len(usable)
-
-            def put(pair, p_uniform, factor, first_factor=None):
-                probs = pair_prob[pair]
-                probs[t_index] = max(probs[t_index], p_uniform * factor)
-                if is_first:
-                    probs[f_index] = max(probs[f_index], factor if first_factor is None else first_factor)
-
             for sense in usable:
                 p_term = p_sense / len(sense.terms)
                 pos = sense.pos
@@ -172,17 +165,18 @@ def main() -> None:
                 for term, _rel in sense.terms:
                     if len(term.split(" ")) > MAX_PHRASE_WORDS:
                         continue
-                    is_first = first is not None and first == (sense.rank, sense.pos, term)
+                    # the first-pick column, if this term is the original's first pick
+                    f_col = f_index if first is not None and first == (sense.rank, sense.pos, term) else -1
                     for o_form in blind_forms:
                         if o_form != term and in_vocab(o_form):
-                            put((term, o_form), p_term, POS_BLIND, UNINFLECTED)
+                            _put(pair_prob[(term, o_form)], t_index, p_term * POS_BLIND, f_col, UNINFLECTED)
                             n_pairs += 1
                     for other, forms in other_forms.items():
                         t_forms = inflector.forms(term, other)
                         for tag, o_form in forms.items():
                             s_form = t_forms.get(tag)
                             if s_form is not None and s_form not in (o_form, term) and in_vocab(o_form):
-                                put((s_form, o_form), p_term, POS_BLIND, 1.0)
+                                _put(pair_prob[(s_form, o_form)], t_index, p_term * POS_BLIND, f_col, 1.0)
                                 n_pairs += 1
                     for tpos, o_forms in o_forms_by_pos.items():
                         s_forms = inflector.forms(term, tpos)
@@ -191,13 +185,13 @@ def main() -> None:
                                 continue
                             s_form = s_forms.get(tag)
                             if s_form is not None and s_form != o_form:
-                                put((s_form, o_form), p_term, 1.0)
+                                _put(pair_prob[(s_form, o_form)], t_index, p_term, f_col, 1.0)
                                 n_pairs += 1
                             # Spinners often paste the thesaurus term uninflected ("forming" ->
                             # "cast", "officials" -> "national"): keep that path, less likely.
                             s_base = s_forms["BASE"]
                             if tag != "BASE" and s_base != o_form and s_base != s_form:
-                                put((s_base, o_form), p_term, UNINFLECTED)
+                                _put(pair_prob[(s_base, o_form)], t_index, p_term * UNINFLECTED, f_col, UNINFLECTED)
                                 n_pairs += 1
         print(f"  {t_name}: {len(th)} headwords, {n_pairs} inflected pairs ({time.time() - t0:.0f}s)",
               flush=True)
@@ -290,6 +284,14 @@ def main() -> None:
         "wordfreq": {"pypi": f"wordfreq=={metadata.version('wordfreq')}"},
     }
     write_manifest(inputs)
+
+
+def _put(probs: list[float], t_index: int, p: float, f_col: int, p_first: float) -> None:
+    """Raise a pair's probability in column t_index to p, and in the first-pick column f_col
+    (-1: the term is not the original's first pick) to p_first."""
+    probs[t_index] = max(probs[t_index], p)
+    if f_col >= 0:
+        probs[f_col] = max(probs[f_col], p_first)
 
 
 _FIRST_TERM_OK = re.compile(r"[a-z][a-z' .-]*[a-z.]|[a-z]")
