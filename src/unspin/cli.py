@@ -238,7 +238,7 @@ def _detect(args) -> int:
     else:
         out.write(f"verdict: {det.verdict} (spun probability {det.spun_probability:.3f})\n")
         for e in det.evidence:
-            out.write(f"  {e.signal:18} {e.value:10.3f}   {e.contribution:+.2f} log-odds\n")
+            out.write(f"  {e.signal:20} {e.value:10.3f}   {e.contribution:+.2f} log-odds\n")
     out.flush()
     return 0
 
