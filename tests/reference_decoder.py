@@ -19,6 +19,7 @@ class Arc:
     log_channel: float
     identity: bool
     thesaurus: str = ""
+    mix: float = 0.0  # ln P(spun | original), the channel's mixture (swap arcs)
     # filled by decoding
     viterbi: float = -math.inf
     back: int = -1
@@ -58,9 +59,10 @@ class Decoder:
                 prior = sum(lm.unigram(w) for w in outs)
                 # static: the arc's path-independent score apart from ln(rate)
                 static = p.channel_weight * c.log_channel - disc * prior
-                scored.append((p.channel_weight * c.log_channel + p.lm_weight * prior, outs, static, c.thesaurus))
+                scored.append((p.channel_weight * c.log_channel + p.lm_weight * prior, outs, static, c.thesaurus,
+                               c.log_channel))
             scored.sort(key=lambda x: -x[0])
-            got = [(outs, st, th) for _s, outs, st, th in scored[: p.shortlist]]
+            got = [(outs, st, th, mix) for _s, outs, st, th, mix in scored[: p.shortlist]]
             if len(self._rank_cache) < 300_000:
                 self._rank_cache[phrase] = got
         return got
@@ -103,16 +105,16 @@ class Decoder:
                     base -= disc * sum(self._uni(x) for x in words[i:end])
                 floor = base - p.prune_margin
                 kept = []
-                for outs, static, thesaurus in ranked:
+                for outs, static, thesaurus, mix in ranked:
                     s_ = log_swap + static
                     local = s_ + self._local(outs, prev2, prev1, nxt1)
                     if local > floor:
-                        kept.append((local, s_, outs, thesaurus))
+                        kept.append((local, s_, outs, thesaurus, mix))
                 if len(kept) > p.max_candidates:
                     kept.sort(key=lambda x: -x[0])
                     kept = kept[: p.max_candidates]
-                for _local, s_, outs, thesaurus in kept:
-                    arcs.append(Arc(i, end, outs, s_, False, thesaurus))
+                for _local, s_, outs, thesaurus, mix in kept:
+                    arcs.append(Arc(i, end, outs, s_, False, thesaurus, mix))
         return arcs
 
     def _uni(self, word: str) -> float:
@@ -236,6 +238,22 @@ class Decoder:
                     continue
                 text = " ".join(b.outs) if not b.identity else " ".join(words[a.start:a.end])
                 alts[text] = alts.get(text, 0.0) + post[kk]
+            if self.params.channel_sharpen != 1.0:
+                # the span's originals ranked again, the channel's distance to the best scaled
+                same = [kk for kk in starts[a.start] if not arcs[kk].identity and arcs[kk].end == a.end]
+                best_mix = max(arcs[kk].mix for kk in same)
+                score = {kk: math.log(max(post[kk], 1e-300)) + (self.params.channel_sharpen - 1.0)
+                         * (arcs[kk].mix - best_mix) for kk in same}
+                top = max(score.values())
+                weight = {kk: math.exp(v - top) for kk, v in score.items()}
+                scale = sum(post[kk] for kk in same) / sum(weight.values())
+                k = max(same, key=lambda kk: (score[kk], -kk))
+                a = arcs[k]
+                for kk in same:
+                    text = " ".join(arcs[kk].outs)
+                    alts.pop(text, None)
+                    if kk != k:
+                        alts[text] = weight[kk] * scale
             alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
             swaps.append(WordSwap(a.start, a.end, " ".join(a.outs), prob, a.thesaurus, alternatives))
         return SentenceResult(swaps, swap_post, spinnable, log_z - log_clean, log_clean)

@@ -69,6 +69,11 @@ class DecoderParams:
     # same term for a kept word (a rare word a clean text repeats stays as it is).
     cache_lambda: float = 0.0
     cache_keep: float = 0.0
+    # After decoding, a reported swap's originals are ranked again: each one's ln P(spun |
+    # original) below the span's best is scaled by this (the arc posteriors hold it once).  On
+    # dev the 3-gram over-rates common originals; a sharper channel inside the lattice costs
+    # recall, as every swap gets dearer, so it is applied only to the choice.  1: off.
+    channel_sharpen: float = 1.0
 
 
 @dataclass
@@ -81,6 +86,16 @@ class WordSwap:
     probability: float
     thesaurus: str
     alternatives: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class _SpanChoice:
+    """A reported swap's span: posterior weight of each original, the store row it came from,
+    and the row chosen."""
+
+    best: int
+    weight: dict[str, float]
+    row: dict[str, int]
 
 
 @dataclass
@@ -378,6 +393,7 @@ class Decoder:
         row_l = arc_row.tolist()
         start_l = arc_start.tolist()
         end_l = arc_end.tolist()
+        post_l = post.tolist()
         results = []
         for s, words in enumerate(batch.words):
             a0, a1 = sent_ptr[s], sent_ptr[s + 1]
@@ -398,16 +414,29 @@ class Decoder:
                 prob = min(swap_list[a_start:a_end])
                 if prob < thr:
                     continue
-                alts: dict[str, float] = {}
+                # the arcs from a_start: the same span's other originals are the alternatives,
+                # and so is keeping the first word (an identity arc) where a shorter phrase ends
                 kk = k0 + k
                 while kk > k0 and start_l[kk - 1] == a_start:
                     kk -= 1
+                choice = _SpanChoice(r, {}, {})
+                alts: dict[str, float] = {}
                 while kk < k1 and start_l[kk] == a_start:
                     rr = row_l[kk]
+                    if rr >= 0 and end_l[kk] == a_end:
+                        text = originals[store.orig[rr]]
+                        choice.weight[text] = choice.weight.get(text, 0.0) + post_l[kk]
+                        choice.row.setdefault(text, rr)
                     if kk != k0 + k and (end_l[kk] == a_end or rr < 0):
                         text = originals[store.orig[rr]] if rr >= 0 else " ".join(words[a_start:a_end])
-                        alts[text] = alts.get(text, 0.0) + float(post[kk])
+                        alts[text] = alts.get(text, 0.0) + post_l[kk]
                     kk += 1
+                if p.channel_sharpen != 1.0:
+                    self._sharpen(choice, doc_w)
+                    r = choice.best
+                    chosen = originals[store.orig[r]]
+                    alts.update(choice.weight)
+                    alts.pop(chosen)
                 alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
                 swaps.append(WordSwap(a_start, a_end, originals[store.orig[r]], prob, reported_thesaurus(store.thes[r]),
                                       alternatives))
@@ -422,8 +451,8 @@ class Decoder:
                         continue
                     text = originals[store.orig[rr]]
                     at_i = cands.setdefault(i, {})
-                    at_i[text] = at_i.get(text, 0.0) + float(post[kk])
-                    if i not in best or post[kk] > post[best[i]]:
+                    at_i[text] = at_i.get(text, 0.0) + post_l[kk]
+                    if i not in best or post_l[kk] > post_l[best[i]]:
                         best[i] = kk
                 for i, at_i in cands.items():
                     ranked = sorted(at_i.items(), key=lambda x: -x[1])
@@ -432,6 +461,21 @@ class Decoder:
             results.append(SentenceResult(swaps, swap_list, spin_all[a0:a1],
                                           float(log_z[s] - log_clean[s]), float(log_clean[s]), near))
         return results
+
+    def _sharpen(self, choice: "_SpanChoice", doc_w: np.ndarray) -> None:
+        """channel_sharpen: reweight a span's originals by their channel mixture's distance to
+        the best one (after decoding, so that where a swap is found does not change)."""
+        texts = list(choice.weight)
+        cost = self._store.cost[np.asarray([choice.row[t] for t in texts])]
+        lp = np.where(cost == ABSENT, -np.inf, -cost.astype(np.float64) * QUANT) + doc_w
+        mx = lp.max(axis=1)
+        mix = mx + np.log(np.exp(lp - mx[:, None]).sum(axis=1))
+        ps = np.asarray([choice.weight[t] for t in texts])
+        score = np.log(np.maximum(ps, 1e-300)) + (self.params.channel_sharpen - 1.0) * (mix - mix.max())
+        w = np.exp(score - score.max())
+        w *= ps.sum() / w.sum()
+        choice.weight = dict(zip(texts, w.tolist()))
+        choice.best = choice.row[texts[int(np.argmax(score))]]
 
     def decode(self, words: list[str], linked: list[bool], rate: float | None = None,
                min_doc: float = 1.0) -> SentenceResult:
