@@ -89,16 +89,6 @@ class WordSwap:
 
 
 @dataclass
-class _SpanChoice:
-    """A reported swap's span: posterior weight of each original, the store row it came from,
-    and the row chosen."""
-
-    best: int
-    weight: dict[str, float]
-    row: dict[str, int]
-
-
-@dataclass
 class SentenceResult:
     swaps: list[WordSwap]
     swap_posterior: list[float]  # per spun word
@@ -366,12 +356,19 @@ class Decoder:
         batch.swap_mass = float(swap_post[batch.spinnable].sum())
         # E step: each swap arc's posterior shared among the thesauri that explain it
         swap_arcs = arc_row >= 0
+        arc_mix = None  # each swap arc's ln P(spun | original) under doc_w, for channel_sharpen
         if swap_arcs.any():
             cost = store.cost[arc_row[swap_arcs]]
             lp = np.where(cost == ABSENT, -np.inf, -cost.astype(np.float64) * QUANT) + doc_w
-            lp -= lp.max(axis=1, keepdims=True)
+            top = lp.max(axis=1, keepdims=True)
+            lp -= top
             resp = np.exp(lp)
-            resp /= resp.sum(axis=1, keepdims=True)
+            total = resp.sum(axis=1, keepdims=True)
+            if p.channel_sharpen != 1.0 and not stats_only:
+                arc_mix = np.full(len(arc_row), -np.inf)
+                arc_mix[swap_arcs] = (top + np.log(total))[:, 0]
+                arc_mix = arc_mix.tolist()
+            resp /= total
             batch.thesaurus_counts = (post[swap_arcs, None] * resp).sum(axis=0)
         else:
             batch.thesaurus_counts = np.zeros(len(THESAURI))
@@ -419,24 +416,18 @@ class Decoder:
                 kk = k0 + k
                 while kk > k0 and start_l[kk - 1] == a_start:
                     kk -= 1
-                choice = _SpanChoice(r, {}, {})
+                same: list[int] = []  # swap arcs of exactly this span
                 alts: dict[str, float] = {}
                 while kk < k1 and start_l[kk] == a_start:
                     rr = row_l[kk]
-                    if rr >= 0 and end_l[kk] == a_end:
-                        text = originals[store.orig[rr]]
-                        choice.weight[text] = choice.weight.get(text, 0.0) + post_l[kk]
-                        choice.row.setdefault(text, rr)
+                    if arc_mix is not None and rr >= 0 and end_l[kk] == a_end:
+                        same.append(kk)
                     if kk != k0 + k and (end_l[kk] == a_end or rr < 0):
                         text = originals[store.orig[rr]] if rr >= 0 else " ".join(words[a_start:a_end])
                         alts[text] = alts.get(text, 0.0) + post_l[kk]
                     kk += 1
-                if p.channel_sharpen != 1.0:
-                    self._sharpen(choice, doc_w)
-                    r = choice.best
-                    chosen = originals[store.orig[r]]
-                    alts.update(choice.weight)
-                    alts.pop(chosen)
+                if len(same) > 1:
+                    r = self._sharpen(same, arc_mix, post_l, row_l, alts)
                 alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
                 swaps.append(WordSwap(a_start, a_end, originals[store.orig[r]], prob, reported_thesaurus(store.thes[r]),
                                       alternatives))
@@ -462,20 +453,26 @@ class Decoder:
                                           float(log_z[s] - log_clean[s]), float(log_clean[s]), near))
         return results
 
-    def _sharpen(self, choice: "_SpanChoice", doc_w: np.ndarray) -> None:
-        """channel_sharpen: reweight a span's originals by their channel mixture's distance to
-        the best one (after decoding, so that where a swap is found does not change)."""
-        texts = list(choice.weight)
-        cost = self._store.cost[np.asarray([choice.row[t] for t in texts])]
-        lp = np.where(cost == ABSENT, -np.inf, -cost.astype(np.float64) * QUANT) + doc_w
-        mx = lp.max(axis=1)
-        mix = mx + np.log(np.exp(lp - mx[:, None]).sum(axis=1))
-        ps = np.asarray([choice.weight[t] for t in texts])
-        score = np.log(np.maximum(ps, 1e-300)) + (self.params.channel_sharpen - 1.0) * (mix - mix.max())
-        w = np.exp(score - score.max())
-        w *= ps.sum() / w.sum()
-        choice.weight = dict(zip(texts, w.tolist()))
-        choice.best = choice.row[texts[int(np.argmax(score))]]
+    def _sharpen(self, same: list[int], arc_mix: list[float], post: list[float], row: list[int],
+                 alts: dict[str, float]) -> int:
+        """channel_sharpen: the swap arcs `same` of one span weighed again, each one's channel
+        mixture's distance to the best scaled by channel_sharpen - 1 (after decoding, so where a
+        swap is found does not change); alts gets their new weights; returns the chosen row."""
+        extra = self.params.channel_sharpen - 1.0
+        best_mix = max(arc_mix[k] for k in same)
+        score = [math.log(max(post[k], 1e-300)) + extra * (arc_mix[k] - best_mix) for k in same]
+        top = max(score)
+        weight = [math.exp(x - top) for x in score]
+        scale = sum(post[k] for k in same) / sum(weight)
+        originals, orig = self.channel.originals, self._store.orig
+        chosen = score.index(top)
+        for j, k in enumerate(same):
+            text = originals[orig[row[k]]]
+            if j == chosen:
+                alts.pop(text, None)
+            else:
+                alts[text] = weight[j] * scale
+        return row[same[chosen]]
 
     def decode(self, words: list[str], linked: list[bool], rate: float | None = None,
                min_doc: float = 1.0) -> SentenceResult:
