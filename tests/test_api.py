@@ -394,3 +394,23 @@ def test_huge_document(mb):
     words/s).  Run with `pytest -m slow`.  Target: ≤ 1 GB of growth."""
     got = _run_large(mb * 1_000_000, timeout=mb * 600)
     assert got["rss_after_mb"] - got["rss_before_mb"] <= 1024, got
+
+
+@pytest.mark.parametrize("spun, original, initial, want", [
+    ("astatine", "at", False, "at"),
+    ("Astatine", "at", True, "At"),
+    ("ASTATINE", "at", False, "AT"),
+    # a capitalised phrase, or one capitalised word inside a sentence, is a name or a title
+    ("In Accord Circumstances", "united states", False, "United States"),
+    ("In Accord Circumstances", "united states", True, "United States"),
+    ("Khrushchev", "nikita khrushchev", False, "Nikita Khrushchev"),
+    ("Land", "united states of america", False, "United States of America"),
+    # at a sentence's start a capital only says that: the rest stays as the channel has it
+    ("Reasoning", "thinking about it", True, "Thinking about it"),
+    # a phrase with a lower-case word is not a name
+    ("Press event", "press conference", True, "Press conference"),
+])
+def test_restored_words_take_the_spun_words_case(spun, original, initial, want):
+    from unspin.api import _match_case
+
+    assert _match_case(spun, original, initial) == want

@@ -66,12 +66,25 @@ def make_decoder(params: DecoderParams | None = None, weights: ChannelWeights | 
     return Decoder(Channel(weights=weights or cfg.weights), fast_lm(), params or cfg.decoder)
 
 
-def _match_case(spun: str, original: str) -> str:
+# Words left in lower case inside a capitalised name ("United States of America").
+_NAME_LOWER = frozenset("a an and at by for in of on or the to de la von van".split())
+
+
+def _match_case(spun: str, original: str, initial: bool = False) -> str:
+    """The original (the channel stores it in lower case) in the spun words' case.  Spun words
+    that are all capitalised, several of them or one not at a sentence's start, stand for a
+    name or title: every word of the original is capitalised then ("In Accord Circumstances"
+    -> "United States", "Khrushchev" -> "Nikita Khrushchev"); initial: the span starts its
+    sentence, where a capital says nothing more than that."""
     if len(spun) > 1 and spun.isupper():
         return original.upper()
-    if spun[:1].isupper():
-        return original[:1].upper() + original[1:]
-    return original
+    if not spun[:1].isupper():
+        return original
+    words = spun.split()
+    if (len(words) > 1 or not initial) and all(w[:1].isupper() for w in words):
+        return " ".join(w if j and w in _NAME_LOWER else w[:1].upper() + w[1:]
+                        for j, w in enumerate(original.split(" ")))
+    return original[:1].upper() + original[1:]
 
 
 def _adjacent(text: str, a: Token, b: Token) -> bool:
@@ -264,7 +277,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
                     a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end
                     # b - 1 is the word's last char: to_input[b] may lie past a space the scar
                     # repair removed
-                    held.append((a, b, to_input[a] + offset, to_input[b - 1] + 1 + offset, ws))
+                    held.append((a, b, to_input[a] + offset, to_input[b - 1] + 1 + offset, ws, ws.start == 0))
         pending.append((fixed, held))
     if want_swaps:
         # A swap is reported when P(swap | the text is spun) * P(the text is spun) ** doc_power
@@ -276,19 +289,19 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
         for fixed, held in pending:
             pieces: list[str] = []
             cursor = 0
-            for a, b, ia, ib, ws in held:
+            for a, b, ia, ib, ws, initial in held:
                 prob = ws.probability * gate
                 if prob < params.report_threshold:
                     continue
                 spun_fixed = fixed[a:b]
-                original = _match_case(spun_fixed, ws.original)
+                original = _match_case(spun_fixed, ws.original, initial)
                 pieces.append(fixed[cursor:a])
                 pieces.append(original)
                 cursor = b
                 swaps.append(Swap(
                     start=ia, end=ib, spun=text[ia:ib], original=original,
                     probability=round(prob, 4),
-                    alternatives=_alternatives(spun_fixed, ws.alternatives, ws.probability),
+                    alternatives=_alternatives(spun_fixed, ws.alternatives, ws.probability, initial),
                     thesaurus=ws.thesaurus,
                 ))
             pieces.append(fixed[cursor:])
@@ -297,13 +310,14 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
     return swaps, scars, "".join(restored_parts), stats
 
 
-def _alternatives(spun: str, alts: list[tuple[str, float]], posterior: float) -> list[Alternative]:
+def _alternatives(spun: str, alts: list[tuple[str, float]], posterior: float,
+                  initial: bool = False) -> list[Alternative]:
     """Other originals for the same span, their probabilities renormalised so that the chosen
     original's posterior plus the alternatives' sum to at most 1."""
     rest = max(0.0, 1.0 - posterior)
     total = sum(p for _t, p in alts)
     scale = min(1.0, rest / total) if total > 0 else 0.0
-    return [Alternative(_match_case(spun, t), round(p * scale, 4)) for t, p in alts]
+    return [Alternative(_match_case(spun, t, initial), round(p * scale, 4)) for t, p in alts]
 
 
 def _spun_probability(evidence: float, n_words: int, n_scars: int, params: DecoderParams) -> float:
