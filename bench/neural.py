@@ -104,9 +104,10 @@ def groups_of(recs, reports) -> dict[str, Tally]:
     return g
 
 
-def cold_start() -> float:
+def cold_start(runtime: str = "auto") -> float:
     code = ("import time; t=time.perf_counter(); from unspin.neural import NeuralLM; "
-            "lm=NeuralLM().load(); lm.sequence_logprob(['the','minister','said'], [['at'],['astatine']], ['the','end']); "
+            f"lm=NeuralLM(runtime={runtime!r}).load(); "
+            "lm.sequence_logprob(['the','minister','said'], [['at'],['astatine']], ['the','end']); "
             "print(time.perf_counter()-t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     try:
@@ -123,6 +124,8 @@ def main() -> int:
     ap.add_argument("--tune", action="store_true", help="grid-search the weights on this split")
     ap.add_argument("--weights", default="", help="NG,NN (default: unspin.neural.RescoreParams)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runtime", default="auto", choices=["auto", "numpy", "llama_cpp"],
+                    help="the neural runtime (unspin.neural.RUNTIMES; auto: the fastest available)")
     ap.add_argument("--near", type=float, default=None,
                     help="rescore kept words with at least this n-gram swap posterior (0: path swaps only; "
                          "default: RescoreParams.near_min)")
@@ -148,7 +151,8 @@ def main() -> int:
         recs = [recs[int(i * step)] for i in range(args.limit)]
 
     t = time.perf_counter()
-    lm = NeuralLM(n_threads=args.threads).load()
+    lm = NeuralLM(n_threads=args.threads, runtime=args.runtime).load()
+    print("neural runtime:", lm.runtime_loaded)
     load_s = time.perf_counter() - t
     rec_dec = Recorder(make_decoder(), rp)
 
@@ -164,14 +168,16 @@ def main() -> int:
         fast_s += time.perf_counter() - t1
         fast_reports.append(rep)
         t1 = time.perf_counter()
+        todo = []  # the document's jobs, scored together as check() does (NeuralLM.score_jobs)
         for key, words, r in rec_dec.final:
             if key in rec_dec.jobs:
                 continue
             jobs = plan(words, r, rp)
-            score_jobs(lm, jobs)
             rec_dec.jobs[key] = jobs
+            todo.extend(jobs)
             n_jobs += len(jobs)
             n_swaps += len(r.swaps)
+        score_jobs(lm, todo)
         neural_s += time.perf_counter() - t1
         if n % 25 == 0:
             print(f"  {n}/{len(recs)} docs, {time.perf_counter() - t0:.0f} s, "
@@ -237,8 +243,9 @@ def main() -> int:
         "tokens_per_doc": lm.tokens_scored / max(docs, 1),
         "model_load_s": load_s,
     }
-    speed["cold_start_s"] = cold_start()
-    print(f"\nspeed ({args.threads} thread): fast check {speed['fast_kb_per_s']:.1f} KB/s; "
+    speed["cold_start_s"] = cold_start(args.runtime)
+    speed["runtime"] = lm.runtime_loaded
+    print(f"\nspeed ({args.threads} thread, {lm.runtime_loaded} runtime): fast check {speed['fast_kb_per_s']:.1f} KB/s; "
           f"check + neural rescoring {speed['neural_kb_per_s']:.1f} KB/s "
           f"(neural scoring {neural_s:.1f} s of {fast_s + neural_s:.1f} s)")
     print(f"model: {lm.tokens_scored:,} tokens at {speed['model_tokens_per_s']:.0f} tokens/s; "

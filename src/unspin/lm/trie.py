@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+from unspin.lm import diskcache
 
 HEADER = b"Trie Language Model"
 LN_BASE = math.log(1.0001)
@@ -155,71 +155,32 @@ def read_trie(path: str) -> NgramTables:
 
 
 _FIELDS = ("uni_prob", "uni_bo", "bi_start", "bi_word", "bi_prob", "bi_bo", "tri_start", "tri_word", "tri_prob")
-CACHE_FORMAT = 1
-
-
-def cache_dir() -> Path | None:
-    """Where decoded models are kept between runs: $UNSPIN_CACHE_DIR, else the user cache
-    directory ($XDG_CACHE_HOME or ~/.cache)/unspin; UNSPIN_CACHE_DIR=off disables it."""
-    env = os.environ.get("UNSPIN_CACHE_DIR")
-    if env:
-        return None if env.lower() in ("off", "0", "none") else Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "unspin"
-
-
-def _cache_target(path: str) -> Path | None:
-    st = os.stat(path)
-    folder = cache_dir()
-    tag = f"v{CACHE_FORMAT}-{os.path.basename(path)}-{st.st_size}-{st.st_mtime_ns}"
-    return folder / tag if folder is not None else None
+CACHE_FORMAT = "v1"
 
 
 def is_cached(path: str) -> bool:
     """Whether load_trie(path) will map decoded arrays rather than decode the trie."""
-    try:
-        target = _cache_target(path)
-    except OSError:
-        return False
-    return target is not None and (target / "done").exists()
+    return diskcache.is_cached(path, CACHE_FORMAT)
 
 
 def load_trie(path: str, extra: dict | None = None) -> tuple[NgramTables, dict]:
-    """read_trie through an on-disk cache of the decoded arrays (memory-mapped .npy files, so
-    a warm start costs milliseconds instead of decoding 27 MB of bit-packed trie).  `extra`
-    maps names to functions of the tables whose arrays are cached beside them (e.g. a hash);
-    returns the tables and those arrays.  The cache is keyed by the model file's size and
-    modification time; any failure to read or write it falls back to decoding."""
+    """read_trie through the on-disk cache of decoded arrays (`unspin.lm.diskcache`: a warm
+    start maps them in milliseconds instead of decoding 27 MB of bit-packed trie).  `extra` maps
+    names to functions of the tables whose arrays are cached beside them (e.g. a hash); returns
+    the tables and those arrays."""
     extra = extra or {}
-    target = _cache_target(path)
-    folder, tag = (target.parent, target.name) if target is not None else (None, "")
-    if target is not None and (target / "done").exists():
-        try:
-            arrays = {name: np.load(target / f"{name}.npy", mmap_mode="r").view(np.ndarray)
-                      for name in (*_FIELDS, *extra)}
-            words = (target / "words.txt").read_text(encoding="utf-8").split("\n")
-            tables = NgramTables(words, *(arrays[f] for f in _FIELDS))
-            return tables, {name: arrays[name] for name in extra}
-        except (OSError, ValueError):
-            pass
-    tables = read_trie(path)
-    built = {name: fn(tables) for name, fn in extra.items()}
-    if target is not None:
-        try:
-            tmp = folder / f"{tag}.tmp-{os.getpid()}"
-            tmp.mkdir(parents=True, exist_ok=True)
-            for name in _FIELDS:
-                np.save(tmp / f"{name}.npy", getattr(tables, name))
-            for name, arr in built.items():
-                np.save(tmp / f"{name}.npy", arr)
-            (tmp / "words.txt").write_text("\n".join(tables.words), encoding="utf-8")
-            (tmp / "done").write_text("ok\n")
-            try:
-                os.rename(tmp, target)  # atomic: readers see all of it or nothing
-            except OSError:  # another process won the race
-                shutil.rmtree(tmp, ignore_errors=True)
-        except OSError:
-            pass
+    names = [*_FIELDS, *extra, "words.txt"]
+
+    def build():
+        tables = read_trie(path)
+        out = {name: getattr(tables, name) for name in _FIELDS}
+        out.update((name, fn(tables)) for name, fn in extra.items())
+        out["words.txt"] = "\n".join(tables.words)
+        return out
+
+    got = diskcache.cached(path, CACHE_FORMAT, names, build)
+    tables = NgramTables(got["words.txt"].split("\n"), *(got[f] for f in _FIELDS))
+    built = {name: got[name] for name in extra}
     # read-only either way, so that the compiled kernels see one array type (and one signature)
     for arr in (*(getattr(tables, f) for f in _FIELDS), *built.values()):
         arr.flags.writeable = False
