@@ -383,15 +383,11 @@ class _LlamaCppRuntime:
     def set_prefix(self, tokens: list[int]):
         """Make sequence 0 hold exactly `tokens`, reusing the common prefix's KV; returns (the
         log-softmax after its last token, tokens run)."""
-        old = self._seq0
-        k = 0
-        lim = min(len(old), len(tokens))
-        while k < lim and old[k] == tokens[k]:
-            k += 1
-        if k == len(tokens) == len(old) and self._last is not None:
+        from unspin.lm.gguf_llama import reusable
+
+        if tokens == self._seq0 and self._last is not None:
             return self._last, 0
-        if k == len(tokens):  # a strict prefix of what is cached: re-evaluate its last token
-            k -= 1
+        k = reusable(self._seq0, tokens)
         self._L.llama_memory_seq_rm(self._mem, 0, k, -1)
         new = tokens[k:]
         last = None

@@ -161,15 +161,9 @@ class GgufLlama:
     def set_prefix(self, tokens: list[int]) -> tuple[np.ndarray, int]:
         """Make the cached prefix exactly `tokens`, reusing the keys and values of the tokens it
         shares with the one before; returns (log-softmax after its last token, tokens run)."""
-        old = self._prefix
-        k = 0
-        lim = min(len(old), len(tokens))
-        while k < lim and old[k] == tokens[k]:
-            k += 1
-        if k == len(tokens) == len(old) and self._last_logprobs is not None:
+        if tokens == self._prefix and self._last_logprobs is not None:
             return self._last_logprobs, 0
-        if k == len(tokens):  # a strict prefix of what is cached: run its last token again
-            k -= 1
+        k = reusable(self._prefix, tokens)
         self._k = [a[:, :k] for a in self._k]
         self._v = [a[:, :k] for a in self._v]
         new = np.asarray(tokens[k:], dtype=np.int64)
@@ -337,6 +331,17 @@ def read_gguf(path: str | Path) -> tuple[dict, dict[str, tuple[int, tuple[int, .
         start = base + offset
         tensors[name] = (kind, dims, buf[start:start + count // per * size])
     return meta, tensors
+
+
+def reusable(cached: list[int], tokens: list[int]) -> int:
+    """How many leading tokens of a new prefix can keep the cached prefix's keys and values:
+    the tokens both share, less one when the new prefix is no longer than that (its last
+    token must run again to give the distribution after it)."""
+    k = 0
+    lim = min(len(cached), len(tokens))
+    while k < lim and cached[k] == tokens[k]:
+        k += 1
+    return k - 1 if k == len(tokens) and k > 0 else k
 
 
 def _dequantize(name: str, kind: int, data: np.ndarray) -> np.ndarray:
