@@ -109,7 +109,7 @@ def main() -> int:
         pc, _ = model.score(cheap)
         p_full.append(p)
         verdict_full.append(model.verdict(p, st.n_words))
-        cleared = pc < model.screen_clear_below
+        cleared = model.screen_clears(pc, st.n_words)
         p_screen.append(pc if cleared else p)
         verdict_screen.append(model.verdict(0.0, st.n_words) if cleared else model.verdict(p, st.n_words))
         surprise.append(st.features()["surprise"])

@@ -35,6 +35,8 @@ from unspin.detection import CHEAP_FEATURES, FULL_FEATURES, DocStats  # noqa: E4
 CACHE = ROOT / "bench" / ".cache"
 PREFIX_WORDS = (25, 50, 100)
 LENGTH_EDGES = (40, 80, 160)  # calibration buckets: <40, <80, <160, >=160 words
+SCREEN_DISAGREE = 0.003  # share of a bucket's dev texts screening may judge unlike the full decode
+SCREEN_EDGES = (40, 80, 160, 300, 600)  # screening's length buckets (the long dev articles: >= 600)
 
 
 def formats(text: str) -> list[tuple[str, str]]:
@@ -251,7 +253,7 @@ def fit(rows: list[dict]) -> dict:
     # Calibrated dev scores -> thresholds.
     from unspin.detection import load_model
 
-    tmp = load_model({**model, "spun_threshold": 0.5, "clean_threshold": 0.5, "screen_clear_below": 0.0})
+    tmp = load_model({**model, "spun_threshold": 0.5, "clean_threshold": 0.5, "screen_clear_below": [0.0]})
     cal = np.asarray([tmp.calibration(p, n) for p, n in zip(raw, n_words)])
     long_enough = n_words >= model["min_words"]
     clean_scores = np.sort(cal[(y == 0) & long_enough])
@@ -260,17 +262,24 @@ def fit(rows: list[dict]) -> dict:
     model["clean_threshold"] = round(min(0.2, model["spun_threshold"] / 2), 6)
     full_verdict_clean = cal <= model["clean_threshold"]
     p_cheap = predict(cheap, x_cheap)
-    best = 0.0
-    for t in np.unique(np.round(p_cheap, 4)):
-        sel = p_cheap < t
-        if not sel.any():
-            continue
-        disagree = (sel & ~full_verdict_clean).sum()
-        if disagree / len(rows) <= 0.003:
-            best = float(t)
-    model["screen_clear_below"] = best
+    # Screening thresholds per length bucket: the highest cheap probability below which the
+    # bucket's dev texts that screening would clear disagree with the full verdict for at most
+    # SCREEN_DISAGREE of them (long texts' cheap counts are surer, so they clear more).
+    clear = []
+    screen_buckets = np.searchsorted(np.asarray(SCREEN_EDGES), n_words, side="right")
+    for b in range(len(SCREEN_EDGES) + 1):
+        sel_b = screen_buckets == b
+        best = 0.0
+        for t in np.unique(np.round(p_cheap[sel_b], 4)):
+            sel = sel_b & (p_cheap < t)
+            if sel.any() and (sel & ~full_verdict_clean).sum() <= SCREEN_DISAGREE * sel_b.sum():
+                best = float(t)
+        clear.append(best)
+        print(f"  screening, bucket {b}: clears below {best} "
+              f"({((p_cheap < best) & sel_b).sum() / max(1, sel_b.sum()):.1%} of its {sel_b.sum()} dev texts)")
+    model["screen_clear_below"] = clear
+    model["screen_length_edges"] = list(SCREEN_EDGES)
     print(f"  spun threshold {model['spun_threshold']}, clean threshold {model['clean_threshold']}, "
-          f"screen clears below {best} ({(p_cheap < best).mean():.1%} of dev texts), "
           f"min words {model['min_words']}")
     return model
 

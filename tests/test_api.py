@@ -266,11 +266,30 @@ def test_detect_matches_check_where_screening_clears():
     with gzip.open(DEVSET, "rt", encoding="utf-8") as fh:
         clean = [r["spun"] for r in map(json.loads, fh) if r["simulator"] == "clean"][:150]
     for text in clean:
-        screened = model.score(api._cheap_stats(api._chunks(text, api._decoder(True))))[0]
-        cleared += screened < model.screen_clear_below
+        stats = api._cheap_stats(api._chunks(text, api._decoder(True)))
+        cleared += model.screen_clears(model.score(stats)[0], stats.n_words)
         d, r = unspin.detect(text), unspin.check(text, fast=True)
         assert (d.spun_probability, d.verdict) == (r.spun_probability, r.verdict)
     assert cleared >= 2  # the screening path was exercised
+
+
+def test_screening_clears_by_length_bucket():
+    """Longer texts may be cleared at a higher cheap probability (their counts are surer);
+    a model file from before per-bucket screening (one number) still loads."""
+    import json as _json
+    from importlib import resources
+
+    from unspin.detection import default_model, load_model
+
+    model = default_model()
+    edges, below = model.screen_length_edges, model.screen_clear_below
+    assert len(below) == len(edges) + 1 and below[-1] > below[0]
+    p = (below[0] + below[-1]) / 2  # above the shortest bucket's threshold, below the longest's
+    assert not model.screen_clears(p, 10) and model.screen_clears(p, edges[-1] + 500)
+    raw = _json.loads((resources.files("unspin") / "data" / "detector.json").read_text("utf-8"))
+    raw.pop("screen_length_edges")
+    old = load_model({**raw, "screen_clear_below": 0.25})
+    assert old.screen_clears(0.2, 10) and old.screen_clears(0.2, 5000) and not old.screen_clears(0.3, 5000)
 
 
 def test_detect_callable_twice():

@@ -135,7 +135,7 @@ def detect(text: str, screen: bool = True) -> Detection:
     if screen and model is not None:
         stats = _cheap_stats(chunks)
         p, evidence = model.score(stats)
-        if p < model.screen_clear_below:
+        if model.screen_clears(p, stats.n_words):
             return Detection(round(p, 4), model.verdict(0.0, stats.n_words), evidence)
     _swaps, _scars, _restored, stats = _analyse(text, decoder, want_swaps=False, chunks=chunks)
     p, verdict, evidence = _score(text, stats, decoder)
@@ -187,7 +187,7 @@ def _score(text: str, stats: DocStats, decoder: Decoder) -> tuple[float, str, li
         return p, verdict, []
     # the screening stage sees exactly what detect()'s screening saw: the cheap counts only
     p_cheap, evidence = model.score(dataclasses.replace(stats, decoded=False))
-    if p_cheap < model.screen_clear_below:
+    if model.screen_clears(p_cheap, stats.n_words):
         return p_cheap, model.verdict(0.0, stats.n_words), evidence
     p, evidence = model.score(stats)
     return p, model.verdict(p, stats.n_words), evidence

@@ -243,7 +243,11 @@ class DetectorModel:
     min_words: int  # below this, verdict "too-short"
     spun_threshold: float  # calibrated probability at or above which the verdict is "spun"
     clean_threshold: float  # at or below which it is "clean"
-    screen_clear_below: float  # cheap-model probability under which screening stops (clean)
+    # cheap-model probability under which screening stops (clean), per length bucket (bucket
+    # b holds n_words < screen_length_edges[b]): the longer the text, the surer its cheap
+    # counts, the more screening may clear
+    screen_clear_below: tuple[float, ...]
+    screen_length_edges: tuple[int, ...] = ()
 
     def score(self, stats: DocStats) -> tuple[float, list[Evidence]]:
         f = stats.features()
@@ -255,6 +259,11 @@ class DetectorModel:
         terms.sort(key=lambda t: -abs(t[2]))
         evidence = [Evidence(n, round(v, 4), round(c, 4)) for n, v, c in terms]
         return min(1.0, max(0.0, p)), evidence
+
+    def screen_clears(self, p_cheap: float, n_words: int) -> bool:
+        """Whether screening answers "clean" for a text of n_words with cheap probability p_cheap."""
+        b = min(bisect_right(self.screen_length_edges, n_words), len(self.screen_clear_below) - 1)
+        return p_cheap < self.screen_clear_below[b]
 
     def verdict(self, p: float, n_words: int) -> str:
         if n_words < self.min_words:
@@ -280,7 +289,10 @@ def load_model(raw: dict) -> DetectorModel:
         min_words=raw["min_words"],
         spun_threshold=raw["spun_threshold"],
         clean_threshold=raw["clean_threshold"],
-        screen_clear_below=raw["screen_clear_below"],
+        # (one number: the same for every length, as models before per-bucket screening had)
+        screen_clear_below=tuple(raw["screen_clear_below"]) if isinstance(raw["screen_clear_below"], list)
+        else (raw["screen_clear_below"],),
+        screen_length_edges=tuple(raw.get("screen_length_edges", ())),
     )
 
 
