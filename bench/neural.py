@@ -131,6 +131,8 @@ def main() -> int:
                          "default: RescoreParams.near_min)")
     ap.add_argument("--near-bias", default="", metavar="B1,B2,...",
                     help="also report the figures with these RescoreParams.near_bias values (re-combined, no re-scoring)")
+    ap.add_argument("--right", type=int, default=None, help="words of right context (default: RescoreParams.right)")
+    ap.add_argument("--max-hyps", type=int, default=None, help="hypotheses per swap (default: RescoreParams.max_hyps)")
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
 
@@ -145,6 +147,10 @@ def main() -> int:
         rp = RescoreParams(ngram_weight=ng, neural_weight=nn)
     if args.near is not None:
         rp = dataclasses.replace(rp, near_min=args.near)
+    if args.right is not None:
+        rp = dataclasses.replace(rp, right=args.right)
+    if args.max_hyps is not None:
+        rp = dataclasses.replace(rp, max_hyps=args.max_hyps)
     recs = load_records(args.split)
     if args.limit and args.limit < len(recs):
         step = len(recs) / args.limit

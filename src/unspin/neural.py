@@ -269,7 +269,7 @@ class _NumpyRuntime:
 
     def __init__(self, owner: NeuralLM):
         try:
-            from threadpoolctl import threadpool_limits
+            from threadpoolctl import ThreadpoolController
 
             from unspin.lm.gguf_llama import GgufLlama
             import tokenizers  # noqa: F401
@@ -279,7 +279,10 @@ class _NumpyRuntime:
             self.model = GgufLlama(owner.path)
         except (OSError, ValueError) as e:
             raise NeuralUnavailable(f"cannot read {owner.path}: {e}") from e
-        self._limits = lambda: threadpool_limits(limits=owner.n_threads, user_api="blas")
+        # (the controller finds the BLAS libraries once: threadpool_limits() looks again on
+        # every call, about 1 ms)
+        controller = ThreadpoolController()
+        self._limits = lambda: controller.limit(limits=owner.n_threads, user_api="blas")
         self.bos = self.model.bos
 
     def tokenize(self, text: str) -> tuple[int, ...]:
