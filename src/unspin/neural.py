@@ -79,10 +79,13 @@ class NeuralLM:
     own (a lock serialises callers).
 
     runtime: "numpy" (unspin.lm.gguf_llama: the gguf's weights dequantised to float32 and run
-    through BLAS, about 2x llama.cpp's tokens/s on one core here, 1.3 s to load, ~600 MB),
-    "llama_cpp" (llama-cpp-python on the 4-bit weights: 0.3 s, ~200 MB), or "auto" (the
-    default, or $UNSPIN_NEURAL_RUNTIME): numpy, else llama_cpp.  Both give the same scores to
-    within llama.cpp's rounding (`bench/neural.py --runtimes` compares them)."""
+    through BLAS, about 2x llama.cpp's tokens/s on one core here with score_jobs' batching;
+    0.3 s to load from the user cache, 1.6 s the first time; ~600 MB), "llama_cpp"
+    (llama-cpp-python on the 4-bit weights: 0.3 s, ~200 MB), or "auto" (the default, or
+    $UNSPIN_NEURAL_RUNTIME): numpy, else llama_cpp.  Both give the same scores to within
+    llama.cpp's rounding (tests/test_neural.py; `bench/neural.py --runtime numpy|llama_cpp`)."""
+
+    name = "smollm2-135m-instruct-q4_1"
 
     def __init__(self, path: str | Path | None = None, n_ctx: int = 1024, n_threads: int = 1,
                  max_seqs: int = 32, n_batch: int = 512, runtime: str | None = None):
@@ -266,6 +269,7 @@ class _NumpyRuntime:
     """unspin.lm.gguf_llama over the gguf; BLAS limited to the owner's n_threads per call."""
 
     kind = "numpy"
+    batched = True  # NeuralLM.score_jobs: all jobs through score_segments
 
     def __init__(self, owner: NeuralLM):
         try:
@@ -287,8 +291,6 @@ class _NumpyRuntime:
 
     def tokenize(self, text: str) -> tuple[int, ...]:
         return tuple(self.model.tokenizer.encode(text, add_special_tokens=False).ids)
-
-    batched = True  # NeuralLM.score_jobs: all jobs through score_segments
 
     def set_prefix(self, tokens: list[int]):
         with self._limits():
