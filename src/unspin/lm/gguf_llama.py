@@ -106,11 +106,14 @@ class GgufLlama:
     def _rms(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         return x * (1.0 / np.sqrt((x * x).mean(axis=-1, keepdims=True) + self.eps)) * w
 
-    def _rope(self, x: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    def _rope_angles(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ang = pos[:, None].astype(np.float64) * self._inv_freq[None, :]
+        return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+
+    @staticmethod
+    def _rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
         """x: (heads, tokens, head_dim); llama.cpp's "normal" rope rotates adjacent pairs (the
         gguf converter permuted the q/k weights to match)."""
-        ang = pos[:, None].astype(np.float64) * self._inv_freq[None, :]
-        cos, sin = np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
         a, b = x[..., 0::2], x[..., 1::2]
         out = np.empty_like(x)
         out[..., 0::2] = a * cos - b * sin
@@ -128,12 +131,13 @@ class GgufLlama:
         scale = np.float32(1.0 / np.sqrt(hd))
         new_k, new_v = [], []
         neg = np.float32(-1e30)
+        cos, sin = self._rope_angles(pos)  # (the same for every layer)
         for li, (an, wqkv, wo, fn, wgu, wd) in enumerate(self.layers):
             h = self._rms(x, an) @ wqkv.T
             q = h[:, :d].reshape(n, nh, hd).transpose(1, 0, 2)
             k = h[:, d:d + nkv * hd].reshape(n, nkv, hd).transpose(1, 0, 2)
             v = h[:, d + nkv * hd:].reshape(n, nkv, hd).transpose(1, 0, 2)
-            q, k = self._rope(q, pos), self._rope(k, pos)
+            q, k = self._rope(q, cos, sin), self._rope(k, cos, sin)
             if keep_kv:
                 new_k.append(k)
                 new_v.append(v)
@@ -229,16 +233,21 @@ class GgufLlama:
         mask = (seg[:, None] == seg[None, :]) & (pos[None, :] <= pos[:, None]) & (
             (prefix_tok[None, :] & (pos[None, :] < lim[:, None])) | ((own[None, :] == own[:, None]) & ~prefix_tok[None, :]))
         hidden, _k, _v = self._forward(np.asarray(tok_l, dtype=np.int64), pos, [], [], mask, False)
+        # the wanted rows of every segment through the output head in one product
+        want = []
         for i, (base, spans) in zip(group, where):
-            _prefix, rows, _conts = segments[i]
-            want = [base + r for r in rows] + [a + j for a, m in spans for j in range(m)]
-            lp = self._logprobs(hidden[np.asarray(want, dtype=np.int64)]) if want else np.zeros((0, self.vocab_size), np.float32)
-            k = len(rows)
+            want += [base + r for r in segments[i][1]]
+            want += [a + j for a, m in spans for j in range(m)]
+        lp = self._logprobs(hidden[np.asarray(want, dtype=np.int64)])
+        k = 0
+        for i, (_base, spans) in zip(group, where):
+            n_rows = len(segments[i][1])
+            first, k = lp[k:k + n_rows], k + n_rows
             conts_out = []
             for _a, m in spans:
                 conts_out.append(lp[k:k + m])
                 k += m
-            out[i] = (lp[:len(rows)], conts_out)
+            out[i] = (first, conts_out)
 
     def continuations(self, seqs: list[list[int]]) -> list[np.ndarray]:
         """For each token sequence, the log-softmax rows after each of its tokens but the last
