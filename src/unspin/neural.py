@@ -154,6 +154,12 @@ class NeuralLM:
                 out.extend(self._tokenize(" " + (w.upper() if w == "i" else w)))
         return out
 
+    def _continuation(self, words: list[str], suffix: list[str], sentence_start: bool) -> list[int]:
+        """Tokens of a hypothesis' words and then the suffix, after a prefix (at the sentence
+        start when sentence_start: its first word is then capitalised, with no space)."""
+        toks = self.words_to_tokens(words, first=sentence_start)
+        return toks + self.words_to_tokens(list(suffix), first=sentence_start and not words)
+
     # -- the model ----------------------------------------------------------------------------
     def _set_prefix(self, tokens: list[int]) -> None:
         """Make the backend's prefix exactly `tokens` (BOS first), reusing the common prefix."""
@@ -181,11 +187,7 @@ class NeuralLM:
             self._set_prefix(prefix)
             first0 = self._seq0_logprobs
             start_first = not prefix_words
-            seqs = []
-            for cont in continuations:
-                toks = self.words_to_tokens(list(cont), first=start_first)
-                toks += self.words_to_tokens(list(suffix_words), first=start_first and not cont)
-                seqs.append(toks)
+            seqs = [self._continuation(list(cont), suffix_words, start_first) for cont in continuations]
             totals = [float(first0[s[0]]) if s else 0.0 for s in seqs]
             # the remaining tokens of every sequence: row i after s[i] scores s[i + 1]
             longer = [(j, s[: self.n_batch + 1]) for j, s in enumerate(seqs) if len(s) > 1]
@@ -238,9 +240,7 @@ class NeuralLM:
                 for ji, job in enumerate(run):
                     start_first = not job.prefix
                     for hi, (h, _p) in enumerate(job.hyps):
-                        cont = h.split()
-                        toks = self.words_to_tokens(cont, first=start_first)
-                        toks += self.words_to_tokens(list(job.suffix), first=start_first and not cont)
+                        toks = self._continuation(h.split(), job.suffix, start_first)
                         conts.append((starts[ji], toks[: self.n_batch + 1]))
                         owner.append((ji, hi))
                 segments.append((tokens, rows, conts))
