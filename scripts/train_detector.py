@@ -200,8 +200,9 @@ def isotonic(x: np.ndarray, y: np.ndarray, max_points: int = 64) -> tuple[list[f
     return [float(v) for v in kx], [float(v) for v in ky]
 
 
-def bucket_of(n_words: np.ndarray) -> np.ndarray:
-    return np.searchsorted(np.asarray(LENGTH_EDGES), n_words, side="right")
+def bucket_of(n_words: np.ndarray, edges: tuple[int, ...] = LENGTH_EDGES) -> np.ndarray:
+    """Each text's length bucket: b holds n_words < edges[b] (detection.length_bucket)."""
+    return np.searchsorted(np.asarray(edges), n_words, side="right")
 
 
 def auroc(y: np.ndarray, s: np.ndarray) -> float:
@@ -266,7 +267,7 @@ def fit(rows: list[dict]) -> dict:
     # bucket's dev texts that screening would clear disagree with the full verdict for at most
     # SCREEN_DISAGREE of them (long texts' cheap counts are surer, so they clear more).
     clear = []
-    screen_buckets = np.searchsorted(np.asarray(SCREEN_EDGES), n_words, side="right")
+    screen_buckets = bucket_of(n_words, SCREEN_EDGES)
     for b in range(len(SCREEN_EDGES) + 1):
         sel_b = screen_buckets == b
         best = 0.0

@@ -37,9 +37,9 @@ FUNCTION_WORDS = frozenset(
 
 CHEAP_FEATURES = ("log_words", "scars_per_100", "odd_per_100", "fw_odd_per_100", "rare_per_100",
                   "spin_llr_per_100")
-# (No swap count: reported swaps are themselves gated by this probability.)  The *_z features
-# are sums over sqrt(words): evidence for spinning adds up over a long text (a sequential test),
-# which rates per 100 words cannot show.
+# (No swap count: reported swaps are themselves gated by this probability.  Sums over
+# sqrt(words), a sequential test, were tried for the evidence and the cheap llr: better on the
+# synthetic split, worse on the real spun article or on screening, so not shipped.)
 FULL_FEATURES = CHEAP_FEATURES + ("evidence_per_100", "rate", "surprise", "evidence_pos_per_100")
 FEATURES = FULL_FEATURES
 
@@ -81,14 +81,11 @@ class DocStats:
             "fw_odd_per_100": min(10.0, self.n_fw_odd * per100),
             "rare_per_100": self.n_rare * per100,
             "spin_llr_per_100": max(-20.0, min(300.0, self.spin_llr * per100)),
-            "spin_llr_z": max(-50.0, min(100.0, self.spin_llr / math.sqrt(n))),
         }
         if self.decoded:
             f.update(
                 evidence_per_100=max(-20.0, min(200.0, self.evidence * per100)),
-                evidence_z=max(-50.0, min(100.0, self.evidence / math.sqrt(n))),
                 rate=self.swap_mass / self.n_spinnable if self.n_spinnable else 0.0,
-                swaps_per_100=self.n_swaps * per100,
                 surprise=-self.lm_logprob / n,
                 evidence_pos_per_100=min(200.0, self.evidence_pos * per100),
             )
@@ -209,6 +206,11 @@ class LogisticModel:
         return self.bias + sum(c for _n, _v, c in self.logit_terms(f))
 
 
+def length_bucket(edges: tuple[int, ...], n_words: int, n_buckets: int) -> int:
+    """Bucket b holds texts of n_words < edges[b]; the last of n_buckets takes the rest."""
+    return min(bisect_right(edges, n_words), n_buckets - 1)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Isotonic map from the model's raw probability to a calibrated one, per length bucket."""
@@ -218,7 +220,7 @@ class Calibration:
     ys: tuple[tuple[float, ...], ...]
 
     def __call__(self, p: float, n_words: int) -> float:
-        b = min(bisect_right(self.length_edges, n_words), len(self.xs) - 1)
+        b = length_bucket(self.length_edges, n_words, len(self.xs))
         xs, ys = self.xs[b], self.ys[b]
         if not xs:
             return p
@@ -262,7 +264,7 @@ class DetectorModel:
 
     def screen_clears(self, p_cheap: float, n_words: int) -> bool:
         """Whether screening answers "clean" for a text of n_words with cheap probability p_cheap."""
-        b = min(bisect_right(self.screen_length_edges, n_words), len(self.screen_clear_below) - 1)
+        b = length_bucket(self.screen_length_edges, n_words, len(self.screen_clear_below))
         return p_cheap < self.screen_clear_below[b]
 
     def verdict(self, p: float, n_words: int) -> str:
