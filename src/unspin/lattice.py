@@ -60,7 +60,7 @@ def _local(tables, oov, memo, words, row, first, n_out, prev2, prev1, nxt1, lm_w
 
 @njit(cache=True)
 def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, local_lm,
-                    cand_out, cand_len, cand_static, cand_cost, adapt, log_w_doc, cand_mix, chan_w,
+                    cand_out, cand_len, cand_static, cand_cost, adapt, w_doc, exp_cost, cand_mix, chan_w,
                     quant, absent,
                     log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi,
                     bos, eos, doc_ids, doc_cnt, doc_inv_n, cache_lam, cache_keep):
@@ -124,8 +124,7 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
                 r = row0 + c
                 st_ = cand_static[r]
                 if adapt:
-                    m_doc, _t = _mixture(cand_cost, r, log_w_doc, quant, absent)
-                    st_ += chan_w * (m_doc - cand_mix[r])
+                    st_ += chan_w * (_mixture_linear(cand_cost, r, w_doc, exp_cost, absent) - cand_mix[r])
                 if cache_lam != 0.0:
                     for j in range(cand_len[r]):
                         cw = cand_out[r, j]
@@ -372,6 +371,18 @@ def _mixture(cand_cost, row, log_w, quant, absent):
 
 
 @njit(cache=True, _nrt=False)
+def _mixture_linear(cand_cost, row, w, exp_cost, absent):
+    """_mixture's value from w = exp(log_w) and exp_cost[c] = exp(-c * quant): the same sum
+    without the max shift, which costs (stored costs are at most 25.4 nats: no underflow)."""
+    acc = 0.0
+    for t in range(cand_cost.shape[1]):
+        c = cand_cost[row, t]
+        if c != absent:
+            acc += w[t] * exp_cost[c]
+    return np.log(acc) if acc > 0.0 else NEG_INF
+
+
+@njit(cache=True, _nrt=False)
 def _original_prior(tables, oov, orig_ids, o):
     """Σ ln P_unigram over the words of original o (an id of -1 inside: a word the 3-gram lacks)."""
     vocab = tables[0].shape[0]
@@ -514,6 +525,10 @@ def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, 
     path_ptr = np.zeros(n_sent + 1, np.int64)
     log_z = np.zeros(n_sent, np.float64)
     log_clean = np.zeros(n_sent, np.float64)
+    # the adapted channel mixture in linear space (one log per candidate instead of an exp per
+    # thesaurus): the document's weights and exp(-cost) of every stored cost, once per call
+    w_doc = np.exp(log_w_doc)
+    exp_cost = np.exp(-np.arange(256, dtype=np.float64) * quant)
     na = 0
     npath = 0
     for s in range(n_sent):
@@ -521,7 +536,7 @@ def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, 
         if b > a:
             (st, en, row, pst, pth, sw, lz, lc) = decode_sentence(
                 tables, oov, memo, ids[a:b], spinnable[a:b], slot_start[a:b], slot_count[a:b], local_lm[a:b],
-                cand_out, cand_len, cand_static, cand_cost, adapt, log_w_doc, cand_mix, chan_w, quant, absent,
+                cand_out, cand_len, cand_static, cand_cost, adapt, w_doc, exp_cost, cand_mix, chan_w, quant, absent,
                 log_keep, log_swap, disc, prune_margin,
                 max_candidates, lm_weight, gate_pmi, bos, eos, doc_ids, doc_cnt, doc_inv_n, cache_lam, cache_keep)
             m = st.shape[0]

@@ -1,0 +1,58 @@
+"""unspin.text: the tokenizer's offsets and word/punctuation split, and sentence splitting."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import regex
+
+from unspin.text import PUNCT_PATTERN, WORD_PATTERN, Token, sentences, tokenize
+
+# The definition tokenize() implements faster: one match per token.
+_BY_MATCH = regex.compile(f"(?P<word>{WORD_PATTERN})|(?P<punct>{PUNCT_PATTERN})")
+
+
+def by_match(text: str) -> list[Token]:
+    return [Token(m.group(), m.start(), m.end(), m.lastgroup == "word") for m in _BY_MATCH.finditer(text)]
+
+
+AWKWARD = [
+    "",
+    "   \n\t ",
+    "U. S. and Japan’s “very, very long standing” ties",
+    "rock-'n'-roll, well-known -- don't - 'quoted' ’curly’",
+    "e\u0301te\u0301 \u0301 a\u0308 x",  # combining marks, one standing alone
+    "3.14 1,000 ½ Ⅻ ٣ 10-year-old",
+    "東京は日本の首都です。Привет, мир! مرحبا",
+    "emoji 😀 and ZWJ 👩‍🔬 symbols © ™ § ¶",
+    "trailing punctuation!!!?",
+    "a",
+    "!",
+]
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_tokenize_matches_its_definition(text):
+    assert tokenize(text) == by_match(text)
+
+
+def test_tokenize_matches_its_definition_on_random_text():
+    rng = random.Random(7)
+    alphabet = "ab Z9’'-.,\n\t\u0301é東😀½"
+    for _ in range(500):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+        assert tokenize(text) == by_match(text), repr(text)
+
+
+def test_offsets_index_the_input():
+    text = "He said: “It’s 10-year-old wine.”  Really?"
+    for tok in tokenize(text):
+        assert text[tok.start:tok.end] == tok.text
+    assert [t.text for t in tokenize(text) if t.is_word] == ["He", "said", "It’s", "10-year-old", "wine", "Really"]
+    assert tokenize(text)[4].norm == "it's"
+
+
+def test_sentences_keep_abbreviations_and_closing_quotes():
+    text = "Mr. Smith met Dr. Jones in the U.S. on Friday. “It went well.” Then he left."
+    got = [" ".join(t.text for t in s if t.is_word) for s in sentences(tokenize(text))]
+    assert got == ["Mr Smith met Dr Jones in the U S on Friday", "It went well", "Then he left"]
