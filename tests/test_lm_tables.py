@@ -270,3 +270,37 @@ def test_doc_context_merges_words_that_share_an_id():
     ctx = dec.doc_context(Counter({"the": 3, "qxzvbnmw": 2, "zzqxvbnmk": 1, "city": 1}))
     assert list(ctx.ids) == sorted(set(ctx.ids.tolist()))
     assert ctx.counts.sum() == 7 and ctx.n_words == 7
+
+
+def test_document_terms_memo_is_invisible():
+    """The compiled lattice memoises each candidate row's document terms (adapted channel, cache
+    prior) for one call, across its sentences.  Decoding sentences together or one call each
+    must then give the same posteriors and swaps, with both terms on."""
+    from collections import Counter
+
+    import numpy as np
+
+    from unspin.api import make_decoder
+    from unspin.text import sentences, tokenize
+
+    dec = make_decoder()
+    units = []
+    for sent in sentences(tokenize(TEXT + " " + TEXT)):  # repeated words: rows recur across sentences
+        words = [t.norm for t in sent if t.is_word]
+        units.append((words, [True] * (len(words) - 1)))
+    doc = dec.doc_context(Counter(w for words, _l in units for w in words))
+    log_w = dec.thesaurus_weights(np.array([5.0, 1.0, 0.5, 0.0, 2.0, 0.0]))
+
+    def run(batch_units):
+        batch = dec.prepare(batch_units)
+        batch.doc = doc
+        return dec.decode_batch(batch, 0.3, log_weights=log_w)
+
+    together = run(units)
+    apart = [run([u])[0] for u in units]
+    n_swaps = 0
+    for a, b in zip(together, apart):
+        assert a.swap_posterior == pytest.approx(b.swap_posterior, abs=1e-9)
+        assert [(s.start, s.end, s.original) for s in a.swaps] == [(s.start, s.end, s.original) for s in b.swaps]
+        n_swaps += len(a.swaps)
+    assert n_swaps > 3

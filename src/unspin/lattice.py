@@ -31,7 +31,7 @@ from __future__ import annotations
 from unspin._jit import njit
 import numpy as np
 
-from unspin.lm.kernels import logprob, logprob_cached, unigram
+from unspin.lm.kernels import logprob, logprob_cached, memo_key, memo_slot, unigram
 
 NEG_INF = -np.inf
 # Helpers that allocate nothing are compiled with _nrt=False: without it numba reference-counts
@@ -60,8 +60,8 @@ def _local(tables, oov, memo, words, row, first, n_out, prev2, prev1, nxt1, lm_w
 
 @njit(cache=True)
 def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, local_lm,
-                    cand_out, cand_len, cand_static, cand_cost, adapt, w_doc, exp_cost, cand_mix, chan_w,
-                    quant, absent,
+                    cand_out, cand_len, cand_static, cand_cost, adapt, w_doc, exp_cost, row_memo_key, row_memo_val,
+                    cand_mix, chan_w, quant, absent,
                     log_keep, log_swap, disc, prune_margin, max_candidates, lm_weight, gate_pmi,
                     bos, eos, doc_ids, doc_cnt, doc_inv_n, cache_lam, cache_keep):
     n = ids.shape[0]
@@ -79,6 +79,7 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
     if cache_keep != 0.0 and cache_lam != 0.0:
         for i in range(n):
             keep_bonus[i] = cache_keep * _cache_bonus(tables, oov, doc_ids, doc_cnt, doc_inv_n, cache_lam, ids[i], 1.0)
+    sink = np.int64(0)  # what the memo prefetch read (see below): kept so it is not optimised away
     loc = np.empty(slot_count.max() + 1 if n > 0 else 1, np.float64)
     taken = np.zeros(loc.shape[0], np.bool_)
     stat = np.empty(loc.shape[0], np.float64)
@@ -119,20 +120,41 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
                 base += keep_bonus[i + j]
             floor = base - prune_margin
             row0 = slot_start[i, li]
+            if np.isnan(local_lm[i, lbase + 1]):
+                # first pass: read the memo slots of every candidate's two look-ups before any is
+                # scored, so that their cache misses overlap instead of queueing one by one
+                for c in range(cnt):
+                    r = row0 + c
+                    k_ = cand_len[r]
+                    last = cand_out[r, k_ - 1]
+                    sink += memo[memo_slot(memo, memo_key(cand_out[r, 0], prev1, prev2))]
+                    sink += memo[memo_slot(memo, memo_key(nxt1, last, cand_out[r, k_ - 2] if k_ > 1 else prev1))]
             kept = 0
             for c in range(cnt):
                 r = row0 + c
                 st_ = cand_static[r]
-                if adapt:
-                    st_ += chan_w * (_mixture_linear(cand_cost, r, w_doc, exp_cost, absent) - cand_mix[r])
-                if cache_lam != 0.0:
-                    for j in range(cand_len[r]):
-                        cw = cand_out[r, j]
-                        own = 0.0  # occurrences of this word among the spun words themselves
-                        for jj in range(li + 1):
-                            if ids[i + jj] == cw:
-                                own += 1.0
-                        st_ += _cache_bonus(tables, oov, doc_ids, doc_cnt, doc_inv_n, cache_lam, cw, own)
+                if adapt or cache_lam != 0.0:
+                    # the document's terms (adapted channel, cache prior) depend on the row alone
+                    # (a row belongs to one spun phrase, so `own` below is the row's too): memoised
+                    # per row for this call, as a word type recurs with its rows
+                    slot = r & (row_memo_key.shape[0] - 1)
+                    if row_memo_key[slot] == r:
+                        st_ += row_memo_val[slot]
+                    else:
+                        extra = 0.0
+                        if adapt:
+                            extra += chan_w * (_mixture_linear(cand_cost, r, w_doc, exp_cost, absent) - cand_mix[r])
+                        if cache_lam != 0.0:
+                            for j in range(cand_len[r]):
+                                cw = cand_out[r, j]
+                                own = 0.0  # occurrences of this word among the spun words themselves
+                                for jj in range(li + 1):
+                                    if ids[i + jj] == cw:
+                                        own += 1.0
+                                extra += _cache_bonus(tables, oov, doc_ids, doc_cnt, doc_inv_n, cache_lam, cw, own)
+                        row_memo_key[slot] = r
+                        row_memo_val[slot] = extra
+                        st_ += extra
                 stat[c] = st_
                 s_ = log_swap + st_
                 lm_c = local_lm[i, lbase + 1 + c]
@@ -289,6 +311,8 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
     for i in range(n):
         log_clean += arc_channel[id_arc[i]] - (log_keep if spinnable[i] else 0.0)
 
+    if sink == np.int64(-7046029254386353131):  # (never: a use of sink the compiler cannot drop)
+        log_z = np.nan
     post = np.empty(n_arcs, np.float64)
     swap_post = np.zeros(n, np.float64)
     for k in range(n_arcs):
@@ -529,6 +553,9 @@ def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, 
     # thesaurus): the document's weights and exp(-cost) of every stored cost, once per call
     w_doc = np.exp(log_w_doc)
     exp_cost = np.exp(-np.arange(256, dtype=np.float64) * quant)
+    # per store row, its document terms (adapted channel, cache prior) for this call
+    row_memo_key = np.full(4096, -1, np.int64)
+    row_memo_val = np.empty(4096, np.float64)
     na = 0
     npath = 0
     for s in range(n_sent):
@@ -536,8 +563,8 @@ def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, 
         if b > a:
             (st, en, row, pst, pth, sw, lz, lc) = decode_sentence(
                 tables, oov, memo, ids[a:b], spinnable[a:b], slot_start[a:b], slot_count[a:b], local_lm[a:b],
-                cand_out, cand_len, cand_static, cand_cost, adapt, w_doc, exp_cost, cand_mix, chan_w, quant, absent,
-                log_keep, log_swap, disc, prune_margin,
+                cand_out, cand_len, cand_static, cand_cost, adapt, w_doc, exp_cost, row_memo_key, row_memo_val,
+                cand_mix, chan_w, quant, absent, log_keep, log_swap, disc, prune_margin,
                 max_candidates, lm_weight, gate_pmi, bos, eos, doc_ids, doc_cnt, doc_inv_n, cache_lam, cache_keep)
             m = st.shape[0]
             arc_start[na:na + m] = st

@@ -135,14 +135,25 @@ def new_memo() -> np.ndarray:
 
 
 @njit(cache=True, _nrt=False)
+def memo_key(w, h1, h2):
+    return (np.int64(w) << 42) | (np.int64(h1) << 21) | np.int64(h2)
+
+
+@njit(cache=True, _nrt=False)
+def memo_slot(memo, key):
+    """The memo index of a key's slot (its score is at the index after)."""
+    x = key ^ (key >> 31)
+    x = x * np.int64(-4658895280553007687)
+    return 2 * ((x ^ (x >> 29)) & ((memo.shape[0] >> 1) - 1))
+
+
+@njit(cache=True, _nrt=False)
 def logprob_cached(tables, oov, memo, w, h1, h2):
     """logprob through a direct-mapped memo (the lattice asks for the same trigram from every
     predecessor with the same history, and again in the second decoding pass).  Ids must be
     >= 0 and < 2**21."""
-    key = (np.int64(w) << 42) | (np.int64(h1) << 21) | np.int64(h2)
-    x = key ^ (key >> 31)
-    x = x * np.int64(-4658895280553007687)
-    slot = 2 * ((x ^ (x >> 29)) & ((memo.shape[0] >> 1) - 1))
+    key = memo_key(w, h1, h2)
+    slot = memo_slot(memo, key)
     if memo[slot] == key:
         return memo[slot + 1] * 1e-9
     v = logprob(tables, oov, w, h1, h2)
