@@ -249,8 +249,9 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
                     log_w = decoder.thesaurus_weights(thesaurus_counts + batch.thesaurus_counts)
             final = want_swaps and k == passes
             batch.doc = doc if final and passes > 0 else None
-            # (only the last pass's sentences are read, and only for their swaps)
-            results = decoder.decode_batch(batch, rate, min_doc=0.0, with_swaps=final, log_weights=log_w,
+            # (only the last pass's sentences are read, and only for their swaps that could be
+            # reported: min_doc=1 returns those whose posterior reaches report_threshold)
+            results = decoder.decode_batch(batch, rate, min_doc=1.0, with_swaps=final, log_weights=log_w,
                                            stats_only=not final)
             if k == stats_pass:
                 snap = (batch.log_evidence, batch.log_clean, batch.n_spinnable, batch.swap_mass, batch.evidence_pos,

@@ -156,6 +156,8 @@ class Decoder:
         self.params = params or DecoderParams()
         self._store = _CandidateStore(max_words=channel.max_phrase_words)
         self._word_info: dict[str, tuple[int, bool, bool, int, int]] = {}  # see _info
+        self._phrase_slots: dict[str, tuple[int, int] | None] = {}  # see _phrase_slot
+        self._phrase_generation = self._store.generation
         self._bos = lm.vocab["<s>"]
         self._eos = lm.vocab["</s>"]
         self._orig_ids = channel.original_ids(lm.vocab, lm.vocab_digest)
@@ -187,6 +189,21 @@ class Decoder:
                 got = (store.n, n) if n else (-1, 0)
                 store.n += n
             store.slots[phrase] = got
+        return got
+
+    def _phrase_slot(self, phrase: str) -> tuple[int, int] | None:
+        """A multi-word spun phrase's store rows (`_slot`), or None if no channel key is or
+        starts with it; memoised, and cleared with the store whose rows it names."""
+        if self._phrase_generation != self._store.generation:  # the rows it names are gone
+            self._phrase_slots.clear()
+            self._phrase_generation = self._store.generation
+        got = self._phrase_slots.get(phrase, False)
+        if got is False:
+            ch = self.channel
+            got = None if phrase not in ch.key_prefixes and ch.key_index(phrase) < 0 else self._slot(phrase)
+            if len(self._phrase_slots) >= 1_000_000:
+                self._phrase_slots.clear()
+            self._phrase_slots[phrase] = got
         return got
 
     def _learn_words(self, words: list[str]) -> None:
@@ -250,36 +267,38 @@ class Decoder:
         generation = store.generation
         sizes = [len(w) for w, _l in units]
         total = sum(sizes)
-        ids = np.empty(total, dtype=np.int32)
-        spinnable = np.zeros(total, dtype=np.bool_)
         slot_start = np.full((total, max_len), -1, dtype=np.int32)
         slot_count = np.zeros((total, max_len), dtype=np.int32)
         phrases = self.params.max_candidates > 0
         info = self._word_info
-        prefixes = self.channel.key_prefixes
-        key_index = self.channel.key_index
-        self._learn_words([w for words, _l in units for w in words])
-        at = 0
-        for words, linked in units:
-            n = len(words)
-            for i, w in enumerate(words):
-                x = info.get(w) or self._info(w)
-                ids[at + i] = x[0]
-                if x[1]:
-                    spinnable[at + i] = True
-                    slot_start[at + i, 0] = x[3]
-                    slot_count[at + i, 0] = x[4]
-                if x[2] and phrases:
-                    phrase = w
-                    for length in range(2, max_len + 1):
-                        end = i + length
-                        if end > n or not linked[end - 2]:
-                            break
-                        phrase = phrase + " " + words[end - 1]
-                        if phrase not in prefixes and key_index(phrase) < 0:
-                            break  # no key is or starts with this phrase
-                        slot_start[at + i, length - 1], slot_count[at + i, length - 1] = self._slot(phrase)
-            at += n
+        flat = [w for words, _l in units for w in words]
+        self._learn_words(flat)
+        # (a store that started afresh inside _learn_words took the info of older words with it)
+        infos = [info.get(w) or self._info(w) for w in flat]
+        cols = np.array(infos, dtype=np.int64).reshape(total, 5).T  # lm id, key, first, start, count
+        ids = cols[0].astype(np.int32)
+        spinnable = cols[1].astype(np.bool_)
+        slot_start[:, 0] = np.where(spinnable, cols[3], -1)
+        slot_count[:, 0] = np.where(spinnable, cols[4], 0)
+        is_first = cols[2]
+        if phrases:
+            sent_of = np.repeat(np.arange(len(units)), sizes).tolist()
+            offsets = np.concatenate(([0], np.cumsum(sizes))).tolist()
+            for at in np.flatnonzero(is_first).tolist():
+                u = sent_of[at]
+                words, linked = units[u]
+                i = at - offsets[u]
+                n = len(words)
+                phrase = words[i]
+                for length in range(2, max_len + 1):
+                    end = i + length
+                    if end > n or not linked[end - 2]:
+                        break
+                    phrase = phrase + " " + words[end - 1]
+                    got = self._phrase_slot(phrase)
+                    if got is None:
+                        break  # no key is or starts with this phrase
+                    slot_start[at, length - 1], slot_count[at, length - 1] = got
         if store.generation != generation:  # the store started afresh meanwhile: gather again
             return self._prepare(units)
         ptr = np.zeros(len(units) + 1, dtype=np.int64)

@@ -665,7 +665,9 @@ class RescoringDecoder:
         return self.inner.prepare(units)
 
     def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None, stats_only=False):
-        results = self.inner.decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only,
+        # every swap on the best path, however unlikely: rescoring may raise it above the
+        # threshold, which is applied to the rescored swaps below
+        results = self.inner.decode_batch(batch, rate, 0.0, with_swaps, log_weights, stats_only,
                                           near_min=self.rescore.near_min)
         if not with_swaps or stats_only:  # a pass that only estimates the rate (and the thesaurus mix)
             return results
@@ -673,8 +675,12 @@ class RescoringDecoder:
         # every sentence's jobs scored together (NeuralLM.score_jobs packs them), then applied
         plans = [plan(words, r, p) for words, r in zip(batch.words, results)]
         score_jobs(self.neural, [job for jobs in plans for job in jobs])
-        return [combine(words, r, jobs, p.ngram_weight, p.neural_weight, self.channel, p.near_bias) if jobs else r
-                for words, r, jobs in zip(batch.words, results, plans)]
+        combined = [combine(words, r, jobs, p.ngram_weight, p.neural_weight, self.channel, p.near_bias) if jobs else r
+                    for words, r, jobs in zip(batch.words, results, plans)]
+        thr = self.inner.params.report_threshold * min_doc
+        for r in combined:
+            r.swaps = [s for s in r.swaps if s.probability >= thr]
+        return combined
 
     def decode(self, words, linked, rate=None, min_doc=1.0):
         return self.decode_batch(self.prepare([(words, linked)]), rate, min_doc)[0]
