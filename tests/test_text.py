@@ -56,3 +56,18 @@ def test_sentences_keep_abbreviations_and_closing_quotes():
     text = "Mr. Smith met Dr. Jones in the U.S. on Friday. “It went well.” Then he left."
     got = [" ".join(t.text for t in s if t.is_word) for s in sentences(tokenize(text))]
     assert got == ["Mr Smith met Dr Jones in the U S on Friday", "It went well", "Then he left"]
+
+
+def test_word_sentences_link_words_apart_by_spaces_only():
+    from unspin.text import word_sentences
+
+    text = "In Accord  Circumstances, the U.S.\nPress event’s end. Done"
+    units = word_sentences(text)
+    assert [norms for _t, norms, _l in units] == [
+        ["in", "accord", "circumstances", "the", "u", "s", "press", "event's", "end"], ["done"]]
+    toks, _norms, linked = units[0]
+    assert [t.text for t in toks][:3] == ["In", "Accord", "Circumstances"]
+    # two spaces link; a comma, a full stop and a newline do not
+    assert linked == [True, True, False, True, False, False, True, True]
+    assert units[1][2] == []
+    assert word_sentences("") == [] and word_sentences(" , . ") == []

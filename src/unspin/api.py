@@ -19,7 +19,7 @@ from unspin.lexicon.channel import Channel, ChannelWeights
 from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, word_counts
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import Repaired, repair_scars
-from unspin.text import Token, sentences, split_paragraphs, tokenize
+from unspin.text import split_paragraphs, word_sentences
 
 MIN_WORDS = 12  # below this the document score is not meaningful (the detect issue measures it)
 LANGUAGE_SAMPLE = 400  # characters from the head, middle and tail looked at to decide a language
@@ -85,11 +85,6 @@ def _match_case(spun: str, original: str, initial: bool = False) -> str:
         return " ".join(w if j and w in _NAME_LOWER else w[:1].upper() + w[1:]
                         for j, w in enumerate(original.split(" ")))
     return original[:1].upper() + original[1:]
-
-
-def _adjacent(text: str, a: Token, b: Token) -> bool:
-    gap = text[a.end : b.start]
-    return gap.isspace() and "\n" not in gap
 
 
 def _early_verdict(text: str) -> str | None:
@@ -221,13 +216,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
         # each paragraph is judged on its own (mixed-language text: its English part is decoded);
         # a text of one paragraph was judged already
         english = len(chunk) <= 200 or len(chunk) == len(text) or language.is_english(_language_sample(chunk))
-        units = []
-        for sent in sentences(tokenize(fixed)) if english else ():
-            word_toks = [t for t in sent if t.is_word]
-            if word_toks:
-                words = [t.norm for t in word_toks]
-                linked = [_adjacent(fixed, word_toks[i], word_toks[i + 1]) for i in range(len(word_toks) - 1)]
-                units.append((word_toks, words, linked))
+        units = word_sentences(fixed) if english else []
         # Pass 0 at the prior rate; then re-estimate this chunk's rate from the posteriors, pass
         # after pass.  The detector reads the statistics of the pass before the last, decoded
         # without the cache prior (which sharpens the choice among originals but blurs clean

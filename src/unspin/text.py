@@ -80,6 +80,24 @@ def sentences(tokens: list[Token]) -> Iterator[list[Token]]:
         yield current
 
 
+def word_sentences(text: str) -> list[tuple[list[Token], list[str], list[bool]]]:
+    """The decoder's units: for each sentence of `text` with words in it, its word tokens, their
+    norms, and linked[i]: words i and i+1 are apart by spaces only (no newline, no punctuation),
+    so that a spun phrase may span them."""
+    out = []
+    for sent in sentences(tokenize(text)):
+        toks = [t for t in sent if t.is_word]
+        if not toks:
+            continue
+        norms = [t.text.lower().replace("’", "'") for t in toks]  # (Token.norm, inlined)
+        linked = []
+        for a, b in zip(toks, toks[1:]):
+            gap = text[a.end:b.start]
+            linked.append(gap.isspace() and "\n" not in gap)
+        out.append((toks, norms, linked))
+    return out
+
+
 def split_paragraphs(text: str, max_chars: int = 20_000) -> Iterator[tuple[int, str]]:
     """Yield (offset, chunk) at blank lines (or newlines, for very long blocks) so that a huge
     document is processed in bounded memory.  Chunks never cut a line in two unless one line
