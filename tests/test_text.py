@@ -61,13 +61,23 @@ def test_sentences_keep_abbreviations_and_closing_quotes():
 def test_word_sentences_link_words_apart_by_spaces_only():
     from unspin.text import word_sentences
 
-    text = "In Accord  Circumstances, the U.S.\nPress event’s end. Done"
+    text = "In Accord  Circumstances, the U.S. team\nPress event’s end. Done"
     units = word_sentences(text)
     assert [norms for _t, norms, _l in units] == [
-        ["in", "accord", "circumstances", "the", "u", "s", "press", "event's", "end"], ["done"]]
+        ["in", "accord", "circumstances", "the", "u", "s", "team"], ["press", "event's", "end"], ["done"]]
     toks, _norms, linked = units[0]
     assert [t.text for t in toks][:3] == ["In", "Accord", "Circumstances"]
-    # two spaces link; a comma, a full stop and a newline do not
-    assert linked == [True, True, False, True, False, False, True, True]
-    assert units[1][2] == []
+    # two spaces link; a comma or a full stop does not (and a line break ends the sentence)
+    assert linked == [True, True, False, True, False, False]
+    assert units[1][2] == [True, True] and units[2][2] == []
     assert word_sentences("") == [] and word_sentences(" , . ") == []
+
+
+def test_word_sentences_end_at_line_breaks():
+    """Headlines, list items and table rows rarely end in a full stop: each line is its own
+    sentence, so the 3-gram never reads one line's last words as the next one's context."""
+    from unspin.text import word_sentences
+
+    text = "Markets rally as rates fall\n- eggs\n- milk, bread\nThe end.\r\nAnd more"
+    assert [norms for _t, norms, _l in word_sentences(text)] == [
+        ["markets", "rally", "as", "rates", "fall"], ["eggs"], ["milk", "bread"], ["the", "end"], ["and", "more"]]

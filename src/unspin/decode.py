@@ -281,9 +281,11 @@ class Decoder:
         slot_start[:, 0] = np.where(spinnable, cols[3], -1)
         slot_count[:, 0] = np.where(spinnable, cols[4], 0)
         is_first = cols[2]
+        ptr = np.zeros(len(units) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=ptr[1:])
         if phrases:
             sent_of = np.repeat(np.arange(len(units)), sizes).tolist()
-            offsets = np.concatenate(([0], np.cumsum(sizes))).tolist()
+            offsets = ptr.tolist()
             for at in np.flatnonzero(is_first).tolist():
                 u = sent_of[at]
                 words, linked = units[u]
@@ -301,8 +303,6 @@ class Decoder:
                     slot_start[at, length - 1], slot_count[at, length - 1] = got
         if store.generation != generation:  # the store started afresh meanwhile: gather again
             return self._prepare(units)
-        ptr = np.zeros(len(units) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=ptr[1:])
         local_lm = np.full((total, max_len * (max(1, int(slot_count.max(initial=0))) + 1)), np.nan)
         return Batch([w for w, _l in units], [l for _w, l in units], ptr, ids, spinnable, slot_start, slot_count,
                      local_lm, generation)

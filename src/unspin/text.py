@@ -57,8 +57,9 @@ def tokenize(text: str) -> list[Token]:
 
 
 def sentences(tokens: list[Token]) -> Iterator[list[Token]]:
-    """Split at . ! ? (not after a known abbreviation or a single capital letter) and at newlines
-    between tokens.  Sentences are the decoder's unit; the split needs to be good, not perfect."""
+    """Split at . ! ? (not after a known abbreviation or a single capital letter).  Sentences are
+    the decoder's unit (see word_sentences, which splits at line breaks too); the split needs to
+    be good, not perfect."""
     current: list[Token] = []
     for i, tok in enumerate(tokens):
         current.append(tok)
@@ -81,21 +82,31 @@ def sentences(tokens: list[Token]) -> Iterator[list[Token]]:
 
 
 def word_sentences(text: str) -> list[tuple[list[Token], list[str], list[bool]]]:
-    """The decoder's units: for each sentence of `text` with words in it, its word tokens, their
-    norms, and linked[i]: words i and i+1 are apart by spaces only (no newline, no punctuation),
-    so that a spun phrase may span them."""
+    """The decoder's units: for each sentence of `text` with words in it (a line break ends one
+    too), its word tokens, their norms, and linked[i]: words i and i+1 are apart by spaces only
+    (no punctuation), so that a spun phrase may span them."""
     out = []
     for sent in sentences(tokenize(text)):
         toks = [t for t in sent if t.is_word]
         if not toks:
             continue
-        norms = [t.text.lower().replace("’", "'") for t in toks]  # (Token.norm, inlined)
+        # a line break ends a sentence too: list items, headlines and table rows rarely end in
+        # a full stop, and the 3-gram should not read one line's end as the next one's context
+        first = 0
         linked = []
-        for a, b in zip(toks, toks[1:]):
-            gap = text[a.end:b.start]
-            linked.append(gap.isspace() and "\n" not in gap)
-        out.append((toks, norms, linked))
+        for j in range(1, len(toks)):
+            gap = text[toks[j - 1].end:toks[j].start]
+            if "\n" in gap:
+                out.append(_unit(toks[first:j], linked))
+                first, linked = j, []
+            else:
+                linked.append(gap.isspace())
+        out.append(_unit(toks[first:], linked))
     return out
+
+
+def _unit(toks: list[Token], linked: list[bool]) -> tuple[list[Token], list[str], list[bool]]:
+    return toks, [t.text.lower().replace("’", "'") for t in toks], linked  # (Token.norm, inlined)
 
 
 def split_paragraphs(text: str, max_chars: int = 20_000) -> Iterator[tuple[int, str]]:
