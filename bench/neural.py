@@ -62,7 +62,8 @@ class Recorder:
         # every statistic decode_batch leaves on the batch (api reads them for the detector)
         stats = ("n_spinnable", "swap_mass", "thesaurus_counts", "log_evidence", "log_clean", "evidence_pos")
         if got is None:
-            results = self.inner.decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only,
+            # every path swap, as RescoringDecoder asks for: rescoring may lift one over the threshold
+            results = self.inner.decode_batch(batch, rate, 0.0, with_swaps, log_weights, stats_only,
                                               near_min=self.rparams.near_min)
             got = self.cache[key] = (results, [getattr(batch, k) for k in stats])
         results = got[0]
@@ -70,7 +71,9 @@ class Recorder:
             setattr(batch, k, v)
         if not with_swaps or stats_only:  # a pass that only estimates the rate and the thesaurus mix
             return results
-        return [self._final((key, s), words, r) for s, (words, r) in enumerate(zip(batch.words, results))]
+        thr = self.params.report_threshold * min_doc
+        out = [self._final((key, s), words, r) for s, (words, r) in enumerate(zip(batch.words, results))]
+        return [dataclasses.replace(r, swaps=[w for w in r.swaps if w.probability >= thr]) for r in out]
 
     def _final(self, key, words, r):
         if self.weights is None:

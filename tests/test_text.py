@@ -81,3 +81,8 @@ def test_word_sentences_end_at_line_breaks():
     text = "Markets rally as rates fall\n- eggs\n- milk, bread\nThe end.\r\nAnd more"
     assert [norms for _t, norms, _l in word_sentences(text)] == [
         ["markets", "rally", "as", "rates", "fall"], ["eggs"], ["milk", "bread"], ["the", "end"], ["and", "more"]]
+    # prose wrapped at a fixed width goes on in lower case: one sentence, the break a space
+    wrapped = "The average Democratic politician, especially in\nthe country districts, is hungry\n  for office."
+    units = word_sentences(wrapped)
+    assert len(units) == 1 and units[0][1][5:8] == ["in", "the", "country"]
+    assert units[0][2][5:7] == [True, True] and units[0][2][-2:] == [True, True]

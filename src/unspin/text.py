@@ -83,24 +83,31 @@ def sentences(tokens: list[Token]) -> Iterator[list[Token]]:
 
 def word_sentences(text: str) -> list[tuple[list[Token], list[str], list[bool]]]:
     """The decoder's units: for each sentence of `text` with words in it (a line break ends one
-    too), its word tokens, their norms, and linked[i]: words i and i+1 are apart by spaces only
-    (no punctuation), so that a spun phrase may span them."""
+    too, unless the next line starts in lower case), its word tokens, their norms, and
+    linked[i]: words i and i+1 are apart by spaces only (no punctuation; a line break only where
+    a wrapped line goes on), so that a spun phrase may span them."""
     out = []
     for sent in sentences(tokenize(text)):
         toks = [t for t in sent if t.is_word]
         if not toks:
             continue
-        # a line break ends a sentence too: list items, headlines and table rows rarely end in
-        # a full stop, and the 3-gram should not read one line's end as the next one's context
+        # A line break ends a sentence too, unless the next line goes on in lower case (prose
+        # wrapped at a fixed width): list items, headlines and table rows rarely end in a full
+        # stop, and the 3-gram should not read one line's end as the next one's context.
         first = 0
         linked = []
         for j in range(1, len(toks)):
             gap = text[toks[j - 1].end:toks[j].start]
-            if "\n" in gap:
+            nl = gap.rfind("\n")
+            if nl < 0:
+                linked.append(gap.isspace())
+                continue
+            head = gap[nl + 1:].lstrip()[:1] or toks[j].text[:1]  # the next line's first character
+            if head.islower():
+                linked.append(gap.isspace())  # a wrapped line: the break is one more space
+            else:
                 out.append(_unit(toks[first:j], linked))
                 first, linked = j, []
-            else:
-                linked.append(gap.isspace())
         out.append(_unit(toks[first:], linked))
     return out
 
