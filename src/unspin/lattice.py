@@ -28,12 +28,15 @@ Out: arcs as (start, end, store row or -1 for identity), each arc's posterior, t
 """
 from __future__ import annotations
 
-from unspin._jit import njit
+from unspin._jit import njit, python_mode
 import numpy as np
 
 from unspin.lm.kernels import logprob, logprob_cached, memo_key, memo_slot, unigram
 
 NEG_INF = -np.inf
+# Reading the memo ahead (decode_sentence) only pays where a cache miss costs more than the read:
+# compiled.  Run as plain Python (short one-shot inputs, see unspin._jit) it doubles the time.
+_PREFETCH = not python_mode()
 # Helpers that allocate nothing are compiled with _nrt=False: without it numba reference-counts
 # every array argument on every call, which cost 10x on a 3-gram look-up (measured).
 
@@ -120,7 +123,7 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
                 base += keep_bonus[i + j]
             floor = base - prune_margin
             row0 = slot_start[i, li]
-            if np.isnan(local_lm[i, lbase + 1]):
+            if _PREFETCH and np.isnan(local_lm[i, lbase + 1]):
                 # first pass: read the memo slots of every candidate's two look-ups before any is
                 # scored, so that their cache misses overlap instead of queueing one by one
                 for c in range(cnt):
