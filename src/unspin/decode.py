@@ -156,8 +156,6 @@ class Decoder:
         self.params = params or DecoderParams()
         self._store = _CandidateStore(max_words=channel.max_phrase_words)
         self._word_info: dict[str, tuple[int, bool, bool, int, int]] = {}  # see _info
-        self._phrase_slots: dict[str, tuple[int, int] | None] = {}  # see _phrase_slot
-        self._phrase_generation = self._store.generation
         self._bos = lm.vocab["<s>"]
         self._eos = lm.vocab["</s>"]
         self._orig_ids = channel.original_ids(lm.vocab, lm.vocab_digest)
@@ -189,21 +187,6 @@ class Decoder:
                 got = (store.n, n) if n else (-1, 0)
                 store.n += n
             store.slots[phrase] = got
-        return got
-
-    def _phrase_slot(self, phrase: str) -> tuple[int, int] | None:
-        """A multi-word spun phrase's store rows (`_slot`), or None if no channel key is or
-        starts with it; memoised, and cleared with the store whose rows it names."""
-        if self._phrase_generation != self._store.generation:  # the rows it names are gone
-            self._phrase_slots.clear()
-            self._phrase_generation = self._store.generation
-        got = self._phrase_slots.get(phrase, False)
-        if got is False:
-            ch = self.channel
-            got = None if phrase not in ch.key_prefixes and ch.key_index(phrase) < 0 else self._slot(phrase)
-            if len(self._phrase_slots) >= 1_000_000:
-                self._phrase_slots.clear()
-            self._phrase_slots[phrase] = got
         return got
 
     def _learn_words(self, words: list[str]) -> None:
@@ -280,27 +263,25 @@ class Decoder:
         spinnable = cols[1].astype(np.bool_)
         slot_start[:, 0] = np.where(spinnable, cols[3], -1)
         slot_count[:, 0] = np.where(spinnable, cols[4], 0)
-        is_first = cols[2]
         ptr = np.zeros(len(units) + 1, dtype=np.int64)
         np.cumsum(sizes, out=ptr[1:])
         if phrases:
-            sent_of = np.repeat(np.arange(len(units)), sizes).tolist()
-            offsets = ptr.tolist()
-            for at in np.flatnonzero(is_first).tolist():
-                u = sent_of[at]
-                words, linked = units[u]
-                i = at - offsets[u]
+            prefixes, key_index = self.channel.key_prefixes, self.channel.key_index
+            first = cols[2].tolist()  # the word starts some multi-word key
+            for (words, linked), at in zip(units, ptr.tolist()):
                 n = len(words)
-                phrase = words[i]
-                for length in range(2, max_len + 1):
-                    end = i + length
-                    if end > n or not linked[end - 2]:
-                        break
-                    phrase = phrase + " " + words[end - 1]
-                    got = self._phrase_slot(phrase)
-                    if got is None:
-                        break  # no key is or starts with this phrase
-                    slot_start[at, length - 1], slot_count[at, length - 1] = got
+                for i in range(n):
+                    if not first[at + i]:
+                        continue
+                    phrase = words[i]
+                    for length in range(2, max_len + 1):
+                        end = i + length
+                        if end > n or not linked[end - 2]:
+                            break
+                        phrase = phrase + " " + words[end - 1]
+                        if phrase not in prefixes and key_index(phrase) < 0:
+                            break  # no key is or starts with this phrase
+                        slot_start[at + i, length - 1], slot_count[at + i, length - 1] = self._slot(phrase)
         if store.generation != generation:  # the store started afresh meanwhile: gather again
             return self._prepare(units)
         local_lm = np.full((total, max_len * (max(1, int(slot_count.max(initial=0))) + 1)), np.nan)
