@@ -32,7 +32,12 @@ class Token(NamedTuple):
     @property
     def norm(self) -> str:
         """Lower case with typographic apostrophes made plain: the key used by lexicon and LM."""
-        return self.text.lower().replace("’", "'")
+        return norm(self.text)
+
+
+def norm(word: str) -> str:
+    """Token.norm of a word's text."""
+    return word.lower().replace("’", "'")
 
 
 # Tokens and the gaps between them alternate in one split (2x faster than a match object per
@@ -113,7 +118,7 @@ def word_sentences(text: str) -> list[tuple[list[Token], list[str], list[bool]]]
 
 
 def _unit(toks: list[Token], linked: list[bool]) -> tuple[list[Token], list[str], list[bool]]:
-    return toks, [t.text.lower().replace("’", "'") for t in toks], linked  # (Token.norm, inlined)
+    return toks, [norm(t.text) for t in toks], linked
 
 
 def split_paragraphs(text: str, max_chars: int = 20_000) -> Iterator[tuple[int, str]]:
