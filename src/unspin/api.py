@@ -258,16 +258,15 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
         if not want_swaps:
             restored_parts.append(chunk)
             continue
-        # Swaps that could be reported (posterior alone above the threshold), held until the
-        # document's probability is known: O(swaps), not O(words), per chunk.
+        # Swaps that could be reported (the decoder returned those whose posterior alone reaches
+        # the threshold), held until the document's probability is known.
         held = []
         for (word_toks, _words, _linked), result in zip(units, results):
             for ws in result.swaps:
-                if ws.probability >= params.report_threshold:
-                    a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end
-                    # b - 1 is the word's last char: to_input[b] may lie past a space the scar
-                    # repair removed
-                    held.append((a, b, to_input[a] + offset, to_input[b - 1] + 1 + offset, ws, ws.start == 0))
+                a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end
+                # b - 1 is the word's last char: to_input[b] may lie past a space the scar
+                # repair removed
+                held.append((a, b, to_input[a] + offset, to_input[b - 1] + 1 + offset, ws, ws.start == 0))
         pending.append((fixed, held))
     if want_swaps:
         # A swap is reported when P(swap | the text is spun) * P(the text is spun) ** doc_power
