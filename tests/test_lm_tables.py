@@ -199,6 +199,32 @@ def test_word_signals_in_one_call_match_one_by_one():
     assert batch[1][3] < 0  # the: likelier clean
 
 
+def test_context_look_reads_swaps_in_context():
+    """The screening stage's context llr: a spun sentence scores above its original; the value
+    does not depend on what the per-type caches saw before; sentence ends reset the context."""
+    from unspin.api import make_decoder
+    from unspin.detection import WordSignals, screen_tokens
+
+    dec = make_decoder()
+    original = ("He went to the store at noon. She said that the results were good and the "
+                "team would visit the city in the spring.")
+    spun = ("He went to the store astatine noon. She said that the results were good and the "
+            "team would sojourn the metropolis successful the spring.")
+    warm = WordSignals(dec.channel, dec.lm)
+    warm.context(screen_tokens("A completely different text about ships, rivers and the sea."))
+    s_llr, s_pos, s_hits = warm.context(screen_tokens(spun))
+    o_llr, o_pos, o_hits = warm.context(screen_tokens(original))
+    assert s_llr > o_llr + 3 and s_pos > o_pos and s_hits > o_hits
+    fresh = WordSignals(dec.channel, dec.lm)
+    assert fresh.context(screen_tokens(spun)) == (s_llr, s_pos, s_hits)
+    # a sentence end between two words: the second is read at a sentence start
+    joined = warm.context(screen_tokens("the ship sailed astatine noon"))
+    split = warm.context(screen_tokens("the ship sailed. astatine noon"))
+    assert joined != split
+    assert screen_tokens("U.S. ships’ crews sailed! Well-known?") == \
+        ["u", ".", "s", ".", "ships", "crews", "sailed", "!", "well-known", "?"]
+
+
 def test_document_thesaurus_weights():
     """Decoding with the shipped weights passed as a document's is decoding without them; the E
     step shares each swap's posterior among thesauri; weights favouring one thesaurus move the

@@ -16,7 +16,7 @@ from importlib import resources
 from unspin import language
 from unspin.decode import Decoder, DecoderParams
 from unspin.lexicon.channel import Channel, ChannelWeights
-from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, word_counts
+from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, screen_tokens, word_counts
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import Repaired, repair_scars
 from unspin.text import split_paragraphs, word_sentences
@@ -159,8 +159,10 @@ def _chunks(text: str, decoder: Decoder) -> list[_Chunk]:
     out = []
     for offset, chunk in split_paragraphs(text):
         rep = repair_scars(chunk)
-        words = word_counts(chunk)
-        out.append(_Chunk(offset, chunk, rep, cheap_stats(chunk, len(rep.scars), signals, words), words))
+        # (read after the scar repair, which joins "U. S." and "that ’s" as the decoder sees them)
+        tokens = screen_tokens(rep.text)
+        words = word_counts(rep.text, tokens)
+        out.append(_Chunk(offset, chunk, rep, cheap_stats(rep.text, len(rep.scars), signals, words, tokens), words))
     return out
 
 
@@ -250,10 +252,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
         evidence, log_clean, n_spinnable, swap_mass, evidence_pos, counts = snap
         if counts is not None:
             thesaurus_counts = thesaurus_counts + counts
-        chunk_stats = DocStats(decoded=True, n_words=cheap.n_words, n_scars=cheap.n_scars, n_odd=cheap.n_odd,
-                               n_fw_odd=cheap.n_fw_odd, n_rare=cheap.n_rare, spin_llr=cheap.spin_llr,
-                               evidence=evidence, lm_logprob=log_clean, n_spinnable=n_spinnable,
-                               swap_mass=swap_mass, evidence_pos=evidence_pos)
+        chunk_stats = dataclasses.replace(cheap, decoded=True, evidence=evidence, lm_logprob=log_clean,
+                                          n_spinnable=n_spinnable, swap_mass=swap_mass, evidence_pos=evidence_pos)
         stats.add(chunk_stats)
         if not want_swaps:
             restored_parts.append(chunk)

@@ -31,7 +31,7 @@ from __future__ import annotations
 from unspin._jit import njit, python_mode
 import numpy as np
 
-from unspin.lm.kernels import logprob, logprob_cached, memo_key, memo_slot, unigram
+from unspin.lm.kernels import bigram_logprob, logprob, logprob_cached, memo_key, memo_slot, unigram
 
 NEG_INF = -np.inf
 # Reading the memo ahead (decode_sentence) only pays where a cache miss costs more than the read:
@@ -530,6 +530,64 @@ def word_signals_many(tables, oov, keys, word_ids, words_are_fw, offsets, cand_o
         out_odd[i] = odd
         out_fw[i] = fw
         out_llr[i] = llr
+
+
+@njit(cache=True)
+def context_llr(tables, oov, tok_rows, type_word, type_start, type_count, type_llr, cand_ids, cand_len,
+                cand_static, bos, eos, log_keep, log_swap, hit_llr, llr_max):
+    """The screening stage's look at context, without a lattice: each token whose word type has
+    candidate originals (its few best by channel + unigram, rows type_start..+type_count of
+    cand_*) gets the likelihood ratio of "swapped" against "kept" between its two neighbours,
+    under the 3-gram's bigram level,
+
+        llr = ln[(1 - rate) + rate * Σ_c P(word | c) P(c right | left) / P(word right | left)]
+
+    (log_keep = ln(1 - rate), log_swap = ln rate).  Bigrams, not trigrams: a trigram costs a
+    search after the hash probe, and on dev the bigram llr ranks clean against 10%-spun
+    documents about as well (AUROC 0.906 against 0.912 on ~270-word documents, 0.999 against
+    0.997 on long ones) at 3-4x the speed.  tok_rows: each token's word-type row, -1 for a
+    sentence end (the next token starts a sentence).  A word type with no candidates to look at
+    counts with its context-free llr, type_llr; no token counts more than llr_max (an unknown
+    word would otherwise dominate a document).  Returns (Σ llr, Σ max(llr, 0), the number of
+    tokens with llr > hit_llr)."""
+    n = tok_rows.shape[0]
+    total = 0.0
+    pos = 0.0
+    hits = 0
+    prev1 = bos
+    keep_rate = np.exp(log_keep)
+    swap_rate = np.exp(log_swap)
+    for i in range(n):
+        r = tok_rows[i]
+        if r < 0:
+            prev1 = bos
+            continue
+        w = type_word[r]
+        cnt = type_count[r]
+        if cnt == 0:
+            llr = type_llr[r]
+        else:
+            nxt1 = eos
+            if i + 1 < n and tok_rows[i + 1] >= 0:
+                nxt1 = type_word[tok_rows[i + 1]]
+            keep = bigram_logprob(tables, oov, w, prev1) + bigram_logprob(tables, oov, nxt1, w)
+            acc = 0.0
+            q0 = type_start[r]
+            for q in range(q0, q0 + cnt):
+                m = cand_len[q]
+                lm_c = bigram_logprob(tables, oov, cand_ids[q, 0], prev1)
+                for j in range(1, m):
+                    lm_c += bigram_logprob(tables, oov, cand_ids[q, j], cand_ids[q, j - 1])
+                lm_c += bigram_logprob(tables, oov, nxt1, cand_ids[q, m - 1])
+                acc += np.exp(cand_static[q] + lm_c - keep)
+            llr = min(llr_max, np.log(keep_rate + swap_rate * acc))
+        total += llr
+        if llr > 0.0:
+            pos += llr
+        if llr > hit_llr:
+            hits += 1
+        prev1 = w
+    return total, pos, hits
 
 
 @njit(cache=True)
