@@ -43,7 +43,8 @@ _WORD_FEATURES = ("log_words", "scars_per_100", "odd_per_100", "fw_odd_per_100",
 # The screening model also reads the context look (WordSignals.context); the full model, which
 # has the decoder's own evidence, does not (with it: AUROC 0.969, TPR at 1% FPR 0.728 on the
 # test split, against 0.972 / 0.775 without).
-CHEAP_FEATURES = _WORD_FEATURES + ("context_llr_per_100", "context_pos_per_100", "context_hits_per_100")
+CHEAP_FEATURES = _WORD_FEATURES + ("context_llr_per_100", "context_pos_per_100", "context_hits_per_100",
+                                   "context_llr_sqrt")
 # (No swap count: reported swaps are themselves gated by this probability.  Sums over
 # sqrt(words), a sequential test, were tried for the evidence and the cheap llr: better on the
 # synthetic split, worse on the real spun article or on screening, so not shipped.)
@@ -95,6 +96,9 @@ class DocStats:
             "context_llr_per_100": max(-30.0, min(300.0, self.context_llr * per100)),
             "context_pos_per_100": min(300.0, self.context_pos * per100),
             "context_hits_per_100": self.n_context_hits * per100,
+            # a sequential test's statistic: Σ llr / sqrt(words) grows with the length of a spun
+            # text and falls with a clean one's, where the rates above stay put
+            "context_llr_sqrt": max(-30.0, min(30.0, self.context_llr / math.sqrt(n))),
         }
         if self.decoded:
             f.update(
