@@ -144,14 +144,19 @@ def _signals(decoder: Decoder) -> WordSignals:
 
 @dataclass
 class _Chunk:
-    """A paragraph-sized piece of the input with its scars repaired, its cheap counts and its
-    word counts (lower case)."""
+    """A paragraph-sized piece of the input with its scars repaired, its cheap counts and the
+    screening stage's tokens (detection.screen_tokens of the repaired text)."""
 
     offset: int
     text: str
     repaired: Repaired
     cheap: DocStats
-    words: Counter
+    tokens: list[str]
+
+    @property
+    def words(self) -> Counter:
+        """Its word counts, lower case (only the decoder's cache prior reads them)."""
+        return word_counts(self.repaired.text, self.tokens)
 
 
 def _chunks(text: str, decoder: Decoder) -> list[_Chunk]:
@@ -161,8 +166,7 @@ def _chunks(text: str, decoder: Decoder) -> list[_Chunk]:
         rep = repair_scars(chunk)
         # (read after the scar repair, which joins "U. S." and "that ’s" as the decoder sees them)
         tokens = screen_tokens(rep.text)
-        words = word_counts(rep.text, tokens)
-        out.append(_Chunk(offset, chunk, rep, cheap_stats(rep.text, len(rep.scars), signals, words, tokens), words))
+        out.append(_Chunk(offset, chunk, rep, cheap_stats(rep.text, len(rep.scars), signals, tokens), tokens))
     return out
 
 

@@ -155,6 +155,7 @@ class WordSignals:
         self._type_start = np.zeros(1 << 12, np.int64)
         self._type_count = np.zeros(1 << 12, np.int64)
         self._type_llr = np.zeros(1 << 12, np.float64)  # the context-free llr (many)
+        self._type_flags = np.zeros(1 << 12, np.int64)  # odd | fw_odd << 1 | rare << 2 (many)
         self._n_types = 0
         cap = 1 << 14
         width = self.channel.max_phrase_words
@@ -177,7 +178,7 @@ class WordSignals:
             cap = len(self._type_word)
             while cap < need_t:
                 cap *= 2
-            for name in ("_type_word", "_type_start", "_type_count", "_type_llr"):
+            for name in ("_type_word", "_type_start", "_type_count", "_type_llr", "_type_flags"):
                 old = getattr(self, name)
                 new = np.zeros(cap, old.dtype)
                 new[: len(old)] = old
@@ -210,32 +211,38 @@ class WordSignals:
             if k >= 0:
                 n = int(counts[j])
                 j += 1
-            llr = self(w)[3]
+            odd, fw_odd, rare, llr = self(w)
             self._type_llr[t] = llr
+            self._type_flags[t] = odd | fw_odd << 1 | rare << 2
             self._type_count[t] = n if llr >= min_llr else 0
             c += n
             rows[w] = t
             t += 1
         self._n_types, self._n_cand = t, c
 
-    def context(self, tokens: list[str]) -> tuple[float, float, int]:
-        """(Σ llr, Σ max(llr, 0), hits) of `screen_tokens` output: see lattice.context_llr."""
+    def screen(self, tokens: list[str]) -> tuple[int, int, int, int, float, float, float, int]:
+        """The cheap counts of `screen_tokens` output in one compiled pass (lattice.screen_counts):
+        (words, odd, fw_odd, rare, Σ llr, and the context look's Σ llr, Σ max(llr, 0), hits)."""
         import numpy as np
 
-        from unspin.lattice import context_llr
+        from unspin.lattice import screen_counts
 
         rows = self._type_row
         new = [w for w in dict.fromkeys(tokens) if w not in rows]
         if new:
+            self.many(new)
             self._add_context_types(new, [self.channel.key_index(w) for w in new])
         tok_rows = np.fromiter(map(rows.__getitem__, tokens), np.int64, len(tokens))
         ids, length, static = self._cand[0], self._cand[1], self._cand[2]
-        total, pos, hits = context_llr(self.lm.tables, self.lm.oov_scores(), tok_rows, self._type_word,
-                                       self._type_start, self._type_count, self._type_llr, ids, length, static,
-                                       self._bos, self._eos,
-                                       math.log(1.0 - self.LLR_RATE), math.log(self.LLR_RATE), self.CONTEXT_HIT,
-                                       self.LLR_MAX)
-        return float(total), float(pos), int(hits)
+        n, odd, fw, rare, llr, total, pos, hits = screen_counts(
+            self.lm.tables, self.lm.oov_scores(), tok_rows, self._type_word, self._type_start, self._type_count,
+            self._type_llr, self._type_flags, ids, length, static, self._bos, self._eos,
+            math.log(1.0 - self.LLR_RATE), math.log(self.LLR_RATE), self.CONTEXT_HIT, self.LLR_MAX)
+        return int(n), int(odd), int(fw), int(rare), float(llr), float(total), float(pos), int(hits)
+
+    def context(self, tokens: list[str]) -> tuple[float, float, int]:
+        """The context look of `screen_tokens` output: (Σ llr, Σ max(llr, 0), hits)."""
+        return self.screen(tokens)[5:]
 
     # Prior share of words a spinner swaps, for the context-free likelihood ratio, and the cap
     # on one word's ratio (an unknown word would otherwise dominate a document).
@@ -304,24 +311,12 @@ def word_counts(text: str, tokens: list[str] | None = None) -> Counter:
     return counts
 
 
-def cheap_stats(text: str, n_scars: int, signals: WordSignals, counts: Counter | None = None,
-                tokens: list[str] | None = None) -> DocStats:
-    """The screening counts of a text; tokens, counts: its screen_tokens and word_counts, if
-    the caller has them."""
-    st = DocStats(n_scars=n_scars)
-    n = odd = fw = rare = 0
-    llr = 0.0
+def cheap_stats(text: str, n_scars: int, signals: WordSignals, tokens: list[str] | None = None) -> DocStats:
+    """The screening counts of a text; tokens: its screen_tokens, if the caller has them."""
     tokens = tokens if tokens is not None else screen_tokens(text)
-    counts = counts if counts is not None else word_counts(text, tokens)
-    for count, (o, f, r, x) in zip(counts.values(), signals.many(list(counts))):
-        n += count
-        odd += o * count
-        fw += f * count
-        rare += r * count
-        llr += x * count
-    st.n_words, st.n_odd, st.n_fw_odd, st.n_rare, st.spin_llr = n, odd, fw, rare, llr
-    st.context_llr, st.context_pos, st.n_context_hits = signals.context(tokens)
-    return st
+    n, odd, fw, rare, llr, c_llr, c_pos, c_hits = signals.screen(tokens)
+    return DocStats(n_words=n, n_scars=n_scars, n_odd=odd, n_fw_odd=fw, n_rare=rare, spin_llr=llr,
+                    context_llr=c_llr, context_pos=c_pos, n_context_hits=c_hits)
 
 
 # --------------------------------------------------------------------------- models

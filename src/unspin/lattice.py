@@ -533,9 +533,13 @@ def word_signals_many(tables, oov, keys, word_ids, words_are_fw, offsets, cand_o
 
 
 @njit(cache=True)
-def context_llr(tables, oov, tok_rows, type_word, type_start, type_count, type_llr, cand_ids, cand_len,
-                cand_static, bos, eos, log_keep, log_swap, hit_llr, llr_max):
-    """The screening stage's look at context, without a lattice: each token whose word type has
+def screen_counts(tables, oov, tok_rows, type_word, type_start, type_count, type_llr, type_flags, cand_ids,
+                  cand_len, cand_static, bos, eos, log_keep, log_swap, hit_llr, llr_max):
+    """The screening stage's counts over a text's tokens: words, and among them those whose
+    word type is odd / a function-word oddity / rare (type_flags bits 0, 1, 2), the Σ of their
+    context-free llr (type_llr), and the look at context.
+
+    The look at context, without a lattice: each token whose word type has
     candidate originals (its few best by channel + unigram, rows type_start..+type_count of
     cand_*) gets the likelihood ratio of "swapped" against "kept" between its two neighbours,
     under the 3-gram's bigram level,
@@ -548,9 +552,14 @@ def context_llr(tables, oov, tok_rows, type_word, type_start, type_count, type_l
     0.997 on long ones) at 3-4x the speed.  tok_rows: each token's word-type row, -1 for a
     sentence end (the next token starts a sentence).  A word type with no candidates to look at
     counts with its context-free llr, type_llr; no token counts more than llr_max (an unknown
-    word would otherwise dominate a document).  Returns (Σ llr, Σ max(llr, 0), the number of
-    tokens with llr > hit_llr)."""
+    word would otherwise dominate a document).  Returns (words, odd, fw_odd, rare, Σ type_llr,
+    Σ llr, Σ max(llr, 0), the number of tokens with llr > hit_llr)."""
     n = tok_rows.shape[0]
+    n_words = 0
+    n_odd = 0
+    n_fw = 0
+    n_rare = 0
+    free = 0.0
     total = 0.0
     pos = 0.0
     hits = 0
@@ -564,6 +573,12 @@ def context_llr(tables, oov, tok_rows, type_word, type_start, type_count, type_l
             continue
         w = type_word[r]
         cnt = type_count[r]
+        flags = type_flags[r]
+        n_words += 1
+        n_odd += flags & 1
+        n_fw += (flags >> 1) & 1
+        n_rare += (flags >> 2) & 1
+        free += type_llr[r]
         if cnt == 0:
             llr = type_llr[r]
         else:
@@ -587,7 +602,7 @@ def context_llr(tables, oov, tok_rows, type_word, type_start, type_count, type_l
         if llr > hit_llr:
             hits += 1
         prev1 = w
-    return total, pos, hits
+    return n_words, n_odd, n_fw, n_rare, free, total, pos, hits
 
 
 @njit(cache=True)
