@@ -273,6 +273,37 @@ def test_detect_matches_check_where_screening_clears():
     assert cleared >= 2  # the screening path was exercised
 
 
+def test_check_skips_decoding_what_screening_clears(monkeypatch):
+    """A text screening clears gets no swap past the report threshold (its probability gates
+    them all), so check() answers without decoding; the report is the decoded one."""
+    from dataclasses import asdict
+
+    from unspin import api
+    from unspin.decode import Decoder
+
+    with gzip.open(DEVSET, "rt", encoding="utf-8") as fh:
+        recs = list(map(json.loads, fh))
+    clean = [r["spun"] for r in recs if r["simulator"] == "clean"][:60]
+    # a long clean article with scars: the shortcut must still repair and report them
+    article = "\n\n".join(clean[:8]).replace("the U.S.", "the U. S.").replace(" said", " said ”")
+    texts = [article] + clean
+    quick = [unspin.check(t, fast=True) for t in texts]
+    skipped = [api._cleared_without_swaps(api._chunks(t, api._decoder(True)), api._decoder(True).params)
+               for t in texts]
+    assert skipped[0] and sum(skipped) >= 5
+    assert quick[0].scars and quick[0].restored != article
+    with monkeypatch.context() as m:
+        m.setattr(api, "_cleared_without_swaps", lambda chunks, params: False)
+        full = [unspin.check(t, fast=True) for t in texts]
+    assert [asdict(r) for r in quick] == [asdict(r) for r in full]
+    # and it really does not decode
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded a text that screening clears")
+    with monkeypatch.context() as m:
+        m.setattr(Decoder, "decode_batch", no_decoding)
+        assert asdict(unspin.check(article, fast=True)) == asdict(quick[0])
+
+
 def test_screening_clears_by_length_bucket():
     """Longer texts may be cleared at a higher cheap probability (their counts are surer);
     a model file from before per-bucket screening (one number) still loads."""

@@ -177,6 +177,17 @@ def _cheap_stats(chunks: list[_Chunk]) -> DocStats:
     return stats
 
 
+def _cleared_without_swaps(chunks: list[_Chunk], params: DecoderParams) -> bool:
+    """Whether screening clears the text with a probability whose gate (** doc_power) keeps
+    every swap, whatever its posterior, under report_threshold."""
+    model = default_model()
+    if model is None:
+        return False
+    stats = _cheap_stats(chunks)
+    p, _evidence = model.score(stats)
+    return model.screen_clears(p, stats.n_words) and p ** params.doc_power < params.report_threshold
+
+
 def _score(text: str, stats: DocStats, decoder: Decoder) -> tuple[float, str, list[Evidence]]:
     """The document's calibrated probability.  Texts that screening clears keep the screening
     value, so that check() and detect() always agree."""
@@ -207,6 +218,14 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
     thesaurus_counts = 0.0  # expected swaps per thesaurus over the chunks decoded so far
     pending: list[tuple[str, list]] = []  # per chunk: its repaired text and its candidate swaps
     chunks = chunks if chunks is not None else _chunks(text, decoder)
+    if want_swaps and _cleared_without_swaps(chunks, params):
+        # Screening clears this text, so its probability is the screening one, and that gates
+        # every swap below the report threshold (see the gate below): decoding could report
+        # nothing.  The report is the one decoding would give, at screening speed.
+        for piece in chunks:
+            scars.extend(Scar(s.start + piece.offset, s.end + piece.offset, s.kind, s.found, s.repaired)
+                         for s in piece.repaired.scars)
+        return [], scars, "".join(piece.repaired.text for piece in chunks), _cheap_stats(chunks)
     doc = None  # the whole document's word counts, for the decoder's cache prior
     if params.cache_lambda > 0 and want_swaps:
         total: Counter = Counter()
