@@ -11,7 +11,8 @@ length; false-positive rate of the default verdict on clean text per genre.  Bas
 run: a perplexity-only detector (the 3-gram's per-word surprise, as crawl filters like CCNet use).
 Screening: share of texts the cheap stage clears, and agreement of screened vs full verdicts.
 Speed: screening throughput (MB/s per core) on 300-3,000-word documents, beside a bare regex
-word-tokenisation pass over the same text.
+word-tokenisation pass over the same text; and on the same documents again, with the per-word-type
+caches warm as in a long scan.
 """
 from __future__ import annotations
 
@@ -78,12 +79,19 @@ def speed(mb: float) -> dict:
     for d in docs:
         verdicts[unspin.detect(d).verdict] += 1
     screen_s = time.perf_counter() - t
+    # The same documents again: the per-word-type caches (signals, shortlists, unknown words'
+    # frequencies) now hold their words, as they soon do in a long scan.
+    t = time.perf_counter()
+    for d in docs:
+        unspin.detect(d)
+    warm_s = time.perf_counter() - t
     rx = re.compile(r"\w+")
     t = time.perf_counter()
     for d in docs:
         rx.findall(d.lower())
     regex_s = time.perf_counter() - t
     return {"docs": len(docs), "mb": size / 1e6, "screen_mb_s": size / 1e6 / screen_s,
+            "screen_warm_mb_s": size / 1e6 / warm_s,
             "regex_mb_s": size / 1e6 / regex_s, "ratio_to_regex": regex_s / screen_s,
             "verdicts": dict(verdicts)}
 
@@ -188,7 +196,8 @@ def main() -> int:
         s = speed(args.speed_mb)
         out["speed"] = s
         print(f"screening speed: {s['screen_mb_s']:.2f} MB/s on {s['docs']} clean docs ({s['mb']:.1f} MB, "
-              f"300-3,000 words); regex tokenisation {s['regex_mb_s']:.1f} MB/s; ratio {s['ratio_to_regex']:.3f} "
+              f"300-3,000 words; {s['screen_warm_mb_s']:.2f} MB/s on the same again, caches warm); regex "
+              f"tokenisation {s['regex_mb_s']:.1f} MB/s; ratio {s['ratio_to_regex']:.3f} "
               f"(targets >= 5 MB/s per core, >= 0.25); verdicts {s['verdicts']}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
