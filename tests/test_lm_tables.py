@@ -221,6 +221,12 @@ def test_context_look_reads_swaps_in_context():
     joined = warm.context(screen_tokens("the ship sailed astatine noon"))
     split = warm.context(screen_tokens("the ship sailed. astatine noon"))
     assert joined != split
+    # past its bounds the per-type table starts afresh, and counts stay the same
+    small = WordSignals(dec.channel, dec.lm)
+    small.CONTEXT_MAX_TYPES = 12
+    first = [small.screen(screen_tokens(t)) for t in (spun, original, spun)]
+    assert small._n_types <= len(set(screen_tokens(spun)))
+    assert first == [fresh.screen(screen_tokens(t)) for t in (spun, original, spun)]
     assert screen_tokens("U.S. ships’ crews sailed! Well-known?") == \
         ["u", ".", "s", ".", "ships", "crews", "sailed", "!", "well-known", "?"]
 

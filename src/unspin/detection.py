@@ -142,6 +142,8 @@ class WordSignals:
     # of the tokens are looked at instead of 83%, and the context llr's AUROC (clean against
     # 10%-spun dev documents) stays 0.914 / 0.997 (whole / long) against 0.915 / 0.997.
     CONTEXT_MIN_MASS = 0.03
+    CONTEXT_MAX_TYPES = 1_000_000  # word types, and their candidate rows, held before starting afresh
+    CONTEXT_MAX_ROWS = 4_000_000
 
     def _new_context_rows(self) -> None:
         import numpy as np
@@ -171,8 +173,6 @@ class WordSignals:
         from unspin.lattice import shortlist_many
         from unspin.lexicon.channel import ABSENT, QUANT
 
-        if self._n_types + len(words) > 1_000_000 or self._n_cand + len(words) * self.CONTEXT_CANDIDATES > 4_000_000:
-            self._new_context_rows()
         need_t = self._n_types + len(words)
         if need_t > len(self._type_word):
             cap = len(self._type_word)
@@ -228,11 +228,18 @@ class WordSignals:
         from unspin.lattice import screen_counts
 
         rows = self._type_row
-        new = [w for w in dict.fromkeys(tokens) if w not in rows]
-        if new:
+        try:  # (most texts bring no word type the caches do not hold already)
+            tok_rows = np.fromiter(map(rows.__getitem__, tokens), np.int64, len(tokens))
+        except KeyError:
+            new = [w for w in dict.fromkeys(tokens) if w not in rows]
+            if (self._n_types + len(new) > self.CONTEXT_MAX_TYPES
+                    or self._n_cand + len(new) * self.CONTEXT_CANDIDATES > self.CONTEXT_MAX_ROWS):
+                self._new_context_rows()  # bounded memory: start afresh, then learn this text's types
+                rows = self._type_row
+                new = [w for w in dict.fromkeys(tokens) if w not in rows]
             self.many(new)
             self._add_context_types(new, [self.channel.key_index(w) for w in new])
-        tok_rows = np.fromiter(map(rows.__getitem__, tokens), np.int64, len(tokens))
+            tok_rows = np.fromiter(map(rows.__getitem__, tokens), np.int64, len(tokens))
         ids, length, static = self._cand[0], self._cand[1], self._cand[2]
         n, odd, fw, rare, llr, total, pos, hits = screen_counts(
             self.lm.tables, self.lm.oov_scores(), tok_rows, self._type_word, self._type_start, self._type_count,
