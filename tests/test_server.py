@@ -273,6 +273,34 @@ def test_process_pool_and_cache(spun_text):
         _err(c.post("/v1/check", json={"text": FRENCH}), 422, "not-english")
 
 
+def test_worker_killed_mid_job_is_a_503_then_replaced(spun_text):
+    """A worker that dies (SIGKILL: out of memory, say) fails its job as 503 "busy"; the pool
+    replaces it and later requests are answered; jobs wait while every worker is busy."""
+    import os
+    import signal
+
+    app = create_app(Settings(workers=1, timeout=60, cache_mb=0))
+    with TestClient(app) as c:
+        pool = app.state.engine._pool
+        (worker,) = pool._all
+        victim = worker.process.pid
+
+        async def scenario():
+            fut = pool.submit(time.sleep, 30)
+            queued = pool.submit(os.getpid)  # waits: the only worker is busy
+            await asyncio.sleep(0.3)
+            os.kill(victim, signal.SIGKILL)
+            with pytest.raises(engine_mod.WorkerDied):
+                await fut
+            return await asyncio.wait_for(queued, 120)  # runs on the replacement
+
+        replacement_pid = c.portal.call(scenario)
+        assert replacement_pid != victim
+        r = c.post("/v1/check", json={"text": spun_text, "fast": True})
+        assert r.status_code == 200 and r.json() == unspin.check(spun_text, fast=True).to_dict()
+        assert app.state.engine.pending == 0
+
+
 # ------------------------------------------------------------------------------ command line
 
 
