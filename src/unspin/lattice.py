@@ -5,7 +5,8 @@ calls `decode_many` once per chunk (`decode_sentence` per sentence); everything 
 look-ups runs here, through a small memo of 3-gram scores (`lm.kernels.logprob_cached`).  The
 maths is described in `unspin.decode` and checked against a plain-Python reference decoder
 (tests/reference_decoder.py); this module only makes it fast.  Also here: each spun phrase's
-candidate shortlist (`shortlist`) and the per-word-type detector signals (`word_signals`).
+candidate shortlist (`shortlist`), the per-word-type detector signals (`word_signals`) and the
+screening stage's counts over a text's tokens (`screen_counts`).
 Arrays in:
 
     ids[n]            LM ids of the spun words (>= V: unknown words, scored by oov[id - V])
