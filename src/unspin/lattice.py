@@ -32,7 +32,7 @@ from __future__ import annotations
 from unspin._jit import njit, python_mode
 import numpy as np
 
-from unspin.lm.kernels import bigram_logprob, logprob, logprob_cached, memo_key, memo_slot, unigram
+from unspin.lm.kernels import logprob, logprob_cached, memo_key, memo_slot, unigram
 
 NEG_INF = -np.inf
 # Reading the memo ahead (decode_sentence) only pays where a cache miss costs more than the read:
@@ -543,7 +543,7 @@ def screen_counts(tables, oov, tok_rows, type_word, type_start, type_count, type
     The look at context, without a lattice: each token whose word type has
     candidate originals (its few best by channel + unigram, rows type_start..+type_count of
     cand_*) gets the likelihood ratio of "swapped" against "kept" between its two neighbours,
-    under the 3-gram's bigram level,
+    under the 3-gram's bigram level (logprob with no word before the history),
 
         llr = ln[(1 - rate) + rate * Σ_c P(word | c) P(c right | left) / P(word right | left)]
 
@@ -586,15 +586,15 @@ def screen_counts(tables, oov, tok_rows, type_word, type_start, type_count, type
             nxt1 = eos
             if i + 1 < n and tok_rows[i + 1] >= 0:
                 nxt1 = type_word[tok_rows[i + 1]]
-            keep = bigram_logprob(tables, oov, w, prev1) + bigram_logprob(tables, oov, nxt1, w)
+            keep = logprob(tables, oov, w, prev1, -1) + logprob(tables, oov, nxt1, w, -1)
             acc = 0.0
             q0 = type_start[r]
             for q in range(q0, q0 + cnt):
                 m = cand_len[q]
-                lm_c = bigram_logprob(tables, oov, cand_ids[q, 0], prev1)
+                lm_c = logprob(tables, oov, cand_ids[q, 0], prev1, -1)
                 for j in range(1, m):
-                    lm_c += bigram_logprob(tables, oov, cand_ids[q, j], cand_ids[q, j - 1])
-                lm_c += bigram_logprob(tables, oov, nxt1, cand_ids[q, m - 1])
+                    lm_c += logprob(tables, oov, cand_ids[q, j], cand_ids[q, j - 1], -1)
+                lm_c += logprob(tables, oov, nxt1, cand_ids[q, m - 1], -1)
                 acc += np.exp(cand_static[q] + lm_c - keep)
             llr = min(llr_max, np.log(keep_rate + swap_rate * acc))
         total += llr

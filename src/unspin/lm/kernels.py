@@ -100,24 +100,6 @@ def logprob(tables, oov, w, h1, h2):
 
 
 @njit(cache=True, _nrt=False)
-def bigram_logprob(tables, oov, w, h1):
-    """ln P(w | h1), the 3-gram's bigram level with its back-off (what logprob gives when the
-    word before h1 is unknown): one hash probe, where a trigram costs a search as well."""
-    uni_prob, uni_bo, _bs, _bw, bi_prob, _bb, _ts, _tw, _tp, bi_hash = tables
-    vocab = uni_prob.shape[0]
-    if w >= vocab:
-        return oov[w - vocab]
-    if w < 0:
-        return -18.0
-    if h1 < 0 or h1 >= vocab:
-        return np.float64(uni_prob[w])
-    j = bigram_index(bi_hash, w, h1)
-    if j >= 0:
-        return np.float64(bi_prob[j])
-    return np.float64(uni_prob[w]) + np.float64(uni_bo[h1])
-
-
-@njit(cache=True, _nrt=False)
 def unigram(tables, oov, w):
     vocab = tables[0].shape[0]
     if w >= vocab:
