@@ -217,6 +217,14 @@ def test_empty_or_whitespace_is_too_short(text):
     assert unspin.restore(text) == text
 
 
+@pytest.mark.parametrize("text", ["...!!!???", "- - - *", "12 34 56"])
+def test_no_words_is_too_short_with_no_evidence(text):
+    """No word and no scar: nothing to judge, so probability 0 (the models' bias alone said 0.73)."""
+    r, d = unspin.check(text, fast=True), unspin.detect(text)
+    assert (r.verdict, r.spun_probability, r.swaps) == ("too-short", 0.0, [])
+    assert (d.verdict, d.spun_probability, d.evidence) == ("too-short", 0.0, [])
+
+
 def test_few_words_is_too_short():
     r = unspin.check("A minute management standard said so.")
     assert r.verdict == "too-short"

@@ -400,6 +400,8 @@ class DetectorModel:
     screen_length_edges: tuple[int, ...] = ()
 
     def score(self, stats: DocStats) -> tuple[float, list[Evidence]]:
+        if stats.n_words == 0 and stats.n_scars == 0:
+            return 0.0, []  # ("...!!!": nothing to judge; the models' bias alone would say 0.73)
         f = stats.features()
         model = self.full if stats.decoded else self.cheap
         terms = model.logit_terms(f)
