@@ -197,6 +197,25 @@ def test_word_signals_in_one_call_match_one_by_one():
     assert batch == [single(w) for w in words]
     assert batch[0][1] and batch[0][3] > 0  # astatine: a function-word oddity, likely spun
     assert batch[1][3] < 0  # the: likelier clean
+    # the table holds what the compiled per-word kernel gives
+    import math
+
+    from unspin.detection import FUNCTION_WORDS
+    from unspin.lattice import word_signals
+    from unspin.lexicon.channel import ABSENT, QUANT
+
+    sig = WordSignals(dec.channel, dec.lm)
+    for w, (odd, fw, rare, llr) in zip(words, batch):
+        assert rare == (dec.lm.unigram(w) < sig.RARE), w
+        key = dec.channel.key_index(w)
+        if key < 0:
+            assert (odd, fw, llr) == (False, False, math.log(1 - sig.LLR_RATE)), w
+            continue
+        offsets, cand_orig, cand_cost = dec.channel.tables
+        o, f, x = word_signals(dec.lm.tables, dec.lm.oov_scores(), key, dec.lm.word_id(w), w in FUNCTION_WORDS,
+                               offsets, cand_orig, cand_cost, dec.channel.log_weights, QUANT, ABSENT,
+                               sig._orig_ids, sig._fw_ids, sig.ODD_RATIO, sig.FW_MIN_CHANNEL, sig.LLR_RATE)
+        assert (odd, fw, llr) == (bool(o), bool(f), min(sig.LLR_MAX, float(x))), w
 
 
 def test_context_look_reads_swaps_in_context():

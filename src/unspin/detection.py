@@ -125,7 +125,6 @@ class WordSignals:
 
         self.channel = channel
         self.lm = lm
-        self._cache: dict[str, tuple[bool, bool, bool]] = {}
         self._orig_ids = channel.original_ids(lm.vocab, lm.vocab_digest)
         self._fw_ids = np.zeros(lm.vocab_size, dtype=np.bool_)
         for w in FUNCTION_WORDS:
@@ -170,65 +169,92 @@ class WordSignals:
                       np.zeros(cap, np.float64))
         self._n_cand = 0
 
-    def _add_context_types(self, words: list[str], keys: list[int]) -> None:
-        """Rows for word types not seen yet (keys: their channel key index, -1 for none)."""
+    def _add_types(self, words: list[str]) -> None:
+        """Rows for word types not seen yet: their LM id, `many`'s signals (computed here the
+        same way, in arrays: about half the cost per new type) and context candidates."""
         import numpy as np
 
-        from unspin.lattice import shortlist_many
+        from unspin.lattice import shortlist_many, word_signals_many
         from unspin.lexicon.channel import ABSENT, QUANT
 
-        need_t = self._n_types + len(words)
+        lm, channel = self.lm, self.channel
+        n = len(words)
+        wids = np.fromiter(map(lm.word_id, words), np.int64, n)
+        keys = np.fromiter(map(channel.key_index, words), np.int64, n)
+        oov = lm.oov_scores()  # (after the ids: unknown words grow it)
+        vocab = lm.vocab_size
+        uni = np.where(wids < vocab, np.asarray(lm.model.uni_prob, np.float64)[np.minimum(wids, vocab - 1)],
+                       oov[np.maximum(wids - vocab, 0)])
+        rare = uni < self.RARE
+        odd = np.zeros(n, np.bool_)
+        fw = np.zeros(n, np.bool_)
+        llr = np.full(n, math.log(1.0 - self.LLR_RATE))  # a word no spinner produces
+        keyed = np.flatnonzero(keys >= 0)
+        counts = np.zeros(n, np.int64)
+        need_t = self._n_types + n
         if need_t > len(self._type_word):
             cap = len(self._type_word)
             while cap < need_t:
                 cap *= 2
             for name in ("_type_word", "_type_start", "_type_count", "_type_llr", "_type_flags"):
                 old = getattr(self, name)
-                new = np.zeros(cap, old.dtype)
-                new[: len(old)] = old
-                setattr(self, name, new)
-        keyed = [k for k in keys if k >= 0]
+                grown = np.zeros(cap, old.dtype)
+                grown[: len(old)] = old
+                setattr(self, name, grown)
         need_c = self._n_cand + len(keyed) * self.CONTEXT_CANDIDATES
         if need_c > len(self._cand[1]):
             cap = len(self._cand[1])
             while cap < need_c:
                 cap *= 2
-            grown = []
+            grown_cand = []
             for old in self._cand:
-                new = np.full((cap,) + old.shape[1:], -1 if old.ndim == 2 and old.dtype == np.int32 else 0, old.dtype)
-                new[: len(old)] = old
-                grown.append(new)
-            self._cand = tuple(grown)
-        counts = np.zeros(len(keyed), np.int64)
-        if keyed:
-            offsets, cand_orig, cand_cost = self.channel.tables
-            shortlist_many(self.lm.tables, self.lm.oov_scores(), np.asarray(keyed, np.int64), offsets, cand_orig,
-                           cand_cost, self.channel.log_weights, QUANT, ABSENT, self._orig_ids, 1.0, 1.0, 0.0,
-                           self.CONTEXT_CANDIDATES, *self._cand, self._n_cand, counts)
-        t, c, j = self._n_types, self._n_cand, 0
-        rows = self._type_row
+                grown = np.full((cap,) + old.shape[1:], -1 if old.ndim == 2 and old.dtype == np.int32 else 0, old.dtype)
+                grown[: len(old)] = old
+                grown_cand.append(grown)
+            self._cand = tuple(grown_cand)
+        if len(keyed):
+            k_odd, k_fw, k_llr = np.zeros(len(keyed), np.bool_), np.zeros(len(keyed), np.bool_), np.zeros(len(keyed))
+            offsets, cand_orig, cand_cost = channel.tables
+            is_fw = np.fromiter((words[i] in FUNCTION_WORDS for i in keyed), np.bool_, len(keyed))
+            word_signals_many(lm.tables, oov, keys[keyed], wids[keyed], is_fw, offsets, cand_orig, cand_cost,
+                              channel.log_weights, QUANT, ABSENT, self._orig_ids, self._fw_ids, self.ODD_RATIO,
+                              self.FW_MIN_CHANNEL, self.LLR_RATE, k_odd, k_fw, k_llr)
+            odd[keyed], fw[keyed], llr[keyed] = k_odd, k_fw, np.minimum(self.LLR_MAX, k_llr)
+            k_counts = np.zeros(len(keyed), np.int64)
+            shortlist_many(lm.tables, oov, keys[keyed], offsets, cand_orig, cand_cost, channel.log_weights, QUANT,
+                           ABSENT, self._orig_ids, 1.0, 1.0, 0.0, self.CONTEXT_CANDIDATES, *self._cand, self._n_cand,
+                           k_counts)
+            counts[keyed] = k_counts
+        t0, c0 = self._n_types, self._n_cand
+        ends = c0 + np.cumsum(counts)
         min_llr = math.log(1.0 - self.LLR_RATE + self.LLR_RATE * self.CONTEXT_MIN_MASS)
-        for w, k in zip(words, keys):
-            self._type_word[t] = self.lm.word_id(w)
-            self._type_start[t] = c
-            n = 0
-            if k >= 0:
-                n = int(counts[j])
-                j += 1
-            odd, fw_odd, rare, llr = self(w)
-            self._type_llr[t] = llr
-            self._type_flags[t] = odd | fw_odd << 1 | rare << 2
-            self._type_count[t] = n if llr >= min_llr else 0
-            c += n
-            rows[w] = t
-            t += 1
-        self._n_types, self._n_cand = t, c
+        self._type_word[t0:t0 + n] = wids
+        self._type_start[t0:t0 + n] = ends - counts
+        self._type_count[t0:t0 + n] = np.where(llr >= min_llr, counts, 0)
+        self._type_llr[t0:t0 + n] = llr
+        self._type_flags[t0:t0 + n] = odd.astype(np.int64) | fw.astype(np.int64) << 1 | rare.astype(np.int64) << 2
+        self._type_row.update(zip(words, range(t0, t0 + n)))
+        self._n_types, self._n_cand = t0 + n, int(ends[-1]) if n else c0
 
     def screen(self, tokens: list[str]) -> tuple[int, int, int, int, float, float, float, int]:
         """The cheap counts of `screen_tokens` output in one compiled pass (lattice.screen_counts):
         (words, odd, fw_odd, rare, Σ llr, and the context look's Σ llr, Σ max(llr, 0), hits)."""
         with self._lock:
             return self._screen(tokens)
+
+    def _learn(self, words: list[str]) -> dict[str, int]:
+        """Rows for the word types of `words` not held yet; the table of rows (it may have
+        started afresh, bounded, before learning them)."""
+        rows = self._type_row
+        new = [w for w in dict.fromkeys(words) if w not in rows]
+        if new and (self._n_types + len(new) > self.CONTEXT_MAX_TYPES
+                    or self._n_cand + len(new) * self.CONTEXT_CANDIDATES > self.CONTEXT_MAX_ROWS):
+            self._new_context_rows()
+            rows = self._type_row
+            new = [w for w in dict.fromkeys(words) if w not in rows]
+        if new:
+            self._add_types(new)
+        return rows
 
     def _screen(self, tokens: list[str]) -> tuple[int, int, int, int, float, float, float, int]:
         import numpy as np
@@ -239,14 +265,7 @@ class WordSignals:
         try:  # (most texts bring no word type the caches do not hold already)
             tok_rows = np.fromiter(map(rows.__getitem__, tokens), np.int64, len(tokens))
         except KeyError:
-            new = [w for w in dict.fromkeys(tokens) if w not in rows]
-            if (self._n_types + len(new) > self.CONTEXT_MAX_TYPES
-                    or self._n_cand + len(new) * self.CONTEXT_CANDIDATES > self.CONTEXT_MAX_ROWS):
-                self._new_context_rows()  # bounded memory: start afresh, then learn this text's types
-                rows = self._type_row
-                new = [w for w in dict.fromkeys(tokens) if w not in rows]
-            self.many(new)
-            self._add_context_types(new, [self.channel.key_index(w) for w in new])
+            rows = self._learn(tokens)
             tok_rows = np.fromiter(map(rows.__getitem__, tokens), np.int64, len(tokens))
         ids, length, static = self._cand[0], self._cand[1], self._cand[2]
         n, odd, fw, rare, llr, total, pos, hits = screen_counts(
@@ -266,49 +285,22 @@ class WordSignals:
 
     def __call__(self, word: str) -> tuple[bool, bool, bool, float]:
         """(odd, fw_odd, rare, llr) of a lower-case word; see lattice.word_signals."""
-        got = self._cache.get(word)
-        if got is None:
-            got = self.many([word])[0]
-        return got
+        return self.many([word])[0]
 
     def many(self, words: list[str]) -> list[tuple[bool, bool, bool, float]]:
-        """__call__ over many words, the uncached ones computed in one compiled call."""
-        cache = self._cache
-        missing = [w for w in dict.fromkeys(words) if w not in cache]
-        if missing:
-            import numpy as np
-
-            from unspin.lattice import word_signals_many
-            from unspin.lexicon.channel import ABSENT, QUANT
-
-            lm, channel = self.lm, self.channel
-            keyed, keys, wids = [], [], []
-            fresh: dict[str, tuple[bool, bool, bool, float]] = {}
-            no_spin = math.log(1.0 - self.LLR_RATE)  # a word no spinner produces
-            for w in missing:
-                wid = lm.word_id(w)
-                rare = lm.unigram(w) < self.RARE
-                key = channel.key_index(w)
-                if key >= 0:
-                    keyed.append(w)
-                    keys.append(key)
-                    wids.append(wid)
-                fresh[w] = (False, False, rare, no_spin)
-            if keyed:
-                n = len(keyed)
-                odd, fw, llr = np.zeros(n, np.bool_), np.zeros(n, np.bool_), np.zeros(n, np.float64)
-                offsets, cand_orig, cand_cost = channel.tables
-                word_signals_many(lm.tables, lm.oov_scores(), np.asarray(keys, np.int64), np.asarray(wids, np.int64),
-                                  np.asarray([w in FUNCTION_WORDS for w in keyed], np.bool_),
-                                  offsets, cand_orig, cand_cost, channel.log_weights, QUANT, ABSENT,
-                                  self._orig_ids, self._fw_ids, self.ODD_RATIO, self.FW_MIN_CHANNEL,
-                                  self.LLR_RATE, odd, fw, llr)
-                for w, o, f, x in zip(keyed, odd.tolist(), fw.tolist(), llr.tolist()):
-                    fresh[w] = (o, f, fresh[w][2], min(self.LLR_MAX, x))
-            if len(cache) + len(fresh) > 1_000_000:
-                return [cache.get(w) or fresh[w] for w in words]
-            cache.update(fresh)
-        return [cache[w] for w in words]
+        """__call__ over many words (not sentence ends), the unknown ones learnt together."""
+        with self._lock:
+            rows = self._learn(words)
+            flags, llr = self._type_flags, self._type_llr
+            out = []
+            for w in words:
+                r = rows[w]
+                if r < 0:  # a sentence end: no word (what an unknown, unspinnable word gets)
+                    out.append((False, False, True, math.log(1.0 - self.LLR_RATE)))
+                    continue
+                f = int(flags[r])
+                out.append((bool(f & 1), bool(f & 2), bool(f & 4), float(llr[r])))
+            return out
 
 
 def screen_tokens(text: str) -> list[str]:
