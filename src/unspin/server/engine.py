@@ -250,22 +250,35 @@ class WorkerPool:
         self._closed = False
 
     # -- lifecycle (start and call_sync block: for start-up, before the first request)
-    def _spawn(self) -> _Worker:
-        import pickle
-
+    def _launch(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(target=_worker_main, args=(child, self.index_dir), daemon=True,
                                  name="unspin-engine")
         proc.start()
         child.close()
-        status, value = pickle.loads(parent.recv_bytes())  # blocks until its models are loaded
-        if status != "ok":  # pragma: no cover - _init_worker raising
-            raise RuntimeError(f"engine worker failed to start: {value}")
         return _Worker(proc, parent)
 
+    @staticmethod
+    def _ready(w: _Worker) -> _Worker:
+        """Wait for a launched worker's models to load."""
+        import pickle
+
+        try:
+            status, value = pickle.loads(w.conn.recv_bytes())
+        except (EOFError, OSError):
+            status, value = "error", f"exit code {w.process.join(5) or w.process.exitcode}"
+        if status != "ok":
+            w.conn.close()
+            raise RuntimeError(f"engine worker failed to start: {value}")
+        return w
+
+    def _spawn(self) -> _Worker:
+        return self._ready(self._launch())
+
     def start(self) -> None:
-        for _ in range(self.size):
-            w = self._spawn()
+        launched = [self._launch() for _ in range(self.size)]  # (they load their models in parallel)
+        for w in launched:
+            self._ready(w)
             self._all.append(w)
             self._idle.append(w)
 
