@@ -14,8 +14,8 @@ Needs `hey` (Debian: apt-get install hey).  Good traffic: hey -c C -z Ts with on
 Bad traffic, concurrently, each by its own hey at a fixed rate: a 300 KB body (expects 413),
 malformed JSON (400), invalid UTF-8 text/plain (400).  Prints the machine, the commands, a
 single-process in-process baseline (unspin.check docs/s on the same document), and per scenario:
-req/s, latency percentiles and status counts of the good traffic, and whether every bad request
-got its 4xx.  --json writes all of it to a file.
+req/s, latency percentiles and status counts of the good traffic, whether every bad request got
+its 4xx, and the CPU time per request of the server process and of its engine workers (Linux).  --json writes all of it to a file.
 """
 from __future__ import annotations
 
@@ -132,6 +132,31 @@ def baseline(text: str, seconds: float = 5.0, fast: bool = True) -> dict:
     return {"docs_per_s_one_process": round(n / dt, 2), "ms_per_doc": round(1000 * dt / n, 1)}
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc; None elsewhere or once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def engine_workers(pid: int) -> list[int]:
+    """The server's engine worker processes (its children that run multiprocessing's spawn)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            cmd = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == pid and b"spawn_main" in cmd:
+            out.append(int(d.name))
+    return out
+
+
 def scenario(name: str, server_args: list[str], args, work: Path, good: Path, bad: list[tuple]) -> dict:
     port = free_port()
     base = f"http://{HOST}:{port}"
@@ -143,6 +168,10 @@ def scenario(name: str, server_args: list[str], args, work: Path, good: Path, ba
         req = urllib.request.Request(base + "/v1/check", data=good.read_bytes(),
                                      headers={"Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=60).read()
+        # CPU per request, server process and engine workers apart: steadier than req/s on a busy
+        # machine, and it says where the time goes
+        workers = engine_workers(proc.pid)
+        cpu0 = {pid: cpu_seconds(pid) for pid in [proc.pid, *workers]}
         runs = []
         gcmd, gp, gf = hey(base + "/v1/check", good, "application/json", args.seconds, args.concurrency, None,
                            work / f"{name}-good.csv")
@@ -157,6 +186,7 @@ def scenario(name: str, server_args: list[str], args, work: Path, good: Path, ba
                 p.kill()
                 p.wait()
             f.close()
+        cpu1 = {pid: cpu_seconds(pid) for pid in cpu0}
         result = {"server": "unspin serve " + " ".join(server_args), "commands": {}}
         for label, cmd, _p, _f, expect in runs:
             lat, codes = read_csv(work / f"{name}-{label}.csv")
@@ -174,6 +204,12 @@ def scenario(name: str, server_args: list[str], args, work: Path, good: Path, ba
                 "unexpected": sum(v for k, v in codes.items() if k != str(expect)),
             }
             result[label] = entry
+        n_all = sum(result[label]["requests"] for label, *_rest in runs)
+        if n_all and None not in cpu0.values() and None not in cpu1.values():
+            result["cpu_ms_per_request"] = {
+                "server": round(1000 * (cpu1[proc.pid] - cpu0[proc.pid]) / n_all, 2),
+                "workers": round(1000 * sum(cpu1[w] - cpu0[w] for w in workers) / n_all, 2),
+                "worker_processes": len(workers)}
         return result
     finally:
         stop_server(proc)
@@ -227,6 +263,10 @@ def main() -> int:
             print(f"  {label:9} {e['requests']:6d} req  {e['req_per_s']:7.1f} req/s  p50 {e['p50_ms']:7.1f} ms  "
                   f"p99 {e['p99_ms']:7.1f} ms  status {e['status']}  unexpected {e['unexpected']}")
         print(f"  good: {r['commands']['good']}")
+        if "cpu_ms_per_request" in r:
+            c = r["cpu_ms_per_request"]
+            print(f"  CPU per request (all traffic): server process {c['server']} ms, "
+                  f"{c['worker_processes']} engine workers {c['workers']} ms")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
