@@ -151,23 +151,19 @@ class WordSignals:
     def _new_context_rows(self) -> None:
         import numpy as np
 
-        from unspin.decode import THESAURI
+        from unspin.decode import _CandidateStore
 
-        # per word type (dict row): LM id, first candidate row, number of candidates; sentence
-        # ends map to -1
+        # per word type (dict row): LM id, first candidate row, number of candidates, `many`'s
+        # llr and flags (odd | fw_odd << 1 | rare << 2); sentence ends map to -1
         self._type_row: dict[str, int] = dict.fromkeys(_SENTENCE_ENDS, -1)
         self._type_word = np.zeros(1 << 12, np.int64)
         self._type_start = np.zeros(1 << 12, np.int64)
         self._type_count = np.zeros(1 << 12, np.int64)
-        self._type_llr = np.zeros(1 << 12, np.float64)  # the context-free llr (many)
-        self._type_flags = np.zeros(1 << 12, np.int64)  # odd | fw_odd << 1 | rare << 2 (many)
+        self._type_llr = np.zeros(1 << 12, np.float64)
+        self._type_flags = np.zeros(1 << 12, np.int64)
         self._n_types = 0
-        cap = 1 << 14
-        width = self.channel.max_phrase_words
-        self._cand = (np.full((cap, width), -1, np.int32), np.zeros(cap, np.int32), np.zeros(cap, np.float64),
-                      np.zeros(cap, np.int32), np.zeros(cap, np.int8), np.zeros((cap, len(THESAURI)), np.uint8),
-                      np.zeros(cap, np.float64))
-        self._n_cand = 0
+        # the candidates' rows, laid out as the decoder's (its shortlist kernel writes them)
+        self._cand = _CandidateStore(max_rows=self.CONTEXT_MAX_ROWS, max_words=self.channel.max_phrase_words)
 
     def _add_types(self, words: list[str]) -> None:
         """Rows for word types not seen yet: their LM id, `many`'s signals (computed here the
@@ -201,17 +197,8 @@ class WordSignals:
                 grown = np.zeros(cap, old.dtype)
                 grown[: len(old)] = old
                 setattr(self, name, grown)
-        need_c = self._n_cand + len(keyed) * self.CONTEXT_CANDIDATES
-        if need_c > len(self._cand[1]):
-            cap = len(self._cand[1])
-            while cap < need_c:
-                cap *= 2
-            grown_cand = []
-            for old in self._cand:
-                grown = np.full((cap,) + old.shape[1:], -1 if old.ndim == 2 and old.dtype == np.int32 else 0, old.dtype)
-                grown[: len(old)] = old
-                grown_cand.append(grown)
-            self._cand = tuple(grown_cand)
+        store = self._cand
+        store.reserve(len(keyed) * self.CONTEXT_CANDIDATES)
         if len(keyed):
             k_odd, k_fw, k_llr = np.zeros(len(keyed), np.bool_), np.zeros(len(keyed), np.bool_), np.zeros(len(keyed))
             offsets, cand_orig, cand_cost = channel.tables
@@ -222,10 +209,10 @@ class WordSignals:
             odd[keyed], fw[keyed], llr[keyed] = k_odd, k_fw, np.minimum(self.LLR_MAX, k_llr)
             k_counts = np.zeros(len(keyed), np.int64)
             shortlist_many(lm.tables, oov, keys[keyed], offsets, cand_orig, cand_cost, channel.log_weights, QUANT,
-                           ABSENT, self._orig_ids, 1.0, 1.0, 0.0, self.CONTEXT_CANDIDATES, *self._cand, self._n_cand,
-                           k_counts)
+                           ABSENT, self._orig_ids, 1.0, 1.0, 0.0, self.CONTEXT_CANDIDATES, store.out, store.length,
+                           store.static, store.orig, store.thes, store.cost, store.mix, store.n, k_counts)
             counts[keyed] = k_counts
-        t0, c0 = self._n_types, self._n_cand
+        t0, c0 = self._n_types, store.n
         ends = c0 + np.cumsum(counts)
         min_llr = math.log(1.0 - self.LLR_RATE + self.LLR_RATE * self.CONTEXT_MIN_MASS)
         self._type_word[t0:t0 + n] = wids
@@ -234,7 +221,7 @@ class WordSignals:
         self._type_llr[t0:t0 + n] = llr
         self._type_flags[t0:t0 + n] = odd.astype(np.int64) | fw.astype(np.int64) << 1 | rare.astype(np.int64) << 2
         self._type_row.update(zip(words, range(t0, t0 + n)))
-        self._n_types, self._n_cand = t0 + n, int(ends[-1]) if n else c0
+        self._n_types, store.n = t0 + n, int(ends[-1]) if n else c0
 
     def screen(self, tokens: list[str]) -> tuple[int, int, int, int, float, float, float, int]:
         """The cheap counts of `screen_tokens` output in one compiled pass (lattice.screen_counts):
@@ -248,7 +235,7 @@ class WordSignals:
         rows = self._type_row
         new = [w for w in dict.fromkeys(words) if w not in rows]
         if new and (self._n_types + len(new) > self.CONTEXT_MAX_TYPES
-                    or self._n_cand + len(new) * self.CONTEXT_CANDIDATES > self.CONTEXT_MAX_ROWS):
+                    or self._cand.n + len(new) * self.CONTEXT_CANDIDATES > self.CONTEXT_MAX_ROWS):
             self._new_context_rows()
             rows = self._type_row
             new = [w for w in dict.fromkeys(words) if w not in rows]
@@ -267,10 +254,10 @@ class WordSignals:
         except KeyError:
             rows = self._learn(tokens)
             tok_rows = np.fromiter(map(rows.__getitem__, tokens), np.int64, len(tokens))
-        ids, length, static = self._cand[0], self._cand[1], self._cand[2]
+        store = self._cand
         n, odd, fw, rare, llr, total, pos, hits = screen_counts(
             self.lm.tables, self.lm.oov_scores(), tok_rows, self._type_word, self._type_start, self._type_count,
-            self._type_llr, self._type_flags, ids, length, static, self._bos, self._eos,
+            self._type_llr, self._type_flags, store.out, store.length, store.static, self._bos, self._eos,
             math.log(1.0 - self.LLR_RATE), math.log(self.LLR_RATE), self.CONTEXT_HIT, self.LLR_MAX)
         return int(n), int(odd), int(fw), int(rare), float(llr), float(total), float(pos), int(hits)
 
