@@ -125,13 +125,11 @@ def detect(text: str, screen: bool = True) -> Detection:
     if early:
         return Detection(0.0, early, [])
     decoder = _decoder(True)
-    model = default_model()
     chunks = _chunks(text, decoder)  # (repaired and counted once, for both stages)
-    if screen and model is not None:
-        stats = _cheap_stats(chunks)
-        p, evidence = model.score(stats)
-        if model.screen_clears(p, stats.n_words):
-            return Detection(round(p, 4), model.verdict(0.0, stats.n_words), evidence)
+    cleared = _screening(_cheap_stats(chunks)) if screen else None
+    if cleared is not None:
+        p, verdict, evidence = cleared
+        return Detection(round(p, 4), verdict, evidence)
     _swaps, _scars, _restored, stats = _analyse(text, decoder, want_swaps=False, chunks=chunks)
     p, verdict, evidence = _score(text, stats, decoder)
     return Detection(round(p, 4), verdict, evidence)
@@ -177,15 +175,24 @@ def _cheap_stats(chunks: list[_Chunk]) -> DocStats:
     return stats
 
 
+def _screening(stats: DocStats) -> tuple[float, str, list[Evidence]] | None:
+    """The screening answer (probability, verdict, evidence) if the screening model clears a
+    text with these counts, else None: the one rule detect(), check()'s score and its shortcut
+    all follow.  It reads the cheap counts only, as detect()'s screening sees them."""
+    model = default_model()
+    if model is None:
+        return None
+    p, evidence = model.score(dataclasses.replace(stats, decoded=False))
+    if not model.screen_clears(p, stats.n_words):
+        return None
+    return p, model.verdict(0.0, stats.n_words), evidence
+
+
 def _cleared_without_swaps(chunks: list[_Chunk], params: DecoderParams) -> bool:
     """Whether screening clears the text with a probability whose gate (** doc_power) keeps
     every swap, whatever its posterior, under report_threshold."""
-    model = default_model()
-    if model is None:
-        return False
-    stats = _cheap_stats(chunks)
-    p, _evidence = model.score(stats)
-    return model.screen_clears(p, stats.n_words) and p ** params.doc_power < params.report_threshold
+    cleared = _screening(_cheap_stats(chunks))
+    return cleared is not None and cleared[0] ** params.doc_power < params.report_threshold
 
 
 def _score(text: str, stats: DocStats, decoder: Decoder) -> tuple[float, str, list[Evidence]]:
@@ -197,10 +204,9 @@ def _score(text: str, stats: DocStats, decoder: Decoder) -> tuple[float, str, li
         verdict = "too-short" if stats.n_words < MIN_WORDS else (
             "spun" if p >= 0.7 else "clean" if p <= 0.3 else "undecided")
         return p, verdict, []
-    # the screening stage sees exactly what detect()'s screening saw: the cheap counts only
-    p_cheap, evidence = model.score(dataclasses.replace(stats, decoded=False))
-    if model.screen_clears(p_cheap, stats.n_words):
-        return p_cheap, model.verdict(0.0, stats.n_words), evidence
+    cleared = _screening(stats)
+    if cleared is not None:
+        return cleared
     p, evidence = model.score(stats)
     return p, model.verdict(p, stats.n_words), evidence
 
