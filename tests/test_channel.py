@@ -45,3 +45,24 @@ def test_first_pick_columns_are_reported_as_their_thesaurus():
     assert reported_thesaurus(THESAURI.index("moby")) == "moby"
     names = {c.thesaurus for c in Channel().candidates("astatine")}
     assert names <= {"wordnet", "mythes", "moby", "reverse"}
+
+
+def test_forms_with_digits_are_never_undone():
+    # WordNet lists "50" under "fifty" and the table holds such keys, but the 3-gram prior spells
+    # numbers out: a digit in the text is never a swap to undo
+    ch = Channel()
+    assert "50" in ch._keys and "1 kings" in ch._keys  # (the shipped table has them)
+    for form in ("50", "1 kings", "10th"):
+        assert ch.key_index(form) == -1 and ch.candidates(form) == () and form not in ch
+    assert ch.key_index("fifty") >= 0 and ch.candidates("fifty")
+
+
+def test_check_keeps_numbers_written_in_digits():
+    import unspin
+
+    text = ("Savings of up to 50 percent are obtainable, and 80 miles of trails were built by 3,000 men "
+            "in 1961. The depot held 12 trucks and 40 tanks.")
+    rep = unspin.check(text, fast=True)
+    assert not any(any(ch.isdigit() for ch in s.spun) for s in rep.swaps), rep.swaps
+    for number in ("50", "80", "3,000", "1961", "12", "40"):
+        assert number in rep.restored

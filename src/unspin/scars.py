@@ -268,6 +268,9 @@ _OPEN_OK = frozenset(" \t\u00a0([{—–-")
 _CLOSE_OK = frozenset(" \t\u00a0\r,.;:!?)]}—–-")
 
 
+_STRAIGHT_QUOTE_RE = re.compile('"')
+
+
 def _straight_quotes(text: str, add) -> None:
     """Pair straight double quotes line by line; repair spaces inside well-formed pairs only."""
     for lm in _LINE_RE.finditer(text):
@@ -275,7 +278,7 @@ def _straight_quotes(text: str, add) -> None:
         if '"' not in line:
             continue
         base = lm.start()
-        qs = [i for i, ch in enumerate(line) if ch == '"']
+        qs = [m.start() for m in _STRAIGHT_QUOTE_RE.finditer(line)]  # (a scan in C: lines run long)
         if len(qs) % 2:
             continue
         ok = True
