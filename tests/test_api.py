@@ -488,3 +488,25 @@ def test_restored_words_take_the_spun_words_case(spun, original, initial, want):
     from unspin.api import _match_case
 
     assert _match_case(spun, original, initial) == want
+
+
+def test_reverse_column_explains_no_reported_swap():
+    """The thesauri's symmetric closure ("reverse") widens what the detector's passes see, but
+    the last pass, whose swaps are reported, decodes without it (DecoderParams.final_reverse)."""
+    import dataclasses
+
+    from unspin.api import _config, check, make_decoder
+
+    text = ("In the Book of Ezekiel Gog is angstrom ruler from the land of Magog merely in the Book of "
+            "Revelation Gog and Magog are nations nether the rule of Satan. He is now united states "
+            "president of the Chicago Conservatory College. She falls over backwards when she sees her "
+            "mother-in-law.")
+    cfg = _config()
+    assert cfg.decoder.final_reverse == 0.0
+    with_reverse = check(text, decoder=make_decoder(dataclasses.replace(cfg.decoder, final_reverse=1.0)))
+    assert any(s.thesaurus == "reverse" for s in with_reverse.swaps)  # ("Conservatory" -> "School")
+    shipped = unspin.check(text, fast=True)
+    assert shipped.swaps and not any(s.thesaurus == "reverse" for s in shipped.swaps), shipped.swaps
+    assert "Conservatory" in shipped.restored and "Ezekiel" in shipped.restored
+    # the document's probability comes from the passes before: the same either way
+    assert shipped.spun_probability == with_reverse.spun_probability

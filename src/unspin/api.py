@@ -268,6 +268,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
                 if params.adapt_prior > 0 and batch.thesaurus_counts is not None:
                     log_w = decoder.thesaurus_weights(thesaurus_counts + batch.thesaurus_counts)
             final = want_swaps and k == passes
+            if final:
+                log_w = decoder.final_weights(log_w)
             batch.doc = doc if final and passes > 0 else None
             # (only the last pass's sentences are read, and only for their swaps that could be
             # reported: min_doc=1 returns those whose posterior reaches report_threshold)

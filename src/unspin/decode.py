@@ -24,6 +24,8 @@ import numpy as np
 
 from unspin.lattice import decode_many, shortlist, shortlist_many
 from unspin.lexicon.channel import ABSENT, QUANT, THESAURI, Channel, reported_thesaurus
+
+_REVERSE = THESAURI.index("reverse")
 from unspin.lm import NgramLM
 
 
@@ -74,6 +76,11 @@ class DecoderParams:
     # dev the 3-gram over-rates common originals; a sharper channel inside the lattice costs
     # recall, as every swap gets dearer, so it is applied only to the choice.  1: off.
     channel_sharpen: float = 1.0
+    # The weight of the "reverse" column (the thesauri's symmetric closure) in the last pass,
+    # the one that gives the swaps, as a share of its weight in the others: it helps tell a
+    # spun text from a clean one (the detector reads the pass before), but a swap it explains
+    # best is rarely right.  1: the same weight in every pass.
+    final_reverse: float = 1.0
 
 
 @dataclass
@@ -314,6 +321,15 @@ class Decoder:
         cnt = np.bincount(inverse, weights=np.fromiter(counts.values(), dtype=np.float64, count=len(counts)),
                           minlength=len(ids))
         return DocContext(ids.astype(np.int32), cnt, int(sum(counts.values())))
+
+    def final_weights(self, log_weights: np.ndarray | None) -> np.ndarray | None:
+        """The last pass's ln thesaurus weights (see DecoderParams.final_reverse) from the
+        document's (None: the channel's)."""
+        if self.params.final_reverse == 1.0:
+            return log_weights
+        w = np.array(log_weights if log_weights is not None else self.channel.log_weights, dtype=np.float64)
+        w[_REVERSE] += math.log(max(self.params.final_reverse, 1e-12))
+        return w
 
     def thesaurus_weights(self, counts: np.ndarray) -> np.ndarray:
         """ln thesaurus weights for a document whose decoded swaps were attributed `counts`
