@@ -510,3 +510,22 @@ def test_reverse_column_explains_no_reported_swap():
     assert "Conservatory" in shipped.restored and "Ezekiel" in shipped.restored
     # the document's probability comes from the passes before: the same either way
     assert shipped.spun_probability == with_reverse.spun_probability
+
+
+def test_swaps_that_only_add_words_are_not_reported():
+    """WordNet lists "Adolf Eichmann" for "Eichmann", and the 3-gram likes the full name, but a
+    spinner gains no disguise by dropping words: such swaps are not reported."""
+    from unspin.api import _only_adds_words
+
+    assert _only_adds_words(["eichmann"], "adolf eichmann")
+    assert _only_adds_words(["hudson"], "hudson river") and _only_adds_words(["then"], "and then")
+    assert not _only_adds_words(["book", "of", "ezekiel"], "ezekiel")  # (fewer words: a real spin)
+    assert not _only_adds_words(["few"], "few") and not _only_adds_words(["lots"], "a lot")
+    text = ("Possibly under the guidance of this Nazi principle one could, as Eichmann declared, feel in "
+            "person favorable toward the Jews and hush be their liquidator. Not through fear of disobeying "
+            "orders of magnitude, as Eichmann unbroken nerve-racking to explicate, but through a curious "
+            "silliness that began in a half-acceptance of the vicious absurdities.")
+    rep = unspin.check(text, fast=True)
+    assert len(rep.swaps) >= 5  # (spun: it keeps its other swaps)
+    assert not any(s.spun == "Eichmann" for s in rep.swaps), rep.swaps
+    assert "as Eichmann declared" in rep.restored and "Adolf" not in rep.restored
