@@ -529,3 +529,28 @@ def test_swaps_that_only_add_words_are_not_reported():
     assert len(rep.swaps) >= 5  # (spun: it keeps its other swaps)
     assert not any(s.spun == "Eichmann" for s in rep.swaps), rep.swaps
     assert "as Eichmann declared" in rep.restored and "Adolf" not in rep.restored
+
+
+def test_final_pass_weights():
+    """The last pass's thesaurus weights: every column times final_channel_scale, the reverse
+    column times final_reverse too; the other passes keep the document's weights."""
+    import dataclasses
+    import math
+
+    import numpy as np
+
+    from unspin.api import _config, make_decoder
+    from unspin.lexicon.channel import THESAURI
+
+    cfg = _config()
+    dec = make_decoder(dataclasses.replace(cfg.decoder, final_channel_scale=2.0, final_reverse=0.5))
+    doc = np.log(np.full(len(THESAURI), 0.1))
+    got = dec.final_weights(doc)
+    rev = THESAURI.index("reverse")
+    for j in range(len(THESAURI)):
+        want = doc[j] + math.log(2.0) + (math.log(0.5) if j == rev else 0.0)
+        assert abs(got[j] - want) < 1e-12
+    assert np.allclose(doc, math.log(0.1))  # (the document's weights are not touched)
+    plain = make_decoder(dataclasses.replace(cfg.decoder, final_channel_scale=1.0, final_reverse=1.0))
+    assert plain.final_weights(doc) is doc and plain.final_weights(None) is None
+    assert np.allclose(dec.final_weights(None)[:rev], dec.channel.log_weights[:rev] + math.log(2.0))

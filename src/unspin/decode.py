@@ -81,6 +81,10 @@ class DecoderParams:
     # spun text from a clean one (the detector reads the pass before), but a swap it explains
     # best is rarely right.  1: the same weight in every pass.
     final_reverse: float = 1.0
+    # Every thesaurus weight in the last pass times this: the rate passes set how likely a swap
+    # is before the channel and LM are heard; the last one may ask for more channel evidence or
+    # less (> 1: more swaps, each likelier restored; 1: as the other passes).
+    final_channel_scale: float = 1.0
 
 
 @dataclass
@@ -323,12 +327,14 @@ class Decoder:
         return DocContext(ids.astype(np.int32), cnt, int(sum(counts.values())))
 
     def final_weights(self, log_weights: np.ndarray | None) -> np.ndarray | None:
-        """The last pass's ln thesaurus weights (see DecoderParams.final_reverse) from the
-        document's (None: the channel's)."""
-        if self.params.final_reverse == 1.0:
+        """The last pass's ln thesaurus weights (see DecoderParams.final_reverse and
+        final_channel_scale) from the document's (None: the channel's)."""
+        p = self.params
+        if p.final_reverse == 1.0 and p.final_channel_scale == 1.0:
             return log_weights
         w = np.array(log_weights if log_weights is not None else self.channel.log_weights, dtype=np.float64)
-        w[_REVERSE] += math.log(max(self.params.final_reverse, 1e-12))
+        w += math.log(p.final_channel_scale)
+        w[_REVERSE] += math.log(max(p.final_reverse, 1e-12))
         return w
 
     def thesaurus_weights(self, counts: np.ndarray) -> np.ndarray:
