@@ -175,6 +175,8 @@ def main() -> None:
                         t_forms = inflector.forms(term, other)
                         for tag, o_form in forms.items():
                             s_form = t_forms.get(tag)
+                            if o_form == orig:
+                                continue  # (a form the tag leaves as it is: see below)
                             if s_form is not None and s_form not in (o_form, term) and in_vocab(o_form):
                                 _put(pair_prob[(s_form, o_form)], t_index, p_term * POS_BLIND, f_col, 1.0)
                                 n_pairs += 1
@@ -184,6 +186,12 @@ def main() -> None:
                             if not in_vocab(o_form):
                                 continue
                             s_form = s_forms.get(tag)
+                            # An original that this tag leaves as it is (lemminflect's plural of
+                            # "more" or "news" is "more", "news") pairs with the term as it is,
+                            # under BASE: not with the term's inflected form ("writers" <- "more",
+                            # via MyThes's Thomas More, a writer), which no spinner writes for it.
+                            if tag != "BASE" and o_form == o_forms["BASE"]:
+                                s_form = None
                             if s_form is not None and s_form != o_form:
                                 _put(pair_prob[(s_form, o_form)], t_index, p_term, f_col, 1.0)
                                 n_pairs += 1
