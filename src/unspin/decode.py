@@ -24,9 +24,9 @@ import numpy as np
 
 from unspin.lattice import decode_many, shortlist, shortlist_many
 from unspin.lexicon.channel import ABSENT, QUANT, THESAURI, Channel, reported_thesaurus
-
-_REVERSE = THESAURI.index("reverse")
 from unspin.lm import NgramLM
+
+_REVERSE = THESAURI.index("reverse")  # (see DecoderParams.final_reverse)
 
 
 @dataclass(frozen=True)

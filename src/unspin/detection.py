@@ -64,7 +64,8 @@ class DocStats:
     n_fw_odd: int = 0
     n_rare: int = 0
     spin_llr: float = 0.0  # Σ over words of WordSignals' context-free log-likelihood ratio
-    # WordSignals.context: the same ratio in a window of context, summed; its positive part; tokens past a hit
+    # WordSignals.screen's look at context: the same ratio between each word's neighbours, summed;
+    # its positive part; tokens past a hit
     context_llr: float = 0.0
     context_pos: float = 0.0
     n_context_hits: int = 0
