@@ -77,21 +77,28 @@ class Inflector:
             infl = self._li.getAllInflections(word, upos) if upos else self._li.getAllInflections(word)
             if not infl and upos in ("NOUN", "VERB"):
                 infl = self._li.getAllInflectionsOOV(word, upos)
-            got = {tag: forms[0] for tag, forms in infl.items() if forms}
+            # Every form of a tag: "be" is "was" and "were" in the past, "am" and "are" in the
+            # present; an original has each of them (a form past the first is tagged "VBD:1"),
+            # while a spinner writes its term in the tag's first form (see spun_tag).
+            got = {}
+            for tag, forms in infl.items():
+                for i, form in enumerate(forms):
+                    got[tag if i == 0 else f"{tag}:{i}"] = form
             self._cache[key] = got
         return got
 
     def forms(self, term: str, pos: str) -> dict[str, str]:
-        """tag -> surface form; always includes 'BASE' -> term."""
+        """tag -> surface form; always includes 'BASE' -> term.  A tag's second form on is
+        tagged "TAG:i" (originals only: look a term's form up by spun_tag(tag))."""
         out = {"BASE": term}
         if not term.replace(" ", "").replace("-", "").replace("'", "").isalpha():
             return out
         words = term.split(" ")
         upos = _UPOS.get(pos)
         head = 0 if (pos == "verb" and len(words) > 1) else len(words) - 1
+        # (VBP is kept although it is the base form of every verb but "be": the pairing below
+        # skips an original form equal to the base, and a term needs its VBP for "are")
         for tag, form in self._word_forms(words[head], upos).items():
-            if tag in ("VBP",):
-                continue
             new = list(words)
             new[head] = form
             out[tag] = " ".join(new)
@@ -174,7 +181,7 @@ def main() -> None:
                     for other, forms in other_forms.items():
                         t_forms = inflector.forms(term, other)
                         for tag, o_form in forms.items():
-                            s_form = t_forms.get(tag)
+                            s_form = t_forms.get(spun_tag(tag))
                             if o_form == orig:
                                 continue  # (a form the tag leaves as it is: see below)
                             if s_form is not None and s_form not in (o_form, term) and in_vocab(o_form):
@@ -185,7 +192,7 @@ def main() -> None:
                         for tag, o_form in o_forms.items():
                             if not in_vocab(o_form):
                                 continue
-                            s_form = s_forms.get(tag)
+                            s_form = s_forms.get(spun_tag(tag))
                             # An original that this tag leaves as it is (lemminflect's plural of
                             # "more" or "news" is "more", "news") pairs with the term as it is,
                             # under BASE: not with the term's inflected form ("writers" <- "more",
@@ -292,6 +299,12 @@ def main() -> None:
         "wordfreq": {"pypi": f"wordfreq=={metadata.version('wordfreq')}"},
     }
     write_manifest(inputs)
+
+
+def spun_tag(tag: str) -> str:
+    """The tag whose form of a term a spinner writes for an original of form `tag`: its first
+    ("VBD:1", the original "were", takes the term's "VBD")."""
+    return tag.split(":", 1)[0]
 
 
 def _put(probs: list[float], t_index: int, p: float, f_col: int, p_first: float) -> None:

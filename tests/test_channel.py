@@ -66,3 +66,16 @@ def test_check_keeps_numbers_written_in_digits():
     assert not any(any(ch.isdigit() for ch in s.spun) for s in rep.swaps), rep.swaps
     for number in ("50", "80", "3,000", "1961", "12", "40"):
         assert number in rep.restored
+
+
+def test_every_form_of_a_tag_is_an_original():
+    # lemminflect gives "be" two past forms (was, were) and two present ones besides "is" (am,
+    # are); a spinner writes its term's one form for the tag ("existed", "exist"), and the
+    # table inverts it to each of the original's forms
+    ch = Channel()
+    for spun, originals in (("existed", ("was", "were")), ("exist", ("are", "am", "is")),
+                            ("beryllium", ("be", "was", "were", "are"))):
+        found = {c.original for c in ch.candidates(spun)}
+        assert set(originals) <= found, (spun, set(originals) - found)
+    # the present plural inflects like the base form: "are" -> the term as it is, never "exists"
+    assert "are" not in {c.original for c in ch.candidates("exists")}

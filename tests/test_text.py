@@ -6,7 +6,7 @@ import random
 import pytest
 import regex
 
-from unspin.text import PUNCT_PATTERN, WORD_PATTERN, Token, sentences, tokenize
+from unspin.text import PUNCT_PATTERN, WORD_PATTERN, Token, norm, sentences, tokenize, word_sentences
 
 # The definition tokenize() implements faster: one match per token.
 _BY_MATCH = regex.compile(f"(?P<word>{WORD_PATTERN})|(?P<punct>{PUNCT_PATTERN})")
@@ -14,6 +14,31 @@ _BY_MATCH = regex.compile(f"(?P<word>{WORD_PATTERN})|(?P<punct>{PUNCT_PATTERN})"
 
 def by_match(text: str) -> list[Token]:
     return [Token(m.group(), m.start(), m.end(), m.lastgroup == "word") for m in _BY_MATCH.finditer(text)]
+
+
+def word_sentences_by_definition(text: str) -> list:
+    """What word_sentences() computes in one walk: sentences(tokenize(text)), their words, each
+    sentence cut again at a line break unless the next line goes on in lower case."""
+    out = []
+    for sent in sentences(tokenize(text)):
+        toks = [t for t in sent if t.is_word]
+        if not toks:
+            continue
+        first, linked = 0, []
+        for j in range(1, len(toks)):
+            gap = text[toks[j - 1].end:toks[j].start]
+            nl = gap.rfind("\n")
+            if nl < 0:
+                linked.append(gap.isspace())
+                continue
+            head = gap[nl + 1:].lstrip()[:1] or toks[j].text[:1]
+            if head.islower():
+                linked.append(gap.isspace())
+            else:
+                out.append((toks[first:j], [norm(t.text) for t in toks[first:j]], linked))
+                first, linked = j, []
+        out.append((toks[first:], [norm(t.text) for t in toks[first:]], linked))
+    return out
 
 
 AWKWARD = [
@@ -44,6 +69,28 @@ def test_tokenize_matches_its_definition_on_random_text():
         assert tokenize(text) == by_match(text), repr(text)
 
 
+SENTENCES = [
+    "Mr. Smith met Dr. Jones in the U.S. on Friday. “It went well.” Then he left.",
+    'He said "Stop." Then: \'no!\' (really?) [sic.] ok… "A." B',
+    "Line one\nline two goes on\n\nNew Para. x. Y. ΣΑΣ ΟΔΟΣ. İstanbul’s I.B.M. e.g. it",
+    "end.” ’ \" . . ..?! ” ok",
+]
+
+
+@pytest.mark.parametrize("text", AWKWARD + SENTENCES)
+def test_word_sentences_match_their_definition(text):
+    assert word_sentences(text) == word_sentences_by_definition(text)
+
+
+def test_word_sentences_match_their_definition_on_random_text():
+    rng = random.Random(11)
+    alphabet = ["a", "B", "Mr", "U", "e.g", " ", "  ", "\n", "\n ", ".", "!", "?", "…", "\"", "'", "”", "’",
+                ")", "]", ",", "Σ", "x’y", "9"]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30)))
+        assert word_sentences(text) == word_sentences_by_definition(text), repr(text)
+
+
 def test_offsets_index_the_input():
     text = "He said: “It’s 10-year-old wine.”  Really?"
     for tok in tokenize(text):
@@ -59,8 +106,6 @@ def test_sentences_keep_abbreviations_and_closing_quotes():
 
 
 def test_word_sentences_link_words_apart_by_spaces_only():
-    from unspin.text import word_sentences
-
     text = "In Accord  Circumstances, the U.S. team\nPress event’s end. Done"
     units = word_sentences(text)
     assert [norms for _t, norms, _l in units] == [

@@ -86,39 +86,89 @@ def sentences(tokens: list[Token]) -> Iterator[list[Token]]:
         yield current
 
 
+_CLOSERS = frozenset("\"'”’)]")  # punctuation that closes a sentence after its full stop
+_QUOTES = frozenset("\"'”’")
+
+
 def word_sentences(text: str) -> list[tuple[list[Token], list[str], list[bool]]]:
     """The decoder's units: for each sentence of `text` with words in it (a line break ends one
     too, unless the next line starts in lower case), its word tokens, their norms, and
     linked[i]: words i and i+1 are apart by spaces only (no punctuation; a line break only where
-    a wrapped line goes on), so that a spun phrase may span them."""
-    out = []
-    for sent in sentences(tokenize(text)):
-        toks = [t for t in sent if t.is_word]
-        if not toks:
+    a wrapped line goes on), so that a spun phrase may span them.
+
+    The sentences are those of `sentences(tokenize(text))`, found in one walk over the
+    tokenizer's split without a Token for each punctuation mark (tests/test_text.py keeps that
+    composition as the definition): half the cost, and every document pays it."""
+    parts = _SPLIT_RE.split(text)
+    n_parts = len(parts)
+    out: list[tuple[list[Token], list[str], list[bool]]] = []
+    new = Token.__new__
+    word_char = _WORD_CHAR.match
+    ends, closers, quotes, abbreviations = _SENTENCE_END, _CLOSERS, _QUOTES, _ABBREVIATIONS
+    words: list[Token] = []  # the current sentence's words
+    last = ""  # the current sentence's last token ("": none yet)
+    prev_word = ""  # the token before this one, if a word ("" if punctuation or none)
+    pos = len(parts[0])
+    for i in range(1, n_parts, 2):
+        tok = parts[i]
+        n = len(tok)
+        if n > 1 or word_char(tok) is not None:
+            words.append(new(Token, tok, pos, pos + n, True))
+            last = prev_word = tok
+            pos += n + len(parts[i + 1])
             continue
-        # A line break ends a sentence too, unless the next line goes on in lower case (prose
-        # wrapped at a fixed width): list items, headlines and table rows rarely end in a full
-        # stop, and the 3-gram should not read one line's end as the next one's context.
-        first = 0
-        linked = []
-        for j in range(1, len(toks)):
-            gap = text[toks[j - 1].end:toks[j].start]
-            nl = gap.rfind("\n")
-            if nl < 0:
-                linked.append(gap.isspace())
-                continue
-            head = gap[nl + 1:].lstrip()[:1] or toks[j].text[:1]  # the next line's first character
-            if head.islower():
-                linked.append(gap.isspace())  # a wrapped line: the break is one more space
-            else:
-                out.append(_unit(toks[first:j], linked))
-                first, linked = j, []
-        out.append(_unit(toks[first:], linked))
+        split = False
+        if tok in ends:
+            split = True
+            if tok == "." and prev_word and parts[i - 1] == "":
+                low = norm(prev_word)
+                if low in abbreviations or (len(low) == 1 and prev_word.isupper()):
+                    split = False
+            if split and i + 2 < n_parts and parts[i + 2] in closers:
+                split = False  # the closing quote belongs to this sentence
+        elif tok in quotes and last and last in ends:
+            split = True
+        last = tok
+        prev_word = ""
+        pos += n + len(parts[i + 1])
+        if split:
+            if words:
+                _split_lines(text, words, out)
+                words = []
+            last = ""
+    if words:
+        _split_lines(text, words, out)
     return out
 
 
+def _split_lines(text: str, toks: list[Token], out: list) -> None:
+    """Append a sentence's units to `out`: a line break ends a sentence too, unless the next
+    line goes on in lower case (prose wrapped at a fixed width).  List items, headlines and
+    table rows rarely end in a full stop, and the 3-gram should not read one line's end as the
+    next one's context."""
+    first = 0
+    linked = []
+    for j in range(1, len(toks)):
+        gap = text[toks[j - 1].end:toks[j].start]
+        if gap == " ":
+            linked.append(True)
+            continue
+        nl = gap.rfind("\n")
+        if nl < 0:
+            linked.append(gap.isspace())
+            continue
+        head = gap[nl + 1:].lstrip()[:1] or toks[j].text[:1]  # the next line's first character
+        if head.islower():
+            linked.append(gap.isspace())  # a wrapped line: the break is one more space
+        else:
+            out.append(_unit(toks[first:j], linked))
+            first, linked = j, []
+    out.append(_unit(toks[first:], linked))
+
+
 def _unit(toks: list[Token], linked: list[bool]) -> tuple[list[Token], list[str], list[bool]]:
-    return toks, [norm(t.text) for t in toks], linked
+    # (words hold no space, so one lower() over the joined sentence gives every word's norm)
+    return toks, norm(" ".join([t.text for t in toks])).split(" "), linked
 
 
 def split_paragraphs(text: str, max_chars: int = 20_000) -> Iterator[tuple[int, str]]:
