@@ -554,3 +554,33 @@ def test_final_pass_weights():
     plain = make_decoder(dataclasses.replace(cfg.decoder, final_channel_scale=1.0, final_reverse=1.0))
     assert plain.final_weights(doc) is doc and plain.final_weights(None) is None
     assert np.allclose(dec.final_weights(None)[:rev], dec.channel.log_weights[:rev] + math.log(2.0))
+
+
+def test_last_pass_rate_is_moved_on_by_rate_step():
+    """The last pass decodes at the estimated rate moved on by rate_step (a stand-in for one
+    more rate pass); the pass before decodes at the prior rate."""
+    import dataclasses
+
+    from unspin.api import _config, check, make_decoder
+    from unspin.decode import DecoderParams
+
+    params = dataclasses.replace(_config().decoder, rate_passes=1, rate_step=(0.01, 2.0, -0.5))
+    dec = make_decoder(params)
+    seen = []  # (rate asked for, the estimate the pass left: swap mass / spinnable words)
+    inner = dec.decode_batch
+
+    def spy(batch, rate=None, *args, **kwargs):
+        out = inner(batch, rate, *args, **kwargs)
+        seen.append((rate, batch.swap_mass / batch.n_spinnable))
+        return out
+
+    dec.decode_batch = spy
+    check((DEMO / "demo.txt").read_text("utf-8"), decoder=dec)
+    assert len(seen) == 2 and seen[0][0] is None
+    est = min(params.rate_max, max(params.rate_min, seen[0][1]))
+    want = min(params.rate_max, max(params.rate_min, 0.01 + 2.0 * est - 0.5 * est * est))
+    assert abs(seen[1][0] - want) < 1e-12 and abs(want - est) > 1e-3
+    # the identity step leaves the estimate as it is; JSON's list becomes a (hashable) tuple
+    assert DecoderParams().next_rate(0.2) == 0.2 and DecoderParams().next_rate(0.9) == DecoderParams().rate_max
+    assert DecoderParams(rate_step=[0, 1, 0]).rate_step == (0.0, 1.0, 0.0)
+    hash(DecoderParams(rate_step=[0, 1, 0]))

@@ -264,6 +264,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
             if k > 0:
                 spinnable, mass = batch.n_spinnable, batch.swap_mass
                 rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
+                if want_swaps and k == passes:
+                    rate = params.next_rate(rate)
                 # the document's thesaurus mix so far (this chunk and the ones before it)
                 if params.adapt_prior > 0 and batch.thesaurus_counts is not None:
                     log_w = decoder.thesaurus_weights(thesaurus_counts + batch.thesaurus_counts)

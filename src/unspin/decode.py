@@ -85,6 +85,19 @@ class DecoderParams:
     # is before the channel and LM are heard; the last one may ask for more channel evidence or
     # less (> 1: more swaps, each likelier restored; 1: as the other passes).
     final_channel_scale: float = 1.0
+    # The rate passes converge fast and predictably: the rate the next pass would estimate is
+    # close to a quadratic in this pass's estimate, rate_step = (c0, c1, c2) (learned on dev).
+    # The last pass's rate is the last estimate moved on by it once, which stands in for one
+    # more rate pass at no cost.  (0, 1, 0): the estimate as it is.
+    rate_step: tuple[float, float, float] = (0.0, 1.0, 0.0)
+
+    def __post_init__(self):
+        object.__setattr__(self, "rate_step", tuple(float(c) for c in self.rate_step))  # (JSON gives a list)
+
+    def next_rate(self, rate: float) -> float:
+        """rate_step applied to an estimated rate, clamped to [rate_min, rate_max]."""
+        c0, c1, c2 = self.rate_step
+        return min(self.rate_max, max(self.rate_min, c0 + c1 * rate + c2 * rate * rate))
 
 
 @dataclass
