@@ -119,7 +119,7 @@ def _collect(recs: list[dict]) -> list[dict]:
                 continue
             # (want_swaps=False: the decoded statistics, as detect() reads them; check() would
             # return the screening counts alone for a text that screening clears)
-            _sw, _sc, _re, stats = api._analyse(text, dec, want_swaps=False)
+            stats = api._analyse(text, dec, want_swaps=False)[3]
             rows.append({"id": rec["id"], "simulator": rec["simulator"], "rate": rec["rate"],
                          "genre": rec.get("genre", ""), "kind": kind, "label": int(spun),
                          "stats": asdict(stats)})

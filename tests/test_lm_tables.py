@@ -355,3 +355,23 @@ def test_document_terms_memo_is_invisible():
         assert [(s.start, s.end, s.original) for s in a.swaps] == [(s.start, s.end, s.original) for s in b.swaps]
         n_swaps += len(a.swaps)
     assert n_swaps > 3
+
+
+def test_decoder_whose_store_keeps_starting_afresh_decodes_alike():
+    """A store too small for more than a sentence or two starts afresh again and again (and the
+    word info whose rows name its rows with it): every sentence decodes as with a roomy store."""
+    from unspin.api import make_decoder
+    from unspin.text import word_sentences
+
+    roomy, cramped = make_decoder(), make_decoder()
+    cramped._store.max_rows = 30 * roomy.params.shortlist
+    text = " ".join([TEXT, TEXT.replace("sojourn", "visit"), TEXT.upper().lower()])
+    units = [(w, linked) for _t, w, linked in word_sentences(text)]
+    assert len(units) >= 6
+    generation = cramped._store.generation
+    for unit in units * 2:
+        want = [(s.start, s.original, s.probability) for r in roomy.decode_batch(roomy.prepare([unit])) for s in r.swaps]
+        got = [(s.start, s.original, s.probability) for r in cramped.decode_batch(cramped.prepare([unit])) for s in r.swaps]
+        assert got == want
+    assert cramped._store.generation > generation + 1
+    assert cramped._info("sojourn") == roomy._info("sojourn")[:3] + cramped._info("sojourn")[3:]

@@ -112,8 +112,8 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None) -> Repo
     if early:
         return Report(0.0, early, [], [], text)
     decoder = decoder or _decoder(fast)
-    swaps, scars, restored, stats = _analyse(text, decoder)
-    probability, verdict, _evidence = _score(text, stats, decoder)
+    swaps, scars, restored, stats, scored = _analyse(text, decoder)
+    probability, verdict, _evidence = scored
     return Report(round(probability, 4), verdict, swaps, scars, restored)
 
 
@@ -130,7 +130,7 @@ def detect(text: str, screen: bool = True) -> Detection:
     if cleared is not None:
         p, verdict, evidence = cleared
         return Detection(round(p, 4), verdict, evidence)
-    _swaps, _scars, _restored, stats = _analyse(text, decoder, want_swaps=False, chunks=chunks)
+    stats = _analyse(text, decoder, want_swaps=False, chunks=chunks)[3]
     p, verdict, evidence = _score(text, stats, decoder)
     return Detection(round(p, 4), verdict, evidence)
 
@@ -211,11 +211,12 @@ def _score(text: str, stats: DocStats, decoder: Decoder) -> tuple[float, str, li
     return p, model.verdict(p, stats.n_words), evidence
 
 
-def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
-             chunks: list[_Chunk] | None = None) -> tuple[list[Swap], list[Scar], str, DocStats]:
-    """Decode `text` chunk by chunk: swaps (input offsets), scars, restored text, statistics.
-    want_swaps=False (detect): statistics only; no swaps and the text comes back unrestored.
-    chunks: `_chunks(text, decoder)` when the caller has them already."""
+def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[_Chunk] | None = None
+             ) -> tuple[list[Swap], list[Scar], str, DocStats, tuple[float, str, list[Evidence]] | None]:
+    """Decode `text` chunk by chunk: swaps (input offsets), scars, restored text, statistics,
+    and the document's `_score` (which gates the swaps).  want_swaps=False (detect): statistics
+    only; no swaps, the text comes back unrestored and the score is None (detect scores the
+    statistics itself).  chunks: `_chunks(text, decoder)` when the caller has them already."""
     swaps: list[Swap] = []
     scars: list[Scar] = []
     restored_parts: list[str] = []
@@ -231,7 +232,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
         for piece in chunks:
             scars.extend(Scar(s.start + piece.offset, s.end + piece.offset, s.kind, s.found, s.repaired)
                          for s in piece.repaired.scars)
-        return [], scars, "".join(piece.repaired.text for piece in chunks), _cheap_stats(chunks)
+        stats = _cheap_stats(chunks)
+        return [], scars, "".join(piece.repaired.text for piece in chunks), stats, _score(text, stats, decoder)
     doc = None  # the whole document's word counts, for the decoder's cache prior
     if params.cache_lambda > 0 and want_swaps:
         total: Counter = Counter()
@@ -309,7 +311,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
         # reports; without one, the decoder's own evidence) judged on the whole text: a lightly
         # spun paragraph of a clearly spun article keeps its swaps, and one odd paragraph of a
         # clean text does not make its rare words swaps.
-        gate = _score(text, stats, decoder)[0] ** params.doc_power
+        scored = _score(text, stats, decoder)
+        gate = scored[0] ** params.doc_power
         for fixed, held in pending:
             pieces: list[str] = []
             cursor = 0
@@ -330,8 +333,10 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True,
                 ))
             pieces.append(fixed[cursor:])
             restored_parts.append("".join(pieces))
-    stats.n_swaps = len(swaps)
-    return swaps, scars, "".join(restored_parts), stats
+    else:
+        scored = None
+    stats.n_swaps = len(swaps)  # (not a feature: the score above holds for the stats as returned)
+    return swaps, scars, "".join(restored_parts), stats, scored
 
 
 def _only_adds_words(spun_words: list[str], original: str) -> bool:

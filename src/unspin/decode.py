@@ -179,7 +179,10 @@ class Decoder:
         self.lm = lm
         self.params = params or DecoderParams()
         self._store = _CandidateStore(max_words=channel.max_phrase_words)
-        self._word_info: dict[str, tuple[int, bool, bool, int, int]] = {}  # see _info
+        # Per word type, a row of _info_table (see _info): the dict gives the row, so that a
+        # batch's words become arrays with one look-up each and one fancy index
+        self._word_info: dict[str, int] = {}
+        self._info_table = np.zeros((1 << 12, 5), dtype=np.int64)
         self._bos = lm.vocab["<s>"]
         self._eos = lm.vocab["</s>"]
         self._orig_ids = channel.original_ids(lm.vocab, lm.vocab_digest)
@@ -223,11 +226,14 @@ class Decoder:
         # (a word whose shortlist the store holds already keeps it)
         keys = [ch.key_index(w) if p.max_candidates > 0 and w not in store.slots else -1 for w in new]
         keyed = [k for k in keys if k >= 0]
-        if store.n + len(keyed) * p.shortlist > store.max_rows:
+        if store.n + len(keyed) * p.shortlist > store.max_rows or len(info) + len(new) >= 1_000_000:
+            # start afresh (bounded memory): the store, and the info whose rows name its rows,
+            # and learn every word of `words` again
             store.clear()
             info.clear()
-        if len(info) + len(new) >= 1_000_000:
-            info.clear()
+            new = list(dict.fromkeys(words))
+            keys = [ch.key_index(w) if p.max_candidates > 0 else -1 for w in new]
+            keyed = [k for k in keys if k >= 0]
         store.reserve(len(keyed) * p.shortlist)
         counts = np.zeros(len(keyed), dtype=np.int64)
         if keyed:
@@ -237,6 +243,16 @@ class Decoder:
                            p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, p.shortlist,
                            store.out, store.length, store.static, store.orig, store.thes, store.cost, store.mix, store.n, counts)
         first_words = ch.phrase_first_words
+        n0 = len(info)
+        table = self._info_table
+        if n0 + len(new) > len(table):
+            cap = len(table)
+            while cap < n0 + len(new):
+                cap *= 2
+            grown = np.zeros((cap, 5), dtype=np.int64)
+            grown[:n0] = table[:n0]
+            table = self._info_table = grown
+        rows = []
         row = store.n
         j = 0
         for w, k in zip(new, keys):
@@ -248,17 +264,18 @@ class Decoder:
                 store.slots[w] = (start, count)
             else:
                 start, count = store.slots.get(w, (-1, 0))
-            info[w] = (self.lm.word_id(w), w in ch, w in first_words, start, count)
+            rows.append((self.lm.word_id(w), w in ch, w in first_words, start, count))
+        table[n0:n0 + len(new)] = rows
+        info.update(zip(new, range(n0, n0 + len(new))))
         store.n = row
 
     def _info(self, word: str) -> tuple[int, bool, bool, int, int]:
         """Per word type: (LM id, is a channel key, starts a multi-word key, store rows of its
         single-word shortlist).  Cleared with the store, whose rows it names."""
-        got = self._word_info.get(word)
-        if got is None:
+        if word not in self._word_info:
             self._learn_words([word])
-            got = self._word_info[word]
-        return got
+        lm_id, key, first, start, count = self._info_table[self._word_info[word]].tolist()
+        return lm_id, bool(key), bool(first), start, count
 
     # ------------------------------------------------------------------ decoding
     def prepare(self, units: list[tuple[list[str], list[bool]]]) -> "Batch":
@@ -277,12 +294,13 @@ class Decoder:
         slot_start = np.full((total, max_len), -1, dtype=np.int32)
         slot_count = np.zeros((total, max_len), dtype=np.int32)
         phrases = self.params.max_candidates > 0
-        info = self._word_info
         flat = [w for words, _l in units for w in words]
-        self._learn_words(flat)
-        # (a store that started afresh inside _learn_words took the info of older words with it)
-        infos = [info.get(w) or self._info(w) for w in flat]
-        cols = np.array(infos, dtype=np.int64).reshape(total, 5).T  # lm id, key, first, start, count
+        try:  # (most batches bring no word type the info does not hold already)
+            rows = np.fromiter(map(self._word_info.__getitem__, flat), np.int64, total)
+        except KeyError:
+            self._learn_words(flat)  # (if it started afresh, it learnt every word of flat again)
+            rows = np.fromiter(map(self._word_info.__getitem__, flat), np.int64, total)
+        cols = self._info_table[rows].T  # lm id, key, first, start, count
         ids = cols[0].astype(np.int32)
         spinnable = cols[1].astype(np.bool_)
         slot_start[:, 0] = np.where(spinnable, cols[3], -1)
