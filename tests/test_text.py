@@ -85,10 +85,19 @@ def test_word_sentences_match_their_definition(text):
 def test_word_sentences_match_their_definition_on_random_text():
     rng = random.Random(11)
     alphabet = ["a", "B", "Mr", "U", "e.g", " ", "  ", "\n", "\n ", ".", "!", "?", "…", "\"", "'", "”", "’",
-                ")", "]", ",", "Σ", "x’y", "9"]
-    for _ in range(2000):
+                ")", "]", ",", "Σ", "x’y", "9", "\x1c", "\u2009", "\t", "\u0301", "_", "-"]
+    for _ in range(4000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30)))
         assert word_sentences(text) == word_sentences_by_definition(text), repr(text)
+
+
+def test_white_space_is_the_tokenizers():
+    """word_sentences reads a gap's punctuation as what is not WHITE_SPACE: it must be exactly
+    what the tokenizer's patterns take for space (regex's \\s, not str.isspace)."""
+    from unspin.text import WHITE_SPACE
+
+    space = regex.compile(r"\s")
+    assert WHITE_SPACE == {c for c in map(chr, range(0x110000)) if space.match(c)}
 
 
 def test_offsets_index_the_input():

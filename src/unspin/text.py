@@ -5,6 +5,7 @@ Words keep internal apostrophes and hyphens ("don't", "well-known", "Japan's") b
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Iterator, NamedTuple
 
 import regex
@@ -88,6 +89,12 @@ def sentences(tokens: list[Token]) -> Iterator[list[Token]]:
 
 _CLOSERS = frozenset("\"'”’)]")  # punctuation that closes a sentence after its full stop
 _QUOTES = frozenset("\"'”’")
+# What the tokenizer's \s is (Unicode White_Space; str.isspace also takes \x1c-\x1f): a gap's
+# other characters are its punctuation tokens.  (tests/test_text.py checks it against regex.)
+WHITE_SPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+                        "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_WORD_SPLIT_RE = regex.compile(f"({WORD_PATTERN})")
+_SPLITTING = frozenset(_SENTENCE_END | _QUOTES)
 
 
 def word_sentences(text: str) -> list[tuple[list[Token], list[str], list[bool]]]:
@@ -96,74 +103,75 @@ def word_sentences(text: str) -> list[tuple[list[Token], list[str], list[bool]]]
     linked[i]: words i and i+1 are apart by spaces only (no punctuation; a line break only where
     a wrapped line goes on), so that a spun phrase may span them.
 
-    The sentences are those of `sentences(tokenize(text))`, found in one walk over the
-    tokenizer's split without a Token for each punctuation mark (tests/test_text.py keeps that
-    composition as the definition): half the cost, and every document pays it."""
-    parts = _SPLIT_RE.split(text)
-    n_parts = len(parts)
+    The sentences are those of `sentences(tokenize(text))` (tests/test_text.py keeps that
+    composition as the definition), found from the words alone: a sentence ends inside the gap
+    between two words, so one split at words gives every gap, and only a gap with a sentence end
+    or a quote in it needs the token rules (`_gap_ends_sentence`).  A Token is made for words
+    only: a third of the cost, and every document pays it."""
+    parts = _WORD_SPLIT_RE.split(text)  # gap, word, gap, ..., word, gap
+    last = len(parts) - 2  # index of the last word
     out: list[tuple[list[Token], list[str], list[bool]]] = []
     new = Token.__new__
-    word_char = _WORD_CHAR.match
-    ends, closers, quotes, abbreviations = _SENTENCE_END, _CLOSERS, _QUOTES, _ABBREVIATIONS
-    words: list[Token] = []  # the current sentence's words
-    last = ""  # the current sentence's last token ("": none yet)
-    prev_word = ""  # the token before this one, if a word ("" if punctuation or none)
+    toks: list[Token] = []
+    linked: list[bool] = []
     pos = len(parts[0])
-    for i in range(1, n_parts, 2):
-        tok = parts[i]
-        n = len(tok)
-        if n > 1 or word_char(tok) is not None:
-            words.append(new(Token, tok, pos, pos + n, True))
-            last = prev_word = tok
-            pos += n + len(parts[i + 1])
-            continue
-        split = False
-        if tok in ends:
-            split = True
-            if tok == "." and prev_word and parts[i - 1] == "":
-                low = norm(prev_word)
-                if low in abbreviations or (len(low) == 1 and prev_word.isupper()):
-                    split = False
-            if split and i + 2 < n_parts and parts[i + 2] in closers:
-                split = False  # the closing quote belongs to this sentence
-        elif tok in quotes and last and last in ends:
-            split = True
-        last = tok
-        prev_word = ""
-        pos += n + len(parts[i + 1])
-        if split:
-            if words:
-                _split_lines(text, words, out)
-                words = []
-            last = ""
-    if words:
-        _split_lines(text, words, out)
-    return out
-
-
-def _split_lines(text: str, toks: list[Token], out: list) -> None:
-    """Append a sentence's units to `out`: a line break ends a sentence too, unless the next
-    line goes on in lower case (prose wrapped at a fixed width).  List items, headlines and
-    table rows rarely end in a full stop, and the 3-gram should not read one line's end as the
-    next one's context."""
-    first = 0
-    linked = []
-    for j in range(1, len(toks)):
-        gap = text[toks[j - 1].end:toks[j].start]
+    for i in range(1, last + 1, 2):
+        word = parts[i]
+        end = pos + len(word)
+        toks.append(new(Token, word, pos, end, True))
+        gap = parts[i + 1]
+        pos = end + len(gap)
+        if i == last:
+            break
         if gap == " ":
             linked.append(True)
             continue
+        if _gap_ends_sentence(gap, gap[0] == "." and _is_abbreviation(word)):
+            out.append(_unit(toks, linked))
+            toks, linked = [], []
+            continue
+        # A line break ends a sentence too, unless the next line goes on in lower case (prose
+        # wrapped at a fixed width): list items, headlines and table rows rarely end in a full
+        # stop, and the 3-gram should not read one line's end as the next one's context.
         nl = gap.rfind("\n")
         if nl < 0:
             linked.append(gap.isspace())
             continue
-        head = gap[nl + 1:].lstrip()[:1] or toks[j].text[:1]  # the next line's first character
+        head = gap[nl + 1:].lstrip()[:1] or parts[i + 2][:1]  # the next line's first character
         if head.islower():
             linked.append(gap.isspace())  # a wrapped line: the break is one more space
         else:
-            out.append(_unit(toks[first:j], linked))
-            first, linked = j, []
-    out.append(_unit(toks[first:], linked))
+            out.append(_unit(toks, linked))
+            toks, linked = [], []
+    if toks:
+        out.append(_unit(toks, linked))
+    return out
+
+
+def _is_abbreviation(word: str) -> bool:
+    """A word whose full stop does not end a sentence ("Mr.", "U.S." read as "U", "S")."""
+    low = norm(word)
+    return low in _ABBREVIATIONS or (len(low) == 1 and word.isupper())
+
+
+@lru_cache(maxsize=8192)
+def _gap_ends_sentence(gap: str, after_abbreviation: bool) -> bool:
+    """Whether `sentences` ends a sentence inside this gap between two words: its punctuation
+    tokens walked as `sentences` walks them, the word before (an abbreviation, if its full stop
+    opens the gap: after_abbreviation) and the word after (never a closer) as context."""
+    if _SPLITTING.isdisjoint(gap):
+        return False
+    marks = [(k, c) for k, c in enumerate(gap) if c not in WHITE_SPACE]
+    last_is_end = False  # the token before this one ends a sentence (the word before does not)
+    for j, (k, c) in enumerate(marks):
+        if c in _SENTENCE_END:
+            if not (c == "." and k == 0 and after_abbreviation):
+                if j + 1 == len(marks) or marks[j + 1][1] not in _CLOSERS:
+                    return True
+        elif c in _QUOTES and last_is_end:
+            return True
+        last_is_end = c in _SENTENCE_END
+    return False
 
 
 def _unit(toks: list[Token], linked: list[bool]) -> tuple[list[Token], list[str], list[bool]]:
