@@ -438,8 +438,17 @@ class Decoder:
         spin_all = batch.spinnable.tolist()
         sent_ptr = batch.ptr.tolist()
         arc_ptr_l = arc_ptr.tolist()
-        path_ptr_l = path_ptr.tolist()
-        path_l = path.tolist()
+        # the best paths' swap arcs (as global arc indices), found at once: most path arcs keep
+        # their word, and a loop over them all cost more than the swaps found
+        n_sent = len(batch.words)
+        if with_swaps and len(path):
+            path_sent = np.repeat(np.arange(n_sent), np.diff(path_ptr))
+            on_path = arc_ptr[:-1][path_sent] + path
+            swap_on_path = on_path[arc_row[on_path] >= 0]
+            path_swaps = swap_on_path.tolist()
+            swaps_ptr = np.searchsorted(swap_on_path, arc_ptr).tolist()
+        else:
+            path_swaps, swaps_ptr = [], [0] * (n_sent + 1)
         row_l = arc_row.tolist()
         start_l = arc_start.tolist()
         end_l = arc_end.tolist()
@@ -455,11 +464,10 @@ class Decoder:
             near: list[WordSwap] = []
             k0, k1 = arc_ptr_l[s], arc_ptr_l[s + 1]
             covered: set[int] = set()
-            for k in path_l[path_ptr_l[s]:path_ptr_l[s + 1]] if with_swaps else ():
-                r = row_l[k0 + k]
-                if r < 0:
-                    continue
-                a_start, a_end = start_l[k0 + k], end_l[k0 + k]
+            for kg in path_swaps[swaps_ptr[s]:swaps_ptr[s + 1]]:
+                k = kg - k0
+                r = row_l[kg]
+                a_start, a_end = start_l[kg], end_l[kg]
                 covered.update(range(a_start, a_end))
                 prob = min(swap_list[a_start:a_end])
                 if prob < thr:
