@@ -72,15 +72,14 @@ def sentences(tokens: list[Token]) -> Iterator[list[Token]]:
         if not tok.is_word and tok.text in _SENTENCE_END:
             prev = tokens[i - 1] if i > 0 else None
             if tok.text == "." and prev is not None and prev.is_word and prev.end == tok.start:
-                low = prev.norm
-                if low in _ABBREVIATIONS or (len(low) == 1 and prev.text.isupper()):
+                if _is_abbreviation(prev.text):
                     continue
             nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-            if nxt is not None and not nxt.is_word and nxt.text in "\"'”’)]":
+            if nxt is not None and not nxt.is_word and nxt.text in _CLOSERS:
                 continue  # the closing quote belongs to this sentence
             yield current
             current = []
-        elif not tok.is_word and tok.text in "\"'”’" and current[:-1] and current[-2].text in _SENTENCE_END:
+        elif not tok.is_word and tok.text in _QUOTES and current[:-1] and current[-2].text in _SENTENCE_END:
             yield current
             current = []
     if current:
