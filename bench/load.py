@@ -3,14 +3,20 @@
 malformed requests mixed in.  Bounded: every load generator runs for --seconds and stops by itself
 (and is killed 60 s after that if it has not); only 127.0.0.1 is ever targeted.
 
-    python bench/load.py                         # both scenarios below, 20 s each
+    python bench/load.py                         # all three scenarios below, 20 s each
     python bench/load.py --seconds 30 --concurrency 16 --scenario cached
 
 Scenarios (a fresh server each):
-  engine   --cache-mb 0: every request runs the engine (what a stream of distinct articles costs)
+  distinct --cache-mb 0, a different document every request: 2 KB pieces of the spun texts of
+           bench/devsets (dev, test, unseen), each sent once or twice, so the engine's per-word
+           caches meet new words as a stream of distinct articles makes them (wrk + bench/load/rotate.lua)
+  engine   --cache-mb 0, the same 2 KB article every request: the engine's cost once its caches hold
+           the document's words (no result cache)
   cached   the default 32 MB result cache: the same article over and over (HTTP + cache path)
 
-Needs `hey` (Debian: apt-get install hey).  Good traffic: hey -c C -z Ts with one 2 KB JSON body.
+Needs `hey` (Debian: apt-get install hey) and, for distinct, `wrk` (apt-get install wrk; the
+scenario is skipped with a message without it).  Good traffic: hey -c C -z Ts with one 2 KB JSON
+body, or wrk -t 2 -c C -d Ts rotating through those pieces.
 Bad traffic, concurrently, each by its own hey at a fixed rate: a 300 KB body (expects 413),
 malformed JSON (400), invalid UTF-8 text/plain (400).  Prints the machine, the commands, a
 single-process in-process baseline (unspin.check docs/s on the same document), and per scenario:
@@ -37,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT.parent / "shared" / "examples" / "washington-examiner-spun.txt"
 HOST = "127.0.0.1"
 sys.path.insert(0, str(ROOT / "bench"))
-from common import cpu_model  # noqa: E402
+from common import cpu_model, load_records  # noqa: E402
+ROTATE_LUA = ROOT / "bench" / "load" / "rotate.lua"
 
 
 def machine() -> dict:
@@ -54,6 +61,25 @@ def document(size: int = 2048) -> str:
         text += "\n" + text
     cut = text.encode()[:size].decode("utf-8", "ignore")
     return cut[: cut.rfind(" ")] if " " in cut else cut
+
+
+def distinct_documents(size: int = 2048) -> list[str]:
+    """The spun texts of the dev, test and unseen sets, one after another, cut into pieces of at
+    most `size` bytes at line or word ends: thousands of distinct documents of about `size` bytes."""
+    stream = "\n\n".join(r["spun"] for split in ("dev", "test", "unseen") for r in load_records(split)
+                          if r["simulator"] != "clean")
+    out, at = [], 0
+    while at < len(stream):
+        cut = stream[at:at + size]
+        while len(cut.encode()) > size:
+            cut = cut[: len(cut) - 1]
+        if at + len(cut) < len(stream):
+            end = max(cut.rfind("\n"), cut.rfind(" "))
+            cut = cut[:end] if end > size // 4 else cut
+        at += len(cut)
+        if len(cut.strip().encode()) >= size // 2:
+            out.append(cut.strip())
+    return out
 
 
 def free_port() -> int:
@@ -99,6 +125,29 @@ def hey(url: str, body: Path, ctype: str, seconds: int, concurrency: int, qps: f
     return cmd, subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT), f
 
 
+def wrk(url: str, bodies: Path, seconds: int, concurrency: int, out: Path):
+    cmd = ["wrk", "-t", "2", "-c", str(concurrency), "-d", f"{seconds}s", "--timeout", "30s",
+           "-s", str(ROTATE_LUA), url, "--", str(bodies)]
+    f = open(out, "w")
+    return cmd, subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT), f
+
+
+def read_wrk(path: Path, seconds: int) -> dict:
+    """The JSON line rotate.lua prints, as an entry like read_csv's."""
+    lines = [ln for ln in path.read_text().splitlines() if ln.startswith("{")]
+    if not lines:
+        raise SystemExit(f"wrk printed no result: {path.read_text()[-2000:]}")
+    r = json.loads(lines[-1])
+    errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+    ok = r["requests"] - r["non_2xx"] - errors
+    return {"requests": r["requests"], "req_per_s": round(r["requests"] / (r["duration_us"] / 1e6), 1),
+            "status": {"2xx": ok, "non-2xx": r["non_2xx"], "socket errors/timeouts": errors},
+            "p50_ms": round(r["p50_us"] / 1000, 1), "p90_ms": round(r["p90_us"] / 1000, 1),
+            "p99_ms": round(r["p99_us"] / 1000, 1), "max_ms": round(r["max_us"] / 1000, 1),
+            "mean_ms": round(r["mean_us"] / 1000, 1), "expected_status": 200,
+            "unexpected": r["non_2xx"] + errors}
+
+
 def read_csv(path: Path) -> tuple[list[float], dict[str, int]]:
     lat, codes = [], {}
     with open(path, newline="") as f:
@@ -120,13 +169,14 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def baseline(text: str, seconds: float = 5.0, fast: bool = True) -> dict:
+def baseline(texts: list[str], seconds: float = 5.0, fast: bool = True) -> dict:
+    """unspin.check in this process, cycling through `texts` (one text: the same one again)."""
     import unspin
 
-    unspin.check(text, fast=fast)
+    unspin.check(texts[-1], fast=fast)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        unspin.check(text + " " * (n % 2), fast=fast)  # defeat nothing: check has no cache; keeps inputs distinct
+        unspin.check(texts[n % len(texts)], fast=fast)
         n += 1
     dt = time.perf_counter() - t0
     return {"docs_per_s_one_process": round(n / dt, 2), "ms_per_doc": round(1000 * dt / n, 1)}
@@ -157,7 +207,10 @@ def engine_workers(pid: int) -> list[int]:
     return out
 
 
-def scenario(name: str, server_args: list[str], args, work: Path, good: Path, bad: list[tuple]) -> dict:
+def scenario(name: str, server_args: list[str], args, work: Path, good: Path, bad: list[tuple],
+             rotate: Path | None = None) -> dict:
+    """Run the good traffic (hey with `good`, or wrk through the bodies in `rotate`) and the bad
+    traffic against a fresh server."""
     port = free_port()
     base = f"http://{HOST}:{port}"
     proc = start_server(port, server_args)
@@ -173,8 +226,11 @@ def scenario(name: str, server_args: list[str], args, work: Path, good: Path, ba
         workers = engine_workers(proc.pid)
         cpu0 = {pid: cpu_seconds(pid) for pid in [proc.pid, *workers]}
         runs = []
-        gcmd, gp, gf = hey(base + "/v1/check", good, "application/json", args.seconds, args.concurrency, None,
-                           work / f"{name}-good.csv")
+        if rotate is not None:
+            gcmd, gp, gf = wrk(base + "/v1/check", rotate, args.seconds, args.concurrency, work / f"{name}-good.csv")
+        else:
+            gcmd, gp, gf = hey(base + "/v1/check", good, "application/json", args.seconds, args.concurrency,
+                               None, work / f"{name}-good.csv")
         runs.append(("good", gcmd, gp, gf, 200))
         for label, path, ctype, expect, qps in bad:
             cmd, p, f = hey(base + "/v1/check", path, ctype, args.seconds, 1, qps, work / f"{name}-{label}.csv")
@@ -189,8 +245,11 @@ def scenario(name: str, server_args: list[str], args, work: Path, good: Path, ba
         cpu1 = {pid: cpu_seconds(pid) for pid in cpu0}
         result = {"server": "unspin serve " + " ".join(server_args), "commands": {}}
         for label, cmd, _p, _f, expect in runs:
-            lat, codes = read_csv(work / f"{name}-{label}.csv")
             result["commands"][label] = " ".join(cmd)
+            if label == "good" and rotate is not None:
+                result[label] = read_wrk(work / f"{name}-{label}.csv", args.seconds)
+                continue
+            lat, codes = read_csv(work / f"{name}-{label}.csv")
             entry = {
                 "requests": len(lat),
                 "req_per_s": round(len(lat) / args.seconds, 1),
@@ -220,7 +279,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=20, help="duration of each scenario (default 20, max 300)")
     ap.add_argument("--concurrency", type=int, default=8, help="concurrent good connections (default 8)")
     ap.add_argument("--workers", type=int, default=None, help="server engine workers (default: CPUs)")
-    ap.add_argument("--scenario", choices=["engine", "cached", "both"], default="both")
+    ap.add_argument("--scenario", choices=["distinct", "engine", "cached", "all", "both"], default="all",
+                    help="all: the three scenarios (both: engine and cached only)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--tier", choices=["fast", "default"], default="fast",
                     help="fast: the n-gram tier ({'fast': true} in every request; default); default: "
@@ -249,13 +309,34 @@ def main() -> int:
     report = {"machine": machine(), "document_bytes": len(doc.encode()), "seconds": args.seconds,
               "concurrency": args.concurrency, "tier": args.tier, "command": " ".join([Path(sys.executable).name, *sys.argv])}
     print(f"machine: {report['machine']}", flush=True)
-    report["baseline"] = baseline(doc, fast=args.tier == "fast")
+    names = {"all": ["distinct", "engine", "cached"], "both": ["engine", "cached"]}.get(args.scenario, [args.scenario])
+    rotate = None
+    if "distinct" in names:
+        if not shutil.which("wrk"):
+            print("distinct scenario skipped: needs wrk (apt-get install wrk)", file=sys.stderr)
+            names.remove("distinct")
+        else:
+            pieces = distinct_documents()
+            rotate = work / "distinct.jsonl"
+            with open(rotate, "w", encoding="utf-8") as f:
+                for piece in pieces:
+                    row = {"text": piece, "fast": True} if args.tier == "fast" else {"text": piece}
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            report["distinct_documents"] = {"count": len(pieces),
+                                            "mean_bytes": round(sum(len(x.encode()) for x in pieces) / len(pieces))}
+            print(f"distinct documents: {report['distinct_documents']}", flush=True)
+    report["baseline"] = baseline([doc], fast=args.tier == "fast")
     print(f"baseline (unspin.check in one process, same document): {report['baseline']}", flush=True)
+    if rotate is not None:
+        report["baseline_distinct"] = baseline(pieces, fast=args.tier == "fast")
+        print(f"baseline (unspin.check in one process, the distinct documents in turn): {report['baseline_distinct']}",
+              flush=True)
     workers = [] if args.workers is None else ["--workers", str(args.workers)]
-    plan = {"engine": [*workers, "--cache-mb", "0"], "cached": [*workers]}
-    for name in (["engine", "cached"] if args.scenario == "both" else [args.scenario]):
-        print(f"\n== {name}: {args.seconds} s, {args.concurrency} connections of 2 KB documents + bad traffic", flush=True)
-        r = scenario(name, plan[name], args, work, good, bad)
+    plan = {"distinct": [*workers, "--cache-mb", "0"], "engine": [*workers, "--cache-mb", "0"], "cached": [*workers]}
+    for name in names:
+        what = "distinct 2 KB documents" if name == "distinct" else "one 2 KB document"
+        print(f"\n== {name}: {args.seconds} s, {args.concurrency} connections of {what} + bad traffic", flush=True)
+        r = scenario(name, plan[name], args, work, good, bad, rotate if name == "distinct" else None)
         report[name] = r
         print(f"server: {r['server']}")
         for label in ("good", "oversize", "malformed", "not-utf8"):

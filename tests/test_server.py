@@ -301,6 +301,28 @@ def test_worker_killed_mid_job_is_a_503_then_replaced(spun_text):
         assert app.state.engine.pending == 0
 
 
+def test_pool_moves_replies_and_jobs_larger_than_the_pipe():
+    """The event loop's ends of the pipes are non-blocking: a reply or a job bigger than the pipe
+    holds moves in many reads and writes, and no worker is taken for dead meanwhile (a reply over
+    16 KB, which a worker writes in two writes, used to fail its request as 503 under load)."""
+    app = create_app(Settings(workers=1, timeout=60, cache_mb=0))
+    with TestClient(app) as c:
+        pool = app.state.engine._pool
+        (worker,) = pool._all
+        pid = worker.process.pid
+
+        async def scenario():
+            big_reply = await asyncio.wait_for(pool.submit(bytes, 8_000_000), 60)
+            big_job = await asyncio.wait_for(pool.submit(len, b"x" * 8_000_000), 60)
+            queued = await asyncio.wait_for(
+                asyncio.gather(*(pool.submit(bytes, 20_000 + i) for i in range(20))), 60)
+            return len(big_reply), big_job, [len(r) for r in queued]
+
+        assert c.portal.call(scenario) == (8_000_000, 8_000_000, [20_000 + i for i in range(20)])
+        assert [w.process.pid for w in pool._all] == [pid]
+        assert not worker.inbox and not worker.outbox
+
+
 # ------------------------------------------------------------------------------ command line
 
 
