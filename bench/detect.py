@@ -191,7 +191,7 @@ def main() -> int:
         fig.savefig(args.png, dpi=100)
         print("reliability plot:", args.png)
     except ImportError:
-        print("reliability plot skipped: matplotlib not installed (pip install matplotlib)")
+        print("reliability plot skipped: matplotlib not installed (pip install -e '.[bench]')")
     if args.speed_mb > 0:
         s = speed(args.speed_mb)
         out["speed"] = s
