@@ -149,6 +149,15 @@ def collect(split: str, workers: int = 2, limit: int | None = None) -> list[dict
     return rows
 
 
+# The full model's inputs: its features and every product of two of them (squares included).
+# A linear model of the features alone misses how they interact (the evidence a rate
+# estimate means depends on the text's length and on its scars); on test, texts >= 80 words:
+# AUROC .973 -> .980 and TPR at 1% FPR .779 -> .833 of the raw scores (a gradient-boosted
+# model of the same features: .980 / .840; of all the features, cheap ones too: .980 / .817).
+FULL_INPUTS = FULL_FEATURES + tuple(f"{a}*{b}" for i, a in enumerate(FULL_FEATURES) for b in FULL_FEATURES[i:])
+FULL_L2, FULL_ITERS = 1e-5, 30000  # (more inputs, weaker penalty, more steps to converge)
+
+
 def matrix(rows: list[dict], names: tuple[str, ...], cheap_only: bool = False) -> np.ndarray:
     out = []
     for r in rows:
@@ -156,7 +165,7 @@ def matrix(rows: list[dict], names: tuple[str, ...], cheap_only: bool = False) -
         if cheap_only:
             st.decoded = False
         f = st.features()
-        out.append([f[n] for n in names])
+        out.append([f[n] if "*" not in n else f[n.split("*")[0]] * f[n.split("*")[1]] for n in names])
     return np.asarray(out, dtype=np.float64)
 
 
@@ -222,15 +231,15 @@ def fit(rows: list[dict]) -> dict:
     y = np.asarray([r["label"] for r in rows], dtype=np.float64)
     n_words = np.asarray([r["stats"]["n_words"] for r in rows])
     x_cheap = matrix(rows, CHEAP_FEATURES, cheap_only=True)
-    x_full = matrix(rows, FULL_FEATURES)
+    x_full = matrix(rows, FULL_INPUTS)
     cheap = fit_logistic(x_cheap, y)
-    full = fit_logistic(x_full, y)
+    full = fit_logistic(x_full, y, l2=FULL_L2, iters=FULL_ITERS)
     # Cross-fitted raw scores for the calibration (2 folds by document id; a stable hash, not
     # Python's per-process salted one, so that a refit gives the same model).
     fold = np.asarray([zlib.crc32(r["id"].encode("utf-8")) % 2 for r in rows])
     raw = np.zeros(len(rows))
     for k in (0, 1):
-        m = fit_logistic(x_full[fold != k], y[fold != k])
+        m = fit_logistic(x_full[fold != k], y[fold != k], l2=FULL_L2, iters=FULL_ITERS)
         raw[fold == k] = predict(m, x_full[fold == k])
     buckets = bucket_of(n_words)
     xs, ys = [], []
@@ -249,7 +258,7 @@ def fit(rows: list[dict]) -> dict:
             min_words = edge
     model = {
         "cheap": {"names": list(CHEAP_FEATURES), **cheap},
-        "full": {"names": list(FULL_FEATURES), **full},
+        "full": {"names": list(FULL_INPUTS), **full},
         "calibration": {"length_edges": list(LENGTH_EDGES), "xs": xs, "ys": ys},
         "min_words": int(max(min_words, 12)),
     }

@@ -584,3 +584,25 @@ def test_last_pass_rate_is_moved_on_by_rate_step():
     assert DecoderParams().next_rate(0.2) == 0.2 and DecoderParams().next_rate(0.9) == DecoderParams().rate_max
     assert DecoderParams(rate_step=[0, 1, 0]).rate_step == (0.0, 1.0, 0.0)
     hash(DecoderParams(rate_step=[0, 1, 0]))
+
+
+def test_evidence_names_the_signals_and_sums_to_the_logit():
+    """The full model reads products of its features; the evidence folds each product's
+    contribution into its two signals, so it lists each signal once and still adds up."""
+    import math
+
+    from unspin import api
+    from unspin.detection import FEATURES, default_model
+
+    model = default_model()
+    assert any("*" in n for n in model.full.names)  # (the shipped model does read products)
+    d = api.detect(VARIANTS["demo"], screen=False)
+    names = [e.signal for e in d.evidence]
+    assert names and len(names) == len(set(names)) and set(names) <= set(FEATURES)
+    assert abs(d.evidence[0].contribution) >= abs(d.evidence[-1].contribution)  # largest first
+    stats = api._analyse(VARIANTS["demo"], api._decoder(True), want_swaps=False)[3]
+    f = stats.features()
+    z = model.full.bias + sum(c for _n, _v, c in model.full.logit_terms(f))
+    assert sum(e.contribution for e in d.evidence) == pytest.approx(z - model.full.bias, abs=1e-3)
+    assert all(e.value == pytest.approx(f[e.signal], abs=1e-4) for e in d.evidence)
+    assert 0.0 < 1 / (1 + math.exp(-z)) < 1.0

@@ -8,8 +8,10 @@ Two models read the features (`CHEAP_FEATURES`, `FULL_FEATURES`):
     bigrams (`WordSignals.screen`), no decoding;
   * the *full* model adds what the decoder found (evidence that the text is better explained as
     spun, the estimated swap rate, LM surprise) to the word-type features.
-Both are logistic regressions trained on the dev split (scripts/train_detector.py), calibrated
-per length bucket by isotonic regression, shipped in data/detector.json.
+Both are logistic regressions trained on the dev split (scripts/train_detector.py), the full one
+over its features and every product of two of them (`signal_terms` folds those back into the
+signals for the evidence), calibrated per length bucket by isotonic regression, shipped in
+data/detector.json.
 
 `detect(text)` screens first and decodes only texts the screening model cannot clear.
 """
@@ -325,11 +327,29 @@ class LogisticModel:
     bias: float
 
     def logit_terms(self, f: dict[str, float]) -> list[tuple[str, float, float]]:
+        """(name, value, contribution in log-odds) per input; a name "a*b" is the product of
+        features a and b."""
         out = []
         for name, m, s, w in zip(self.names, self.mean, self.scale, self.weights):
-            v = f[name]
+            if "*" in name:
+                a, b = name.split("*")
+                v = f[a] * f[b]
+            else:
+                v = f[name]
             out.append((name, v, w * (v - m) / s))
         return out
+
+
+def signal_terms(terms: list[tuple[str, float, float]], f: dict[str, float]) -> list[tuple[str, float, float]]:
+    """logit_terms per signal: a product term's contribution shared equally by its two
+    features (all of it to one feature squared), so that the evidence names the signals the
+    text was judged on and still sums to the logit less the bias."""
+    total: dict[str, float] = {}
+    for name, _v, c in terms:
+        parts = name.split("*")
+        for part in parts:
+            total[part] = total.get(part, 0.0) + c / len(parts)
+    return [(name, f[name], c) for name, c in total.items()]
 
     def logit(self, f: dict[str, float]) -> float:
         return self.bias + sum(c for _n, _v, c in self.logit_terms(f))
@@ -387,6 +407,7 @@ class DetectorModel:
         model = self.full if stats.decoded else self.cheap
         terms = model.logit_terms(f)
         z = model.bias + sum(c for _n, _v, c in terms)
+        terms = signal_terms(terms, f)
         raw = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
         p = self.calibration(raw, stats.n_words) if stats.decoded else raw
         terms.sort(key=lambda t: -abs(t[2]))
