@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 
@@ -273,16 +274,23 @@ def test_process_pool_and_cache(spun_text):
         _err(c.post("/v1/check", json={"text": FRENCH}), 422, "not-english")
 
 
+@contextlib.contextmanager
+def _one_worker_app():
+    """A server with one engine worker process and no result cache: (client, app, pool, worker)."""
+    app = create_app(Settings(workers=1, timeout=60, cache_mb=0))
+    with TestClient(app) as c:
+        pool = app.state.engine._pool
+        (worker,) = pool._all
+        yield c, app, pool, worker
+
+
 def test_worker_killed_mid_job_is_a_503_then_replaced(spun_text):
     """A worker that dies (SIGKILL: out of memory, say) fails its job as 503 "busy"; the pool
     replaces it and later requests are answered; jobs wait while every worker is busy."""
     import os
     import signal
 
-    app = create_app(Settings(workers=1, timeout=60, cache_mb=0))
-    with TestClient(app) as c:
-        pool = app.state.engine._pool
-        (worker,) = pool._all
+    with _one_worker_app() as (c, app, pool, worker):
         victim = worker.process.pid
 
         async def scenario():
@@ -305,10 +313,7 @@ def test_pool_moves_replies_and_jobs_larger_than_the_pipe():
     """The event loop's ends of the pipes are non-blocking: a reply or a job bigger than the pipe
     holds moves in many reads and writes, and no worker is taken for dead meanwhile (a reply over
     16 KB, which a worker writes in two writes, used to fail its request as 503 under load)."""
-    app = create_app(Settings(workers=1, timeout=60, cache_mb=0))
-    with TestClient(app) as c:
-        pool = app.state.engine._pool
-        (worker,) = pool._all
+    with _one_worker_app() as (c, _app, pool, worker):
         pid = worker.process.pid
 
         async def scenario():
