@@ -9,9 +9,9 @@ Two models read the features (`CHEAP_FEATURES`, `FULL_FEATURES`):
   * the *full* model adds what the decoder found (evidence that the text is better explained as
     spun, the estimated swap rate, LM surprise) to the word-type features.
 Both are logistic regressions trained on the dev split (scripts/train_detector.py), the full one
-over its features and every product of two of them (`signal_terms` folds those back into the
-signals for the evidence), calibrated per length bucket by isotonic regression, shipped in
-data/detector.json.
+over all the features (the screening model's too) and every product of two of them
+(`signal_terms` folds those back into the signals for the evidence), calibrated per length
+bucket by isotonic regression, shipped in data/detector.json.
 
 `detect(text)` screens first and decodes only texts the screening model cannot clear.
 """
