@@ -326,18 +326,17 @@ class LogisticModel:
     weights: tuple[float, ...]
     bias: float
 
+    def __post_init__(self):
+        # each input as (feature, feature of the product or None), parsed once
+        object.__setattr__(self, "_parts", tuple((n.split("*")[0], n.split("*")[1]) if "*" in n else (n, None)
+                                                 for n in self.names))
+
     def logit_terms(self, f: dict[str, float]) -> list[tuple[str, float, float]]:
         """(name, value, contribution in log-odds) per input; a name "a*b" is the product of
         features a and b."""
-        out = []
-        for name, m, s, w in zip(self.names, self.mean, self.scale, self.weights):
-            if "*" in name:
-                a, b = name.split("*")
-                v = f[a] * f[b]
-            else:
-                v = f[name]
-            out.append((name, v, w * (v - m) / s))
-        return out
+        values = [f[a] if b is None else f[a] * f[b] for a, b in self._parts]
+        return [(name, v, w * (v - m) / s)
+                for name, v, m, s, w in zip(self.names, values, self.mean, self.scale, self.weights)]
 
 
 def signal_terms(terms: list[tuple[str, float, float]], f: dict[str, float]) -> list[tuple[str, float, float]]:
@@ -346,9 +345,12 @@ def signal_terms(terms: list[tuple[str, float, float]], f: dict[str, float]) -> 
     text was judged on and still sums to the logit less the bias."""
     total: dict[str, float] = {}
     for name, _v, c in terms:
-        parts = name.split("*")
-        for part in parts:
-            total[part] = total.get(part, 0.0) + c / len(parts)
+        if "*" in name:
+            a, b = name.split("*")
+            total[a] = total.get(a, 0.0) + c / 2
+            total[b] = total.get(b, 0.0) + c / 2
+        else:
+            total[name] = total.get(name, 0.0) + c
     return [(name, f[name], c) for name, c in total.items()]
 
     def logit(self, f: dict[str, float]) -> float:
