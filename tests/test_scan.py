@@ -304,6 +304,47 @@ def test_real_engine_detect_and_check(tmp_path):
     assert r["restored"] == unspin.check(paras[0]).restored and isinstance(r["swaps"], list)
 
 
+def test_fast_checks_on_the_ngram_tier_and_is_part_of_the_job(tmp_path, monkeypatch):
+    """--fast reaches the check task (n-gram tier), in the parent and the workers alike, and a
+    resume may not switch tiers half-way through a scan."""
+    import unspin
+
+    calls = []
+    real = unspin.check
+
+    def spy(text, fast=False):
+        calls.append(fast)
+        return real(text, fast=True)
+
+    monkeypatch.setattr(unspin, "check", spy)
+    src = tmp_path / "d.jsonl"
+    write_jsonl(src, 4)
+    out = tmp_path / "fast/"
+    scan([str(src)], str(out), task="check", workers=0, progress=False, fast=True)
+    assert len(rows_of(out)) == 4 and calls and all(calls)
+    assert json.loads((out / "_unspin" / "manifest.json").read_text())["fast"] is True
+    calls.clear()
+    scan([str(src)], str(tmp_path / "slow.jsonl"), task="check", workers=0, progress=False)
+    assert calls and not any(calls)
+    (out / "_SUCCESS").unlink()  # (as if it had been interrupted)
+    with pytest.raises(BadInput, match="fast differs"):
+        scan([str(src)], str(out), task="check", workers=0, progress=False, resume=True)
+
+
+def test_default_shards_give_every_worker_work(tmp_path):
+    """Without --shard-size, a few MB of JSONL is cut into several shards (a fixed 64 MB shard
+    left all but one worker idle), from the input size alone (a resume with another -j plans
+    alike), between 1 MB and 64 MB each."""
+    assert J.auto_shard_bytes([]) == J.MIN_AUTO_SHARD_BYTES
+    src = tmp_path / "d.jsonl"
+    write_jsonl(src, 40_000)  # about 4.4 MB
+    size = src.stat().st_size
+    assert J.auto_shard_bytes([str(src)]) == J.MIN_AUTO_SHARD_BYTES
+    s = scan([str(src)], str(tmp_path / "o/"), task="stats", workers=2, progress=False)
+    assert s["shards"] == -(-size // J.MIN_AUTO_SHARD_BYTES) >= 4
+    assert len(rows_of(tmp_path / "o/")) == 40_000
+
+
 def test_trace_task(tmp_path):
     import unspin
 

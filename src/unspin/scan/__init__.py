@@ -38,9 +38,12 @@ def iter_records(inputs: list[str], read: ReadOptions | None = None, shard_bytes
 def scan(inputs: list[str], out: str, *, task: str = "detect", index: str | None = None,
          read: ReadOptions | None = None, workers: int | None = None, resume: bool = False,
          engine: str = "local", chunk_records: int = J.DEFAULT_CHUNK_RECORDS,
-         chunk_bytes: int = J.DEFAULT_CHUNK_BYTES, shard_bytes: int = J.DEFAULT_SHARD_BYTES,
-         parts_format: str = "jsonl", keep_parts: bool = False, progress: bool = True) -> dict:
-    """Scan `inputs` into `out`; returns the summary (also written to <parts>/_unspin/summary.json)."""
+         chunk_bytes: int = J.DEFAULT_CHUNK_BYTES, shard_bytes: int | None = None,
+         parts_format: str = "jsonl", keep_parts: bool = False, progress: bool = True,
+         fast: bool = False) -> dict:
+    """Scan `inputs` into `out`; returns the summary (also written to <parts>/_unspin/summary.json).
+    shard_bytes None: J.auto_shard_bytes of the inputs.  fast: the check task on the n-gram tier
+    only (detect always is)."""
     read = read or ReadOptions()
     workers = (os.cpu_count() or 1) if workers is None else workers
     try:
@@ -53,15 +56,19 @@ def scan(inputs: list[str], out: str, *, task: str = "detect", index: str | None
             raise BadInput(f"{out}: exists (a finished scan); remove it to scan again")
         return {"complete": True, "already_complete": True, "out": out}
     files = expand_inputs(inputs)
+    if shard_bytes is None:
+        shard_bytes = J.auto_shard_bytes(files)
     if engine == "ray":
         from unspin.scan.ray_engine import run_ray
 
-        return run_ray(files, job, read, task, index, workers, shard_bytes, progress)
+        return run_ray(files, job, read, task, index, workers, shard_bytes, progress, fast)
     shards = J.plan_shards(files, read, shard_bytes)
     manifest = {"version": J.MANIFEST_VERSION, "task": task, "index": index and os.path.abspath(index),
                 "read": read.to_dict(), "out_format": job.out_format,
                 "inputs": [[f, *J._fingerprint(f)] for f in files], "chunk_records": chunk_records,
                 "chunk_bytes": chunk_bytes, "shard_bytes": shard_bytes, "shards": shards}
+    if fast:  # (only when set: a manifest of an older version, without the key, still resumes)
+        manifest["fast"] = True
     os.makedirs(job.root, exist_ok=True)
     with job.lock():
         manifest = job.create_or_resume(manifest, resume)
@@ -70,7 +77,7 @@ def scan(inputs: list[str], out: str, *, task: str = "detect", index: str | None
         from unspin.scan.local import run_local
 
         run = run_local(job, files, read.to_dict(), shards, task, index, chunk_records, chunk_bytes,
-                        workers, progress)
+                        workers, progress, bool(manifest.get("fast")))
         keys = [s["key"] for s in shards]
         missing = [k for k in keys if not job.is_done(k)]
         if missing:

@@ -66,8 +66,11 @@ def add_scan_command(sub) -> None:
     s.add_argument("--parts-format", default="jsonl", choices=("jsonl", "parquet"),
                    help="part format when OUT is a folder")
     s.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ after assembling a single file")
-    s.add_argument("--shard-size", type=_size, default=J.DEFAULT_SHARD_BYTES, metavar="SIZE",
-                   help="split uncompressed JSONL/line files and Parquet into shards of about SIZE (64MB)")
+    s.add_argument("--shard-size", type=_size, default=None, metavar="SIZE",
+                   help="split uncompressed JSONL/line files and Parquet into shards of about SIZE "
+                        "(default: about 32 shards of the inputs, 1MB to 64MB each)")
+    s.add_argument("--fast", action="store_true",
+                   help="--task check on the n-gram tier only, as unspin check --fast (detect always is)")
     s.add_argument("--chunk-records", type=int, default=J.DEFAULT_CHUNK_RECORDS, metavar="N",
                    help="commit every N records (256): the work a kill can lose per worker")
     s.add_argument("--chunk-size", type=_size, default=J.DEFAULT_CHUNK_BYTES, metavar="SIZE",
@@ -86,6 +89,7 @@ def run_scan_command(args) -> int:
     summary = scan(args.inputs, args.out, task=args.task, index=args.index, read=read, workers=args.workers,
                    resume=args.resume, engine=args.engine, chunk_records=args.chunk_records,
                    chunk_bytes=args.chunk_size, shard_bytes=args.shard_size, parts_format=args.parts_format,
+                   fast=args.fast,
                    keep_parts=args.keep_parts, progress=show_bar)
     if args.json:
         print(json.dumps(summary))

@@ -45,7 +45,9 @@ from unspin.scan import readers
 from unspin.scan.readers import RecordError, ReadOptions
 
 MANIFEST_VERSION = 1
-DEFAULT_SHARD_BYTES = 64 << 20
+DEFAULT_SHARD_BYTES = 64 << 20  # the largest shard auto_shard_bytes plans
+MIN_AUTO_SHARD_BYTES = 1 << 20
+AUTO_SHARDS = 32
 DEFAULT_CHUNK_RECORDS = 256
 DEFAULT_CHUNK_BYTES = 1 << 20
 FILES_PER_SHARD = 256
@@ -57,6 +59,14 @@ FILES_PER_SHARD = 256
 def _fingerprint(path: str) -> list:
     st = os.stat(path)
     return [st.st_size, st.st_mtime_ns]
+
+
+def auto_shard_bytes(files: list[str]) -> int:
+    """The shard size for inputs of this total size: about AUTO_SHARDS shards (so that every
+    worker of a machine has work, a 5 MB file included), none under 1 MB or over 64 MB.  From
+    the inputs alone, never from the worker count, so that a resume with other -j plans alike."""
+    total = sum(os.path.getsize(f) for f in files)
+    return max(MIN_AUTO_SHARD_BYTES, min(DEFAULT_SHARD_BYTES, total // AUTO_SHARDS))
 
 
 def plan_shards(files: list[str], opts: ReadOptions, shard_bytes: int = DEFAULT_SHARD_BYTES) -> list[dict]:
@@ -218,8 +228,8 @@ class Job:
                                f"(or remove the folder to start again)")
             with open(mpath, encoding="utf-8") as f:
                 old = json.load(f)
-            for k in ("version", "task", "index", "read", "inputs", "out_format", "chunk_records", "chunk_bytes",
-                      "shard_bytes"):
+            for k in ("version", "task", "fast", "index", "read", "inputs", "out_format", "chunk_records",
+                      "chunk_bytes", "shard_bytes"):
                 if old.get(k) != manifest.get(k):
                     what = "input files changed (size or mtime)" if k == "inputs" else f"{k} differs"
                     raise BadInput(f"{self.root}: cannot resume: {what} since the scan started "

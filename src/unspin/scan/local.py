@@ -84,11 +84,12 @@ def make_row(raw, task) -> dict:
 
 
 def init_worker(job: J.Job, files: list[str], read: dict, task_spec: str, index: str | None,
-                chunk_records: int, chunk_bytes: int, progress, parent: int | None = None) -> None:
+                chunk_records: int, chunk_bytes: int, progress, parent: int | None = None,
+                fast: bool = False) -> None:
     if parent is not None:
         _die_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C
-    task = make_task(task_spec, index=index)
+    task = make_task(task_spec, index=index, fast=fast)
     task.setup()
     _W.update(job=job, files=files, opts=ReadOptions(**read), task=task, chunk_records=chunk_records,
               chunk_bytes=chunk_bytes, progress=progress, parent=parent)
@@ -175,14 +176,14 @@ class _Bar:
 
 
 def run_local(job: J.Job, files, read: dict, shards: list[dict], task: str, index, chunk_records: int,
-              chunk_bytes: int, workers: int, progress: bool) -> dict:
+              chunk_bytes: int, workers: int, progress: bool, fast: bool = False) -> dict:
     pending = [s for s in shards if not job.is_done(s["key"])]
     bar = _Bar(progress, len(shards), len(shards) - len(pending))
     run = {"records": 0, "bytes": 0}
     t0 = time.perf_counter()
     try:
         if workers <= 0 or not pending:  # in-process (debugging; nothing to do)
-            init_worker(job, files, read, task, index, chunk_records, chunk_bytes, None)
+            init_worker(job, files, read, task, index, chunk_records, chunk_bytes, None, fast=fast)
             for s in pending:
                 r = run_shard(s)
                 bar.update(r["records"], r["bytes"])
@@ -195,7 +196,7 @@ def run_local(job: J.Job, files, read: dict, shards: list[dict], task: str, inde
             with cf.ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx,
                                         initializer=init_worker,
                                         initargs=(job, files, read, task, index, chunk_records, chunk_bytes, q,
-                                                  os.getpid())) as ex:
+                                                  os.getpid(), fast)) as ex:
                 futs = {ex.submit(run_shard, s) for s in pending}
                 while futs:
                     done, futs = cf.wait(futs, timeout=0.25, return_when=cf.FIRST_COMPLETED)

@@ -40,10 +40,10 @@ def _records_of_shard(item: dict, files: list[str], read: dict) -> list[dict]:
 class _TaskActor:
     """map_batches callable class: one task (and its models) per Ray actor."""
 
-    def __init__(self, task: str, index: str | None):
+    def __init__(self, task: str, index: str | None, fast: bool = False):
         from unspin.scan.tasks import make_task
 
-        self.task = make_task(task, index=index)
+        self.task = make_task(task, index=index, fast=fast)
         self.task.setup()
         self.schema = arrow_schema(task)
 
@@ -72,7 +72,7 @@ def _input_schema():
 
 
 def run_ray(files: list[str], job: J.Job, read: ReadOptions, task: str, index: str | None, workers: int,
-            shard_bytes: int, progress: bool) -> dict:
+            shard_bytes: int, progress: bool, fast: bool = False) -> dict:
     try:
         import ray
     except ImportError:
@@ -96,7 +96,7 @@ def run_ray(files: list[str], job: J.Job, read: ReadOptions, task: str, index: s
         read_d = read.to_dict()
         ds = ray.data.from_items([{"shard": json.dumps(s)} for s in shards], override_num_blocks=max(1, len(shards)))
         ds = ds.flat_map(_records_of_shard, fn_args=(files, read_d), num_cpus=0.5)
-        ds = ds.map_batches(_TaskActor, fn_constructor_args=(task, index), batch_size=32, batch_format="pyarrow",
+        ds = ds.map_batches(_TaskActor, fn_constructor_args=(task, index, fast), batch_size=32, batch_format="pyarrow",
                             concurrency=max(1, workers), num_cpus=1)
         stats = J.new_stats()
         n_bytes = 0
