@@ -36,6 +36,22 @@ def run_cli(monkeypatch, capsys):
     return run
 
 
+@pytest.fixture
+def check_tiers(monkeypatch) -> list[bool]:
+    """The `fast` argument of every unspin.check call from here on (the check runs as asked)."""
+    import unspin
+
+    seen: list[bool] = []
+    real = unspin.check
+
+    def spy(text, fast=False):
+        seen.append(fast)
+        return real(text, fast=fast)
+
+    monkeypatch.setattr(unspin, "check", spy)
+    return seen
+
+
 @pytest.fixture(scope="session")
 def spun_text() -> str:
     """A spun article: the shared in-the-wild example when present, else a synthetic one."""

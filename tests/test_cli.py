@@ -109,15 +109,8 @@ def test_non_ascii_offsets(spun_text, run_cli):
     assert "🙂👍🏽 東京 e\u0301te\u0301" in d["restored"]
 
 
-def test_fast_flag_is_passed_through(run_cli, monkeypatch, tmp_path):
-    seen = []
-    real = unspin.check
-
-    def spy(text, fast=False):
-        seen.append(fast)
-        return real(text, fast=fast)
-
-    monkeypatch.setattr(unspin, "check", spy)
+def test_fast_flag_is_passed_through(run_cli, check_tiers, tmp_path):
+    seen = check_tiers
     p = tmp_path / "t.txt"
     p.write_text("The cat sat on the mat and looked at the dog for a long while.\n")
     assert run_cli(["check", "--json", "--fast", str(p)])[0] == 0

@@ -304,19 +304,10 @@ def test_real_engine_detect_and_check(tmp_path):
     assert r["restored"] == unspin.check(paras[0]).restored and isinstance(r["swaps"], list)
 
 
-def test_fast_checks_on_the_ngram_tier_and_is_part_of_the_job(tmp_path, monkeypatch):
-    """--fast reaches the check task (n-gram tier), in the parent and the workers alike, and a
-    resume may not switch tiers half-way through a scan."""
-    import unspin
-
-    calls = []
-    real = unspin.check
-
-    def spy(text, fast=False):
-        calls.append(fast)
-        return real(text, fast=True)
-
-    monkeypatch.setattr(unspin, "check", spy)
+def test_fast_checks_on_the_ngram_tier_and_is_part_of_the_job(tmp_path, check_tiers):
+    """--fast reaches the check task (n-gram tier), and a resume may not switch tiers half-way
+    through a scan."""
+    calls = check_tiers
     src = tmp_path / "d.jsonl"
     write_jsonl(src, 4)
     out = tmp_path / "fast/"
