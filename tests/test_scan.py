@@ -351,3 +351,12 @@ def test_trace_task(tmp_path):
     scan([str(q)], str(out), task="trace", index=str(idx), workers=1, progress=False)
     r = rows_of(out)[0]
     assert r["error"] is None and r["matches"] and r["matches"][0]["source_id"] == "orig-1"
+
+
+def test_spark_check_task_takes_the_tier():
+    """unspin.spark.scan_dataframe(..., fast=True) builds its check task on the n-gram tier (the
+    tasks are cached per worker by spec, index and tier; pyspark is only needed to run them)."""
+    from unspin import spark
+
+    fast, default = spark._task("check", None, True), spark._task("check", None)
+    assert fast.fast and not default.fast and fast is spark._task("check", None, True)

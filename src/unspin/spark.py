@@ -24,12 +24,12 @@ from typing import Iterator
 _TASK: dict = {}
 
 
-def _task(spec: str, index: str | None):
-    key = (spec, index)
+def _task(spec: str, index: str | None, fast: bool = False):
+    key = (spec, index, fast)
     if key not in _TASK:
         from unspin.scan.tasks import make_task
 
-        t = make_task(spec, index=index)
+        t = make_task(spec, index=index, fast=fast)
         t.setup()
         _TASK[key] = t
     return _TASK[key]
@@ -52,10 +52,11 @@ def result_schema(task: str):
 _BASE = ("id", "file", "offset", "row", "record_id", "url", "date", "error", "verdict", "spun_probability")
 
 
-def _apply(rows_iter: Iterator, text_col: str, task: str, index, drop: set, result_names: list[str]):
+def _apply(rows_iter: Iterator, text_col: str, task: str, index, drop: set, result_names: list[str],
+           fast: bool = False):
     import pandas as pd
 
-    t = _task(task, index)
+    t = _task(task, index, fast)
     for pdf in rows_iter:
         results = []
         texts = pdf[text_col].tolist()
@@ -78,8 +79,9 @@ def _apply(rows_iter: Iterator, text_col: str, task: str, index, drop: set, resu
 
 
 def scan_dataframe(df, task: str = "detect", text_col: str = "text", index: str | None = None,
-                   keep_text: bool = False):
-    """One output row per input row: the input's columns (less the text) + the task's results."""
+                   keep_text: bool = False, fast: bool = False):
+    """One output row per input row: the input's columns (less the text) + the task's results.
+    fast: the check task on the n-gram tier only (as `unspin scan --fast`)."""
     from pyspark.sql.types import StructType
 
     res = result_schema(task)
@@ -87,7 +89,7 @@ def scan_dataframe(df, task: str = "detect", text_col: str = "text", index: str 
     drop = set() if keep_text else {text_col}
     in_fields = [f for f in df.schema.fields if f.name not in drop and f.name not in names]
     schema = StructType(in_fields + list(res.fields))
-    return df.mapInPandas(lambda it: _apply(it, text_col, task, index, drop, names), schema)
+    return df.mapInPandas(lambda it: _apply(it, text_col, task, index, drop, names, fast), schema)
 
 
 def detect_udf():
