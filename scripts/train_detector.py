@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from unspin.detection import CHEAP_FEATURES, FEATURES, DocStats  # noqa: E402
+from unspin.detection import CHEAP_FEATURES, FEATURES, DocStats, input_value  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 PREFIX_WORDS = (25, 50, 100)
@@ -166,7 +166,7 @@ def matrix(rows: list[dict], names: tuple[str, ...], cheap_only: bool = False) -
         if cheap_only:
             st.decoded = False
         f = st.features()
-        out.append([f[n] if "*" not in n else f[n.split("*")[0]] * f[n.split("*")[1]] for n in names])
+        out.append([input_value(f, n) for n in names])
     return np.asarray(out, dtype=np.float64)
 
 

@@ -602,7 +602,7 @@ def test_evidence_names_the_signals_and_sums_to_the_logit():
     assert abs(d.evidence[0].contribution) >= abs(d.evidence[-1].contribution)  # largest first
     stats = api._analyse(VARIANTS["demo"], api._decoder(True), want_swaps=False)[3]
     f = stats.features()
-    z = model.full.bias + sum(c for _n, _v, c in model.full.logit_terms(f))
+    z = model.full.logit(f)
     assert sum(e.contribution for e in d.evidence) == pytest.approx(z - model.full.bias, abs=1e-3)
     assert all(e.value == pytest.approx(f[e.signal], abs=1e-4) for e in d.evidence)
     assert 0.0 < 1 / (1 + math.exp(-z)) < 1.0

@@ -327,16 +327,27 @@ class LogisticModel:
     bias: float
 
     def __post_init__(self):
-        # each input as (feature, feature of the product or None), parsed once
-        object.__setattr__(self, "_parts", tuple((n.split("*")[0], n.split("*")[1]) if "*" in n else (n, None)
-                                                 for n in self.names))
+        object.__setattr__(self, "_parts", tuple(input_parts(n) for n in self.names))  # (parsed once)
 
     def logit_terms(self, f: dict[str, float]) -> list[tuple[str, float, float]]:
-        """(name, value, contribution in log-odds) per input; a name "a*b" is the product of
-        features a and b."""
+        """(name, value, contribution in log-odds) per input (see `input_parts`)."""
         values = [f[a] if b is None else f[a] * f[b] for a, b in self._parts]
         return [(name, v, w * (v - m) / s)
                 for name, v, m, s, w in zip(self.names, values, self.mean, self.scale, self.weights)]
+
+    def logit(self, f: dict[str, float]) -> float:
+        return self.bias + sum(c for _n, _v, c in self.logit_terms(f))
+
+
+def input_parts(name: str) -> tuple[str, str | None]:
+    """A model input's features: "a" is feature a, "a*b" the product of features a and b."""
+    a, _, b = name.partition("*")
+    return a, b or None
+
+
+def input_value(f: dict[str, float], name: str) -> float:
+    a, b = input_parts(name)
+    return f[a] if b is None else f[a] * f[b]
 
 
 def signal_terms(terms: list[tuple[str, float, float]], f: dict[str, float]) -> list[tuple[str, float, float]]:
@@ -345,16 +356,13 @@ def signal_terms(terms: list[tuple[str, float, float]], f: dict[str, float]) -> 
     text was judged on and still sums to the logit less the bias."""
     total: dict[str, float] = {}
     for name, _v, c in terms:
-        if "*" in name:
-            a, b = name.split("*")
+        a, b = input_parts(name)
+        if b is None:
+            total[a] = total.get(a, 0.0) + c
+        else:
             total[a] = total.get(a, 0.0) + c / 2
             total[b] = total.get(b, 0.0) + c / 2
-        else:
-            total[name] = total.get(name, 0.0) + c
     return [(name, f[name], c) for name, c in total.items()]
-
-    def logit(self, f: dict[str, float]) -> float:
-        return self.bias + sum(c for _n, _v, c in self.logit_terms(f))
 
 
 def length_bucket(edges: tuple[int, ...], n_words: int, n_buckets: int) -> int:
