@@ -70,9 +70,7 @@ def distinct_documents(size: int = 2048) -> list[str]:
                           if r["simulator"] != "clean")
     out, at = [], 0
     while at < len(stream):
-        cut = stream[at:at + size]
-        while len(cut.encode()) > size:
-            cut = cut[: len(cut) - 1]
+        cut = stream[at:at + size].encode()[:size].decode("utf-8", "ignore")  # (whole characters)
         if at + len(cut) < len(stream):
             end = max(cut.rfind("\n"), cut.rfind(" "))
             cut = cut[:end] if end > size // 4 else cut
@@ -132,7 +130,7 @@ def wrk(url: str, bodies: Path, seconds: int, concurrency: int, out: Path):
     return cmd, subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT), f
 
 
-def read_wrk(path: Path, seconds: int) -> dict:
+def read_wrk(path: Path) -> dict:
     """The JSON line rotate.lua prints, as an entry like read_csv's."""
     lines = [ln for ln in path.read_text().splitlines() if ln.startswith("{")]
     if not lines:
@@ -247,7 +245,7 @@ def scenario(name: str, server_args: list[str], args, work: Path, good: Path, ba
         for label, cmd, _p, _f, expect in runs:
             result["commands"][label] = " ".join(cmd)
             if label == "good" and rotate is not None:
-                result[label] = read_wrk(work / f"{name}-{label}.csv", args.seconds)
+                result[label] = read_wrk(work / f"{name}-{label}.csv")
                 continue
             lat, codes = read_csv(work / f"{name}-{label}.csv")
             entry = {
