@@ -9,8 +9,9 @@ with a decoder stand-in that returns the cached decodes with the cached neural s
 at those weights (`unspin.neural.combine`), so a grid costs no extra model time.
 
 --tune   grid over (ngram_weight, neural_weight) on the given split (use --split dev), pick the
-         best by restore on spun records subject to false/1k on clean records not above the
-         fast tier's; prints the figures of every grid point.
+         best by restore on spun records (within RESTORE_TIE of the best, the lowest WER after
+         restore) subject to false/1k on clean records not above the fast tier's; prints the
+         figures of every grid point.
 Speed:   KB/s of check() with the neural tier = bytes / (fast check time + plan + neural scoring
          + combine), per core (the model runs on one thread); tokens sent to the model per
          rescored swap and per document; cold start = a fresh process loading the model and
@@ -33,6 +34,7 @@ from common import load_records  # noqa: E402
 
 GRID_NG = (0.5, 1.0)
 GRID_NN = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+RESTORE_TIE = 0.005  # --tune: settings this close to the most restored are told apart by WER
 
 
 class Recorder:
@@ -52,12 +54,17 @@ class Recorder:
     def __getattr__(self, name):  # lm, and whatever else api reads off a Decoder
         return getattr(self.inner, name)
 
+    @property
+    def reads_surface(self) -> int:  # (as RescoringDecoder's)
+        return (self.rparams.context or -1) if self.rparams.surface else 0
+
     def prepare(self, units):
         return self.inner.prepare(units)
 
     def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None, stats_only=False):
         key = (tuple(map(tuple, batch.words)), tuple(map(tuple, batch.linked)), rate, min_doc, with_swaps,
-               None if log_weights is None else log_weights.tobytes(), stats_only)
+               None if log_weights is None else log_weights.tobytes(), stats_only,
+               tuple(batch.preceding), None if batch.surface is None else repr(batch.surface))
         got = self.cache.get(key)
         # every statistic decode_batch leaves on the batch (api reads them for the detector)
         stats = ("n_spinnable", "swap_mass", "thesaurus_counts", "log_evidence", "log_clean", "evidence_pos")
@@ -72,20 +79,17 @@ class Recorder:
         if not with_swaps or stats_only:  # a pass that only estimates the rate and the thesaurus mix
             return results
         thr = self.params.report_threshold * min_doc
-        out = [self._final((key, s), words, r) for s, (words, r) in enumerate(zip(batch.words, results))]
-        return [dataclasses.replace(r, swaps=[w for w in r.swaps if w.probability >= thr]) for r in out]
-
-    def _final(self, key, words, r):
         if self.weights is None:
-            self.final.append((key, words, r))
-            return r
-        from unspin.neural import combine
+            self.final.append((key, batch.words, results, batch.surface, batch.preceding))
+            out = results
+        else:
+            from unspin.neural import combine
 
-        jobs = self.jobs.get(key)
-        if not jobs:
-            return r
-        ng, nn = self.weights
-        return combine(words, r, jobs, ng, nn, self.channel, self.rparams.near_bias)
+            ng, nn = self.weights
+            plans = self.jobs.get(key) or [[] for _ in results]
+            out = [combine(words, r, jobs, ng, nn, self.channel, self.rparams.near_bias) if jobs else r
+                   for words, r, jobs in zip(batch.words, results, plans)]
+        return [dataclasses.replace(r, swaps=[w for w in r.swaps if w.probability >= thr]) for r in out]
 
 
 def table(title: str, rows: list[tuple[str, dict]]) -> None:
@@ -136,13 +140,17 @@ def main() -> int:
                     help="also report the figures with these RescoreParams.near_bias values (re-combined, no re-scoring)")
     ap.add_argument("--right", type=int, default=None, help="words of right context (default: RescoreParams.right)")
     ap.add_argument("--max-hyps", type=int, default=None, help="hypotheses per swap (default: RescoreParams.max_hyps)")
+    ap.add_argument("--surface", type=int, default=None, help="1/0: the model reads the text as it stands or "
+                    "lower-case words (default: RescoreParams.surface)")
+    ap.add_argument("--context", type=int, default=None, help="words of text before each sentence "
+                    "(default: RescoreParams.context)")
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
 
     print("command:", " ".join([Path(sys.executable).name] + sys.argv))
     print("machine:", machine())
     from unspin.api import check, make_decoder
-    from unspin.neural import NeuralLM, RescoreParams, plan, score_jobs
+    from unspin.neural import NeuralLM, RescoreParams, plan_batch, score_jobs
 
     rp = RescoreParams()
     if args.weights:
@@ -154,6 +162,10 @@ def main() -> int:
         rp = dataclasses.replace(rp, right=args.right)
     if args.max_hyps is not None:
         rp = dataclasses.replace(rp, max_hyps=args.max_hyps)
+    if args.surface is not None:
+        rp = dataclasses.replace(rp, surface=bool(args.surface))
+    if args.context is not None:
+        rp = dataclasses.replace(rp, context=args.context)
     recs = load_records(args.split)
     if args.limit and args.limit < len(recs):
         step = len(recs) / args.limit
@@ -178,14 +190,15 @@ def main() -> int:
         fast_reports.append(rep)
         t1 = time.perf_counter()
         todo = []  # the document's jobs, scored together as check() does (NeuralLM.score_jobs)
-        for key, words, r in rec_dec.final:
+        for key, sentences, results, surf, preceding in rec_dec.final:
             if key in rec_dec.jobs:
                 continue
-            jobs = plan(words, r, rp)
-            rec_dec.jobs[key] = jobs
-            todo.extend(jobs)
-            n_jobs += len(jobs)
-            n_swaps += len(r.swaps)
+            plans = plan_batch(sentences, results, rp, surf, preceding)
+            rec_dec.jobs[key] = plans
+            for jobs, r in zip(plans, results):
+                todo.extend(jobs)
+                n_jobs += len(jobs)
+                n_swaps += len(r.swaps)
         score_jobs(lm, todo)
         neural_s += time.perf_counter() - t1
         if n % 25 == 0:
@@ -213,7 +226,10 @@ def main() -> int:
                       f"false/1k={cl.get('false_per_1k', 0):.2f}")
         base_false = fast_fig.get("clean", {}).get("false_per_1k", 0.0)
         ok = [x for x in grid if x[1].get("clean", {}).get("false_per_1k", 0.0) <= base_false + 1e-9]
-        best = max(ok or grid, key=lambda x: x[1].get("spun (all simulators)", {}).get("restore", 0))
+        # the most restored; within RESTORE_TIE of it, the lowest WER after restore
+        top = max(x[1].get("spun (all simulators)", {}).get("restore", 0) for x in ok or grid)
+        tied = [x for x in ok or grid if x[1].get("spun (all simulators)", {}).get("restore", 0) >= top - RESTORE_TIE]
+        best = min(tied, key=lambda x: x[1].get("spun (all simulators)", {}).get("wer_after", 1))
         weights = best[0]
         print(f"best weights on {args.split}: ngram_weight={weights[0]}, neural_weight={weights[1]}")
     else:

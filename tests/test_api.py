@@ -485,9 +485,9 @@ def test_huge_document(mb):
     ("Press event", "press conference", True, "Press conference"),
 ])
 def test_restored_words_take_the_spun_words_case(spun, original, initial, want):
-    from unspin.api import _match_case
+    from unspin.text import match_case
 
-    assert _match_case(spun, original, initial) == want
+    assert match_case(spun, original, initial) == want
 
 
 def test_reverse_column_explains_no_reported_swap():

@@ -268,3 +268,68 @@ def test_a_sentences_jobs_scored_together_equal_one_at_a_time():
         alone = lm.sequence_logprob(job.prefix, [h.split() for h, _ in job.hyps], job.suffix)
         assert job.neural == pytest.approx(alone, abs=0.02), job.spun
     assert jobs[1].neural[0] > jobs[1].neural[1] and jobs[3].neural[0] > jobs[3].neural[1]
+
+
+def test_surface_jobs_read_the_text_as_it_stands():
+    """With the sentence's Surface, a job's prefix, hypotheses and suffix are the text's own
+    pieces (case, punctuation, the gap before each word), the hypotheses in the spun words'
+    case, and the sentence's closing punctuation ends a suffix that reaches it."""
+    from unspin.text import surfaces, word_sentences
+
+    text = "A minute management standard underscored the U.S. position."
+    units = word_sentences(text)
+    (toks, words, _linked), = units
+    surf = surfaces(text, units)[0]
+    swaps = [WordSwap(1, 2, "second", 0.6, "wordnet", [("minute", 0.3)]),
+             WordSwap(8, 9, "stance", 0.6, "moby", [("position", 0.4)])]
+    jobs = plan(words, _result(words, swaps), RescoreParams(right=3), surf)
+    j0, j1 = sorted(jobs, key=lambda j: j.index)
+    assert j0.surface and j0.prefix == ["A"]
+    assert dict(zip([h for h, _ in j0.hyps], j0.pieces)) == {"second": " second", "minute": " minute"}
+    assert j0.suffix == [" management", " standard", " underscored"]
+    assert j1.prefix[-3:] == [" the", " U", ".S"] and j1.suffix == ["."]
+    # (the likelier swap before it applied, as in every context)
+    assert "".join(j1.prefix) + j1.pieces[[h for h, _ in j1.hyps].index("position")] + "".join(j1.suffix) == \
+        text.replace("minute", "second")
+
+
+def test_surface_context_runs_on_from_sentence_to_sentence():
+    """plan_batch with context: each sentence's prefix starts with the text before it (the
+    chunk before's last pieces, then the sentences before it, confident swaps applied), so a
+    chunk's prefixes extend one another; and the text joins up as it stands."""
+    from unspin.neural import plan_batch
+    from unspin.text import surfaces, text_pieces, word_sentences
+
+    text = "“Officials met on Friday,” he said. The minute official spoke."
+    units = word_sentences(text)
+    surf = surfaces(text, units)
+    assert "".join(text_pieces(surf)) == "“Officials met on Friday,” he said. The minute official spoke."
+    sentences = [w for _t, w, _l in units]
+    results = [_result(sentences[0], [WordSwap(2, 3, "at", 0.99, "wordnet", [])]),
+               _result(sentences[1], [WordSwap(1, 2, "second", 0.6, "wordnet", [("minute", 0.3)])])]
+    plans = plan_batch(sentences, results, RescoreParams(context=50), surf, ("Earlier", " text."))
+    (job,) = plans[1]
+    assert "".join(job.prefix) == "Earlier text.\n“Officials met at Friday,” he said. The"
+    assert job.pieces[[h for h, _ in job.hyps].index("second")] == " second"
+    # without context the sentence stands alone; without a surface, lower-case words as before
+    (alone,) = plan_batch(sentences, results, RescoreParams(context=0), surf)[1]
+    assert alone.prefix == ["The"]
+    (words_job,) = plan_batch(sentences, results, RescoreParams(context=50))[1]
+    assert not words_job.surface and words_job.prefix == ["the"]
+
+
+@needs_model
+def test_surface_jobs_scored_together_equal_one_at_a_time():
+    from unspin.neural import Job
+
+    lm = NeuralLM().load()
+    pre = ["The", " minister", " arrived"]
+    jobs = [Job(0, "astatine", [("at", 0.6), ("astatine", 0.4)], pre, [" the", " airport", "."],
+                surface=True, pieces=[" at", " astatine"]),
+            Job(1, "airport", [("airport", 0.6), ("aerodrome", 0.4)], pre + [" at", " the"], ["."],
+                surface=True, pieces=[" airport", " aerodrome"])]
+    lm.score_jobs(jobs)
+    for job in jobs:
+        alone = lm.sequence_logprob(job.prefix, [[x] for x in job.pieces], job.suffix, surface=True)
+        assert job.neural == pytest.approx(alone, abs=0.02), job.spun
+    assert jobs[0].neural[0] > jobs[0].neural[1] and jobs[1].neural[0] > jobs[1].neural[1]

