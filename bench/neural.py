@@ -144,6 +144,8 @@ def main() -> int:
                     "lower-case words (default: RescoreParams.surface)")
     ap.add_argument("--context", type=int, default=None, help="words of text before each sentence "
                     "(default: RescoreParams.context)")
+    ap.add_argument("--confident", type=float, default=None,
+                    help="swaps at least this likely are not rescored (default: RescoreParams.confident)")
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
 
@@ -166,6 +168,8 @@ def main() -> int:
         rp = dataclasses.replace(rp, surface=bool(args.surface))
     if args.context is not None:
         rp = dataclasses.replace(rp, context=args.context)
+    if args.confident is not None:
+        rp = dataclasses.replace(rp, confident=args.confident)
     recs = load_records(args.split)
     if args.limit and args.limit < len(recs):
         step = len(recs) / args.limit
