@@ -1,6 +1,6 @@
 """The neural prior tier (unspin.neural) against the fast n-gram tier, side by side.
 
-    python bench/neural.py [--split dev|test] [--limit N] [--tune] [--weights NG,NN] [--json OUT]
+    python bench/neural.py [--split dev|test|unseen] [--limit N] [--tune] [--weights NG,NN] [--json OUT]
 
 For each record, `unspin.api.check(text, decoder=...)` runs once with the n-gram decoder (the
 fast tier, scored as is), and the final pass's sentences are planned for rescoring
@@ -126,7 +126,7 @@ def cold_start(runtime: str = "auto") -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="fast vs neural tier on the dev sets")
-    ap.add_argument("--split", choices=["dev", "test"], default="test")
+    ap.add_argument("--split", choices=["dev", "test", "unseen"], default="test")
     ap.add_argument("--limit", type=int, default=0, help="at most N records (spread over cells)")
     ap.add_argument("--tune", action="store_true", help="grid-search the weights on this split")
     ap.add_argument("--weights", default="", help="NG,NN (default: unspin.neural.RescoreParams)")
