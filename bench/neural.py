@@ -146,6 +146,8 @@ def main() -> int:
                     "(default: RescoreParams.context)")
     ap.add_argument("--confident", type=float, default=None,
                     help="swaps at least this likely are not rescored (default: RescoreParams.confident)")
+    ap.add_argument("--context-threshold", type=float, default=None,
+                    help="n-gram swaps at least this likely are applied in contexts (default: RescoreParams)")
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
 
@@ -170,6 +172,8 @@ def main() -> int:
         rp = dataclasses.replace(rp, context=args.context)
     if args.confident is not None:
         rp = dataclasses.replace(rp, confident=args.confident)
+    if args.context_threshold is not None:
+        rp = dataclasses.replace(rp, context_threshold=args.context_threshold)
     recs = load_records(args.split)
     if args.limit and args.limit < len(recs):
         step = len(recs) / args.limit
