@@ -56,7 +56,9 @@ class Recorder:
 
     @property
     def reads_surface(self) -> int:  # (as RescoringDecoder's)
-        return (self.rparams.context or -1) if self.rparams.surface else 0
+        from unspin.neural import reads_surface
+
+        return reads_surface(self.rparams)
 
     def prepare(self, units):
         return self.inner.prepare(units)
@@ -160,20 +162,11 @@ def main() -> int:
     if args.weights:
         ng, nn = (float(x) for x in args.weights.split(","))
         rp = RescoreParams(ngram_weight=ng, neural_weight=nn)
-    if args.near is not None:
-        rp = dataclasses.replace(rp, near_min=args.near)
-    if args.right is not None:
-        rp = dataclasses.replace(rp, right=args.right)
-    if args.max_hyps is not None:
-        rp = dataclasses.replace(rp, max_hyps=args.max_hyps)
-    if args.surface is not None:
-        rp = dataclasses.replace(rp, surface=bool(args.surface))
-    if args.context is not None:
-        rp = dataclasses.replace(rp, context=args.context)
-    if args.confident is not None:
-        rp = dataclasses.replace(rp, confident=args.confident)
-    if args.context_threshold is not None:
-        rp = dataclasses.replace(rp, context_threshold=args.context_threshold)
+    # RescoreParams fields set from the command line (None: the default)
+    overrides = {"near_min": args.near, "right": args.right, "max_hyps": args.max_hyps,
+                 "surface": None if args.surface is None else bool(args.surface), "context": args.context,
+                 "confident": args.confident, "context_threshold": args.context_threshold}
+    rp = dataclasses.replace(rp, **{k: v for k, v in overrides.items() if v is not None})
     recs = load_records(args.split)
     if args.limit and args.limit < len(recs):
         step = len(recs) / args.limit

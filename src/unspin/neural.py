@@ -646,6 +646,13 @@ def _context(applied: list[list[str]], s: WordSwap, p: RescoreParams) -> tuple[l
     return prefix, suffix
 
 
+def reads_surface(p: RescoreParams) -> int:
+    """What a decoder rescoring with p asks api for (its `reads_surface`): 0, the words only;
+    else batches' text (Batch.surface) and, when > 0, that many pieces of the chunk before
+    (Batch.preceding)."""
+    return (p.context or -1) if p.surface else 0
+
+
 def plan_batch(sentences: list[list[str]], results: list[SentenceResult], p: RescoreParams = RescoreParams(),
                surfaces: list[Surface] | None = None, preceding: tuple[str, ...] = ()) -> list[list[Job]]:
     """plan() for each sentence of a chunk, with p.context words of the text before each
@@ -768,9 +775,7 @@ class RescoringDecoder:
 
     @property
     def reads_surface(self) -> int:
-        """Whether api should give batches their text (Batch.surface), and how many words of
-        the chunk before (Batch.preceding)."""
-        return (self.rescore.context or -1) if self.rescore.surface else 0
+        return reads_surface(self.rescore)
 
     def prepare(self, units):
         return self.inner.prepare(units)
