@@ -1,6 +1,6 @@
 """The neural prior tier (unspin.neural) against the fast n-gram tier, side by side.
 
-    python bench/neural.py [--split dev|test|unseen] [--limit N] [--tune] [--weights NG,NN] [--json OUT]
+    python bench/neural.py [--split dev|test|unseen] [--limit N] [--tune] [--weights NG,NN[,CH,UNI]] [--json OUT]
 
 For each record, `unspin.api.check(text, decoder=...)` runs once with the n-gram decoder (the
 fast tier, scored as is), and the final pass's sentences are planned for rescoring
@@ -8,7 +8,9 @@ fast tier, scored as is), and the final pass's sentences are planned for rescori
 with a decoder stand-in that returns the cached decodes with the cached neural scores combined
 at those weights (`unspin.neural.combine`), so a grid costs no extra model time.
 
---tune   grid over (ngram_weight, neural_weight) on the given split (use --split dev), pick the
+--tune   grid over (ngram_weight, neural_weight, channel_weight, unigram_weight) on the given
+         split (use --split dev; --grid-ngram/--grid-neural/--grid-channel/--grid-unigram set
+         the values, else GRID_NG x GRID_NN at the default channel and unigram weights), pick the
          best by restore on spun records (within RESTORE_TIE of the best, the lowest WER after
          restore) subject to false/1k on clean records not above the fast tier's; prints the
          figures of every grid point.
@@ -34,6 +36,8 @@ from common import load_records  # noqa: E402
 
 GRID_NG = (0.5, 1.0)
 GRID_NN = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+GRID_CH = None  # (None: RescoreParams' value only)
+GRID_UNI = None
 RESTORE_TIE = 0.005  # --tune: settings this close to the most restored are told apart by WER
 
 
@@ -87,9 +91,9 @@ class Recorder:
         else:
             from unspin.neural import combine
 
-            ng, nn = self.weights
+            ng, nn, ch, uni = (tuple(self.weights) + (0.0, 0.0))[:4]
             plans = self.jobs.get(key) or [[] for _ in results]
-            out = [combine(words, r, jobs, ng, nn, self.channel, self.rparams.near_bias) if jobs else r
+            out = [combine(words, r, jobs, ng, nn, self.channel, self.rparams.near_bias, ch, uni) if jobs else r
                    for words, r, jobs in zip(batch.words, results, plans)]
         return [dataclasses.replace(r, swaps=[w for w in r.swaps if w.probability >= thr]) for r in out]
 
@@ -131,7 +135,7 @@ def main() -> int:
     ap.add_argument("--split", choices=["dev", "test", "unseen"], default="test")
     ap.add_argument("--limit", type=int, default=0, help="at most N records (spread over cells)")
     ap.add_argument("--tune", action="store_true", help="grid-search the weights on this split")
-    ap.add_argument("--weights", default="", help="NG,NN (default: unspin.neural.RescoreParams)")
+    ap.add_argument("--weights", default="", help="NG,NN[,CH,UNI] (default: unspin.neural.RescoreParams)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runtime", default="auto", choices=["auto", "numpy", "llama_cpp"],
                     help="the neural runtime (unspin.neural.RUNTIMES; auto: the fastest available)")
@@ -150,18 +154,27 @@ def main() -> int:
                     help="swaps at least this likely are not rescored (default: RescoreParams.confident)")
     ap.add_argument("--context-threshold", type=float, default=None,
                     help="n-gram swaps at least this likely are applied in contexts (default: RescoreParams)")
+    ap.add_argument("--grid-channel", default="", help="--tune: also these channel weights (comma-separated)")
+    ap.add_argument("--grid-unigram", default="", help="--tune: also these unigram weights (comma-separated)")
+    ap.add_argument("--grid-ngram", default="", help="--tune: these n-gram weights instead of GRID_NG")
+    ap.add_argument("--grid-neural", default="", help="--tune: these neural weights instead of GRID_NN")
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
+    global GRID_CH, GRID_UNI, GRID_NG, GRID_NN
+    for flag, name in ((args.grid_channel, "GRID_CH"), (args.grid_unigram, "GRID_UNI"),
+                       (args.grid_ngram, "GRID_NG"), (args.grid_neural, "GRID_NN")):
+        if flag:
+            globals()[name] = tuple(float(x) for x in flag.split(","))
 
     print("command:", " ".join([Path(sys.executable).name] + sys.argv))
     print("machine:", machine())
     from unspin.api import check, make_decoder
-    from unspin.neural import NeuralLM, RescoreParams, plan_batch, score_jobs
+    from unspin.neural import NeuralLM, RescoreParams, job_features, plan_batch, score_jobs
 
     rp = RescoreParams()
     if args.weights:
-        ng, nn = (float(x) for x in args.weights.split(","))
-        rp = RescoreParams(ngram_weight=ng, neural_weight=nn)
+        ng, nn, ch, uni = ([float(x) for x in args.weights.split(",")] + [0.0, 0.0])[:4]
+        rp = RescoreParams(ngram_weight=ng, neural_weight=nn, channel_weight=ch, unigram_weight=uni)
     # RescoreParams fields set from the command line (None: the default)
     overrides = {"near_min": args.near, "right": args.right, "max_hyps": args.max_hyps,
                  "surface": None if args.surface is None else bool(args.surface), "context": args.context,
@@ -201,6 +214,7 @@ def main() -> int:
                 n_jobs += len(jobs)
                 n_swaps += len(r.swaps)
         score_jobs(lm, todo)
+        job_features(todo, rec_dec.channel, rec_dec.inner.lm)
         neural_s += time.perf_counter() - t1
         if n % 25 == 0:
             print(f"  {n}/{len(recs)} docs, {time.perf_counter() - t0:.0f} s, "
@@ -216,15 +230,16 @@ def main() -> int:
     fast_fig = {k: v.figures() for k, v in fast_g.items()}
     grid = []
     if args.tune:
-        for ng in GRID_NG:
-            for nn in GRID_NN:
-                reps, _ = run((ng, nn))
-                g = {k: v.figures() for k, v in groups_of(recs, reps).items()}
-                grid.append(((ng, nn), g))
-                sp, cl = g.get("spun (all simulators)", {}), g.get("clean", {})
-                print(f"  ng={ng:<5} nn={nn:<5} restore={sp.get('restore', 0):.4f} "
-                      f"F1={sp.get('locate_f1', 0):.4f} wer_after={sp.get('wer_after', 0):.4f} "
-                      f"false/1k={cl.get('false_per_1k', 0):.2f}")
+        grid_ch = GRID_CH if GRID_CH is not None else (rp.channel_weight,)
+        grid_uni = GRID_UNI if GRID_UNI is not None else (rp.unigram_weight,)
+        for ng, nn, ch, uni in ((a, b, c, d) for a in GRID_NG for b in GRID_NN for c in grid_ch for d in grid_uni):
+            reps, _ = run((ng, nn, ch, uni))
+            g = {k: v.figures() for k, v in groups_of(recs, reps).items()}
+            grid.append(((ng, nn, ch, uni), g))
+            sp, cl = g.get("spun (all simulators)", {}), g.get("clean", {})
+            print(f"  ng={ng:<5} nn={nn:<5} ch={ch:<5} uni={uni:<6} restore={sp.get('restore', 0):.4f} "
+                  f"F1={sp.get('locate_f1', 0):.4f} wer_after={sp.get('wer_after', 0):.4f} "
+                  f"false/1k={cl.get('false_per_1k', 0):.2f}")
         base_false = fast_fig.get("clean", {}).get("false_per_1k", 0.0)
         ok = [x for x in grid if x[1].get("clean", {}).get("false_per_1k", 0.0) <= base_false + 1e-9]
         # the most restored; within RESTORE_TIE of it, the lowest WER after restore
@@ -232,9 +247,10 @@ def main() -> int:
         tied = [x for x in ok or grid if x[1].get("spun (all simulators)", {}).get("restore", 0) >= top - RESTORE_TIE]
         best = min(tied, key=lambda x: x[1].get("spun (all simulators)", {}).get("wer_after", 1))
         weights = best[0]
-        print(f"best weights on {args.split}: ngram_weight={weights[0]}, neural_weight={weights[1]}")
+        print(f"best weights on {args.split}: ngram_weight={weights[0]}, neural_weight={weights[1]}, "
+              f"channel_weight={weights[2]}, unigram_weight={weights[3]}")
     else:
-        weights = (rp.ngram_weight, rp.neural_weight)
+        weights = (rp.ngram_weight, rp.neural_weight, rp.channel_weight, rp.unigram_weight)
     for b in (float(x) for x in args.near_bias.split(",") if x):
         rec_dec.rparams = dataclasses.replace(rp, near_bias=b)
         g = {k: v.figures() for k, v in groups_of(recs, run(weights)[0]).items()}
@@ -253,7 +269,8 @@ def main() -> int:
         if k in fast_fig:
             rows.append((f"{k} [fast]", fast_fig[k]))
             rows.append((f"{k} [neural]", neu_fig[k]))
-    table(f"split={args.split}, {len(recs)} docs, weights ngram={weights[0]} neural={weights[1]}", rows)
+    table(f"split={args.split}, {len(recs)} docs, weights ngram={weights[0]} neural={weights[1]} "
+          f"channel={weights[2]} unigram={weights[3]}", rows)
 
     neural_total = neural_s + combine_s  # combine_s re-runs check() over cached decodes: an upper bound
     kb = n_bytes / 1000

@@ -333,3 +333,32 @@ def test_surface_jobs_scored_together_equal_one_at_a_time():
         alone = lm.sequence_logprob(job.prefix, [[x] for x in job.pieces], job.suffix, surface=True)
         assert job.neural == pytest.approx(alone, abs=0.02), job.spun
     assert jobs[0].neural[0] > jobs[0].neural[1] and jobs[1].neural[0] > jobs[1].neural[1]
+
+
+def test_channel_and_unigram_terms_move_the_choice():
+    """job_features: per hypothesis ln P(spun | h) (0 for the spun words, a floor where the
+    channel does not pair them) and the unigram ln P of its words; with their weights they
+    join the combined score, at 0 they change nothing."""
+    from unspin.lexicon.channel import Candidate
+    from unspin.neural import CHANNEL_FLOOR, job_features
+
+    class FakeChannel:
+        def candidates(self, spun):
+            return (Candidate("visited", -1.0, "wordnet"), Candidate("stayed", -6.0, "moby"))
+
+    class FakeLM:
+        def unigram(self, w):
+            return {"visited": -9.0, "stayed": -8.0, "sojourned": -14.0}.get(w, -20.0)
+
+    words = "he sojourned there".split()
+    r = _result(words, [WordSwap(1, 2, "stayed", 0.8, "moby", [("visited", 0.1), ("lodged", 0.05)])])
+    jobs = plan(words, r, RescoreParams())
+    job_features(jobs, FakeChannel(), FakeLM())
+    job = jobs[0]
+    lp = dict(zip((h for h, _ in job.hyps), job.channel_lp))
+    assert lp == {"stayed": -6.0, "visited": -1.0, "lodged": CHANNEL_FLOOR, "sojourned": 0.0}
+    assert dict(zip((h for h, _ in job.hyps), job.unigram_lp))["stayed"] == -8.0
+    job.neural = [-10.0 if h == "sojourned" else 0.0 for h, _ in job.hyps]  # the model wants a swap
+    assert combine(words, r, jobs, 1.0, 1.0).swaps[0].original == "stayed"
+    assert combine(words, r, jobs, 1.0, 1.0, channel_weight=0.0, unigram_weight=0.0).swaps[0].original == "stayed"
+    assert combine(words, r, jobs, 1.0, 1.0, channel_weight=0.5).swaps[0].original == "visited"

@@ -8,9 +8,12 @@ nats), and rescores each one's hypotheses (the chosen original, the n-gram alter
 same span, and "keep the spun words") in context:
 
     score(h) = ngram_weight · ln P_ngram(h | sentence) + neural_weight · ln P_nn(h + right | left)
+               + channel_weight · ln P(spun | h) + unigram_weight · ln P_unigram(h)
 
 where P_ngram(h | sentence) is the decoder's posterior for the hypothesis (channel, rate and
-3-gram together), `left` is the text before it (the sentence so far and, with `context`, the
+3-gram together; the channel term counts the thesauri's view once more, 0 for keeping the spun
+words, and the unigram term discounts the language models' taste for common words), `left` is
+the text before it (the sentence so far and, with `context`, the
 text before the sentence) with the n-gram path's confident choices applied, and `right` is the
 next few words (same rule).  The hypotheses' posteriors are the softmax of the scores; a swap
 whose best hypothesis becomes the spun words is dropped.
@@ -286,9 +289,9 @@ class NeuralLM:
 
     def rescore_sentence(self, words: list[str], result: SentenceResult,
                          ngram_weight: float | None = None, neural_weight: float | None = None, params: "RescoreParams | None" = None,
-                         channel=None) -> SentenceResult:
+                         channel=None, ngram_lm=None) -> SentenceResult:
         """See the module function `rescore_sentence`."""
-        return rescore_sentence(self, words, result, ngram_weight, neural_weight, params, channel)
+        return rescore_sentence(self, words, result, ngram_weight, neural_weight, params, channel, ngram_lm)
 
 
 class _NumpyRuntime:
@@ -510,11 +513,13 @@ def neural_lm() -> NeuralLM | None:
 # ----------------------------------------------------------------------------- rescoring
 @dataclass(frozen=True)
 class RescoreParams:
-    # learned on the dev split with surface text and 60 words of context (bench/neural.py
-    # --split dev --limit 60 --tune; grid 0.5/1.0 x 0..1.5: restore .627, F1 .805, WER .119;
-    # the weights of before, 0.5/0.25: .600 / .804 / .115)
-    ngram_weight: float = 1.0
-    neural_weight: float = 1.0
+    # learned on the dev split with surface text and 60 words of context, together with
+    # channel_weight and unigram_weight below (bench/neural.py --split dev --limit 60 --tune
+    # --grid-ngram 0.25,0.5,1 --grid-neural 0.75,1,1.25,1.5 --grid-channel 0,0.25,0.5,1
+    # --grid-unigram 0,-0.15,-0.3: restore .631, F1 .832, WER .103; 1.0/1.0 without the two
+    # terms, the weights of before: .626 / .810 / .116)
+    ngram_weight: float = 0.5
+    neural_weight: float = 1.5
     confident: float = 0.95  # swaps at or above this posterior are left alone...
     margin: float = 3.0  # ...unless an alternative is within this many nats of the original
     right: int = 3  # words of right context scored with each hypothesis
@@ -543,6 +548,14 @@ class RescoreParams:
     # weights tuned for each: restore 0 words .603, 30 .625, 60 .627, 150 .628; 1,065 / 1,264 /
     # 1,350 / 1,479 tokens per document; without surface text, .572 at 937)
     context: int = 60
+    # Weights of two more terms in a hypothesis' score (see job_features): its channel ln P(spun
+    # | h) on its own (the n-gram posterior holds it once, mixed with the 3-gram's view, which
+    # the neural model's overlaps) and the unigram ln P of its words (both language models
+    # favour common words; a negative weight discounts that).  Keeping the spun words costs no
+    # channel, so the channel term mostly says "keep unless the context asks for a swap": on
+    # dev (grid above) precision .779 -> .830 at equal restore.  0: off.
+    channel_weight: float = 0.5
+    unigram_weight: float = -0.3
 
 
 @dataclass
@@ -561,6 +574,10 @@ class Job:
     # with the gap before it) are text pieces, each with its own leading gap; else words
     surface: bool = False
     pieces: list[str] = field(default_factory=list)
+    # per hypothesis, ln P(spun | h) (0 for the spun words themselves) and the unigram ln P of
+    # its words (job_features): terms of their own in the combined score
+    channel_lp: list[float] = field(default_factory=list)
+    unigram_lp: list[float] = field(default_factory=list)
 
 
 def plan(words: list[str], result: SentenceResult, p: RescoreParams = RescoreParams(),
@@ -678,20 +695,32 @@ def plan_batch(sentences: list[list[str]], results: list[SentenceResult], p: Res
     return out
 
 
+CHANNEL_FLOOR = -15.0  # ln P(spun | h) for a hypothesis the channel does not pair with the spun words
+
+
+def job_features(jobs: list[Job], channel, lm) -> None:
+    """job.channel_lp and job.unigram_lp for every job (channel: the decoder's, lm: its 3-gram)."""
+    for job in jobs:
+        cands = {c.original: c.log_channel for c in channel.candidates(job.spun)}
+        job.channel_lp = [0.0 if h == job.spun else cands.get(h, CHANNEL_FLOOR) for h, _p in job.hyps]
+        job.unigram_lp = [sum(lm.unigram(w) for w in h.split(" ")) for h, _p in job.hyps]
+
+
 def score_jobs(lm: NeuralLM, jobs: list[Job]) -> None:
     """job.neural for each job (NeuralLM.score_jobs)."""
     lm.score_jobs(jobs)
 
 
 def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_weight: float,
-            neural_weight: float, channel=None, near_bias: float = 0.0) -> SentenceResult:
+            neural_weight: float, channel=None, near_bias: float = 0.0, channel_weight: float = 0.0,
+            unigram_weight: float = 0.0) -> SentenceResult:
     """Apply scored jobs to a result: a new SentenceResult (the input is not changed)."""
     by_index = {j.index: j for j in jobs if not j.near}
     swaps: list[WordSwap] = []
     post = list(result.swap_posterior)
     for job in (j for j in jobs if j.near):
         s = result.near[job.index]
-        texts, probs = _job_probs(job, ngram_weight, neural_weight, near_bias)
+        texts, probs = _job_probs(job, ngram_weight, neural_weight, near_bias, channel_weight, unigram_weight)
         best = max(range(len(texts)), key=lambda i: probs[i])
         p_spun = probs[texts.index(job.spun)]
         post[s.start] = 1.0 - p_spun
@@ -706,7 +735,7 @@ def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_wei
         if job is None:
             swaps.append(s)
             continue
-        texts, probs = _job_probs(job, ngram_weight, neural_weight)
+        texts, probs = _job_probs(job, ngram_weight, neural_weight, 0.0, channel_weight, unigram_weight)
         best = max(range(len(texts)), key=lambda i: probs[i])
         p_spun = probs[texts.index(job.spun)]
         for j in range(s.start, s.end):
@@ -723,12 +752,16 @@ def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_wei
     return dataclasses.replace(result, swaps=swaps, swap_posterior=post)
 
 
-def _job_probs(job: Job, ngram_weight: float, neural_weight: float,
-               keep_bias: float = 0.0) -> tuple[list[str], list[float]]:
+def _job_probs(job: Job, ngram_weight: float, neural_weight: float, keep_bias: float = 0.0,
+               channel_weight: float = 0.0, unigram_weight: float = 0.0) -> tuple[list[str], list[float]]:
     """The hypotheses of a scored job and their combined posteriors (softmax of the scores);
     keep_bias nats are added to the spun words' score."""
     scores = [ngram_weight * math.log(pn) + neural_weight * nn + (keep_bias if h == job.spun else 0.0)
               for (h, pn), nn in zip(job.hyps, job.neural)]
+    if channel_weight and job.channel_lp:
+        scores = [x + channel_weight * c for x, c in zip(scores, job.channel_lp)]
+    if unigram_weight and job.unigram_lp:
+        scores = [x + unigram_weight * u for x, u in zip(scores, job.unigram_lp)]
     m = max(scores)
     z = sum(math.exp(x - m) for x in scores)
     return [h for h, _ in job.hyps], [math.exp(x - m) / z for x in scores]
@@ -743,9 +776,11 @@ def _thesaurus(channel, spun: str, original: str) -> str:
 
 def rescore_sentence(lm: NeuralLM, words: list[str], result: SentenceResult,
                      ngram_weight: float | None = None, neural_weight: float | None = None,
-                     params: RescoreParams | None = None, channel=None) -> SentenceResult:
+                     params: RescoreParams | None = None, channel=None, ngram_lm=None) -> SentenceResult:
     """Rescore the uncertain and multi-word swaps of one decoded sentence with the neural prior.
-    Weights left as None come from `params` (default: RescoreParams(), the dev-tuned ones)."""
+    Weights left as None come from `params` (default: RescoreParams(), the dev-tuned ones).
+    The channel and unigram terms need the decoder's channel and 3-gram (ngram_lm); without
+    them they are left out."""
     p = params or RescoreParams()
     ngram_weight = p.ngram_weight if ngram_weight is None else ngram_weight
     neural_weight = p.neural_weight if neural_weight is None else neural_weight
@@ -753,7 +788,10 @@ def rescore_sentence(lm: NeuralLM, words: list[str], result: SentenceResult,
     if not jobs:
         return result
     score_jobs(lm, jobs)
-    return combine(words, result, jobs, ngram_weight, neural_weight, channel, p.near_bias)
+    if channel is not None and ngram_lm is not None:
+        job_features(jobs, channel, ngram_lm)
+    return combine(words, result, jobs, ngram_weight, neural_weight, channel, p.near_bias,
+                   p.channel_weight, p.unigram_weight)
 
 
 class RescoringDecoder:
@@ -790,8 +828,12 @@ class RescoringDecoder:
         p = self.rescore
         # every sentence's jobs scored together (NeuralLM.score_jobs packs them), then applied
         plans = plan_batch(batch.words, results, p, batch.surface, batch.preceding)
-        score_jobs(self.neural, [job for jobs in plans for job in jobs])
-        combined = [combine(words, r, jobs, p.ngram_weight, p.neural_weight, self.channel, p.near_bias) if jobs else r
+        todo = [job for jobs in plans for job in jobs]
+        score_jobs(self.neural, todo)
+        if p.channel_weight or p.unigram_weight:
+            job_features(todo, self.channel, self.inner.lm)
+        combined = [combine(words, r, jobs, p.ngram_weight, p.neural_weight, self.channel, p.near_bias,
+                            p.channel_weight, p.unigram_weight) if jobs else r
                     for words, r, jobs in zip(batch.words, results, plans)]
         thr = self.inner.params.report_threshold * min_doc
         for r in combined:
