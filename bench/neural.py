@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import subprocess
 import sys
@@ -36,8 +37,6 @@ from common import load_records  # noqa: E402
 
 GRID_NG = (0.5, 1.0)
 GRID_NN = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
-GRID_CH = None  # (None: RescoreParams' value only)
-GRID_UNI = None
 RESTORE_TIE = 0.005  # --tune: settings this close to the most restored are told apart by WER
 
 
@@ -91,7 +90,7 @@ class Recorder:
         else:
             from unspin.neural import combine
 
-            ng, nn, ch, uni = (tuple(self.weights) + (0.0, 0.0))[:4]
+            ng, nn, ch, uni = self.weights
             plans = self.jobs.get(key) or [[] for _ in results]
             out = [combine(words, r, jobs, ng, nn, self.channel, self.rparams.near_bias, ch, uni) if jobs else r
                    for words, r, jobs in zip(batch.words, results, plans)]
@@ -135,7 +134,8 @@ def main() -> int:
     ap.add_argument("--split", choices=["dev", "test", "unseen"], default="test")
     ap.add_argument("--limit", type=int, default=0, help="at most N records (spread over cells)")
     ap.add_argument("--tune", action="store_true", help="grid-search the weights on this split")
-    ap.add_argument("--weights", default="", help="NG,NN[,CH,UNI] (default: unspin.neural.RescoreParams)")
+    ap.add_argument("--weights", default="", help="NG,NN[,CH,UNI]: the first weights given "
+                    "(default: unspin.neural.RescoreParams)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runtime", default="auto", choices=["auto", "numpy", "llama_cpp"],
                     help="the neural runtime (unspin.neural.RUNTIMES; auto: the fastest available)")
@@ -154,17 +154,12 @@ def main() -> int:
                     help="swaps at least this likely are not rescored (default: RescoreParams.confident)")
     ap.add_argument("--context-threshold", type=float, default=None,
                     help="n-gram swaps at least this likely are applied in contexts (default: RescoreParams)")
-    ap.add_argument("--grid-channel", default="", help="--tune: also these channel weights (comma-separated)")
-    ap.add_argument("--grid-unigram", default="", help="--tune: also these unigram weights (comma-separated)")
+    ap.add_argument("--grid-channel", default="", help="--tune: these channel weights (default: RescoreParams.channel_weight)")
+    ap.add_argument("--grid-unigram", default="", help="--tune: these unigram weights (default: RescoreParams.unigram_weight)")
     ap.add_argument("--grid-ngram", default="", help="--tune: these n-gram weights instead of GRID_NG")
     ap.add_argument("--grid-neural", default="", help="--tune: these neural weights instead of GRID_NN")
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
-    global GRID_CH, GRID_UNI, GRID_NG, GRID_NN
-    for flag, name in ((args.grid_channel, "GRID_CH"), (args.grid_unigram, "GRID_UNI"),
-                       (args.grid_ngram, "GRID_NG"), (args.grid_neural, "GRID_NN")):
-        if flag:
-            globals()[name] = tuple(float(x) for x in flag.split(","))
 
     print("command:", " ".join([Path(sys.executable).name] + sys.argv))
     print("machine:", machine())
@@ -172,11 +167,10 @@ def main() -> int:
     from unspin.neural import NeuralLM, RescoreParams, job_features, plan_batch, score_jobs
 
     rp = RescoreParams()
-    if args.weights:
-        ng, nn, ch, uni = ([float(x) for x in args.weights.split(",")] + [0.0, 0.0])[:4]
-        rp = RescoreParams(ngram_weight=ng, neural_weight=nn, channel_weight=ch, unigram_weight=uni)
     # RescoreParams fields set from the command line (None: the default)
-    overrides = {"near_min": args.near, "right": args.right, "max_hyps": args.max_hyps,
+    weights = [float(x) for x in args.weights.split(",")] if args.weights else []
+    overrides = dict(zip(("ngram_weight", "neural_weight", "channel_weight", "unigram_weight"), weights))
+    overrides |= {"near_min": args.near, "right": args.right, "max_hyps": args.max_hyps,
                  "surface": None if args.surface is None else bool(args.surface), "context": args.context,
                  "confident": args.confident, "context_threshold": args.context_threshold}
     rp = dataclasses.replace(rp, **{k: v for k, v in overrides.items() if v is not None})
@@ -230,9 +224,12 @@ def main() -> int:
     fast_fig = {k: v.figures() for k, v in fast_g.items()}
     grid = []
     if args.tune:
-        grid_ch = GRID_CH if GRID_CH is not None else (rp.channel_weight,)
-        grid_uni = GRID_UNI if GRID_UNI is not None else (rp.unigram_weight,)
-        for ng, nn, ch, uni in ((a, b, c, d) for a in GRID_NG for b in GRID_NN for c in grid_ch for d in grid_uni):
+        def values(flag: str, default: tuple) -> tuple:
+            return tuple(float(x) for x in flag.split(",")) if flag else default
+
+        axes = (values(args.grid_ngram, GRID_NG), values(args.grid_neural, GRID_NN),
+                values(args.grid_channel, (rp.channel_weight,)), values(args.grid_unigram, (rp.unigram_weight,)))
+        for ng, nn, ch, uni in itertools.product(*axes):
             reps, _ = run((ng, nn, ch, uni))
             g = {k: v.figures() for k, v in groups_of(recs, reps).items()}
             grid.append(((ng, nn, ch, uni), g))

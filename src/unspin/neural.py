@@ -788,8 +788,8 @@ def rescore_sentence(lm: NeuralLM, words: list[str], result: SentenceResult,
     if not jobs:
         return result
     score_jobs(lm, jobs)
-    if channel is not None and ngram_lm is not None:
-        job_features(jobs, channel, ngram_lm)
+    if (p.channel_weight or p.unigram_weight) and channel is not None and ngram_lm is not None:
+        job_features(jobs, channel, ngram_lm)  # (as RescoringDecoder: only when the terms count)
     return combine(words, result, jobs, ngram_weight, neural_weight, channel, p.near_bias,
                    p.channel_weight, p.unigram_weight)
 
