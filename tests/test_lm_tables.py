@@ -250,6 +250,38 @@ def test_context_look_reads_swaps_in_context():
         ["u", ".", "s", ".", "ships", "crews", "sailed", "!", "well-known", "?"]
 
 
+COMPILED_TOKENIZER_CASES = [
+    "He went to the store astatine noon. She said that the team would sojourn the metropolis.",
+    "U.S. ships’ crews sailed! Well-known? don't-stop -- 'tis x' -y a-b-c' ' - ...!!!??",
+    "Ünïcödé wörds — “quoted” İstanbul’s ΣΊΣΥΦΟΣ café naïve Zürich 東京 Москва",
+    "astral letters 𝒜𝒷𝒸 and 𐐀𐐁 with emoji 😀😀 between words",
+    "a lone surrogate \ud800 inside, \udfff too",
+    "", "   \n\t ", "12 345 6.7", "\x00\x01 binary\x7f bytes",
+]
+
+
+def test_compiled_tokenizer_reads_the_regex_tokens():
+    """screen_text (the compiled tokenizer and hash look-up) gives the counts of screen over
+    the regex's tokens, for texts of every script, astral letters, lone surrogates, and when
+    the per-type tables start afresh in the middle of a text."""
+    from unspin.api import make_decoder
+    from unspin.detection import WordSignals, screen_tokens
+
+    dec = make_decoder()
+    by_regex = WordSignals(dec.channel, dec.lm)
+    compiled = WordSignals(dec.channel, dec.lm)
+    for text in COMPILED_TOKENIZER_CASES * 2:  # (the second time round every type is known)
+        assert compiled.screen_text(text) == by_regex.screen(screen_tokens(text)), text
+    small = WordSignals(dec.channel, dec.lm)
+    small.CONTEXT_MAX_TYPES = 8
+    for text in COMPILED_TOKENIZER_CASES:
+        assert small.screen_text(text) == by_regex.screen(screen_tokens(text)), text
+    # a table grown well past its first size (rehashed) still finds every type
+    many = " ".join(f"w{chr(0x61 + i % 26)}{chr(0x61 + i // 26 % 26)}{chr(0x61 + i // 676)}" for i in range(9000))
+    assert compiled.screen_text(many) == by_regex.screen(screen_tokens(many))
+    assert compiled.screen_text(many) == by_regex.screen(screen_tokens(many))
+
+
 def test_document_thesaurus_weights():
     """Decoding with the shipped weights passed as a document's is decoding without them; the E
     step shares each swap's posterior among thesauri; weights favouring one thesaurus move the

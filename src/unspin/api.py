@@ -16,7 +16,7 @@ from importlib import resources
 from unspin import language
 from unspin.decode import Decoder, DecoderParams
 from unspin.lexicon.channel import Channel, ChannelWeights
-from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, screen_tokens, word_counts
+from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, word_counts
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import Repaired, repair_scars
 from unspin.text import match_case, split_paragraphs, surfaces, text_pieces, word_sentences
@@ -121,19 +121,18 @@ def _signals(decoder: Decoder) -> WordSignals:
 
 @dataclass
 class _Chunk:
-    """A paragraph-sized piece of the input with its scars repaired, its cheap counts and the
-    screening stage's tokens (detection.screen_tokens of the repaired text)."""
+    """A paragraph-sized piece of the input with its scars repaired and its cheap counts."""
 
     offset: int
     text: str
     repaired: Repaired
     cheap: DocStats
-    tokens: list[str]
 
     @property
     def words(self) -> Counter:
-        """Its word counts, lower case (only the decoder's cache prior reads them)."""
-        return word_counts(self.repaired.text, self.tokens)
+        """Its word counts, lower case, as the screening stage reads them (only the decoder's
+        cache prior needs them: the screening counts come from the compiled tokenizer)."""
+        return word_counts(self.repaired.text)
 
 
 def _chunks(text: str, decoder: Decoder) -> list[_Chunk]:
@@ -142,8 +141,7 @@ def _chunks(text: str, decoder: Decoder) -> list[_Chunk]:
     for offset, chunk in split_paragraphs(text):
         rep = repair_scars(chunk)
         # (read after the scar repair, which joins "U. S." and "that ’s" as the decoder sees them)
-        tokens = screen_tokens(rep.text)
-        out.append(_Chunk(offset, chunk, rep, cheap_stats(rep.text, len(rep.scars), signals, tokens), tokens))
+        out.append(_Chunk(offset, chunk, rep, cheap_stats(rep.text, len(rep.scars), signals)))
     return out
 
 
