@@ -257,6 +257,7 @@ COMPILED_TOKENIZER_CASES = [
     "astral letters 𝒜𝒷𝒸 and 𐐀𐐁 with emoji 😀😀 between words",
     "a lone surrogate \ud800 inside, \udfff too",
     "", "   \n\t ", "12 345 6.7", "\x00\x01 binary\x7f bytes",
+    "!?." * 3000, "a." * 5000 + " and so on",  # (more tokens than the kernel's first buffer holds)
 ]
 
 

@@ -88,6 +88,13 @@ def _find(keys, vals, pool_start, pool_len, pool, data, a, b, h):
 
 
 @njit(cache=True)
+def _grown(rows, n):
+    out = np.empty(2 * n + 16, np.int64)
+    out[:n] = rows[:n]
+    return out
+
+
+@njit(cache=True)
 def _ascii_letter(c):
     return (0x61 <= c <= 0x7A) or (0x41 <= c <= 0x5A)
 
@@ -99,7 +106,9 @@ def text_rows(data, letters, keys, vals, pool_start, pool_len, pool):
     was past the letters table).  (ASCII bytes are classed inline and each word hashed as it is
     read: 3x the speed of calling _is_letter and _fnv.)"""
     n = data.shape[0]
-    rows = np.empty(n + 1, np.int64)
+    # (a token per 4 bytes to start with, grown when full: a token per byte, "...", would
+    # otherwise cost 8 bytes of rows for every byte of a huge text)
+    rows = np.empty(n // 4 + 16, np.int64)
     unknown = np.empty((64, 2), np.int64)
     n_tok = 0
     n_unk = 0
@@ -110,6 +119,8 @@ def text_rows(data, letters, keys, vals, pool_start, pool_len, pool):
         if c < 0x80:
             if not _ascii_letter(c):
                 if c == 0x2E or c == 0x21 or c == 0x3F:  # . ! ?
+                    if n_tok == rows.shape[0]:
+                        rows = _grown(rows, n_tok)
                     rows[n_tok] = -1
                     n_tok += 1
                 i += 1
@@ -159,6 +170,8 @@ def text_rows(data, letters, keys, vals, pool_start, pool_len, pool):
             unknown[n_unk, 0] = a
             unknown[n_unk, 1] = i
             n_unk += 1
+        if n_tok == rows.shape[0]:
+            rows = _grown(rows, n_tok)
         rows[n_tok] = r
         n_tok += 1
     return rows, n_tok, unknown, n_unk, beyond
