@@ -212,7 +212,7 @@ class WordSignals:
                 grown[: len(old)] = old
                 setattr(self, name, grown)
         store = self._cand
-        store.reserve(len(keyed) * self.CONTEXT_CANDIDATES)
+        min_llr = math.log(1.0 - self.LLR_RATE + self.LLR_RATE * self.CONTEXT_MIN_MASS)
         if len(keyed):
             k_odd, k_fw, k_llr = np.zeros(len(keyed), np.bool_), np.zeros(len(keyed), np.bool_), np.zeros(len(keyed))
             offsets, cand_orig, cand_cost = channel.tables
@@ -221,17 +221,19 @@ class WordSignals:
                               channel.log_weights, QUANT, ABSENT, self._orig_ids, self._fw_ids, self.ODD_RATIO,
                               self.FW_MIN_CHANNEL, self.LLR_RATE, k_odd, k_fw, k_llr)
             odd[keyed], fw[keyed], llr[keyed] = k_odd, k_fw, np.minimum(self.LLR_MAX, k_llr)
-            k_counts = np.zeros(len(keyed), np.int64)
-            shortlist_many(lm.tables, oov, keys[keyed], offsets, cand_orig, cand_cost, channel.log_weights, QUANT,
+            # context candidates only for the types the context look reads (a third fewer)
+            looked = keyed[llr[keyed] >= min_llr]
+            store.reserve(len(looked) * self.CONTEXT_CANDIDATES)
+            k_counts = np.zeros(len(looked), np.int64)
+            shortlist_many(lm.tables, oov, keys[looked], offsets, cand_orig, cand_cost, channel.log_weights, QUANT,
                            ABSENT, self._orig_ids, 1.0, 1.0, 0.0, self.CONTEXT_CANDIDATES, store.out, store.length,
                            store.static, store.orig, store.thes, store.cost, store.mix, store.n, k_counts)
-            counts[keyed] = k_counts
+            counts[looked] = k_counts
         t0, c0 = self._n_types, store.n
         ends = c0 + np.cumsum(counts)
-        min_llr = math.log(1.0 - self.LLR_RATE + self.LLR_RATE * self.CONTEXT_MIN_MASS)
         self._type_word[t0:t0 + n] = wids
         self._type_start[t0:t0 + n] = ends - counts
-        self._type_count[t0:t0 + n] = np.where(llr >= min_llr, counts, 0)
+        self._type_count[t0:t0 + n] = counts  # (0 for a type whose swap mass is below CONTEXT_MIN_MASS)
         self._type_llr[t0:t0 + n] = llr
         self._type_flags[t0:t0 + n] = odd.astype(np.int64) | fw.astype(np.int64) << 1 | rare.astype(np.int64) << 2
         self._type_row.update(zip(words, range(t0, t0 + n)))
