@@ -294,22 +294,28 @@ class WordSignals:
         data = np.frombuffer(encoded, np.uint8)
         letters = _letter_table()
         with self._lock:
-            for attempt in range(3):
+            learnt = False
+            while True:
                 rows, n, unknown, n_unknown, beyond = text_rows(
                     data, letters, self._hash_keys, self._hash_rows, self._type_pool_start, self._type_pool_len,
                     self._pool)
-                if beyond and len(letters) <= 0x10000:  # a character past the BMP: read it again, all of Unicode known
+                if beyond and len(letters) <= 0x10000:
+                    # a character past the BMP: read the text again, knowing all of Unicode's letters
                     letters = _letter_table(astral=True)
-                    rows, n, unknown, n_unknown, beyond = text_rows(
-                        data, letters, self._hash_keys, self._hash_rows, self._type_pool_start,
-                        self._type_pool_len, self._pool)
+                    continue
                 if not n_unknown:
                     break
-                words = list(dict.fromkeys(encoded[a:b].decode("utf-8", "surrogatepass") for a, b in unknown[:n_unknown]))
-                if attempt == 0:
+                spans = unknown[:n_unknown].tolist()
+                words = list(dict.fromkeys(encoded[a:b].decode("utf-8", "surrogatepass") for a, b in spans))
+                if not learnt:
                     self._learn(words)  # (it may start afresh: the text's other words then come next)
-                else:
-                    self._add_types([w for w in words if w not in self._type_row])
+                    learnt = True
+                    continue
+                # after a fresh start: the text's other words, without starting afresh again
+                new = [w for w in words if w not in self._type_row]
+                if not new:  # (never: held types are in the hash table)
+                    return self._screen(screen_tokens(text))
+                self._add_types(new)
             return self._count(rows[:n])
 
     def _learn(self, words: list[str]) -> dict[str, int]:
