@@ -36,7 +36,8 @@ def _fnv(data, a, b):
 @njit(cache=True)
 def _decode(data, i, n):
     """(code point, its length in bytes) of the UTF-8 sequence at data[i] (surrogatepass
-    encoding: lone surrogates come through as code points too); a stray byte reads as itself."""
+    encoding: lone surrogates come through as code points too); a stray byte reads as U+FFFD,
+    no letter."""
     c = np.int64(data[i])
     if c < 0x80:
         return c, 1
