@@ -565,6 +565,8 @@ def screen_counts(tables, oov, tok_rows, type_word, type_start, type_count, type
     pos = 0.0
     hits = 0
     prev1 = bos
+    carry_at = -1  # the token whose left-hand look-up carry_lp holds
+    carry_lp = 0.0
     keep_rate = np.exp(log_keep)
     swap_rate = np.exp(log_swap)
     for i in range(n):
@@ -586,7 +588,13 @@ def screen_counts(tables, oov, tok_rows, type_word, type_start, type_count, type
             nxt1 = eos
             if i + 1 < n and tok_rows[i + 1] >= 0:
                 nxt1 = type_word[tok_rows[i + 1]]
-            keep = logprob(tables, oov, w, prev1, -1) + logprob(tables, oov, nxt1, w, -1)
+            # ln P(word | the word before) is the token before's right-hand look-up when that
+            # token was looked at too: a random memory read fewer (a fifth of them)
+            left = carry_lp if carry_at == i else logprob(tables, oov, w, prev1, -1)
+            right = logprob(tables, oov, nxt1, w, -1)
+            keep = left + right
+            carry_at = i + 1
+            carry_lp = right
             acc = 0.0
             q0 = type_start[r]
             for q in range(q0, q0 + cnt):
