@@ -202,15 +202,9 @@ class WordSignals:
         counts = np.zeros(n, np.int64)
         need_t = self._n_types + n
         if need_t > len(self._type_word):
-            cap = len(self._type_word)
-            while cap < need_t:
-                cap *= 2
             for name in ("_type_word", "_type_start", "_type_count", "_type_llr", "_type_flags",
                          "_type_pool_start", "_type_pool_len"):
-                old = getattr(self, name)
-                grown = np.zeros(cap, old.dtype)
-                grown[: len(old)] = old
-                setattr(self, name, grown)
+                setattr(self, name, _grown(getattr(self, name), need_t))
         store = self._cand
         min_llr = math.log(1.0 - self.LLR_RATE + self.LLR_RATE * self.CONTEXT_MIN_MASS)
         if len(keyed):
@@ -251,20 +245,13 @@ class WordSignals:
         lengths = np.fromiter(map(len, encoded), np.int64, n)
         need = self._pool_n + int(lengths.sum())
         if need > len(self._pool):
-            cap = len(self._pool)
-            while cap < need:
-                cap *= 2
-            grown = np.zeros(cap, np.uint8)
-            grown[: self._pool_n] = self._pool[: self._pool_n]
-            self._pool = grown
+            self._pool = _grown(self._pool, need)
         self._pool[self._pool_n: need] = np.frombuffer(b"".join(encoded), np.uint8)
         self._type_pool_start[t0: t0 + n] = self._pool_n + np.cumsum(lengths) - lengths
         self._type_pool_len[t0: t0 + n] = lengths
         self._pool_n = need
-        if 2 * self._n_types > len(self._hash_keys):  # rebuild, twice as large
-            cap = len(self._hash_keys)
-            while 2 * self._n_types > cap:
-                cap *= 2
+        if 2 * self._n_types > len(self._hash_keys):  # rebuild, large enough to be half full at most
+            cap = _capacity(len(self._hash_keys), 2 * self._n_types)
             self._hash_keys = np.zeros(cap, np.int64)
             self._hash_rows = np.zeros(cap, np.int64)
             new_rows = np.arange(self._n_types, dtype=np.int64)
@@ -380,6 +367,22 @@ class WordSignals:
                 f = int(flags[r])
                 out.append((bool(f & 1), bool(f & 2), bool(f & 4), float(llr[r])))
             return out
+
+
+def _capacity(cap: int, need: int) -> int:
+    """The first doubling of cap that holds `need` items."""
+    while cap < need:
+        cap *= 2
+    return cap
+
+
+def _grown(arr, need: int):
+    """arr at the start of zeros of the first doubling of its length that holds `need` items."""
+    import numpy as np
+
+    out = np.zeros(_capacity(len(arr), need), arr.dtype)
+    out[: len(arr)] = arr
+    return out
 
 
 @lru_cache(maxsize=2)

@@ -7,13 +7,13 @@ itself (on 2 MB of clean articles: 0.15 s for the regex and 0.035 s for the look
 
   * the same tokens as `detection._SCREEN_RE` (`\\p{L}+(?:['\\-]\\p{L}+)*|[.!?]`) of the same
     lower-cased text: UTF-8 decoded on the fly, letters by a table of the code points `regex`
-    calls \\p{L} (`letter_table`), so the compiled tokens are the regex's, byte for byte;
+    calls \\p{L} (`detection._letter_table`), so the compiled tokens are the regex's, byte for byte;
   * each word's row from an open-addressing hash table of the word types held (FNV-1a over the
     word's bytes, checked against the bytes themselves, so a hash collision cannot mix two
     words up); a sentence end is -1; a word not held yet is -2 and its byte span is returned
     so that Python can learn it.
 
-`type_hashes` inserts new word types.  The table's keys are hashes | 1 (0 marks an empty slot).
+`insert_types` puts new word types in the table.  The table's keys are hashes | 1 (0 marks an empty slot).
 """
 from __future__ import annotations
 
@@ -26,11 +26,17 @@ FNV_PRIME = np.uint64(0x100000001B3)
 
 
 @njit(cache=True)
-def _fnv(data, a, b):
-    h = FNV_OFFSET
+def _fnv_extend(h, data, a, b):
+    """FNV-1a state h carried over the bytes data[a:b]."""
     for i in range(a, b):
         h = (h ^ np.uint64(data[i])) * FNV_PRIME
-    return np.int64(h | np.uint64(1))
+    return h
+
+
+@njit(cache=True)
+def _fnv(data, a, b):
+    """The table key of the word data[a:b]: its FNV-1a hash | 1 (0 marks an empty slot)."""
+    return np.int64(_fnv_extend(FNV_OFFSET, data, a, b) | np.uint64(1))
 
 
 @njit(cache=True)
@@ -52,12 +58,17 @@ def _decode(data, i, n):
 
 
 @njit(cache=True)
+def _ascii_letter(c):
+    return (0x61 <= c <= 0x7A) or (0x41 <= c <= 0x5A)
+
+
+@njit(cache=True)
 def _is_letter(letters, data, i, n):
     """(whether the character at data[i] is a letter, its length in bytes, whether its code
     point is past the letters table: the caller must read the text again with a larger one)."""
     c = data[i]
     if c < 0x80:
-        return (0x61 <= c <= 0x7A) or (0x41 <= c <= 0x5A), 1, False
+        return _ascii_letter(c), 1, False
     cp, k = _decode(data, i, n)
     if cp >= letters.shape[0]:
         return False, k, True
@@ -96,16 +107,11 @@ def _grown(rows, n):
 
 
 @njit(cache=True)
-def _ascii_letter(c):
-    return (0x61 <= c <= 0x7A) or (0x41 <= c <= 0x5A)
-
-
-@njit(cache=True)
 def text_rows(data, letters, keys, vals, pool_start, pool_len, pool):
     """Each token of data (lower-cased UTF-8) as its word-type row: -1 a sentence end, -2 a word
     not held.  Returns (rows, n tokens, unknown spans [k, 2], n unknown, whether a code point
     was past the letters table).  (ASCII bytes are classed inline and each word hashed as it is
-    read: 3x the speed of calling _is_letter and _fnv.)"""
+    read: 3x the speed of calling _is_letter for every byte and hashing each word again.)"""
     n = data.shape[0]
     # (a token per 4 bytes to start with, grown when full: a token per byte, "...", would
     # otherwise cost 8 bytes of rows for every byte of a huge text)
@@ -135,9 +141,7 @@ def text_rows(data, letters, keys, vals, pool_start, pool_len, pool):
                 continue
         # a word from data[i]: letters, and ' or - between letters
         a = i
-        h = FNV_OFFSET
-        for j in range(i, i + k):
-            h = (h ^ np.uint64(data[j])) * FNV_PRIME
+        h = _fnv_extend(FNV_OFFSET, data, i, i + k)
         i += k
         while i < n:
             c = data[i]
@@ -150,8 +154,7 @@ def text_rows(data, letters, keys, vals, pool_start, pool_len, pool):
                     is_l, k, past = _is_letter(letters, data, i + 1, n)
                     beyond |= past
                     if is_l:
-                        for j in range(i, i + 1 + k):
-                            h = (h ^ np.uint64(data[j])) * FNV_PRIME
+                        h = _fnv_extend(h, data, i, i + 1 + k)
                         i += 1 + k
                         continue
                 break
@@ -159,8 +162,7 @@ def text_rows(data, letters, keys, vals, pool_start, pool_len, pool):
             beyond |= past
             if not is_l:
                 break
-            for j in range(i, i + k):
-                h = (h ^ np.uint64(data[j])) * FNV_PRIME
+            h = _fnv_extend(h, data, i, i + k)
             i += k
         r = _find(keys, vals, pool_start, pool_len, pool, data, a, i, np.int64(h | np.uint64(1)))
         if r == -2:
