@@ -408,19 +408,17 @@ def screen_tokens(text: str) -> list[str]:
     return _SCREEN_RE.findall(text.lower().replace("’", "'"))
 
 
-def word_counts(text: str, tokens: list[str] | None = None) -> Counter:
-    """Counts of the text's words, lower case, typographic apostrophes made plain (tokens: its
-    screen_tokens, if the caller has them)."""
-    counts = Counter(tokens if tokens is not None else screen_tokens(text))
+def word_counts(text: str) -> Counter:
+    """Counts of the text's words, lower case, typographic apostrophes made plain."""
+    counts = Counter(screen_tokens(text))
     for end in _SENTENCE_ENDS:
         counts.pop(end, None)
     return counts
 
 
-def cheap_stats(text: str, n_scars: int, signals: WordSignals, tokens: list[str] | None = None) -> DocStats:
-    """The screening counts of a text; tokens: its screen_tokens, if the caller has them."""
-    counts = signals.screen(tokens) if tokens is not None else signals.screen_text(text)
-    n, odd, fw, rare, llr, c_llr, c_pos, c_hits = counts
+def cheap_stats(text: str, n_scars: int, signals: WordSignals) -> DocStats:
+    """The screening counts of a text (WordSignals.screen_text)."""
+    n, odd, fw, rare, llr, c_llr, c_pos, c_hits = signals.screen_text(text)
     return DocStats(n_words=n, n_scars=n_scars, n_odd=odd, n_fw_odd=fw, n_rare=rare, spin_llr=llr,
                     context_llr=c_llr, context_pos=c_pos, n_context_hits=c_hits)
 
