@@ -312,12 +312,12 @@ def test_check_skips_decoding_what_screening_clears(monkeypatch):
     article = "\n\n".join(clean[:8]).replace("the U.S.", "the U. S.").replace(" said", " said ”")
     texts = [article] + clean
     quick = [unspin.check(t, fast=True) for t in texts]
-    skipped = [api._cleared_without_swaps(api._chunks(t, api._decoder(True)), api._decoder(True).params)
+    skipped = [api._cleared_without_swaps(api._chunks(t, api._decoder(True)), api._decoder(True))
                for t in texts]
     assert skipped[0] and sum(skipped) >= 5
     assert quick[0].scars and quick[0].restored != article
     with monkeypatch.context() as m:
-        m.setattr(api, "_cleared_without_swaps", lambda chunks, params: False)
+        m.setattr(api, "_cleared_without_swaps", lambda chunks, decoder: False)
         full = [unspin.check(t, fast=True) for t in texts]
     assert [asdict(r) for r in quick] == [asdict(r) for r in full]
     # and it really does not decode

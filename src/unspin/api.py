@@ -19,6 +19,7 @@ from unspin.lexicon.channel import Channel, ChannelWeights
 from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, word_counts
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import Repaired, repair_scars
+from unspin.swap_model import SwapModel, default_swap_model, swap_features
 from unspin.text import match_case, split_paragraphs, surfaces, text_pieces, word_sentences
 
 MIN_WORDS = 12  # below this the document score is not meaningful (the detect issue measures it)
@@ -55,15 +56,21 @@ def _decoder(fast: bool) -> Decoder:
     from unspin.lm import fast_lm
 
     cfg = _config()
-    return Decoder(Channel(weights=cfg.weights), fast_lm(), cfg.decoder)
+    return Decoder(Channel(weights=cfg.weights), fast_lm(), cfg.decoder, default_swap_model())
 
 
-def make_decoder(params: DecoderParams | None = None, weights: ChannelWeights | None = None) -> Decoder:
-    """A decoder with explicit parameters (for tuning and benchmarks)."""
+_SHIPPED = object()
+
+
+def make_decoder(params: DecoderParams | None = None, weights: ChannelWeights | None = None,
+                 swap_model: SwapModel | None | object = _SHIPPED) -> Decoder:
+    """A decoder with explicit parameters (for tuning and benchmarks); swap_model: the
+    shipped one unless given (None: none, see unspin.swap_model)."""
     from unspin.lm import fast_lm
 
     cfg = _config()
-    return Decoder(Channel(weights=weights or cfg.weights), fast_lm(), params or cfg.decoder)
+    model = default_swap_model() if swap_model is _SHIPPED else swap_model
+    return Decoder(Channel(weights=weights or cfg.weights), fast_lm(), params or cfg.decoder, model)
 
 
 def _early_verdict(text: str) -> str | None:
@@ -165,11 +172,18 @@ def _screening(stats: DocStats) -> tuple[float, str, list[Evidence]] | None:
     return p, model.verdict(0.0, stats.n_words), evidence
 
 
-def _cleared_without_swaps(chunks: list[_Chunk], params: DecoderParams) -> bool:
+def _swap_floor(decoder: Decoder) -> float:
+    """The least posterior x P(document is spun) ** doc_power a swap may have to be reported (with
+    a swap model, to be looked at by it)."""
+    model = decoder.swap_model
+    return model.floor if model is not None else decoder.params.report_threshold
+
+
+def _cleared_without_swaps(chunks: list[_Chunk], decoder: Decoder) -> bool:
     """Whether screening clears the text with a probability whose gate (** doc_power) keeps
-    every swap, whatever its posterior, under report_threshold."""
+    every swap, whatever its posterior, under the swap floor."""
     cleared = _screening(_cheap_stats(chunks))
-    return cleared is not None and cleared[0] ** params.doc_power < params.report_threshold
+    return cleared is not None and cleared[0] ** decoder.params.doc_power < _swap_floor(decoder)
 
 
 def _score(text: str, stats: DocStats, decoder: Decoder) -> tuple[float, str, list[Evidence]]:
@@ -202,7 +216,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
     thesaurus_counts = 0.0  # expected swaps per thesaurus over the chunks decoded so far
     pending: list[tuple[str, list]] = []  # per chunk: its repaired text and its candidate swaps
     chunks = chunks if chunks is not None else _chunks(text, decoder)
-    if want_swaps and _cleared_without_swaps(chunks, params):
+    if want_swaps and _cleared_without_swaps(chunks, decoder):
         # Screening clears this text, so its probability is the screening one, and that gates
         # every swap below the report threshold (see the gate below): decoding could report
         # nothing.  The report is the one decoding would give, at screening speed.
@@ -211,12 +225,14 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                          for s in piece.repaired.scars)
         stats = _cheap_stats(chunks)
         return [], scars, "".join(piece.repaired.text for piece in chunks), stats, _score(text, stats, decoder)
+    model = decoder.swap_model if want_swaps else None
     doc = None  # the whole document's word counts, for the decoder's cache prior
-    if params.cache_lambda > 0 and want_swaps:
-        total: Counter = Counter()
+    total: Counter = Counter()  # (and the swap model)
+    if (params.cache_lambda > 0 or model is not None) and want_swaps:
         for piece in chunks:
             total.update(piece.words)
-        doc = decoder.doc_context(total)
+        if params.cache_lambda > 0:
+            doc = decoder.doc_context(total)
     reads_surface = getattr(decoder, "reads_surface", 0)  # (the neural tier reads text: see decode.Batch)
     preceding: tuple[str, ...] = ()
     for piece in chunks:
@@ -261,8 +277,10 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
             batch.doc = doc if final and passes > 0 else None
             # (only the last pass's sentences are read, and only for their swaps that could be
             # reported: min_doc=1 returns those whose posterior reaches report_threshold)
-            results = decoder.decode_batch(batch, rate, min_doc=1.0, with_swaps=final, log_weights=log_w,
-                                           stats_only=not final)
+            # (with a swap model every swap on the best path: the floor is applied below)
+            results = decoder.decode_batch(batch, rate, min_doc=0.0 if model is not None else 1.0, with_swaps=final,
+                                           log_weights=log_w, stats_only=not final)
+            chunk_rate = rate if rate is not None else params.rate
             if k == stats_pass:
                 snap = (batch.log_evidence, batch.log_clean, batch.n_spinnable, batch.swap_mass, batch.evidence_pos,
                         batch.thesaurus_counts)
@@ -287,7 +305,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                 a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end
                 # b - 1 is the word's last char: to_input[b] may lie past a space the scar
                 # repair removed
-                held.append((a, b, to_input[a] + offset, to_input[b - 1] + 1 + offset, ws, ws.start == 0))
+                held.append((a, b, to_input[a] + offset, to_input[b - 1] + 1 + offset, ws, ws.start == 0,
+                             words[ws.start:ws.end], chunk_rate))
         pending.append((fixed, held))
     if want_swaps:
         # A swap is reported when P(swap | the text is spun) * P(the text is spun) ** doc_power
@@ -297,13 +316,21 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         # clean text does not make its rare words swaps.
         scored = _score(text, stats, decoder)
         gate = scored[0] ** params.doc_power
+        floor = _swap_floor(decoder)
+        if model is not None:
+            _model_probabilities(model, pending, gate, floor, scored[0], total, decoder.lm)
         for fixed, held in pending:
             pieces: list[str] = []
             cursor = 0
-            for a, b, ia, ib, ws, initial in held:
-                prob = ws.probability * gate
-                if prob < params.report_threshold:
-                    continue
+            for a, b, ia, ib, ws, initial, _words, _rate in held:
+                if model is None:
+                    prob = ws.probability * gate
+                    if prob < params.report_threshold:
+                        continue
+                else:
+                    prob = ws.model_probability
+                    if prob < model.threshold:
+                        continue
                 spun_fixed = fixed[a:b]
                 original = match_case(spun_fixed, ws.original, initial)
                 pieces.append(fixed[cursor:a])
@@ -312,7 +339,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                 swaps.append(Swap(
                     start=ia, end=ib, spun=text[ia:ib], original=original,
                     probability=round(prob, 4),
-                    alternatives=_alternatives(spun_fixed, ws.alternatives, ws.probability, initial),
+                    alternatives=_alternatives(spun_fixed, ws.alternatives, ws.probability if model is None else prob,
+                                               initial),
                     thesaurus=ws.thesaurus,
                 ))
             pieces.append(fixed[cursor:])
@@ -321,6 +349,27 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         scored = None
     stats.n_swaps = len(swaps)  # (not a feature: the score above holds for the stats as returned)
     return swaps, scars, "".join(restored_parts), stats, scored
+
+
+def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate: float, floor: float,
+                         doc_probability: float, counts: Counter, lm) -> None:
+    """Set `model_probability` on every held swap: the swap model's for those whose posterior x
+    gate reaches the floor, 0 for the rest (one call of the model for the whole document)."""
+    rows, looked = [], []
+    n_words = sum(counts.values())
+    unigram = lm.unigram
+    for fixed, held in pending:
+        for a, b, _ia, _ib, ws, initial, words, rate in held:
+            ws.model_probability = 0.0
+            if ws.probability * gate < floor:
+                continue
+            rows.append(swap_features(words, ws.original, ws.probability, ws.alternatives, ws.thesaurus, ws.lm_gain,
+                                      ws.channel, fixed[a:a + 1].isupper(), initial, doc_probability, rate, counts,
+                                      n_words, unigram))
+            looked.append(ws)
+    if rows:
+        for ws, p in zip(looked, model.probability(rows).tolist()):
+            ws.model_probability = p
 
 
 def _only_adds_words(spun_words: list[str], original: str) -> bool:

@@ -110,6 +110,12 @@ class WordSwap:
     probability: float
     thesaurus: str
     alternatives: list[tuple[str, float]] = field(default_factory=list)
+    # what the swap model (unspin.swap_model) reads besides the posterior: the rate-free local
+    # 3-gram score of the original minus the spun words' (nats), and ln P(spun | original)
+    # under the shipped thesaurus weights
+    lm_gain: float = 0.0
+    channel: float = 0.0
+    model_probability: float = 0.0  # the swap model's (set by api.check)
 
 
 @dataclass
@@ -174,10 +180,13 @@ class _CandidateStore:
 
 
 class Decoder:
-    def __init__(self, channel: Channel, lm: NgramLM, params: DecoderParams | None = None):
+    def __init__(self, channel: Channel, lm: NgramLM, params: DecoderParams | None = None, swap_model=None):
         self.channel = channel
         self.lm = lm
         self.params = params or DecoderParams()
+        # unspin.swap_model.SwapModel: what api.check reports each swap's probability with
+        # (None: the posterior times P(document is spun) ** doc_power, against report_threshold)
+        self.swap_model = swap_model
         self._store = _CandidateStore(max_words=channel.max_phrase_words)
         # Per word type, a row of _info_table (see _info): the dict gives the row, so that a
         # batch's words become arrays with one look-up each and one fancy index
@@ -491,7 +500,8 @@ class Decoder:
                     r = self._sharpen(same, arc_mix, post_l, row_l, alts)
                 alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
                 swaps.append(WordSwap(a_start, a_end, originals[store.orig[r]], prob, reported_thesaurus(store.thes[r]),
-                                      alternatives))
+                                      alternatives, self._lm_gain(batch, sent_ptr[s] + a_start, a_end - a_start, r),
+                                      float(store.mix[r])))
             if with_swaps and near_min > 0:
                 # kept words this likely swapped: their one-word candidates (arcs are sorted by
                 # start), summed per original, likeliest first
@@ -513,6 +523,18 @@ class Decoder:
             results.append(SentenceResult(swaps, swap_list, spin_all[a0:a1],
                                           float(log_z[s] - log_clean[s]), float(log_clean[s]), near))
         return results
+
+    @staticmethod
+    def _lm_gain(batch: "Batch", word: int, length: int, row: int) -> float:
+        """The local 3-gram score (kept from the first pass in batch.local_lm) of store row `row`
+        as the original of `length` spun words from batch word `word`, minus the spun words'."""
+        li = length - 1
+        c = row - int(batch.slot_start[word, li])
+        lbase = li * (batch.local_lm.shape[1] // batch.slot_start.shape[1])
+        if c < 0 or lbase + 1 + c >= batch.local_lm.shape[1]:
+            return 0.0
+        gain = float(batch.local_lm[word, lbase + 1 + c] - batch.local_lm[word, lbase])
+        return gain if math.isfinite(gain) else 0.0
 
     def _sharpen(self, same: list[int], arc_mix: list[float], post: list[float], row: list[int],
                  alts: dict[str, float]) -> int:

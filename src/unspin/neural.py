@@ -801,6 +801,9 @@ class RescoringDecoder:
     estimate the chunk's rate) and then `rate_passes` more times with an explicit rate; only
     the latter are rescored."""
 
+    # the swap model is trained on the fast tier's swaps: the rescored ones keep their posteriors
+    swap_model = None
+
     def __init__(self, decoder, lm: NeuralLM, params: RescoreParams | None = None):
         self.inner = decoder
         self.neural = lm  # (decoder.lm stays the n-gram: api reads it for the detector's signals)

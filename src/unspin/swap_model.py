@@ -1,0 +1,151 @@
+"""The swap model: each candidate swap's reported probability, from the decoder's posterior and
+what the lattice does not see.
+
+The lattice's posterior P(swap | the text is spun) times the document's probability is a poor
+probability of its own: on dev, the swaps it reported at 0.55 and above averaged 0.91 and were
+right 73% of the time, and it cannot weigh what lies outside one sentence's 3-gram (how often
+the word and its original occur in the whole document, how common each is, how the document's
+rate and thesaurus mix came out).  So every swap on a chunk's best path above `floor` (the old
+gate, posterior x P(document is spun)) is scored again by a small gradient-boosted tree
+ensemble, trained on dev by `scripts/train_swap_model.py` (scikit-learn's
+GradientBoostingClassifier, exported to `data/swap_model.json`, evaluated here in numpy), and
+reported when that score reaches `threshold`.  The model reads `FEATURES` (see `swap_features`).
+
+The fast tier only: the neural tier's swaps keep their rescored posteriors (the model was not
+trained on them).
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+FEATURES = (
+    "posterior_logit",       # the swap's posterior in its lattice (its span's lowest), as log-odds
+    "document_logit",        # P(the document is spun), as log-odds
+    "log_rate",              # ln of the rate the chunk was decoded at
+    "spun_words",            # words in the spun span
+    "original_words",        # words in the original
+    "spun_unigram",          # mean 3-gram unigram ln P of the spun words
+    "original_unigram",      # ... of the original's words
+    "lm_gain",               # local 3-gram score of the original minus the spun words' (nats)
+    "channel",               # ln P(spun | original), shipped thesaurus weights
+    "capitalised",           # the spun span starts with a capital
+    "sentence_initial",      # ... and starts its sentence
+    "spun_in_document",      # ln(1 + occurrences of the spun words in the document)
+    "original_in_document",  # ln(1 + occurrences of the original's words in the document)
+    "first_alternative",     # the next original's share of the span's posterior
+    "alternatives",          # how many other originals the span has
+    "wordnet", "mythes", "moby",  # the thesaurus that explains the swap best
+    "spun_chars",            # length of the spun span
+    "log_document_words",    # ln(1 + words in the document)
+)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1.0 - 1e-6)
+    return math.log(p / (1.0 - p))
+
+
+def _in_document(words: list[str], counts: Counter) -> float:
+    """ln(1 + the fewest occurrences in the document of any of these (lower-case) words)."""
+    return math.log1p(min((counts.get(w, 0) for w in words), default=0))
+
+
+def swap_features(spun_words: list[str], original: str, posterior: float, alternatives: list[tuple[str, float]],
+                  thesaurus: str, lm_gain: float, channel: float, capitalised: bool, initial: bool,
+                  doc_probability: float,
+                  rate: float, counts: Counter, n_doc_words: int, unigram) -> list[float]:
+    """One row of FEATURES.  spun_words: the span's words as the decoder read them (lower
+    case); counts: the document's lower-case word counts; unigram: word -> ln P (the 3-gram's)."""
+    orig_words = original.lower().split(" ")
+    spun_text = " ".join(spun_words)
+    return [
+        _logit(posterior),
+        _logit(doc_probability),
+        math.log(max(rate, 1e-4)),
+        float(len(spun_words)),
+        float(len(orig_words)),
+        sum(unigram(w) for w in spun_words) / len(spun_words),
+        sum(unigram(w) for w in orig_words) / len(orig_words),
+        lm_gain,
+        channel if math.isfinite(channel) else -30.0,
+        float(capitalised),
+        float(initial),
+        _in_document(spun_words, counts),
+        _in_document(orig_words, counts),
+        alternatives[0][1] if alternatives else 0.0,
+        float(len(alternatives)),
+        float(thesaurus == "wordnet"), float(thesaurus == "mythes"), float(thesaurus == "moby"),
+        float(len(spun_text)),
+        math.log1p(n_doc_words),
+    ]
+
+
+@dataclass(frozen=True)
+class SwapModel:
+    """A tree ensemble: P = sigmoid(init + learning_rate · Σ_t value[t, leaf_t(x)]).  Trees are
+    padded to one node count; a leaf points to itself, so `depth` steps reach every leaf."""
+
+    features: tuple[str, ...]
+    feature: np.ndarray  # int   [trees, nodes]
+    split: np.ndarray  # float [trees, nodes]: go left when x[feature] <= split
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray  # float [trees, nodes]
+    init: float
+    learning_rate: float
+    depth: int
+    floor: float  # candidates: posterior x P(document is spun) at least this
+    threshold: float  # reported: the model's probability at least this
+    meta: dict = field(default_factory=dict)
+
+    def probability(self, rows) -> np.ndarray:
+        # (float32 first: scikit-learn's trees split on float32 features, and so must these)
+        x = np.asarray(rows, dtype=np.float32).astype(np.float64).reshape(-1, len(self.features))
+        n, trees = x.shape[0], self.feature.shape[0]
+        if n == 0:
+            return np.zeros(0)
+        t_index = np.arange(trees)[None, :]
+        node = np.zeros((n, trees), dtype=np.int64)
+        sample = np.arange(n)[:, None]
+        for _ in range(self.depth):
+            f = self.feature[t_index, node]
+            go_left = x[sample, f] <= self.split[t_index, node]
+            node = np.where(go_left, self.left[t_index, node], self.right[t_index, node])
+        z = self.init + self.learning_rate * self.value[t_index, node].sum(axis=1)
+        return 1.0 / (1.0 + np.exp(-z))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SwapModel":
+        if tuple(d["features"]) != FEATURES:
+            raise ValueError("swap model: its features are not this version's FEATURES (retrain it: "
+                             "scripts/train_swap_model.py)")
+        arr = {k: np.asarray(d["trees"][k]) for k in ("feature", "split", "left", "right", "value")}
+        return cls(tuple(d["features"]), arr["feature"].astype(np.int64), arr["split"].astype(np.float64),
+                   arr["left"].astype(np.int64), arr["right"].astype(np.int64), arr["value"].astype(np.float64),
+                   float(d["init"]), float(d["learning_rate"]), int(d["depth"]), float(d["floor"]),
+                   float(d["threshold"]), dict(d.get("meta", {})))
+
+    def to_dict(self) -> dict:
+        return {"features": list(self.features), "init": self.init, "learning_rate": self.learning_rate,
+                "depth": self.depth, "floor": self.floor, "threshold": self.threshold,
+                "meta": self.meta,
+                "trees": {"feature": self.feature.tolist(), "split": self.split.tolist(),
+                          "left": self.left.tolist(), "right": self.right.tolist(),
+                          "value": self.value.tolist()}}
+
+
+@lru_cache(maxsize=1)
+def default_swap_model() -> SwapModel | None:
+    """The shipped model (data/swap_model.json), or None where it is absent."""
+    try:
+        text = resources.files("unspin").joinpath("data/swap_model.json").read_text("utf-8")
+    except FileNotFoundError:
+        return None
+    return SwapModel.from_dict(json.loads(text))

@@ -1,0 +1,81 @@
+"""The swap model: tree evaluation, the shipped file, and how check() reports with it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import unspin
+from unspin import api
+from unspin.swap_model import FEATURES, SwapModel, default_swap_model, swap_features
+
+
+def _stump_model(feature: int, split: float, low: float, high: float, init: float = 0.0) -> SwapModel:
+    """One depth-1 tree (root, left leaf, right leaf) plus a second tree that adds 0.5 everywhere."""
+    n = len(FEATURES)
+    assert 0 <= feature < n
+    feat = np.array([[feature, 0, 0], [0, 0, 0]])
+    split_ = np.array([[split, np.inf, np.inf], [np.inf, np.inf, np.inf]])
+    left = np.array([[1, 1, 2], [0, 1, 2]])
+    right = np.array([[2, 1, 2], [0, 1, 2]])
+    value = np.array([[0.0, low, high], [0.5, 0.0, 0.0]])
+    return SwapModel(FEATURES, feat, split_, left, right, value, init, 1.0, 2, 0.3, 0.5)
+
+
+def test_trees_are_walked_to_their_leaves():
+    m = _stump_model(feature=7, split=1.5, low=-2.0, high=3.0, init=0.25)
+    x = np.zeros((3, len(FEATURES)))
+    x[:, 7] = [1.0, 1.5, 2.0]  # below, on (goes left, as scikit-learn does), above the split
+    z = np.log(m.probability(x) / (1 - m.probability(x)))
+    assert z == pytest.approx([0.25 - 2.0 + 0.5, 0.25 - 2.0 + 0.5, 0.25 + 3.0 + 0.5])
+    assert m.probability(np.zeros((0, len(FEATURES)))).shape == (0,)
+
+
+def test_a_model_round_trips_and_refuses_other_features():
+    m = _stump_model(feature=0, split=0.0, low=-1.0, high=1.0)
+    again = SwapModel.from_dict(m.to_dict())
+    x = np.random.default_rng(0).normal(size=(20, len(FEATURES)))
+    assert np.array_equal(again.probability(x), m.probability(x))
+    d = m.to_dict()
+    d["features"] = list(FEATURES[:-1])
+    with pytest.raises(ValueError, match="retrain"):
+        SwapModel.from_dict(d)
+
+
+def test_the_shipped_model_prefers_a_swap_the_lattice_is_sure_of():
+    model = default_swap_model()
+    assert model is not None and model.features == FEATURES and model.threshold == 0.5
+    common = dict(alternatives=[], thesaurus="wordnet", lm_gain=6.0, channel=-2.0, capitalised=False,
+                  initial=False, doc_probability=0.99, rate=0.3, counts={"astatine": 1}, n_doc_words=300,
+                  unigram=lambda w: -12.0 if w == "astatine" else -6.0)
+    sure = swap_features(["astatine"], "at", 0.99, **common)
+    unsure = swap_features(["astatine"], "at", 0.35, **common)
+    assert len(sure) == len(FEATURES)
+    p_sure, p_unsure = model.probability([sure, unsure])
+    assert p_sure > model.threshold > p_unsure or p_sure > p_unsure + 0.2
+
+
+def test_check_reports_the_model_probability_above_its_threshold():
+    text = open(api.resources.files("unspin") / "data" / "demo" / "demo.txt", encoding="utf-8").read()
+    model = default_swap_model()
+    report = unspin.check(text, fast=True)
+    assert report.swaps and all(s.probability >= model.threshold for s in report.swaps)
+    # without a model, the swaps are the posterior-gated ones of before, a different set
+    plain = api.check(text, decoder=api.make_decoder(swap_model=None))
+    assert plain.swaps and all(s.probability >= api._config().decoder.report_threshold for s in plain.swaps)
+    assert [(s.start, s.probability) for s in plain.swaps] != [(s.start, s.probability) for s in report.swaps]
+
+
+def test_a_model_that_rejects_everything_reports_no_swaps_but_repairs_scars():
+    m = _stump_model(feature=0, split=0.0, low=-50.0, high=-50.0)
+    text = open(api.resources.files("unspin") / "data" / "demo" / "demo.txt", encoding="utf-8").read()
+    text = text.replace("the ", "the U. S. ", 1)
+    assert unspin.check(text, fast=True).swaps
+    report = api.check(text, decoder=api.make_decoder(swap_model=m))
+    assert report.swaps == [] and report.scars and "U.S." in report.restored
+    assert report.spun_probability == unspin.check(text, fast=True).spun_probability  # (the detector's)
+
+
+def test_the_neural_tier_keeps_its_own_probabilities():
+    from unspin.neural import RescoringDecoder
+
+    assert RescoringDecoder.swap_model is None
