@@ -162,6 +162,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--refit", action="store_true", help="reuse the collected features")
     ap.add_argument("--cv", action="store_true", help="5-fold figures for several weights first")
+    ap.add_argument("--cv-weights", help="the --cv settings: w/we/wc[,w/we/wc...] (default: five of them)")
     args = ap.parse_args()
     cache = CACHE / "swap-features-dev.npz"
     if args.refit and cache.exists():
@@ -176,7 +177,10 @@ def main() -> int:
           f"restore {base['restore']:.3f}")
     if args.cv:
         fold = d["doc"] % 5
-        for w, we, wc in ((1.0, 1.0, 1.0), (2.5, 2.5, 1.0), (1.5, 4.0, 1.0), (1.5, 4.0, 3.0), (1.5, 4.0, 10.0)):
+        settings = ((1.0, 1.0, 1.0), (2.5, 2.5, 1.0), (1.5, 4.0, 1.0), (1.5, 4.0, 3.0), (1.5, 4.0, 10.0))
+        if args.cv_weights:
+            settings = [tuple(float(v) for v in item.split("/")) for item in args.cv_weights.split(",")]
+        for w, we, wc in settings:
             score = np.zeros(len(y))
             for k in range(5):
                 tr = fold != k
