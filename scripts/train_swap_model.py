@@ -38,7 +38,8 @@ from common import CACHE, load_records, norm_words, word_spans  # noqa: E402
 from unspin.swap_model import FEATURES, SwapModel  # noqa: E402
 
 OUT = ROOT / "src" / "unspin" / "data" / "swap_model.json"
-FLOOR = 0.3
+FLOOR = 0.15
+NEAR = 0.05
 THRESHOLD = 0.5
 DEPTH = 3
 TREES = 150
@@ -50,8 +51,9 @@ class _Recorder:
 
     threshold = THRESHOLD
 
-    def __init__(self, floor: float):
+    def __init__(self, floor: float, near: float):
         self.floor = floor
+        self.near = near
         self.rows: list[list[float]] = []
 
     def probability(self, rows):
@@ -60,10 +62,10 @@ class _Recorder:
 
 
 def _collect(job):
-    recs, floor = job
+    recs, floor, near = job
     from unspin.api import check, make_decoder
 
-    recorder = _Recorder(floor)
+    recorder = _Recorder(floor, near)
     decoder = make_decoder(swap_model=recorder)
     out_rows, labels, doc, tok_in, tok_all, exact, clean = [], [], [], [], [], [], []
     gold_tokens = clean_words = 0
@@ -94,10 +96,10 @@ def _collect(job):
     return out_rows, labels, doc, tok_in, tok_all, exact, clean, gold_tokens, gold_swaps, clean_words
 
 
-def collect(floor: float, workers: int) -> dict:
+def collect(floor: float, near: float, workers: int) -> dict:
     recs = load_records("dev")
     t0 = time.time()
-    parts = [(recs[i::workers], floor) for i in range(workers)]
+    parts = [(recs[i::workers], floor, near) for i in range(workers)]
     with ProcessPoolExecutor(workers) as pool:
         got = list(pool.map(_collect, parts))
     data = {k: np.concatenate([np.asarray(g[i]) for g in got]) for i, k in
@@ -128,7 +130,7 @@ def fit(x, y, exact, clean, weight, exact_weight, clean_weight):
     return m
 
 
-def export(m, floor: float, meta: dict) -> SwapModel:
+def export(m, floor: float, near: float, meta: dict) -> SwapModel:
     trees = [est[0].tree_ for est in m.estimators_]
     nodes = max(t.node_count for t in trees)
     shape = (len(trees), nodes)
@@ -149,7 +151,7 @@ def export(m, floor: float, meta: dict) -> SwapModel:
     # the ensemble's starting log-odds (sklearn's prior), read back from its decision function
     init = float(m.decision_function(probe)[0]) - LEARNING_RATE * sum(float(t.predict(probe.astype(np.float32)).ravel()[0])
                                                                       for t in trees)
-    model = SwapModel(FEATURES, feature, split, left, right, value, init, LEARNING_RATE, DEPTH, floor, THRESHOLD, meta)
+    model = SwapModel(FEATURES, feature, split, left, right, value, init, LEARNING_RATE, DEPTH, floor, near, THRESHOLD, meta)
     return model
 
 
@@ -157,8 +159,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weight", type=float, default=1.5, help="weight of a real swap whose original is wrong")
     ap.add_argument("--exact-weight", type=float, default=4.0, help="weight of a real swap restored exactly")
-    ap.add_argument("--clean-weight", type=float, default=3.0, help="weight of a false swap in a clean text")
+    ap.add_argument("--clean-weight", type=float, default=10.0, help="weight of a false swap in a clean text")
     ap.add_argument("--floor", type=float, default=FLOOR)
+    ap.add_argument("--near", type=float, default=NEAR)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--refit", action="store_true", help="reuse the collected features")
     ap.add_argument("--cv", action="store_true", help="5-fold figures for several weights first")
@@ -168,7 +171,7 @@ def main() -> int:
     if args.refit and cache.exists():
         d = dict(np.load(cache))
     else:
-        d = collect(args.floor, args.workers)
+        d = collect(args.floor, args.near, args.workers)
         CACHE.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(cache, **d)
     x, y, exact, clean = d["x"], d["y"].astype(bool), d["exact"].astype(bool), d["clean"].astype(bool)
@@ -194,7 +197,7 @@ def main() -> int:
             "exact_weight": args.exact_weight, "clean_weight": args.clean_weight,
             "trees": TREES, "learning_rate": LEARNING_RATE,
             "command": "python scripts/train_swap_model.py " + " ".join(sys.argv[1:])}
-    model = export(m, args.floor, meta)
+    model = export(m, args.floor, args.near, meta)
     check = model.probability(x[:2000])
     ref = m.predict_proba(x[:2000])[:, 1]
     if not np.allclose(check, ref, atol=1e-6):

@@ -18,7 +18,7 @@ def _stump_model(feature: int, split: float, low: float, high: float, init: floa
     left = np.array([[1, 1, 2], [0, 1, 2]])
     right = np.array([[2, 1, 2], [0, 1, 2]])
     value = np.array([[0.0, low, high], [0.5, 0.0, 0.0]])
-    return SwapModel(FEATURES, feat, split_, left, right, value, init, 1.0, 2, 0.3, 0.5)
+    return SwapModel(FEATURES, feat, split_, left, right, value, init, 1.0, 2, 0.3, 0.05, 0.5)
 
 
 def test_trees_are_walked_to_their_leaves():

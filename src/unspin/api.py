@@ -277,9 +277,11 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
             batch.doc = doc if final and passes > 0 else None
             # (only the last pass's sentences are read, and only for their swaps that could be
             # reported: min_doc=1 returns those whose posterior reaches report_threshold)
-            # (with a swap model every swap on the best path: the floor is applied below)
+            # (with a swap model every swap on the best path and the likely kept words: the floor
+            # is applied below)
+            extra = {"near_min": model.near} if model is not None and final else {}
             results = decoder.decode_batch(batch, rate, min_doc=0.0 if model is not None else 1.0, with_swaps=final,
-                                           log_weights=log_w, stats_only=not final)
+                                           log_weights=log_w, stats_only=not final, **extra)
             chunk_rate = rate if rate is not None else params.rate
             if k == stats_pass:
                 snap = (batch.log_evidence, batch.log_clean, batch.n_spinnable, batch.swap_mass, batch.evidence_pos,
@@ -299,7 +301,9 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         # the threshold), held until the document's probability is known.
         held = []
         for (word_toks, words, _linked), result in zip(units, results):
-            for ws in result.swaps:
+            # with a swap model, the words the best path keeps but might be swaps (SentenceResult.near)
+            # are its candidates too: one of them reported is a swap the path missed
+            for ws in sorted(result.swaps + result.near, key=lambda w: w.start) if result.near else result.swaps:
                 if _only_adds_words(words[ws.start:ws.end], ws.original):
                     continue
                 a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end

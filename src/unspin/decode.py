@@ -518,8 +518,9 @@ class Decoder:
                         best[i] = kk
                 for i, at_i in cands.items():
                     ranked = sorted(at_i.items(), key=lambda x: -x[1])
-                    near.append(WordSwap(i, i + 1, ranked[0][0], swap_list[i], reported_thesaurus(store.thes[row_l[best[i]]]),
-                                         ranked[1:6]))
+                    r = row_l[best[i]]
+                    near.append(WordSwap(i, i + 1, ranked[0][0], swap_list[i], reported_thesaurus(store.thes[r]),
+                                         ranked[1:6], self._lm_gain(batch, sent_ptr[s] + i, 1, r), float(store.mix[r])))
             results.append(SentenceResult(swaps, swap_list, spin_all[a0:a1],
                                           float(log_z[s] - log_clean[s]), float(log_clean[s]), near))
         return results

@@ -101,7 +101,8 @@ class SwapModel:
     init: float
     learning_rate: float
     depth: int
-    floor: float  # candidates: posterior x P(document is spun) at least this
+    floor: float  # candidates: posterior x P(document is spun) ** doc_power at least this
+    near: float  # ... and the words the best path keeps whose swap posterior reaches this are candidates too
     threshold: float  # reported: the model's probability at least this
     meta: dict = field(default_factory=dict)
 
@@ -129,12 +130,12 @@ class SwapModel:
         arr = {k: np.asarray(d["trees"][k]) for k in ("feature", "split", "left", "right", "value")}
         return cls(tuple(d["features"]), arr["feature"].astype(np.int64), arr["split"].astype(np.float64),
                    arr["left"].astype(np.int64), arr["right"].astype(np.int64), arr["value"].astype(np.float64),
-                   float(d["init"]), float(d["learning_rate"]), int(d["depth"]), float(d["floor"]),
+                   float(d["init"]), float(d["learning_rate"]), int(d["depth"]), float(d["floor"]), float(d["near"]),
                    float(d["threshold"]), dict(d.get("meta", {})))
 
     def to_dict(self) -> dict:
         return {"features": list(self.features), "init": self.init, "learning_rate": self.learning_rate,
-                "depth": self.depth, "floor": self.floor, "threshold": self.threshold,
+                "depth": self.depth, "floor": self.floor, "near": self.near, "threshold": self.threshold,
                 "meta": self.meta,
                 "trees": {"feature": self.feature.tolist(), "split": self.split.tolist(),
                           "left": self.left.tolist(), "right": self.right.tolist(),
