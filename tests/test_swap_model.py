@@ -30,6 +30,15 @@ def test_trees_are_walked_to_their_leaves():
     assert m.probability(np.zeros((0, len(FEATURES)))).shape == (0,)
 
 
+def test_compiled_and_numpy_tree_walks_agree():
+    from unspin.swap_model import _tree_sums, _tree_sums_numpy
+
+    m = default_swap_model()
+    x = np.random.default_rng(1).normal(scale=3.0, size=(300, len(FEATURES)))
+    args = (m.feature, m.split, m.left, m.right, m.value, m.depth)
+    assert np.allclose(_tree_sums(x, *args), _tree_sums_numpy(x, *args), rtol=0, atol=1e-12)
+
+
 def test_a_model_round_trips_and_refuses_other_features():
     m = _stump_model(feature=0, split=0.0, low=-1.0, high=1.0)
     again = SwapModel.from_dict(m.to_dict())

@@ -361,7 +361,13 @@ def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate
     gate reaches the floor, 0 for the rest (one call of the model for the whole document)."""
     rows, looked = [], []
     n_words = sum(counts.values())
-    unigram = lm.unigram
+    seen: dict[str, float] = {}
+
+    def unigram(word: str) -> float:  # (a document's candidates repeat their words)
+        got = seen.get(word)
+        if got is None:
+            got = seen[word] = lm.unigram(word)
+        return got
     for fixed, held in pending:
         for a, b, _ia, _ib, ws, initial, words, rate in held:
             ws.model_probability = 0.0

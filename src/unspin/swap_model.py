@@ -25,6 +25,8 @@ from importlib import resources
 
 import numpy as np
 
+from unspin._jit import njit, python_mode
+
 FEATURES = (
     "posterior_logit",       # the swap's posterior in its lattice (its span's lowest), as log-odds
     "document_logit",        # P(the document is spun), as log-odds
@@ -54,7 +56,13 @@ def _logit(p: float) -> float:
 
 def _in_document(words: list[str], counts: Counter) -> float:
     """ln(1 + the fewest occurrences in the document of any of these (lower-case) words)."""
+    if len(words) == 1:  # (most spans)
+        return math.log1p(counts.get(words[0], 0))
     return math.log1p(min((counts.get(w, 0) for w in words), default=0))
+
+
+def _mean(words: list[str], score) -> float:
+    return score(words[0]) if len(words) == 1 else sum(map(score, words)) / len(words)
 
 
 def swap_features(spun_words: list[str], original: str, posterior: float, alternatives: list[tuple[str, float]],
@@ -64,15 +72,14 @@ def swap_features(spun_words: list[str], original: str, posterior: float, altern
     """One row of FEATURES.  spun_words: the span's words as the decoder read them (lower
     case); counts: the document's lower-case word counts; unigram: word -> ln P (the 3-gram's)."""
     orig_words = original.lower().split(" ")
-    spun_text = " ".join(spun_words)
     return [
         _logit(posterior),
         _logit(doc_probability),
         math.log(max(rate, 1e-4)),
         float(len(spun_words)),
         float(len(orig_words)),
-        sum(unigram(w) for w in spun_words) / len(spun_words),
-        sum(unigram(w) for w in orig_words) / len(orig_words),
+        _mean(spun_words, unigram),
+        _mean(orig_words, unigram),
         lm_gain,
         channel if math.isfinite(channel) else -30.0,
         float(capitalised),
@@ -82,9 +89,40 @@ def swap_features(spun_words: list[str], original: str, posterior: float, altern
         alternatives[0][1] if alternatives else 0.0,
         float(len(alternatives)),
         float(thesaurus == "wordnet"), float(thesaurus == "mythes"), float(thesaurus == "moby"),
-        float(len(spun_text)),
+        float(sum(map(len, spun_words)) + len(spun_words) - 1),  # (the span's characters)
         math.log1p(n_doc_words),
     ]
+
+
+@njit(cache=True)
+def _tree_sums(x, feature, split, left, right, value, depth):
+    """Σ over trees of the leaf value each row of x reaches (see SwapModel)."""
+    n, trees = x.shape[0], feature.shape[0]
+    out = np.zeros(n)
+    for i in range(n):
+        acc = 0.0
+        for t in range(trees):
+            node = 0
+            for _d in range(depth):
+                if x[i, feature[t, node]] <= split[t, node]:
+                    node = left[t, node]
+                else:
+                    node = right[t, node]
+            acc += value[t, node]
+        out[i] = acc
+    return out
+
+
+def _tree_sums_numpy(x, feature, split, left, right, value, depth):
+    """_tree_sums in numpy, every row and tree a level at a time (for plain-Python mode, where
+    the loops of _tree_sums would run in the interpreter)."""
+    t_index = np.arange(feature.shape[0])[None, :]
+    node = np.zeros((x.shape[0], feature.shape[0]), dtype=np.int64)
+    sample = np.arange(x.shape[0])[:, None]
+    for _ in range(depth):
+        go_left = x[sample, feature[t_index, node]] <= split[t_index, node]
+        node = np.where(go_left, left[t_index, node], right[t_index, node])
+    return value[t_index, node].sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -109,17 +147,11 @@ class SwapModel:
     def probability(self, rows) -> np.ndarray:
         # (float32 first: scikit-learn's trees split on float32 features, and so must these)
         x = np.asarray(rows, dtype=np.float32).astype(np.float64).reshape(-1, len(self.features))
-        n, trees = x.shape[0], self.feature.shape[0]
-        if n == 0:
+        if x.shape[0] == 0:
             return np.zeros(0)
-        t_index = np.arange(trees)[None, :]
-        node = np.zeros((n, trees), dtype=np.int64)
-        sample = np.arange(n)[:, None]
-        for _ in range(self.depth):
-            f = self.feature[t_index, node]
-            go_left = x[sample, f] <= self.split[t_index, node]
-            node = np.where(go_left, self.left[t_index, node], self.right[t_index, node])
-        z = self.init + self.learning_rate * self.value[t_index, node].sum(axis=1)
+        walk = _tree_sums_numpy if python_mode() else _tree_sums
+        sums = walk(x, self.feature, self.split, self.left, self.right, self.value, self.depth)
+        z = self.init + self.learning_rate * sums
         return 1.0 / (1.0 + np.exp(-z))
 
     @classmethod
