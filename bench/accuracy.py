@@ -1,7 +1,7 @@
 """Accuracy of unspin.check on the frozen dev sets (bench/devsets) and the real example.
 
     python bench/accuracy.py [--split dev|test] [--limit N] [--simulator NAME] [--neural]
-                             [--baseline identity] [--json OUT]
+                             [--no-swap-model] [--baseline identity] [--json OUT]
 
 Metrics (per simulator, per simulator x rate, overall):
   locate P/R/F1  word tokens of the spun text; predicted = inside a swap with probability >= 0.5,
@@ -14,6 +14,8 @@ Metrics (per simulator, per simulator x rate, overall):
                  before = spun vs original, after = restored vs original.
   false/1k       predicted swaps per 1,000 words on clean records.
   example        high-confidence rows of washington-examiner-spun.swaps.tsv restored in place.
+  reliability    listed swaps per probability bin: mean probability against the share that is real
+                 (every word inside a gold swap), and their calibration error.
 """
 from __future__ import annotations
 
@@ -74,6 +76,11 @@ def make_engine(args, recs=()):
     import unspin
 
     fast = not args.neural
+    if getattr(args, "no_swap_model", False):  # the posterior gate the swap model replaced
+        from unspin import api
+
+        decoder = api.make_decoder(swap_model=None)
+        return lambda text: api.check(text, decoder=decoder)
 
     def run(text: str):
         try:
@@ -207,6 +214,35 @@ def score(rec: dict, rep) -> Tally:
     return t
 
 
+# ----------------------------------------------------------------------------- swap probabilities
+SWAP_BINS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)
+
+
+def swap_reliability(rec: dict, rep, bins: list[list[float]]) -> None:
+    """Add each listed swap (probability >= THRESHOLD) to its probability bin: [count, sum of
+    probabilities, how many were real] (real = every word of its span inside a gold swap)."""
+    spans = word_spans(rec["spun"])
+    gold = rec["swaps"]
+    for s in rep.swaps:
+        if s.probability < THRESHOLD:
+            continue
+        words = [(a, b) for a, b in spans if a < s.end and s.start < b]
+        real = bool(words) and all(any(g["start"] <= a and b <= g["end"] for g in gold) for a, b in words)
+        k = next(i for i, hi in enumerate(SWAP_BINS[1:]) if s.probability < hi)
+        bins[k][0] += 1
+        bins[k][1] += s.probability
+        bins[k][2] += real
+
+
+def reliability_figures(bins: list[list[float]]) -> dict:
+    n = sum(b[0] for b in bins)
+    rows = [{"bin": f"{SWAP_BINS[i]:.1f}-{min(SWAP_BINS[i + 1], 1.0):.1f}", "swaps": int(b[0]),
+             "mean_probability": b[1] / b[0] if b[0] else None, "real": b[2] / b[0] if b[0] else None}
+            for i, b in enumerate(bins)]
+    ece = sum(abs(b[1] - b[2]) for b in bins) / n if n else 0.0  # Σ_bins n_b |mean p - share real| / n
+    return {"bins": rows, "ece": ece, "swaps": n}
+
+
 # ----------------------------------------------------------------------------- real example
 def real_example(engine) -> dict | None:
     ex = shared_dir() / "examples"
@@ -280,6 +316,8 @@ def main() -> int:
     g.add_argument("--neural", action="store_true", help="call check(text, fast=False)")
     ap.add_argument("--baseline", choices=["identity", "oracle"],
                     help="score a baseline, not unspin (oracle = gold swaps, to test the scorer)")
+    ap.add_argument("--no-swap-model", action="store_true",
+                    help="n-gram tier with the posterior gate instead of the swap model (unspin.swap_model)")
     ap.add_argument("--json", metavar="OUT", help="write all figures as JSON")
     args = ap.parse_args()
 
@@ -297,6 +335,7 @@ def main() -> int:
         recs = [recs[int(i * step)] for i in range(args.limit)]
 
     groups: dict[str, Tally] = defaultdict(Tally)
+    bins = [[0, 0.0, 0] for _ in SWAP_BINS[1:]]
     t0 = time.perf_counter()
     words, engine_s = 0, 0.0
     for n, rec in enumerate(recs, 1):
@@ -305,6 +344,7 @@ def main() -> int:
         engine_s += time.perf_counter() - t1
         words += len(rec["spun"].split())
         t = score(rec, rep)
+        swap_reliability(rec, rep, bins)
         sim = rec["simulator"]
         keys = ["overall", sim]
         if sim != "clean":
@@ -332,6 +372,13 @@ def main() -> int:
     print(f"\nthroughput: {words:,} words in {engine_s:.1f} s of check() = "
           f"{words / max(engine_s, 1e-9):,.0f} words/s ({len(recs)} docs; {elapsed:.1f} s in all)")
 
+    rel = reliability_figures(bins)
+    print(f"\nlisted swaps by probability (share real: every word inside a gold swap); "
+          f"calibration error {rel['ece']:.3f} over {rel['swaps']:,} swaps:")
+    for b in rel["bins"]:
+        if b["swaps"]:
+            print(f"  {b['bin']}  {b['swaps']:>7,} swaps  mean p {b['mean_probability']:.3f}  real {b['real']:.3f}")
+
     ex = real_example(engine)
     if ex:
         print(f"real example (washington-examiner): {ex['restored']}/{ex['high_rows']} "
@@ -354,7 +401,7 @@ def main() -> int:
     if args.json:
         out = {"command": sys.argv, "machine": machine(), "split": args.split,
                "engine": args.baseline or ("unspin --neural" if args.neural else "unspin --fast"),
-               "targets": TARGETS, "targets_met": verdict, "groups": dict(rows),
+               "targets": TARGETS, "targets_met": verdict, "groups": dict(rows), "swap_reliability": rel,
                "throughput_words_per_s": words / max(engine_s, 1e-9), "engine_s": engine_s,
                "elapsed_s": elapsed,
                "real_example": ex}
