@@ -44,6 +44,8 @@ class Recorder:
     """Decoder stand-in: decodes with the real decoder once per (sentence, rate) and caches; for
     the final pass it applies `combine` with the cached jobs when weights are set."""
 
+    swap_model = None  # (as RescoringDecoder's: the rescored swaps keep their posteriors)
+
     def __init__(self, decoder, rparams):
         self.inner = decoder
         self.params = decoder.params
@@ -258,6 +260,9 @@ def main() -> int:
     rec_dec.rparams = rp
     reps, combine_s = run(weights)
     neu_fig = {k: v.figures() for k, v in groups_of(recs, reps).items()}
+    # the fast tier as check(fast=True) runs it, its swaps chosen by the swap model ([fast] above is
+    # the posterior gate the neural tier starts from)
+    model_fig = {k: v.figures() for k, v in groups_of(recs, [check(r["spun"], fast=True) for r in recs]).items()}
 
     order = ["overall", "spun (all simulators)", "clean"] + sorted(
         {r["simulator"] for r in recs} - {"clean"})
@@ -265,6 +270,7 @@ def main() -> int:
     for k in order:
         if k in fast_fig:
             rows.append((f"{k} [fast]", fast_fig[k]))
+            rows.append((f"{k} [fast+swap model]", model_fig[k]))
             rows.append((f"{k} [neural]", neu_fig[k]))
     table(f"split={args.split}, {len(recs)} docs, weights ngram={weights[0]} neural={weights[1]} "
           f"channel={weights[2]} unigram={weights[3]}", rows)
@@ -296,7 +302,7 @@ def main() -> int:
           f"load in this process {load_s:.2f} s; combine re-run {combine_s:.1f} s")
     if args.json:
         out = {"command": sys.argv, "machine": machine(), "split": args.split, "weights": weights,
-               "fast": fast_fig, "neural": neu_fig, "speed": speed,
+               "fast": fast_fig, "fast_swap_model": model_fig, "neural": neu_fig, "speed": speed,
                "grid": [{"weights": w, "figures": g} for w, g in grid]}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=1))

@@ -458,6 +458,15 @@ class Decoder:
             swaps_ptr = np.searchsorted(swap_on_path, arc_ptr).tolist()
         else:
             path_swaps, swaps_ptr = [], [0] * (n_sent + 1)
+        if with_swaps and near_min > 0:
+            # the one-word swap arcs of words at least near_min likely swapped, found at once (a
+            # loop over every arc cost more than the few it finds); sentence s's are
+            # near_arcs[near_ptr[s]:near_ptr[s + 1]] (arcs are sorted by sentence, then start)
+            arc_sent = np.repeat(np.arange(n_sent), np.diff(arc_ptr))
+            word_of_arc = batch.ptr[:-1][arc_sent] + arc_start
+            found = np.flatnonzero((arc_row >= 0) & (arc_end == arc_start + 1) & (swap_post[word_of_arc] >= near_min))
+            near_arcs = found.tolist()
+            near_ptr = np.searchsorted(found, arc_ptr).tolist()
         row_l = arc_row.tolist()
         start_l = arc_start.tolist()
         end_l = arc_end.tolist()
@@ -507,9 +516,9 @@ class Decoder:
                 # start), summed per original, likeliest first
                 cands: dict[int, dict[str, float]] = {}
                 best: dict[int, int] = {}  # position -> its likeliest candidate arc
-                for kk in range(k0, k1):
+                for kk in near_arcs[near_ptr[s]:near_ptr[s + 1]]:
                     i, rr = start_l[kk], row_l[kk]
-                    if rr < 0 or end_l[kk] != i + 1 or i in covered or swap_list[i] < near_min:
+                    if i in covered:
                         continue
                     text = originals[store.orig[rr]]
                     at_i = cands.setdefault(i, {})
