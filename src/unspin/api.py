@@ -218,7 +218,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
     chunks = chunks if chunks is not None else _chunks(text, decoder)
     if want_swaps and _cleared_without_swaps(chunks, decoder):
         # Screening clears this text, so its probability is the screening one, and that gates
-        # every swap below the report threshold (see the gate below): decoding could report
+        # every swap below the swap floor (see the gate below): decoding could report
         # nothing.  The report is the one decoding would give, at screening speed.
         for piece in chunks:
             scars.extend(Scar(s.start + piece.offset, s.end + piece.offset, s.kind, s.found, s.repaired)
@@ -313,11 +313,12 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                              words[ws.start:ws.end], chunk_rate))
         pending.append((fixed, held))
     if want_swaps:
-        # A swap is reported when P(swap | the text is spun) * P(the text is spun) ** doc_power
-        # is high enough, with the document's probability (the detector's, which check()
-        # reports; without one, the decoder's own evidence) judged on the whole text: a lightly
-        # spun paragraph of a clearly spun article keeps its swaps, and one odd paragraph of a
-        # clean text does not make its rare words swaps.
+        # A swap is a candidate when P(swap | the text is spun) * P(the text is spun) ** doc_power
+        # reaches the floor, and reported when that reaches report_threshold (with a swap model:
+        # when the model's probability reaches its threshold), with the document's probability
+        # (the detector's, which check() reports; without one, the decoder's own evidence)
+        # judged on the whole text: a lightly spun paragraph of a clearly spun article keeps its
+        # swaps, and one odd paragraph of a clean text does not make its rare words swaps.
         scored = _score(text, stats, decoder)
         gate = scored[0] ** params.doc_power
         floor = _swap_floor(decoder)

@@ -5,11 +5,13 @@ The lattice's posterior P(swap | the text is spun) times the document's probabil
 probability of its own: on dev, the swaps it reported at 0.55 and above averaged 0.91 and were
 right 73% of the time, and it cannot weigh what lies outside one sentence's 3-gram (how often
 the word and its original occur in the whole document, how common each is, how the document's
-rate and thesaurus mix came out).  So every swap on a chunk's best path above `floor` (the old
-gate, posterior x P(document is spun)) is scored again by a small gradient-boosted tree
-ensemble, trained on dev by `scripts/train_swap_model.py` (scikit-learn's
-GradientBoostingClassifier, exported to `data/swap_model.json`, evaluated here in numpy), and
-reported when that score reaches `threshold`.  The model reads `FEATURES` (see `swap_features`).
+rate and thesaurus mix came out), nor bring back a swap the best path kept.  So the candidates
+are every swap on a chunk's best path and every word the path keeps whose swap posterior
+reaches `near` (with its likeliest original), whose posterior x P(document is spun) ** doc_power
+(the old gate) reaches `floor`; each is scored by a small gradient-boosted tree ensemble,
+trained on dev by `scripts/train_swap_model.py` (scikit-learn's GradientBoostingClassifier,
+exported to `data/swap_model.json`, evaluated here by a compiled kernel) and reported when that
+score reaches `threshold`.  The model reads `FEATURES` (see `swap_features`).
 
 The fast tier only: the neural tier's swaps keep their rescored posteriors (the model was not
 trained on them).
