@@ -62,11 +62,13 @@ class _Recorder:
 
 
 def _collect(job):
-    recs, floor, near = job
-    from unspin.api import check, make_decoder
+    recs, floor, near, overrides = job
+    from dataclasses import replace
+
+    from unspin.api import _config, check, make_decoder
 
     recorder = _Recorder(floor, near)
-    decoder = make_decoder(swap_model=recorder)
+    decoder = make_decoder(replace(_config().decoder, **overrides), swap_model=recorder)
     out_rows, labels, doc, tok_in, tok_all, exact, clean = [], [], [], [], [], [], []
     gold_tokens = clean_words = 0
     gold_swaps = 0
@@ -96,10 +98,10 @@ def _collect(job):
     return out_rows, labels, doc, tok_in, tok_all, exact, clean, gold_tokens, gold_swaps, clean_words
 
 
-def collect(floor: float, near: float, workers: int) -> dict:
+def collect(floor: float, near: float, workers: int, overrides: dict | None = None) -> dict:
     recs = load_records("dev")
     t0 = time.time()
-    parts = [(recs[i::workers], floor, near) for i in range(workers)]
+    parts = [(recs[i::workers], floor, near, overrides or {}) for i in range(workers)]
     with ProcessPoolExecutor(workers) as pool:
         got = list(pool.map(_collect, parts))
     data = {k: np.concatenate([np.asarray(g[i]) for g in got]) for i, k in
@@ -164,14 +166,21 @@ def main() -> int:
     ap.add_argument("--near", type=float, default=NEAR)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--refit", action="store_true", help="reuse the collected features")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a decoder parameter for the collection (tuning only: the shipped params.json is not changed)")
     ap.add_argument("--cv", action="store_true", help="5-fold figures for several weights first")
     ap.add_argument("--cv-weights", help="the --cv settings: w/we/wc[,w/we/wc...] (default: five of them)")
     args = ap.parse_args()
     cache = CACHE / "swap-features-dev.npz"
+    if args.set:  # (a tuning run: its features are not the shipped parameters', nor is its model)
+        cache = CACHE / "swap-features-dev-tuning.npz"
+        global OUT
+        OUT = CACHE / "swap_model-tuning.json"
     if args.refit and cache.exists():
         d = dict(np.load(cache))
     else:
-        d = collect(args.floor, args.near, args.workers)
+        overrides = {k: float(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+        d = collect(args.floor, args.near, args.workers, overrides)
         CACHE.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(cache, **d)
     x, y, exact, clean = d["x"], d["y"].astype(bool), d["exact"].astype(bool), d["clean"].astype(bool)
