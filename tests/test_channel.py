@@ -79,27 +79,3 @@ def test_every_form_of_a_tag_is_an_original():
         assert set(originals) <= found, (spun, set(originals) - found)
     # the present plural inflects like the base form: "are" -> the term as it is, never "exists"
     assert "are" not in {c.original for c in ch.candidates("exists")}
-
-
-def test_phrases_are_gathered_alike_before_and_after_the_key_sets():
-    """The decoder grows a phrase by a set look-up once the channel has built its key sets, by
-    key_index before: the same candidates either way (digits included: "1 kings" is never a key)."""
-    from unspin.api import make_decoder
-    from unspin.text import word_sentences
-
-    text = ("The press event in the United States was a press conference of sorts, and 1 Kings was read "
-            "in full. He took off his hat and set out for the Book of Ezekiel at once.")
-    units = [(words, linked) for _t, words, linked in word_sentences(text)]
-    cold = make_decoder()
-    cold.channel._key_set = None
-    cold.channel._multi_keys = None
-    cold.channel.KEY_SET_AFTER = 10**9
-    assert cold.channel.multi_word_keys is None
-    a = cold.prepare(units)
-    warm = make_decoder()
-    warm.channel.KEY_SET_AFTER = 0
-    warm.channel.key_index("zzz not a key")
-    assert warm.channel.multi_word_keys is not None and "united states" in warm.channel.key_prefixes | warm.channel.multi_word_keys
-    b = warm.prepare(units)
-    assert (a.slot_count[:, 1:] > 0).any()  # (some phrases have candidates)
-    assert np.array_equal(a.slot_count, b.slot_count) and np.array_equal(a.slot_start, b.slot_start)

@@ -317,7 +317,7 @@ class Decoder:
         ptr = np.zeros(len(units) + 1, dtype=np.int64)
         np.cumsum(sizes, out=ptr[1:])
         if phrases:
-            prefixes, multi_keys, key_index = self.channel.key_prefixes, self.channel.multi_word_keys, self.channel.key_index
+            prefixes, key_index = self.channel.key_prefixes, self.channel.key_index
             first = cols[2].tolist()  # the word starts some multi-word key
             for (words, linked), at in zip(units, ptr.tolist()):
                 n = len(words)
@@ -330,8 +330,7 @@ class Decoder:
                         if end > n or not linked[end - 2]:
                             break
                         phrase = phrase + " " + words[end - 1]
-                        if phrase not in prefixes and (phrase not in multi_keys if multi_keys is not None
-                                                       else key_index(phrase) < 0):
+                        if phrase not in prefixes and key_index(phrase) < 0:
                             break  # no key is or starts with this phrase
                         slot_start[at + i, length - 1], slot_count[at + i, length - 1] = self._slot(phrase)
         if store.generation != generation:  # the store started afresh meanwhile: gather again

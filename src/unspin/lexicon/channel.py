@@ -73,7 +73,6 @@ class Channel:
         self._first_words: frozenset[str] | None = None
         self._folder = folder
         self._prefixes: frozenset[str] | None = None
-        self._multi_keys: frozenset[str] | None = None
         self._orig_ids: tuple[str, np.ndarray] | None = None
 
     # After this many look-ups of strings not seen before, a set of all keys is built (about
@@ -120,16 +119,6 @@ class Channel:
 
     def __contains__(self, spun: str) -> bool:
         return self._index(spun) >= 0
-
-    @property
-    def multi_word_keys(self) -> frozenset[str] | None:
-        """The keys of more than one word, for a set look-up where most probes miss (the
-        decoder's phrase growing; key_index still decides, digits included), once this channel
-        has been asked enough to have built its key set (see KEY_SET_AFTER: the set costs about
-        40 ms, which a short run does not pay); None before."""
-        if self._multi_keys is None and self._key_set is not None:
-            self._multi_keys = frozenset(k for k in self._keys if " " in k)
-        return self._multi_keys
 
     @property
     def key_prefixes(self) -> frozenset[str]:
