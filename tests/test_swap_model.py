@@ -88,3 +88,14 @@ def test_the_neural_tier_keeps_its_own_probabilities():
     from unspin.neural import RescoringDecoder
 
     assert RescoringDecoder.swap_model is None
+
+
+def test_a_one_word_swap_lists_keeping_the_word_among_its_alternatives():
+    """Path swaps hold their identity arc; a word the path kept and the model reported lists
+    keeping it too (at 1 - its swap posterior)."""
+    text = open(api.resources.files("unspin") / "data" / "demo" / "demo.txt", encoding="utf-8").read()
+    report = unspin.check(text, fast=True)
+    one_word = [s for s in report.swaps if " " not in s.spun]
+    assert len(one_word) >= 10
+    for s in one_word:
+        assert s.spun.lower() in [a.text.lower() for a in s.alternatives], (s.spun, s.original, s.alternatives)

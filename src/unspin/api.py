@@ -234,6 +234,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         if params.cache_lambda > 0:
             doc = decoder.doc_context(total)
     reads_surface = getattr(decoder, "reads_surface", 0)  # (the neural tier reads text: see decode.Batch)
+    kept_words: set[int] = set()  # ids of the held swaps that are words the best path kept
     preceding: tuple[str, ...] = ()
     for piece in chunks:
         offset, chunk, rep, cheap = piece.offset, piece.text, piece.repaired, piece.cheap
@@ -303,6 +304,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         for (word_toks, words, _linked), result in zip(units, results):
             # with a swap model, the words the best path keeps but might be swaps (SentenceResult.near)
             # are its candidates too: one of them reported is a swap the path missed
+            kept_words.update(map(id, result.near))
             for ws in sorted(result.swaps + result.near, key=lambda w: w.start) if result.near else result.swaps:
                 if _only_adds_words(words[ws.start:ws.end], ws.original):
                     continue
@@ -327,7 +329,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         for fixed, held in pending:
             pieces: list[str] = []
             cursor = 0
-            for a, b, ia, ib, ws, initial, _words, _rate in held:
+            for a, b, ia, ib, ws, initial, words, _rate in held:
                 if model is None:
                     prob = ws.probability * gate
                     if prob < params.report_threshold:
@@ -344,8 +346,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                 swaps.append(Swap(
                     start=ia, end=ib, spun=text[ia:ib], original=original,
                     probability=round(prob, 4),
-                    alternatives=_alternatives(spun_fixed, ws.alternatives, ws.probability if model is None else prob,
-                                               initial),
+                    alternatives=_alternatives(spun_fixed, _with_keeping(ws, words) if id(ws) in kept_words
+                                               else ws.alternatives, ws.probability if model is None else prob, initial),
                     thesaurus=ws.thesaurus,
                 ))
             pieces.append(fixed[cursor:])
@@ -381,6 +383,13 @@ def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate
     if rows:
         for ws, p in zip(looked, model.probability(rows).tolist()):
             ws.model_probability = p
+
+
+def _with_keeping(ws, words: list[str]) -> list[tuple[str, float]]:
+    """A kept word's alternatives with keeping it among them (a path swap's hold its identity
+    arc already), at 1 - its swap posterior, best first, five at most."""
+    alts = ws.alternatives + [(" ".join(words), max(0.0, 1.0 - ws.probability))]
+    return sorted(alts, key=lambda x: -x[1])[:5]
 
 
 def _only_adds_words(spun_words: list[str], original: str) -> bool:
