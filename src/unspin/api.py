@@ -306,6 +306,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
             # are its candidates too: one of them reported is a swap the path missed
             kept_words.update(map(id, result.near))
             for ws in sorted(result.swaps + result.near, key=lambda w: w.start) if result.near else result.swaps:
+                if model is not None and ws.probability < model.floor:
+                    continue  # (below the floor whatever the document's probability, as gate <= 1)
                 if _only_adds_words(words[ws.start:ws.end], ws.original):
                     continue
                 a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end
