@@ -99,3 +99,24 @@ def test_a_one_word_swap_lists_keeping_the_word_among_its_alternatives():
     assert len(one_word) >= 10
     for s in one_word:
         assert s.spun.lower() in [a.text.lower() for a in s.alternatives], (s.spun, s.original, s.alternatives)
+
+
+def test_without_a_swap_model_the_kept_words_are_never_reported():
+    """The neural tier decodes with near_min (its rescoring reads the kept words) and has no swap
+    model: the kept words it did not rescore into swaps must not be reported beside its swaps."""
+    plain = api.make_decoder(swap_model=None)
+
+    class NearDecoder:  # a decoder that returns the kept words too, as the neural tier's does
+        swap_model = None
+
+        def __getattr__(self, name):
+            return getattr(plain, name)
+
+        def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None,
+                         stats_only=False):
+            return plain.decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only, near_min=0.01)
+
+    text = open(api.resources.files("unspin") / "data" / "demo" / "demo.txt", encoding="utf-8").read()
+    got = api.check(text, decoder=NearDecoder())
+    want = api.check(text, decoder=plain)
+    assert got == want and got.swaps

@@ -304,8 +304,10 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         for (word_toks, words, _linked), result in zip(units, results):
             # with a swap model, the words the best path keeps but might be swaps (SentenceResult.near)
             # are its candidates too: one of them reported is a swap the path missed
-            kept_words.update(map(id, result.near))
-            for ws in sorted(result.swaps + result.near, key=lambda w: w.start) if result.near else result.swaps:
+            # (only then: the neural tier's results keep the near list its rescoring read)
+            near = result.near if model is not None else ()
+            kept_words.update(map(id, near))
+            for ws in sorted(result.swaps + near, key=lambda w: w.start) if near else result.swaps:
                 if model is not None and ws.probability < model.floor:
                     continue  # (below the floor whatever the document's probability, as gate <= 1)
                 if _only_adds_words(words[ws.start:ws.end], ws.original):
