@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_records, machine, norm_words, shared_dir, word_spans  # noqa: E402
+from common import load_records, machine, norm_words, shared_dir, word_spans, words_in_gold  # noqa: E402
 
 THRESHOLD = 0.5
 TARGETS = {"restore": 0.55, "locate_f1": 0.85, "false_per_1k": 2.0}
@@ -226,8 +226,8 @@ def swap_reliability(rec: dict, rep, bins: list[list[float]]) -> None:
     for s in rep.swaps:
         if s.probability < THRESHOLD:
             continue
-        words = [(a, b) for a, b in spans if a < s.end and s.start < b]
-        real = bool(words) and all(any(g["start"] <= a and b <= g["end"] for g in gold) for a, b in words)
+        inside, n_words = words_in_gold(spans, gold, s.start, s.end)
+        real = n_words > 0 and inside == n_words
         k = next(i for i, hi in enumerate(SWAP_BINS[1:]) if s.probability < hi)
         bins[k][0] += 1
         bins[k][1] += s.probability

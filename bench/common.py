@@ -58,3 +58,10 @@ def norm_words(text: str) -> list[str]:
     t = _CONTRACTION.sub("", text.lower())
     t = t.replace("'", "").replace("’", "")
     return re.findall(r"[^\W_]+", t)
+
+
+def words_in_gold(spans: list[tuple[int, int]], gold: list[dict], start: int, end: int) -> tuple[int, int]:
+    """(word tokens of [start, end) inside a gold swap span, word tokens of [start, end)), with
+    `spans` the text's word_spans: a predicted swap is real when the two are equal and not 0."""
+    words = [(a, b) for a, b in spans if a < end and start < b]
+    return sum(any(g["start"] <= a and b <= g["end"] for g in gold) for a, b in words), len(words)

@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "src"))
-from common import CACHE, load_records, norm_words, word_spans  # noqa: E402
+from common import CACHE, load_records, norm_words, word_spans, words_in_gold  # noqa: E402
 
 from unspin.swap_model import FEATURES, SwapModel  # noqa: E402
 
@@ -85,14 +85,13 @@ def _collect(job):
         gold_swaps += len(gold)
         key = zlib.crc32(rec["id"].encode())
         for row, s in zip(recorder.rows, report.swaps):
-            words = [(a, b) for a, b in spans if a < s.end and s.start < b]
-            inside = sum(any(g["start"] <= a and b <= g["end"] for g in gold) for a, b in words)
+            inside, n_words = words_in_gold(spans, gold, s.start, s.end)
             out_rows.append(row)
-            labels.append(bool(words) and inside == len(words))
+            labels.append(n_words > 0 and inside == n_words)
             doc.append(key)
             clean.append(is_clean)
             tok_in.append(inside)
-            tok_all.append(len(words))
+            tok_all.append(n_words)
             exact.append(any(g["start"] == s.start and g["end"] == s.end
                              and norm_words(g["original"]) == norm_words(s.original) for g in gold))
     return out_rows, labels, doc, tok_in, tok_all, exact, clean, gold_tokens, gold_swaps, clean_words

@@ -327,9 +327,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         # swaps, and one odd paragraph of a clean text does not make its rare words swaps.
         scored = _score(text, stats, decoder)
         gate = scored[0] ** params.doc_power
-        floor = _swap_floor(decoder)
-        if model is not None:
-            _model_probabilities(model, pending, gate, floor, scored[0], total, decoder.lm)
+        modelled = _model_probabilities(model, pending, gate, scored[0], total, decoder.lm) if model is not None else {}
         for fixed, held in pending:
             pieces: list[str] = []
             cursor = 0
@@ -339,7 +337,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                     if prob < params.report_threshold:
                         continue
                 else:
-                    prob = ws.model_probability
+                    prob = modelled.get(id(ws), 0.0)
                     if prob < model.threshold:
                         continue
                 spun_fixed = fixed[a:b]
@@ -362,10 +360,10 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
     return swaps, scars, "".join(restored_parts), stats, scored
 
 
-def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate: float, floor: float,
-                         doc_probability: float, counts: Counter, lm) -> None:
-    """Set `model_probability` on every held swap: the swap model's for those whose posterior x
-    gate reaches the floor, 0 for the rest (one call of the model for the whole document)."""
+def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate: float,
+                         doc_probability: float, counts: Counter, lm) -> dict[int, float]:
+    """The swap model's probability of every held swap whose posterior x gate reaches its floor,
+    by id of the WordSwap (one call of the model for the whole document)."""
     rows, looked = [], []
     n_words = sum(counts.values())
     seen: dict[str, float] = {}
@@ -377,16 +375,15 @@ def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate
         return got
     for fixed, held in pending:
         for a, b, _ia, _ib, ws, initial, words, rate in held:
-            ws.model_probability = 0.0
-            if ws.probability * gate < floor:
+            if ws.probability * gate < model.floor:
                 continue
             rows.append(swap_features(words, ws.original, ws.probability, ws.alternatives, ws.thesaurus, ws.lm_gain,
                                       ws.channel, fixed[a:a + 1].isupper(), initial, doc_probability, rate, counts,
                                       n_words, unigram))
             looked.append(ws)
-    if rows:
-        for ws, p in zip(looked, model.probability(rows).tolist()):
-            ws.model_probability = p
+    if not rows:
+        return {}
+    return {id(ws): p for ws, p in zip(looked, model.probability(rows).tolist())}
 
 
 def _with_keeping(ws, words: list[str]) -> list[tuple[str, float]]:

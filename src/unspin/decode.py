@@ -115,7 +115,6 @@ class WordSwap:
     # under the shipped thesaurus weights
     lm_gain: float = 0.0
     channel: float = 0.0
-    model_probability: float = 0.0  # the swap model's (set by api.check)
 
 
 @dataclass
