@@ -34,7 +34,7 @@ import numpy as np
 from unspin.lm import diskcache
 from unspin.lm.gguf_llama import _LAYER_KEYS, GgufLlama
 
-CACHE_FORMAT = "onnx-i8-v6"  # the serialised graphs (8-bit weights inside) in the user cache
+CACHE_FORMAT = "onnx-i8-v9"  # the serialised graphs (8-bit weights inside) in the user cache
 _MATRICES = ("qkv", "attn_out", "gate_up", "down")  # the products run in 8 bits
 
 
@@ -50,7 +50,8 @@ def activation_ranges(model: GgufLlama, texts: list[str]) -> dict[tuple[int, str
         ranges[(li, key)] = np.maximum(ranges[(li, key)], m) if (li, key) in ranges else m
 
     for text in texts:
-        ids = model.tokenizer.encode(text, add_special_tokens=False).ids[:512]
+        # (after BOS, as the runtime always reads: its activations are the largest of all)
+        ids = [model.bos] + model.tokenizer.encode(text, add_special_tokens=False).ids[:511]
         n = len(ids)
         if n:
             GgufLlama._forward(model, np.asarray(ids, np.int64), np.arange(n), [], [], np.tril(np.ones((n, n), bool)), False, probe)
@@ -107,12 +108,14 @@ def smoothed(model: GgufLlama, alpha: float = SMOOTHING):
 
 
 def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """w (out, in) float32 -> (int8 (in, out), scale per out row): symmetric, w ≈ q.T * scale."""
+    """w (out, in) float32 -> (int8 (in + 2, out), scale per out row): symmetric, w ≈ q.T * scale;
+    the last two rows of q are zero (the pinning columns of _Graph.matmul8_rows meet them)."""
     w = np.asarray(w, dtype=np.float32)
     amax = np.abs(w).max(axis=1)
     scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-    q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8)
-    return np.ascontiguousarray(q.T), scale
+    q = np.zeros((w.shape[1] + 2, w.shape[0]), np.int8)
+    q[:-2] = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8).T
+    return q, scale
 
 
 class OnnxLlama(GgufLlama):
@@ -146,12 +149,16 @@ class OnnxLlama(GgufLlama):
         self._head = _session(graphs["head.onnx"], n_threads)
         self._empty_kv = np.zeros((self.n_kv, 0, self.head_dim), np.float32)
 
-    def _forward(self, tokens, pos, past_k, past_v, mask, keep_kv):
+    def _forward(self, tokens, pos, past_k, past_v, mask, keep_kv, past_mask=None):
+        """GgufLlama._forward; past_mask (n, past) bool: which cached tokens each new token
+        may attend to (default: all)."""
         n = len(tokens)
         past = past_k[0].shape[1] if past_k else 0
         cos, sin = self._rope_angles(pos)
         add = np.zeros((n, past + n), np.float32)
         add[:, past:][~mask] = -1e30
+        if past_mask is not None:
+            add[:, :past][~past_mask] = -1e30
         feed = {"x": self.embed[tokens], "cos": cos, "sin": sin, "mask": add}
         for li in range(self.n_layer):
             feed[f"past_k{li}"] = np.ascontiguousarray(past_k[li]) if past_k else self._empty_kv
@@ -162,6 +169,50 @@ class OnnxLlama(GgufLlama):
         if not keep_kv:
             return got[0], [], []
         return got[0], got[1:1 + self.n_layer], got[1 + self.n_layer:]
+
+    def _score_group(self, segments, group: list[int], out: list) -> None:
+        """A pass of score_segments.  A segment much longer than a pass (a paragraph's prefix
+        with every hypothesis after it) runs as its prefix, then its continuations in passes of
+        pack_tokens after the prefix's cached keys and values: the packed pass's attention
+        grows with the square of its length (dev: 79% of the tokens are in segments over 128
+        tokens, 175 on average)."""
+        if len(group) > 1:
+            return super()._score_group(segments, group, out)
+        (i,) = group
+        prefix, rows, conts = segments[i]
+        m_total = sum(max(0, len(t) - 1) for _s, t in conts)
+        if len(prefix) + m_total <= 1.5 * self.pack_tokens or not conts:
+            return super()._score_group(segments, group, out)
+        n = len(prefix)
+        hidden, pk, pv = self._forward(np.asarray(prefix, dtype=np.int64), np.arange(n), [], [],
+                                       np.tril(np.ones((n, n), dtype=bool)), True)
+        first = self._logprobs(hidden[np.asarray(rows, dtype=np.int64)]) if rows else np.zeros((0, self.vocab_size), np.float32)
+        conts_out: list = [None] * len(conts)
+        todo = [(j, start, toks[:max(0, len(toks) - 1)]) for j, (start, toks) in enumerate(conts)]
+        for j, _start, toks in todo:
+            if not toks:
+                conts_out[j] = np.zeros((0, self.vocab_size), np.float32)
+        todo = [t for t in todo if t[2]]
+        at = 0
+        while at < len(todo):
+            batch, size = [], 0
+            while at < len(todo) and (not batch or size + len(todo[at][2]) <= self.pack_tokens):
+                batch.append(todo[at])
+                size += len(todo[at][2])
+                at += 1
+            tok = np.fromiter((t for _j, _s, ts in batch for t in ts), dtype=np.int64, count=size)
+            pos = np.fromiter((s + k for _j, s, ts in batch for k in range(len(ts))), dtype=np.int64, count=size)
+            owner = np.repeat(np.arange(len(batch)), [len(ts) for _j, _s, ts in batch])
+            lim = np.repeat(np.asarray([s for _j, s, _ts in batch]), [len(ts) for _j, _s, ts in batch])
+            mask = (owner[:, None] == owner[None, :]) & (pos[None, :] <= pos[:, None])
+            past_mask = np.arange(n)[None, :] < lim[:, None]  # the first `start` prefix tokens
+            h, _k, _v = self._forward(tok, pos, pk, pv, mask, False, past_mask)
+            lp = self._logprobs(h)
+            k = 0
+            for j, _s, ts in batch:
+                conts_out[j] = lp[k:k + len(ts)]
+                k += len(ts)
+        out[i] = (first, conts_out)
 
     def _logprobs(self, hidden: np.ndarray) -> np.ndarray:
         if len(hidden) == 0:
@@ -217,9 +268,9 @@ class _Graph:
 
     # -- the pieces of a Llama layer --------------------------------------------------------
     def rms(self, x: str, weight: str, eps: float) -> str:
-        ms = self.op("ReduceMean", [self.op("Mul", [x, x])], axes=[-1], keepdims=1)
-        inv = self.op("Reciprocal", [self.op("Sqrt", [self.op("Add", [ms, self.const(f"{weight}.eps", np.float32(eps))])])])
-        return self.op("Mul", [self.op("Mul", [x, inv]), weight])
+        """RMS norm: onnxruntime's fused SimplifiedLayerNormalization (a contrib op it registers
+        in the ONNX domain)."""
+        return self.op("SimplifiedLayerNormalization", [x, weight], axis=-1, epsilon=float(eps))
 
     def matmul8(self, x: str, q: str, scale: str) -> str:
         """x @ dequantised q: x quantised to uint8 over the whole matrix (fused in one op)."""
@@ -229,11 +280,17 @@ class _Graph:
         """matmul8 with x quantised row by row (token by token), so that one token's outlier
         range (the first token's, typically) does not coarsen every other token's 8 bits: each
         row is divided by its largest magnitude before the fused product and multiplied back
-        after it (the fused op's one range is then about [-1, 1] whatever the rows are)."""
+        after it.  (The fused op quantises its whole input on one range; dividing by each
+        row's peak and pinning that range makes its grid one row's own.)"""
         if "row.eps" not in self._consts:
             self._consts["row.eps"] = self.const("row.eps", np.float32(1e-12))
         peak = self.op("Max", [self.op("ReduceMax", [self.op("Abs", [x])], axes=[-1], keepdims=1), self._consts["row.eps"]])
-        return self.op("Mul", [self.matmul8(self.op("Div", [x, peak]), q, scale), peak])
+        # two more columns holding 1 and -1 (against the two zero rows quantize_rows appends to
+        # every weight matrix) pin the fused op's range to exactly [-1, 1]: a row's 8 bits never
+        # depend on what else shares the pass
+        one = self.op("Div", [peak, peak])
+        rows = self.op("Concat", [self.op("Div", [x, peak]), one, self.op("Neg", [one])], axis=1)
+        return self.op("Mul", [self.matmul8(rows, q, scale), peak])
 
 
 def _body_graph(m: OnnxLlama, q8: dict):
