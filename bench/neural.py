@@ -77,8 +77,11 @@ class Recorder:
         stats = ("n_spinnable", "swap_mass", "thesaurus_counts", "log_evidence", "log_clean", "evidence_pos")
         if got is None:
             # every path swap, as RescoringDecoder asks for: rescoring may lift one over the threshold
+            from unspin.neural import final_lattice
+
             results = self.inner.decode_batch(batch, rate, 0.0, with_swaps, log_weights, stats_only,
-                                              near_min=self.rparams.near_min)
+                                              near_min=self.rparams.near_min,
+                                              lattice=final_lattice(self.rparams, with_swaps and not stats_only))
             got = self.cache[key] = (results, [getattr(batch, k) for k in stats])
         results = got[0]
         for k, v in zip(stats, got[1]):
@@ -152,6 +155,10 @@ def main() -> int:
                     "lower-case words (default: RescoreParams.surface)")
     ap.add_argument("--context", type=int, default=None, help="words of text before each sentence "
                     "(default: RescoreParams.context)")
+    ap.add_argument("--max-candidates", type=int, default=None,
+                    help="the last pass's candidates per span (default: RescoreParams.max_candidates)")
+    ap.add_argument("--prune-margin", type=float, default=None,
+                    help="the last pass's local pruning margin, nats (default: RescoreParams.prune_margin)")
     ap.add_argument("--confident", type=float, default=None,
                     help="swaps at least this likely are not rescored (default: RescoreParams.confident)")
     ap.add_argument("--context-threshold", type=float, default=None,
@@ -174,7 +181,8 @@ def main() -> int:
     overrides = dict(zip(("ngram_weight", "neural_weight", "channel_weight", "unigram_weight"), weights))
     overrides |= {"near_min": args.near, "right": args.right, "max_hyps": args.max_hyps,
                  "surface": None if args.surface is None else bool(args.surface), "context": args.context,
-                 "confident": args.confident, "context_threshold": args.context_threshold}
+                 "confident": args.confident, "context_threshold": args.context_threshold,
+                 "max_candidates": args.max_candidates, "prune_margin": args.prune_margin}
     rp = dataclasses.replace(rp, **{k: v for k, v in overrides.items() if v is not None})
     recs = load_records(args.split)
     if args.limit and args.limit < len(recs):

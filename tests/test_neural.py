@@ -507,3 +507,30 @@ def test_channel_and_unigram_terms_move_the_choice():
     assert combine(words, r, jobs, 1.0, 1.0).swaps[0].original == "stayed"
     assert combine(words, r, jobs, 1.0, 1.0, channel_weight=0.0, unigram_weight=0.0).swaps[0].original == "stayed"
     assert combine(words, r, jobs, 1.0, 1.0, channel_weight=0.5).swaps[0].original == "visited"
+
+
+def test_the_last_pass_keeps_more_candidates_for_the_model():
+    """RescoringDecoder asks the n-gram decoder for a wider lattice (RescoreParams.max_candidates,
+    prune_margin) in the pass whose swaps it rescores, and for the decoder's own in the passes
+    that estimate the rate and give the detector its statistics."""
+    from unspin.neural import RescoringDecoder
+
+    class Inner:
+        params = type("P", (), {"report_threshold": 0.5})()
+        channel = lm = None
+
+        def __init__(self):
+            self.calls = []
+
+        def decode_batch(self, batch, rate, min_doc, with_swaps, log_weights, stats_only, near_min=0.0, lattice=None):
+            self.calls.append((with_swaps, stats_only, lattice))
+            return []
+
+    inner = Inner()
+    params = RescoreParams(max_candidates=9, prune_margin=6.0)
+    stub_lm = type("LM", (), {"score_jobs": lambda self, jobs: None})()
+    dec = RescoringDecoder(inner, lm=stub_lm, params=params)
+    dec.decode_batch(object(), rate=0.2, with_swaps=False, stats_only=True)
+    assert inner.calls[-1] == (False, True, None)
+    dec.decode_batch(type("B", (), {"words": [], "surface": None, "preceding": []})(), rate=0.2)
+    assert inner.calls[-1] == (True, False, (9, 6.0))

@@ -340,19 +340,22 @@ class Decoder:
 
     def decode_batch(self, batch: "Batch", rate: float | None = None, min_doc: float = 1.0,
                      with_swaps: bool = True, log_weights: np.ndarray | None = None,
-                     stats_only: bool = False, near_min: float = 0.0) -> list[SentenceResult]:
+                     stats_only: bool = False, near_min: float = 0.0,
+                     lattice: tuple[int, float] | None = None) -> list[SentenceResult]:
         """Decode every sentence of a prepared batch.  rate: the document's estimated swap rate
         (None: the prior `params.rate`).  log_weights: the document's ln thesaurus weights (None:
         the channel's; see `thesaurus_weights`).  stats_only: set the batch's statistics
         (n_spinnable, swap_mass, thesaurus_counts, log_evidence, log_clean) and return no
         per-sentence results (a pass that only estimates the document's rate and thesaurus mix).
         near_min > 0: also list the kept words at least this likely swapped (SentenceResult.near).
+        lattice: (max_candidates, prune_margin) for this call instead of the params' (the neural
+        tier's last pass keeps more candidates for its model to rank: RescoreParams).
         Swaps on the best path are returned when their
         posterior reaches report_threshold * min_doc (the caller scales by P(document is spun)
         and applies the threshold itself); with_swaps=False returns posteriors and evidence only
         (a pass that only estimates the rate)."""
         with self._lock:
-            return self._decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only, near_min)
+            return self._decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only, near_min, lattice)
 
     def doc_context(self, counts) -> DocContext:
         """The cache prior's view of a document from its word counts ({lower-case word: count},
@@ -388,7 +391,7 @@ class Decoder:
 
     def _decode_batch(self, batch: "Batch", rate: float | None, min_doc: float, with_swaps: bool,
                       log_weights: np.ndarray | None = None, stats_only: bool = False,
-                      near_min: float = 0.0) -> list[SentenceResult]:
+                      near_min: float = 0.0, lattice: tuple[int, float] | None = None) -> list[SentenceResult]:
         store = self._store
         if batch.generation != store.generation:
             # the store started afresh since (it is bounded): gather the candidates again
@@ -397,6 +400,7 @@ class Decoder:
             batch.__dict__.update(fresh.__dict__)
             batch.doc = doc
         p = self.params
+        max_candidates, prune_margin = lattice if lattice is not None else (p.max_candidates, p.prune_margin)
         rate = rate if rate is not None else p.rate
         adapt = log_weights is not None
         doc_w = log_weights if adapt else self.channel.log_weights
@@ -410,8 +414,8 @@ class Decoder:
             self.lm.tables, self.lm.oov_scores(), self.lm.memo, batch.ptr, batch.ids, batch.spinnable, batch.slot_start,
             batch.slot_count, batch.local_lm, store.out, store.length, store.static,
             store.cost, adapt, doc_w, store.mix, p.channel_weight, QUANT, ABSENT,
-            math.log(1.0 - rate), math.log(rate), p.unigram_discount * p.lm_weight, p.prune_margin,
-            p.max_candidates, p.lm_weight, p.gate_pmi, self._bos, self._eos,
+            math.log(1.0 - rate), math.log(rate), p.unigram_discount * p.lm_weight, prune_margin,
+            max_candidates, p.lm_weight, p.gate_pmi, self._bos, self._eos,
             doc_ids, doc_cnt, doc_inv_n, cache_lam, p.cache_keep)
         batch.n_spinnable = int(batch.spinnable.sum())
         batch.swap_mass = float(swap_post[batch.spinnable].sum())

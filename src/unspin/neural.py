@@ -533,6 +533,12 @@ def _shared() -> NeuralLM | None:
         return None
 
 
+def final_lattice(params: "RescoreParams", final: bool) -> tuple[int, float] | None:
+    """The lattice (max_candidates, prune_margin) of the neural tier's last pass (None: the
+    decoder's own, for the passes that estimate the rate and give the detector its statistics)."""
+    return (params.max_candidates, params.prune_margin) if final else None
+
+
 def neural_lm() -> NeuralLM | None:
     """The shared, loaded NeuralLM, or None (after one warning on stderr) if it cannot load."""
     return _shared()
@@ -584,6 +590,13 @@ class RescoreParams:
     # dev (grid above) precision .779 -> .830 at equal restore.  0: off.
     channel_weight: float = 0.5
     unigram_weight: float = -0.3
+    # The last pass's lattice keeps more candidates per span for the model to rank than the
+    # fast tier's (DecoderParams.max_candidates 5, prune_margin 3: the n-gram cannot tell them
+    # apart, the model often can).  bench/neural.py --split dev --limit 60 (restored, F1, WER,
+    # tokens per document): 5 / 3 nats .631 / .829 / .105 / 1,437; 5 / 5 .642 / .831 / .107 /
+    # 1,849; 8 / 5 .650 / .832 / .107 / 1,860; 12 / 7 .654 / .828 / .111 / 2,122.
+    max_candidates: int = 8
+    prune_margin: float = 5.0
 
 
 @dataclass
@@ -852,9 +865,10 @@ class RescoringDecoder:
     def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None, stats_only=False):
         # every swap on the best path, however unlikely: rescoring may raise it above the
         # threshold, which is applied to the rescored swaps below
+        final = with_swaps and not stats_only
         results = self.inner.decode_batch(batch, rate, 0.0, with_swaps, log_weights, stats_only,
-                                          near_min=self.rescore.near_min)
-        if not with_swaps or stats_only:  # a pass that only estimates the rate (and the thesaurus mix)
+                                          near_min=self.rescore.near_min, lattice=final_lattice(self.rescore, final))
+        if not final:  # a pass that only estimates the rate (and the thesaurus mix)
             return results
         p = self.rescore
         # every sentence's jobs scored together (NeuralLM.score_jobs packs them), then applied
