@@ -534,3 +534,26 @@ def test_the_last_pass_keeps_more_candidates_for_the_model():
     assert inner.calls[-1] == (False, True, None)
     dec.decode_batch(type("B", (), {"words": [], "surface": None, "preceding": []})(), rate=0.2)
     assert inner.calls[-1] == (True, False, (9, 6.0))
+
+
+@needs_onnx
+def test_the_onnx_runtime_caches_its_graphs_and_embeddings_only(tmp_path, monkeypatch):
+    """The float32 layers are needed once, in memory, to make the 8-bit graphs: the user cache
+    keeps the graphs and the embeddings (about 240 MB), not the 540 MB of float32 layers; a
+    second load maps them and scores the same."""
+    import numpy as np
+
+    from unspin.lm import diskcache
+    from unspin.lm.gguf_llama import CACHE_FORMAT as F32, EMBED_FORMAT
+    from unspin.lm.onnx_llama import CACHE_FORMAT as GRAPHS, OnnxLlama
+
+    monkeypatch.setenv("UNSPIN_CACHE_DIR", str(tmp_path))
+    ids = np.asarray([1, 504, 3261, 1902], np.int64)
+    mask = np.tril(np.ones((4, 4), bool))
+    first = OnnxLlama(model_path())
+    a = first._forward(ids, np.arange(4), [], [], mask, False)[0]
+    assert diskcache.is_cached(model_path(), GRAPHS) and diskcache.is_cached(model_path(), EMBED_FORMAT)
+    assert not diskcache.is_cached(model_path(), F32)
+    second = OnnxLlama(model_path())
+    assert second.layers is None
+    assert np.array_equal(second._forward(ids, np.arange(4), [], [], mask, False)[0], a)

@@ -27,12 +27,20 @@ from unspin.lm import diskcache
 
 
 CACHE_FORMAT = "f32-v1"  # the dequantised weights in the user cache (unspin.lm.diskcache)
+EMBED_FORMAT = "f32-embed-v1"  # the embeddings (and norm, head) alone, for OnnxLlama
 # per layer: attention norm, q/k/v stacked, attention output, ffn norm, gate/up stacked, down
 _LAYER_KEYS = ("attn_norm", "qkv", "attn_out", "ffn_norm", "gate_up", "down")
 
 
 class GgufLlama:
-    def __init__(self, path: str | Path):
+    """weights: "cached" (every weight dequantised to float32, memory-mapped from the user
+    cache), "memory" (the same, built in memory and not cached: what OnnxLlama quantises from
+    once), or "embed" (the embeddings, final norm and head only, cached apart: layers is None,
+    for OnnxLlama, whose layers are in its graphs)."""
+
+    def __init__(self, path: str | Path, weights: str = "cached"):
+        if weights not in ("cached", "memory", "embed"):
+            raise ValueError(f"weights {weights!r}: cached, memory or embed")
         meta, tensors = read_gguf(path)
 
         def value(key):
@@ -67,13 +75,15 @@ class GgufLlama:
             return out
 
         tied = "output.weight" not in tensors
-        keys = ["embed", "out_norm"] + ([] if tied else ["head"]) + [
-            f"{i}.{k}" for i in range(self.n_layer) for k in _LAYER_KEYS]
+        outer = ["embed", "out_norm"] + ([] if tied else ["head"])
+        keys = outer + ([] if weights == "embed" else [f"{i}.{k}" for i in range(self.n_layer) for k in _LAYER_KEYS])
 
         def build():
             out = {"embed": weight("token_embd.weight"), "out_norm": weight("output_norm.weight")}
             if not tied:
                 out["head"] = weight("output.weight")
+            if weights == "embed":
+                return out
             for i in range(self.n_layer):
                 p = f"blk.{i}."
                 out.update(zip((f"{i}.{k}" for k in _LAYER_KEYS), (
@@ -87,12 +97,19 @@ class GgufLlama:
 
         # Matrices are kept as stored, (out, in), and used as x @ W.T (BLAS reads the transpose
         # in place); dequantised once and then memory-mapped from the user cache (1 s -> 0.1 s)
-        w = diskcache.cached(path, CACHE_FORMAT, keys, build)
+        if weights == "memory":
+            w = build()
+            # (the embeddings go to the cache of their own, so OnnxLlama's next load maps them)
+            if not diskcache.is_cached(path, EMBED_FORMAT):
+                diskcache.store(path, EMBED_FORMAT, {k: w[k] for k in outer})
+        else:
+            w = diskcache.cached(path, CACHE_FORMAT if weights == "cached" else EMBED_FORMAT, keys, build)
         self.embed = w["embed"]  # (vocab, dim); the output head too when tied
         self.vocab_size = self.embed.shape[0]
         self.head = self.embed if tied else w["head"]
         self.out_norm = w["out_norm"]
-        self.layers = [tuple(w[f"{i}.{k}"] for k in _LAYER_KEYS) for i in range(self.n_layer)]
+        self.layers = (None if weights == "embed" else
+                       [tuple(w[f"{i}.{k}"] for k in _LAYER_KEYS) for i in range(self.n_layer)])
         half = self.head_dim // 2
         self._inv_freq = (1.0 / theta ** (np.arange(half, dtype=np.float64) * 2.0 / self.head_dim))
         self.tokenizer = _tokenizer(value)

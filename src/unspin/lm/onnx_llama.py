@@ -21,9 +21,10 @@ One scale per matrix, no smoothing: 4.450; smoothed: 4.103; per row: 3.999; both
 The graph mirrors `GgufLlama._forward` (same inputs: token embeddings, rotary angles, an
 attention mask, the cached keys and values), so `OnnxLlama` is a `GgufLlama` whose `_forward`
 and `_logprobs` run through two onnxruntime sessions; prefix caching and the packing of
-`score_segments` are inherited.  The graphs are built once (with the `onnx` package: about 5 s
-the first time) and kept in the user cache (`unspin.lm.diskcache`, about 110 MB); a warm load
-needs onnxruntime only.
+`score_segments` are inherited.  The graphs are built once (with the `onnx` package, from the
+float32 weights in memory: about 7 s the first time) and kept in the user cache
+(`unspin.lm.diskcache`, about 110 MB, and the float32 embeddings, 113 MB); a warm load needs
+onnxruntime only.
 """
 from __future__ import annotations
 
@@ -130,7 +131,11 @@ class OnnxLlama(GgufLlama):
     def __init__(self, path: str | Path, n_threads: int = 1):
         import onnxruntime as ort  # noqa: F401  (fail early, before any work, when absent)
 
-        super().__init__(path)
+        # The layers' float32 weights are needed once, to make the graphs: in memory then, and
+        # never in the user cache (540 MB), which keeps the graphs and the embeddings only.
+        built = diskcache.is_cached(path, CACHE_FORMAT)
+        super().__init__(path, weights="embed" if built else "memory")
+
         def build():
             q8 = {}
             q8["head.q"], q8["head.s"] = quantize_rows(self.head)
@@ -145,6 +150,7 @@ class OnnxLlama(GgufLlama):
         # (the serialised graphs are cached, so a warm load needs neither the onnx package nor
         # the graph building: 2.1 s -> 0.5 s)
         graphs = diskcache.cached(path, CACHE_FORMAT, ["body.onnx", "head.onnx"], build)
+        self.layers = None  # (in the graphs now; GgufLlama._forward is not used)
         self._body = _session(graphs["body.onnx"], n_threads)
         self._head = _session(graphs["head.onnx"], n_threads)
         self._empty_kv = np.zeros((self.n_kv, 0, self.head_dim), np.float32)
