@@ -339,6 +339,12 @@ def test_a_long_segment_runs_as_its_prefix_then_passes_of_continuations():
     assert len(prefix) + sum(len(t) - 1 for _s, t in conts) > 1.5 * m.pack_tokens
     rows = [9, 80, 149]
     split = m.score_segments([(prefix, rows, conts)])[0]
+    # totals (what score_jobs asks for, reduced pass by pass) are the rows' sums
+    totals = m.score_segments([(prefix, [s - 1 for s, _t in conts], conts)], totals=True)[0]
+    own = m.score_segments([(prefix, [s - 1 for s, _t in conts], conts)])[0]
+    want = [float(own[0][j, t[0]]) + sum(float(own[1][j][i, t[i + 1]]) for i in range(len(t) - 1))
+            for j, (_s, t) in enumerate(conts)]
+    assert totals == pytest.approx(want, abs=1e-3)
     m.pack_tokens = 10 ** 6  # one packed pass
     dense = m.score_segments([(prefix, rows, conts)])[0]
     assert np.array_equal(split[0], dense[0])

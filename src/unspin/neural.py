@@ -280,15 +280,11 @@ class NeuralLM:
                 segments.append((tokens, rows, conts))
                 plans.append((run, starts, rows, owner))
                 self.tokens_scored += len(tokens) + sum(max(0, len(t) - 1) for _s, t in conts)
-            scored = self._backend.score_segments(segments)
-            for (tokens, _rows, conts), (run, starts, rows, owner), (first, cont_rows) in zip(segments, plans, scored):
-                at = {r: k for k, r in enumerate(rows)}
+            scored = self._backend.score_segments(segments, totals=True)
+            for (run, _starts, _rows, owner), cont_totals in zip(plans, scored):
                 totals = [[0.0] * len(j.hyps) for j in run]
-                for (start, toks), (ji, hi), r in zip(conts, owner, cont_rows):
-                    if toks:
-                        total = float(first[at[start - 1], toks[0]])
-                        total += float(sum(r[i, toks[i + 1]] for i in range(len(toks) - 1)))
-                        totals[ji][hi] = total
+                for (ji, hi), total in zip(owner, cont_totals):
+                    totals[ji][hi] = total
                 for job, tot in zip(run, totals):
                     job.neural = tot
 
@@ -334,9 +330,9 @@ class _NumpyRuntime:
         with self._limits():
             return self.model.continuations(seqs)
 
-    def score_segments(self, segments):
+    def score_segments(self, segments, totals: bool = False):
         with self._limits():
-            return self.model.score_segments(segments)
+            return self.model.score_segments(segments, totals=totals)
 
 
 class _OnnxRuntime(_NumpyRuntime):

@@ -217,13 +217,16 @@ class GgufLlama:
     # attention grows with the square of the pass (OnnxLlama, whose products are faster, packs less)
     pack_tokens = 256
 
-    def score_segments(self, segments, max_tokens: int | None = None) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    def score_segments(self, segments, max_tokens: int | None = None, totals: bool = False) -> list:
         """Independent texts in few forward passes, nothing cached: each segment is (prefix
         tokens, prefix rows wanted, continuations as (start, tokens)); a continuation follows
         the first `start` tokens of its segment's prefix, on its own.  Returns per segment the
         log-softmax after each wanted prefix token, and per continuation the rows after each of
-        its tokens but the last.  Segments are packed into passes of about max_tokens tokens:
-        matrix products over a few hundred tokens run at about 3x the speed of a few."""
+        its tokens but the last; with totals, per segment each continuation's ln P (of its first
+        token after prefix[:start], the wanted row start - 1, and of the rest), reduced pass by
+        pass: a vocabulary-wide row is 196 KB, and a long document's rows ran to gigabytes.
+        Segments are packed into passes of about max_tokens tokens: matrix products over a few
+        hundred tokens run at about 3x the speed of a few."""
         max_tokens = max_tokens or self.pack_tokens
         out: list = [None] * len(segments)
         group: list[int] = []
@@ -231,15 +234,15 @@ class GgufLlama:
         for i, (prefix, _rows, conts) in enumerate(segments):
             n = len(prefix) + sum(max(0, len(t) - 1) for _s, t in conts)
             if group and size + n > max_tokens:
-                self._score_group(segments, group, out)
+                self._score_group(segments, group, out, totals)
                 group, size = [], 0
             group.append(i)
             size += n
         if group:
-            self._score_group(segments, group, out)
+            self._score_group(segments, group, out, totals)
         return out
 
-    def _score_group(self, segments, group: list[int], out: list) -> None:
+    def _score_group(self, segments, group: list[int], out: list, totals: bool = False) -> None:
         seg_l, pos_l, own_l, lim_l, tok_l = [], [], [], [], []
         where = []  # per segment: (index of its first prefix token, [(first index, n) per continuation])
         owner = 0
@@ -282,7 +285,7 @@ class GgufLlama:
             for _a, m in spans:
                 conts_out.append(lp[k:k + m])
                 k += m
-            out[i] = (first, conts_out)
+            out[i] = continuation_totals(segments[i], first, conts_out) if totals else (first, conts_out)
 
     def continuations(self, seqs: list[list[int]]) -> list[np.ndarray]:
         """For each token sequence, the log-softmax rows after each of its tokens but the last
@@ -378,6 +381,22 @@ def read_gguf(path: str | Path) -> tuple[dict, dict[str, tuple[int, tuple[int, .
         start = base + offset
         tensors[name] = (kind, dims, buf[start:start + count // per * size])
     return meta, tensors
+
+
+def continuation_totals(segment, first: np.ndarray, conts_out: list[np.ndarray]) -> list[float]:
+    """Each continuation's ln P from score_segments' rows: its first token from the wanted
+    prefix row before it, the rest from its own rows (0 for an empty continuation)."""
+    _prefix, rows, conts = segment
+    at = {r: k for k, r in enumerate(rows)}
+    out = []
+    for (start, toks), r in zip(conts, conts_out):
+        total = 0.0
+        if toks:
+            total = float(first[at[start - 1], toks[0]])
+            if len(toks) > 1:
+                total += float(r[np.arange(len(toks) - 1), np.asarray(toks[1:])].astype(np.float64).sum())
+        out.append(total)
+    return out
 
 
 def reusable(cached: list[int], tokens: list[int]) -> int:

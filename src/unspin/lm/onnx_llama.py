@@ -176,19 +176,19 @@ class OnnxLlama(GgufLlama):
             return got[0], [], []
         return got[0], got[1:1 + self.n_layer], got[1 + self.n_layer:]
 
-    def _score_group(self, segments, group: list[int], out: list) -> None:
+    def _score_group(self, segments, group: list[int], out: list, totals: bool = False) -> None:
         """A pass of score_segments.  A segment much longer than a pass (a paragraph's prefix
         with every hypothesis after it) runs as its prefix, then its continuations in passes of
         pack_tokens after the prefix's cached keys and values: the packed pass's attention
         grows with the square of its length (dev: 79% of the tokens are in segments over 128
         tokens, 175 on average)."""
         if len(group) > 1:
-            return super()._score_group(segments, group, out)
+            return super()._score_group(segments, group, out, totals)
         (i,) = group
         prefix, rows, conts = segments[i]
         m_total = sum(max(0, len(t) - 1) for _s, t in conts)
         if len(prefix) + m_total <= 1.5 * self.pack_tokens or not conts:
-            return super()._score_group(segments, group, out)
+            return super()._score_group(segments, group, out, totals)
         n = len(prefix)
         hidden, pk, pv = self._forward(np.asarray(prefix, dtype=np.int64), np.arange(n), [], [],
                                        np.tril(np.ones((n, n), dtype=bool)), True)
@@ -216,9 +216,17 @@ class OnnxLlama(GgufLlama):
             lp = self._logprobs(h)
             k = 0
             for j, _s, ts in batch:
-                conts_out[j] = lp[k:k + len(ts)]
+                rows_j = lp[k:k + len(ts)]
+                # with totals, only the ln P of its own next tokens is kept (a row is 196 KB)
+                conts_out[j] = (float(rows_j[np.arange(len(ts)), np.asarray(conts[j][1][1:len(ts) + 1])]
+                                      .astype(np.float64).sum()) if totals else rows_j)
                 k += len(ts)
-        out[i] = (first, conts_out)
+        if not totals:
+            out[i] = (first, conts_out)
+            return
+        at = {r: k for k, r in enumerate(rows)}
+        out[i] = [float(first[at[start - 1], toks[0]]) + (conts_out[j] if len(toks) > 1 else 0.0) if toks else 0.0
+                  for j, (start, toks) in enumerate(conts)]
 
     def _logprobs(self, hidden: np.ndarray) -> np.ndarray:
         if len(hidden) == 0:
