@@ -354,6 +354,8 @@ class _OnnxRuntime(_NumpyRuntime):
             self.model = OnnxLlama(owner.path, n_threads=owner.n_threads)
         except (OSError, ValueError) as e:
             raise NeuralUnavailable(f"cannot read {owner.path}: {e}") from e
+        except Exception as e:  # onnxruntime's own (a CPU or build it cannot run): the next runtime
+            raise NeuralUnavailable(f"onnxruntime cannot run the model: {e}") from e
         self._limits = contextlib.nullcontext  # (onnxruntime's own threads: n_threads)
         self.bos = self.model.bos
 

@@ -96,6 +96,16 @@ def store(source: str | os.PathLike, fmt: str, values: dict[str, np.ndarray | st
         pass
 
 
+def discard(source: str | os.PathLike, fmt: str) -> None:
+    """Remove an entry (a damaged one, say) so that the next store() writes it afresh."""
+    try:
+        target = entry(source, fmt)
+        if target is not None:
+            shutil.rmtree(target, ignore_errors=True)
+    except OSError:
+        pass
+
+
 def cached(source: str | os.PathLike, fmt: str, names: list[str],
            build: Callable[[], dict[str, np.ndarray | str | bytes]]) -> dict[str, np.ndarray | str | bytes]:
     """load(), else build() and store() it."""

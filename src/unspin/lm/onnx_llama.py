@@ -150,9 +150,20 @@ class OnnxLlama(GgufLlama):
         # (the serialised graphs are cached, so a warm load needs neither the onnx package nor
         # the graph building: 2.1 s -> 0.5 s)
         graphs = diskcache.cached(path, CACHE_FORMAT, ["body.onnx", "head.onnx"], build)
+        try:
+            self._body = _session(graphs["body.onnx"], n_threads)
+            self._head = _session(graphs["head.onnx"], n_threads)
+        except Exception:  # onnxruntime's own errors: a damaged cache entry (a truncated file)
+            if not built:
+                raise
+            # ... is made again, from the float32 layers in memory
+            diskcache.discard(path, CACHE_FORMAT)
+            GgufLlama.__init__(self, path, weights="memory")
+            graphs = build()
+            diskcache.store(path, CACHE_FORMAT, graphs)
+            self._body = _session(graphs["body.onnx"], n_threads)
+            self._head = _session(graphs["head.onnx"], n_threads)
         self.layers = None  # (in the graphs now; GgufLlama._forward is not used)
-        self._body = _session(graphs["body.onnx"], n_threads)
-        self._head = _session(graphs["head.onnx"], n_threads)
         self._empty_kv = np.zeros((self.n_kv, 0, self.head_dim), np.float32)
 
     def _forward(self, tokens, pos, past_k, past_v, mask, keep_kv, past_mask=None):
