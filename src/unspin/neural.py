@@ -278,10 +278,10 @@ class NeuralLM:
                         conts.append((starts[ji], toks[: self.n_batch + 1]))
                         owner.append((ji, hi))
                 segments.append((tokens, rows, conts))
-                plans.append((run, starts, rows, owner))
+                plans.append((run, owner))
                 self.tokens_scored += len(tokens) + sum(max(0, len(t) - 1) for _s, t in conts)
             scored = self._backend.score_segments(segments, totals=True)
-            for (run, _starts, _rows, owner), cont_totals in zip(plans, scored):
+            for (run, owner), cont_totals in zip(plans, scored):
                 totals = [[0.0] * len(j.hyps) for j in run]
                 for (ji, hi), total in zip(owner, cont_totals):
                     totals[ji][hi] = total

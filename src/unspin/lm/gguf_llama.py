@@ -285,7 +285,9 @@ class GgufLlama:
             for _a, m in spans:
                 conts_out.append(lp[k:k + m])
                 k += m
-            out[i] = continuation_totals(segments[i], first, conts_out) if totals else (first, conts_out)
+            out[i] = (continuation_totals(segments[i], first, [next_token_logprobs(r, t) for r, (_s, t) in
+                                                                zip(conts_out, segments[i][2])])
+                      if totals else (first, conts_out))
 
     def continuations(self, seqs: list[list[int]]) -> list[np.ndarray]:
         """For each token sequence, the log-softmax rows after each of its tokens but the last
@@ -383,20 +385,19 @@ def read_gguf(path: str | Path) -> tuple[dict, dict[str, tuple[int, tuple[int, .
     return meta, tensors
 
 
-def continuation_totals(segment, first: np.ndarray, conts_out: list[np.ndarray]) -> list[float]:
-    """Each continuation's ln P from score_segments' rows: its first token from the wanted
-    prefix row before it, the rest from its own rows (0 for an empty continuation)."""
+def next_token_logprobs(rows: np.ndarray, toks) -> np.ndarray:
+    """A continuation's ln P of each of its tokens but the first, from the rows after each of
+    its tokens but the last (score_segments' rows)."""
+    return rows[np.arange(len(toks) - 1), np.asarray(toks[1:], dtype=np.int64)] if len(toks) > 1 else rows[:0, 0]
+
+
+def continuation_totals(segment, first: np.ndarray, next_lps: list[np.ndarray]) -> list[float]:
+    """Each continuation's ln P: its first token from the wanted prefix row before it, the rest
+    from next_lps (next_token_logprobs of its rows); 0 for an empty continuation."""
     _prefix, rows, conts = segment
     at = {r: k for k, r in enumerate(rows)}
-    out = []
-    for (start, toks), r in zip(conts, conts_out):
-        total = 0.0
-        if toks:
-            total = float(first[at[start - 1], toks[0]])
-            if len(toks) > 1:
-                total += float(r[np.arange(len(toks) - 1), np.asarray(toks[1:])].astype(np.float64).sum())
-        out.append(total)
-    return out
+    return [float(first[at[start - 1], toks[0]]) + float(np.asarray(lps, np.float64).sum()) if toks else 0.0
+            for (start, toks), lps in zip(conts, next_lps)]
 
 
 def reusable(cached: list[int], tokens: list[int]) -> int:

@@ -21,9 +21,10 @@ One scale per matrix, no smoothing: 4.450; smoothed: 4.103; per row: 3.999; both
 The graph mirrors `GgufLlama._forward` (same inputs: token embeddings, rotary angles, an
 attention mask, the cached keys and values), so `OnnxLlama` is a `GgufLlama` whose `_forward`
 and `_logprobs` run through two onnxruntime sessions; prefix caching and the packing of
-`score_segments` are inherited.  The graphs are built once (with the `onnx` package, from the
-float32 weights in memory: about 7 s the first time) and kept in the user cache
-(`unspin.lm.diskcache`, about 110 MB, and the float32 embeddings, 113 MB); a warm load needs
+`score_segments` are inherited (a segment far longer than a pass runs as its prefix, then its
+continuations: `OnnxLlama._score_group`).  The graphs are built once (with the `onnx` package,
+from the float32 weights in memory: about 5 s the first time) and kept in the user cache
+(`unspin.lm.diskcache`: 130 MB, and the float32 embeddings, 110 MB); a warm load needs
 onnxruntime only.
 """
 from __future__ import annotations
@@ -33,11 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from unspin.lm import diskcache
-from unspin.lm.gguf_llama import _LAYER_KEYS, GgufLlama
+from unspin.lm.gguf_llama import GgufLlama, continuation_totals, next_token_logprobs
 
 CACHE_FORMAT = "onnx-i8-v9"  # the serialised graphs (8-bit weights inside) in the user cache
-_MATRICES = ("qkv", "attn_out", "gate_up", "down")  # the products run in 8 bits
-
 
 SMOOTHING = 0.5  # SmoothQuant's alpha: how much of an input channel's range moves into the weights
 
@@ -79,26 +78,29 @@ def smoothed(model: GgufLlama, alpha: float = SMOOTHING):
     group = model.n_head // nkv
     d = model.dim
 
-    def factor(x_range, w):
-        wmax = np.abs(w).max(axis=0)
-        s = np.power(np.maximum(x_range, 1e-5), alpha) / np.power(np.maximum(wmax, 1e-5), 1 - alpha)
+    def factor(x_range, w_range):
+        """s_j from an input channel's range and its weight column's"""
+        s = np.power(np.maximum(x_range, 1e-5), alpha) / np.power(np.maximum(w_range, 1e-5), 1 - alpha)
         return s.astype(np.float32)
+
+    def column_range(w):
+        return np.abs(w).max(axis=0)
 
     for i, (an, wqkv, wo, fn, wgu, wd) in enumerate(model.layers):
         wqkv, wo, wgu, wd = (np.array(w, dtype=np.float32) for w in (wqkv, wo, wgu, wd))
-        s = factor(ranges[(i, "qkv")], wqkv)
+        s = factor(ranges[(i, "qkv")], column_range(wqkv))
         yield f"{i}.attn_norm", np.asarray(an, np.float32) / s
         wqkv *= s[None, :]
         # attn_out: one factor per (kv head, dim), the largest of its query heads' channels
         x_att = ranges[(i, "attn_out")].reshape(nkv, group, hd).max(axis=1)
-        w_att = np.abs(wo).max(axis=0).reshape(nkv, group, hd).max(axis=1)
-        s_v = (np.power(np.maximum(x_att, 1e-5), alpha) / np.power(np.maximum(w_att, 1e-5), 1 - alpha)).astype(np.float32)
+        w_att = column_range(wo).reshape(nkv, group, hd).max(axis=1)
+        s_v = factor(x_att, w_att)
         wqkv[d + nkv * hd:] /= s_v.reshape(-1)[:, None]
         wo *= np.repeat(s_v[:, None, :], group, axis=1).reshape(-1)[None, :]
-        s = factor(ranges[(i, "gate_up")], wgu)
+        s = factor(ranges[(i, "gate_up")], column_range(wgu))
         yield f"{i}.ffn_norm", np.asarray(fn, np.float32) / s
         wgu *= s[None, :]
-        s = factor(ranges[(i, "down")], wd)
+        s = factor(ranges[(i, "down")], column_range(wd))
         half = wgu.shape[0] // 2
         wgu[half:] /= s[:, None]
         wd *= s[None, :]
@@ -203,13 +205,11 @@ class OnnxLlama(GgufLlama):
         n = len(prefix)
         hidden, pk, pv = self._forward(np.asarray(prefix, dtype=np.int64), np.arange(n), [], [],
                                        np.tril(np.ones((n, n), dtype=bool)), True)
-        first = self._logprobs(hidden[np.asarray(rows, dtype=np.int64)]) if rows else np.zeros((0, self.vocab_size), np.float32)
-        conts_out: list = [None] * len(conts)
-        todo = [(j, start, toks[:max(0, len(toks) - 1)]) for j, (start, toks) in enumerate(conts)]
-        for j, _start, toks in todo:
-            if not toks:
-                conts_out[j] = np.zeros((0, self.vocab_size), np.float32)
-        todo = [t for t in todo if t[2]]
+        first = self._logprobs(hidden[np.asarray(rows, dtype=np.int64)])
+        # per continuation its rows (or, with totals, only its next tokens' ln P: a row is 196 KB)
+        empty = np.zeros(0 if totals else (0, self.vocab_size), np.float32)
+        conts_out: list = [empty] * len(conts)
+        todo = [(j, start, toks[:-1]) for j, (start, toks) in enumerate(conts) if len(toks) > 1]
         at = 0
         while at < len(todo):
             batch, size = [], 0
@@ -217,27 +217,22 @@ class OnnxLlama(GgufLlama):
                 batch.append(todo[at])
                 size += len(todo[at][2])
                 at += 1
+            lens = [len(ts) for _j, _s, ts in batch]
             tok = np.fromiter((t for _j, _s, ts in batch for t in ts), dtype=np.int64, count=size)
             pos = np.fromiter((s + k for _j, s, ts in batch for k in range(len(ts))), dtype=np.int64, count=size)
-            owner = np.repeat(np.arange(len(batch)), [len(ts) for _j, _s, ts in batch])
-            lim = np.repeat(np.asarray([s for _j, s, _ts in batch]), [len(ts) for _j, _s, ts in batch])
+            owner = np.repeat(np.arange(len(batch)), lens)
+            lim = np.repeat(np.asarray([s for _j, s, _ts in batch]), lens)
             mask = (owner[:, None] == owner[None, :]) & (pos[None, :] <= pos[:, None])
             past_mask = np.arange(n)[None, :] < lim[:, None]  # the first `start` prefix tokens
-            h, _k, _v = self._forward(tok, pos, pk, pv, mask, False, past_mask)
-            lp = self._logprobs(h)
+            lp = self._logprobs(self._forward(tok, pos, pk, pv, mask, False, past_mask)[0])
             k = 0
-            for j, _s, ts in batch:
-                rows_j = lp[k:k + len(ts)]
-                # with totals, only the ln P of its own next tokens is kept (a row is 196 KB)
-                conts_out[j] = (float(rows_j[np.arange(len(ts)), np.asarray(conts[j][1][1:len(ts) + 1])]
-                                      .astype(np.float64).sum()) if totals else rows_j)
-                k += len(ts)
-        if not totals:
+            for (j, _s, ts), m in zip(batch, lens):
+                conts_out[j] = next_token_logprobs(lp[k:k + m], conts[j][1]) if totals else lp[k:k + m]
+                k += m
+        if totals:
+            out[i] = continuation_totals(segments[i], first, conts_out)
+        else:
             out[i] = (first, conts_out)
-            return
-        at = {r: k for k, r in enumerate(rows)}
-        out[i] = [float(first[at[start - 1], toks[0]]) + (conts_out[j] if len(toks) > 1 else 0.0) if toks else 0.0
-                  for j, (start, toks) in enumerate(conts)]
 
     def _logprobs(self, hidden: np.ndarray) -> np.ndarray:
         if len(hidden) == 0:
@@ -264,7 +259,7 @@ class _Graph:
 
         self.h, self.np = helper, numpy_helper
         self.nodes, self.inits = [], []
-        self._consts: dict[str, str] = {}
+        self._row_eps: str | None = None
         self._n = 0
 
     def const(self, name: str, value) -> str:
@@ -307,9 +302,9 @@ class _Graph:
         row is divided by its largest magnitude before the fused product and multiplied back
         after it.  (The fused op quantises its whole input on one range; dividing by each
         row's peak and pinning that range makes its grid one row's own.)"""
-        if "row.eps" not in self._consts:
-            self._consts["row.eps"] = self.const("row.eps", np.float32(1e-12))
-        peak = self.op("Max", [self.op("ReduceMax", [self.op("Abs", [x])], axes=[-1], keepdims=1), self._consts["row.eps"]])
+        if self._row_eps is None:
+            self._row_eps = self.const("row.eps", np.float32(1e-12))
+        peak = self.op("Max", [self.op("ReduceMax", [self.op("Abs", [x])], axes=[-1], keepdims=1), self._row_eps])
         # two more columns holding 1 and -1 (against the two zero rows quantize_rows appends to
         # every weight matrix) pin the fused op's range to exactly [-1, 1]: a row's 8 bits never
         # depend on what else shares the pass
@@ -336,7 +331,7 @@ def _body_graph(m: OnnxLlama, q8: dict):
     shape_out = c("shape_out", np.array([-1, d], np.int64))
     scale = c("att_scale", np.float32(1.0 / np.sqrt(hd)))
     split_qkv = c("split_qkv", np.array([d, nkv * hd, nkv * hd], np.int64))
-    split_gu = c("split_gu", np.array([m.layers[0][4].shape[0] // 2] * 2, np.int64))
+    split_gu = c("split_gu", np.array([q8["0.gate_up.q"].shape[1] // 2] * 2, np.int64))
     split_pair = c("split_pair", np.array([1, 1], np.int64))
     # cos/sin as (1, n, half, 1): broadcast over heads and over each rotated pair
     cos = g.op("Unsqueeze", ["cos", c("axes_cs", np.array([0, 3], np.int64))])
@@ -355,7 +350,7 @@ def _body_graph(m: OnnxLlama, q8: dict):
 
     x = "x"
     outputs_k, outputs_v = [], []
-    for li, (an, _wqkv, _wo, fn, _wgu, _wd) in enumerate(m.layers):
+    for li in range(m.n_layer):
         wn = c(f"{li}.attn_norm", q8[f"{li}.attn_norm"])
         h = g.matmul8_rows(g.rms(x, wn, m.eps), c(f"{li}.qkv.q", q8[f"{li}.qkv.q"]), c(f"{li}.qkv.s", q8[f"{li}.qkv.s"]))
         q, k, v = (f"{h}_{j}" for j in "qkv")
