@@ -167,6 +167,8 @@ def main() -> int:
     ap.add_argument("--grid-unigram", default="", help="--tune: these unigram weights (default: RescoreParams.unigram_weight)")
     ap.add_argument("--grid-ngram", default="", help="--tune: these n-gram weights instead of GRID_NG")
     ap.add_argument("--grid-neural", default="", help="--tune: these neural weights instead of GRID_NN")
+    ap.add_argument("--shortlist", type=int, default=None,
+                    help="the last pass's shortlist per spun word (default: RescoreParams.shortlist)")
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
 
@@ -182,7 +184,8 @@ def main() -> int:
     overrides |= {"near_min": args.near, "right": args.right, "max_hyps": args.max_hyps,
                  "surface": None if args.surface is None else bool(args.surface), "context": args.context,
                  "confident": args.confident, "context_threshold": args.context_threshold,
-                 "max_candidates": args.max_candidates, "prune_margin": args.prune_margin}
+                 "max_candidates": args.max_candidates, "prune_margin": args.prune_margin,
+                 "shortlist": args.shortlist}
     rp = dataclasses.replace(rp, **{k: v for k, v in overrides.items() if v is not None})
     recs = load_records(args.split)
     if args.limit and args.limit < len(recs):
@@ -193,7 +196,7 @@ def main() -> int:
     lm = NeuralLM(n_threads=args.threads, runtime=args.runtime).load()
     print("neural runtime:", lm.runtime_loaded)
     load_s = time.perf_counter() - t
-    rec_dec = Recorder(make_decoder(), rp)
+    rec_dec = Recorder(make_decoder(store_shortlist=rp.shortlist), rp)
 
     fast_reports, fast_s, neural_s, n_bytes, n_jobs, n_swaps = [], 0.0, 0.0, 0, 0, 0
     t0 = time.perf_counter()

@@ -606,3 +606,49 @@ def test_evidence_names_the_signals_and_sums_to_the_logit():
     assert sum(e.contribution for e in d.evidence) == pytest.approx(z - model.full.bias, abs=1e-3)
     assert all(e.value == pytest.approx(f[e.signal], abs=1e-4) for e in d.evidence)
     assert 0.0 < 1 / (1 + math.exp(-z)) < 1.0
+
+
+def test_a_wider_store_changes_no_ordinary_pass_and_widens_the_last():
+    """Decoder(store_shortlist=48) (the neural tier's) holds 48 candidates per spun word: its
+    ordinary passes read the first DecoderParams.shortlist of them, the very rows a plain
+    decoder holds, so they decode alike; a pass that asks for the wider shortlist (lattice=)
+    reaches candidates past them ("official" for "standard" ranks 41st)."""
+    from unspin.api import make_decoder
+    from unspin.text import word_sentences
+
+    text = ("A minute management standard underscored the U.S. and Japan’s very long standing cooperative "
+            "relationship. The officials were additionally asked for an update on the trade talks, "
+            "and the national added that both leaders may explain foreign investment.")
+    units = [(w, l) for _t, w, l in word_sentences(text)]
+    plain, wide = make_decoder(), make_decoder(store_shortlist=48)
+    k = plain.params.shortlist
+    assert wide.store_rows == 48 and plain.store_rows == k == 16
+
+    def seen(decoder, results, batch):
+        out = []
+        for r, (words, _l) in zip(results, units):
+            out += [(tuple(words[s.start:s.end]), s.original, round(s.probability, 9), tuple(s.alternatives))
+                    for s in r.swaps + r.near]
+        return out, [r.swap_posterior for r in results]
+
+    b_plain, b_wide = plain.prepare(units), wide.prepare(units)
+    assert seen(plain, plain.decode_batch(b_plain, 0.2, near_min=0.05), b_plain) == \
+        seen(wide, wide.decode_batch(b_wide, 0.2, near_min=0.05), b_wide)
+
+    def first_rows(decoder, word):
+        start, count = decoder._slot(word)
+        return {decoder.channel.originals[o] for o in decoder._store.orig[start:start + min(count, k)]}
+
+    narrow = wide.decode_batch(b_wide, 0.2, near_min=0.05, lattice=(8, 5.0, k))
+    widened = wide.decode_batch(b_wide, 0.2, near_min=0.05, lattice=(8, 5.0, 48))
+    beyond = set()
+    for results, out in ((narrow, set()), (widened, beyond)):
+        for r, (words, _l) in zip(results, units):
+            for s in r.swaps + r.near:
+                if s.end - s.start == 1:
+                    rows = first_rows(wide, words[s.start])
+                    out |= {(words[s.start], t) for t in [s.original] + [a for a, _p in s.alternatives]
+                            if t not in rows and t != words[s.start]}
+        if results is narrow:
+            assert not out  # the narrow pass stays inside the first k rows
+    assert beyond, "the wide pass found no candidate past the first rows"

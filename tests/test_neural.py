@@ -517,7 +517,7 @@ def test_channel_and_unigram_terms_move_the_choice():
 
 def test_the_last_pass_keeps_more_candidates_for_the_model():
     """RescoringDecoder asks the n-gram decoder for a wider lattice (RescoreParams.max_candidates,
-    prune_margin) in the pass whose swaps it rescores, and for the decoder's own in the passes
+    prune_margin, shortlist) in the pass whose swaps it rescores, and for the decoder's own in the passes
     that estimate the rate and give the detector its statistics."""
     from unspin.neural import RescoringDecoder
 
@@ -533,13 +533,13 @@ def test_the_last_pass_keeps_more_candidates_for_the_model():
             return []
 
     inner = Inner()
-    params = RescoreParams(max_candidates=9, prune_margin=6.0)
+    params = RescoreParams(max_candidates=9, prune_margin=6.0, shortlist=40)
     stub_lm = type("LM", (), {"score_jobs": lambda self, jobs: None})()
     dec = RescoringDecoder(inner, lm=stub_lm, params=params)
     dec.decode_batch(object(), rate=0.2, with_swaps=False, stats_only=True)
     assert inner.calls[-1] == (False, True, None)
     dec.decode_batch(type("B", (), {"words": [], "surface": None, "preceding": []})(), rate=0.2)
-    assert inner.calls[-1] == (True, False, (9, 6.0))
+    assert inner.calls[-1] == (True, False, (9, 6.0, 40))
 
 
 @needs_onnx

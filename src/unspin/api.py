@@ -44,33 +44,47 @@ def _config() -> EngineConfig:
 
 @lru_cache(maxsize=2)
 def _decoder(fast: bool) -> Decoder:
-    """fast=True: channel + 3-gram.  fast=False: the same decoder with its uncertain swaps
-    rescored by the neural tier (unspin.neural) when that is installed; without it unspin says
+    """fast=True: channel + 3-gram.  fast=False: the same kind of decoder (_wide_decoder) with
+    its uncertain swaps rescored by the neural tier (unspin.neural) when that is installed; without it unspin says
     so once on stderr and runs on the fast tier."""
     if not fast:
         from unspin.neural import RescoringDecoder, neural_lm
 
-        base = _decoder(True)
         nlm = neural_lm()
-        return RescoringDecoder(base, nlm) if nlm is not None else base
+        if nlm is None:
+            return _decoder(True)
+        return RescoringDecoder(_wide_decoder(), nlm)
     from unspin.lm import fast_lm
 
     cfg = _config()
     return Decoder(Channel(weights=cfg.weights), fast_lm(), cfg.decoder, default_swap_model())
 
 
+@lru_cache(maxsize=1)
+def _wide_decoder() -> Decoder:
+    """A decoder as the fast tier's whose store also holds the neural tier's wider shortlist
+    (RescoreParams.shortlist) for its last pass; its other passes read the fast tier's rows."""
+    from unspin.neural import RescoreParams
+    from unspin.lm import fast_lm
+
+    cfg = _config()
+    return Decoder(Channel(weights=cfg.weights), fast_lm(), cfg.decoder, default_swap_model(),
+                   store_shortlist=RescoreParams.shortlist)
+
+
 _SHIPPED = object()
 
 
 def make_decoder(params: DecoderParams | None = None, weights: ChannelWeights | None = None,
-                 swap_model: SwapModel | None | object = _SHIPPED) -> Decoder:
+                 swap_model: SwapModel | None | object = _SHIPPED, store_shortlist: int = 0) -> Decoder:
     """A decoder with explicit parameters (for tuning and benchmarks); swap_model: the
-    shipped one unless given (None: none, see unspin.swap_model)."""
+    shipped one unless given (None: none, see unspin.swap_model); store_shortlist: see Decoder."""
     from unspin.lm import fast_lm
 
     cfg = _config()
     model = default_swap_model() if swap_model is _SHIPPED else swap_model
-    return Decoder(Channel(weights=weights or cfg.weights), fast_lm(), params or cfg.decoder, model)
+    return Decoder(Channel(weights=weights or cfg.weights), fast_lm(), params or cfg.decoder, model,
+                   store_shortlist=store_shortlist)
 
 
 def _early_verdict(text: str) -> str | None:

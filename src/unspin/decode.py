@@ -179,10 +179,16 @@ class _CandidateStore:
 
 
 class Decoder:
-    def __init__(self, channel: Channel, lm: NgramLM, params: DecoderParams | None = None, swap_model=None):
+    def __init__(self, channel: Channel, lm: NgramLM, params: DecoderParams | None = None, swap_model=None,
+                 store_shortlist: int = 0):
+        """store_shortlist: candidates per spun phrase held in the store, if more than
+        params.shortlist: a call may then widen its shortlist up to that (decode_batch's
+        lattice), while the others read the first params.shortlist rows, the same rows a
+        decoder without it reads (the rows are ranked context-free, best first)."""
         self.channel = channel
         self.lm = lm
         self.params = params or DecoderParams()
+        self.store_rows = max(self.params.shortlist, store_shortlist)
         # unspin.swap_model.SwapModel: what api.check reports each swap's probability with
         # (None: the posterior times P(document is spun) ** doc_power, against report_threshold)
         self.swap_model = swap_model
@@ -211,13 +217,13 @@ class Decoder:
             else:
                 p = self.params
                 offsets, cand_orig, cand_cost = self.channel.tables
-                if store.n + p.shortlist > store.max_rows:
+                if store.n + self.store_rows > store.max_rows:
                     store.clear()
                     self._word_info.clear()
-                store.reserve(p.shortlist)
+                store.reserve(self.store_rows)
                 n = shortlist(self.lm.tables, self.lm.oov_scores(), key, offsets, cand_orig, cand_cost,
                               self.channel.log_weights, QUANT, ABSENT, self._orig_ids,
-                              p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, p.shortlist,
+                              p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, self.store_rows,
                               store.out, store.length, store.static, store.orig, store.thes, store.cost, store.mix, store.n)
                 got = (store.n, n) if n else (-1, 0)
                 store.n += n
@@ -234,7 +240,7 @@ class Decoder:
         # (a word whose shortlist the store holds already keeps it)
         keys = [ch.key_index(w) if p.max_candidates > 0 and w not in store.slots else -1 for w in new]
         keyed = [k for k in keys if k >= 0]
-        if store.n + len(keyed) * p.shortlist > store.max_rows or len(info) + len(new) >= 1_000_000:
+        if store.n + len(keyed) * self.store_rows > store.max_rows or len(info) + len(new) >= 1_000_000:
             # start afresh (bounded memory): the store, and the info whose rows name its rows,
             # and learn every word of `words` again
             store.clear()
@@ -242,13 +248,13 @@ class Decoder:
             new = list(dict.fromkeys(words))
             keys = [ch.key_index(w) if p.max_candidates > 0 else -1 for w in new]
             keyed = [k for k in keys if k >= 0]
-        store.reserve(len(keyed) * p.shortlist)
+        store.reserve(len(keyed) * self.store_rows)
         counts = np.zeros(len(keyed), dtype=np.int64)
         if keyed:
             offsets, cand_orig, cand_cost = ch.tables
             shortlist_many(self.lm.tables, self.lm.oov_scores(), np.asarray(keyed, dtype=np.int64), offsets, cand_orig,
                            cand_cost, ch.log_weights, QUANT, ABSENT, self._orig_ids,
-                           p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, p.shortlist,
+                           p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, self.store_rows,
                            store.out, store.length, store.static, store.orig, store.thes, store.cost, store.mix, store.n, counts)
         first_words = ch.phrase_first_words
         n0 = len(info)
@@ -341,15 +347,16 @@ class Decoder:
     def decode_batch(self, batch: "Batch", rate: float | None = None, min_doc: float = 1.0,
                      with_swaps: bool = True, log_weights: np.ndarray | None = None,
                      stats_only: bool = False, near_min: float = 0.0,
-                     lattice: tuple[int, float] | None = None) -> list[SentenceResult]:
+                     lattice: tuple[int, float, int] | None = None) -> list[SentenceResult]:
         """Decode every sentence of a prepared batch.  rate: the document's estimated swap rate
         (None: the prior `params.rate`).  log_weights: the document's ln thesaurus weights (None:
         the channel's; see `thesaurus_weights`).  stats_only: set the batch's statistics
         (n_spinnable, swap_mass, thesaurus_counts, log_evidence, log_clean) and return no
         per-sentence results (a pass that only estimates the document's rate and thesaurus mix).
         near_min > 0: also list the kept words at least this likely swapped (SentenceResult.near).
-        lattice: (max_candidates, prune_margin) for this call instead of the params' (the neural
-        tier's last pass keeps more candidates for its model to rank: RescoreParams).
+        lattice: (max_candidates, prune_margin, shortlist) for this call instead of the params'
+        (the neural tier's last pass keeps more candidates for its model to rank: RescoreParams;
+        a shortlist past the store's, store_shortlist, reads the store's).
         Swaps on the best path are returned when their
         posterior reaches report_threshold * min_doc (the caller scales by P(document is spun)
         and applies the threshold itself); with_swaps=False returns posteriors and evidence only
@@ -391,7 +398,7 @@ class Decoder:
 
     def _decode_batch(self, batch: "Batch", rate: float | None, min_doc: float, with_swaps: bool,
                       log_weights: np.ndarray | None = None, stats_only: bool = False,
-                      near_min: float = 0.0, lattice: tuple[int, float] | None = None) -> list[SentenceResult]:
+                      near_min: float = 0.0, lattice: tuple[int, float, int] | None = None) -> list[SentenceResult]:
         store = self._store
         if batch.generation != store.generation:
             # the store started afresh since (it is bounded): gather the candidates again
@@ -400,7 +407,9 @@ class Decoder:
             batch.__dict__.update(fresh.__dict__)
             batch.doc = doc
         p = self.params
-        max_candidates, prune_margin = lattice if lattice is not None else (p.max_candidates, p.prune_margin)
+        max_candidates, prune_margin, short = lattice if lattice is not None else (
+            p.max_candidates, p.prune_margin, p.shortlist)
+        slot_count = batch.slot_count if short >= self.store_rows else np.minimum(batch.slot_count, short)
         rate = rate if rate is not None else p.rate
         adapt = log_weights is not None
         doc_w = log_weights if adapt else self.channel.log_weights
@@ -412,7 +421,7 @@ class Decoder:
             doc_ids, doc_cnt, doc_inv_n = _NO_DOC_IDS, _NO_DOC_COUNTS, 0.0
         (arc_ptr, arc_start, arc_end, arc_row, post, path_ptr, path, swap_post, log_z, log_clean) = decode_many(
             self.lm.tables, self.lm.oov_scores(), self.lm.memo, batch.ptr, batch.ids, batch.spinnable, batch.slot_start,
-            batch.slot_count, batch.local_lm, store.out, store.length, store.static,
+            slot_count, batch.local_lm, store.out, store.length, store.static,
             store.cost, adapt, doc_w, store.mix, p.channel_weight, QUANT, ABSENT,
             math.log(1.0 - rate), math.log(rate), p.unigram_discount * p.lm_weight, prune_margin,
             max_candidates, p.lm_weight, p.gate_pmi, self._bos, self._eos,

@@ -531,10 +531,11 @@ def _shared() -> NeuralLM | None:
         return None
 
 
-def final_lattice(params: "RescoreParams", final: bool) -> tuple[int, float] | None:
-    """The lattice (max_candidates, prune_margin) of the neural tier's last pass (None: the
-    decoder's own, for the passes that estimate the rate and give the detector its statistics)."""
-    return (params.max_candidates, params.prune_margin) if final else None
+def final_lattice(params: "RescoreParams", final: bool) -> tuple[int, float, int] | None:
+    """The lattice (max_candidates, prune_margin, shortlist) of the neural tier's last pass
+    (None: the decoder's own, for the passes that estimate the rate and give the detector its
+    statistics)."""
+    return (params.max_candidates, params.prune_margin, params.shortlist) if final else None
 
 
 def neural_lm() -> NeuralLM | None:
@@ -595,6 +596,12 @@ class RescoreParams:
     # 1,849; 8 / 5 .650 / .832 / .107 / 1,860; 12 / 7 .654 / .828 / .111 / 2,122.
     max_candidates: int = 8
     prune_margin: float = 5.0
+    # ...drawn from a wider shortlist per spun word (DecoderParams.shortlist 16, ranked by channel
+    # and unigram prior alone: "official" for the real example's "standard", a Moby-only pair,
+    # ranks 41st of 48).  Needs a decoder whose store holds that many (Decoder(store_shortlist=);
+    # api's neural decoder does).  bench/neural.py --split dev --limit 60 (restored, F1, WER,
+    # tokens per document): 16: .644 / .832 / .086 / 1,817; 48: .667 / .830 / .087 / 1,941.
+    shortlist: int = 48
 
 
 @dataclass
