@@ -106,6 +106,22 @@ _CODE_RE = regex.compile(
     regex.MULTILINE,
 )
 _CODE_CHARS = tuple("=&|({};#<>`$") + ("->", "def ")
+# A line that starts with a label of at most three words (after an optional bullet or indent)
+# and then " :": the field lists of technical text ("* total  : int or float, optional",
+# "    n : int", "Release Notes : https://..."), whose spacing is the style and not a spinner's
+# (package READMEs and docstrings read as spun on their scars alone before).
+_FIELD_LABEL_RE = re.compile(r"([ \t]*(?:[*+•\-][ \t]+)?)([\w.\-/]+(?:[ \t][\w.\-/]+){0,2})")
+
+
+def _field_label(text: str, line_start: int, label_end: int, colon: int) -> bool:
+    """text[line_start:label_end] is a field label before the " :" at `colon`: a bulleted or
+    indented label, a one-word one, one set off by two spaces, or a Title Case one ("Release
+    Notes"); not the start of a sentence ("He said : no." keeps its scar)."""
+    m = _FIELD_LABEL_RE.fullmatch(text, line_start, label_end)
+    if m is None:
+        return False
+    words = m.group(2).split()
+    return bool(m.group(1)) or len(words) == 1 or colon - label_end >= 2 or all(w[:1].isupper() for w in words)
 _LINE_RE = re.compile(r"[^\n]+")
 
 
@@ -216,6 +232,8 @@ def repair_scars(text: str) -> Repaired:
             continue  # emoticons
         if before.isdigit() and _next_nonspace(text, after_i).isdigit():
             continue  # "3 . 5", "10 : 30", "1 , 000"
+        if p == ":" and _field_label(text, text.rfind("\n", 0, a) + 1, a, q):
+            continue  # a field list's "name : type" (numpydoc, reStructuredText, "Notes : ...")
         add((a, after_i, "space-before-punctuation", [(a, q)], []))
 
     if '"' in text:
