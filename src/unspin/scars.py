@@ -232,6 +232,9 @@ def repair_scars(text: str) -> Repaired:
             continue  # emoticons
         if before.isdigit() and _next_nonspace(text, after_i).isdigit():
             continue  # "3 . 5", "10 : 30", "1 , 000"
+        if p in ",;" and _NUMBER_END_RE.search(text, max(0, a - 40), a) and \
+                _next_nonspace(text, after_i) in _NUMBER_NEXT:
+            continue  # a printed array: "[ 0.99,  1.        , -0.76]" (numbers, not words, spaced)
         if p == ":" and _field_label(text, text.rfind("\n", 0, a) + 1, a, q):
             continue  # a field list's "name : type" (numpydoc, reStructuredText, "Notes : ...")
         add((a, after_i, "space-before-punctuation", [(a, q)], []))
@@ -282,6 +285,9 @@ def _next_nonspace(text: str, i: int) -> str:
 
 
 _PUNCT_AFTER = frozenset(".”’\")]")
+# a number that ends just before the spaces, and what may follow a printed array's separator
+_NUMBER_END_RE = re.compile(r"(?<![\w.])[-+]?\d+\.?\d*(?:[eE][-+]?\d+)?$")
+_NUMBER_NEXT = frozenset("-+[]()\n\r0123456789") | {""}
 _OPEN_OK = frozenset(" \t\u00a0([{—–-")
 _CLOSE_OK = frozenset(" \t\u00a0\r,.;:!?)]}—–-")
 
