@@ -37,16 +37,22 @@ def run_cli(monkeypatch, capsys):
 
 
 @pytest.fixture
-def check_tiers(monkeypatch) -> list[bool]:
-    """The `fast` argument of every unspin.check call from here on (the check runs as asked)."""
+def check_tiers(monkeypatch):
+    """The `fast` argument of every unspin.check call from here on (the check runs as asked;
+    the `budget` arguments go to check_tiers.budgets)."""
     import unspin
 
-    seen: list[bool] = []
+    class Seen(list):
+        budgets: list
+
+    seen = Seen()
+    seen.budgets = []
     real = unspin.check
 
-    def spy(text, fast=False):
+    def spy(text, fast=False, budget=None):
         seen.append(fast)
-        return real(text, fast=fast)
+        seen.budgets.append(budget)
+        return real(text, fast=fast, budget=budget)
 
     monkeypatch.setattr(unspin, "check", spy)
     return seen

@@ -119,6 +119,19 @@ def test_fast_flag_is_passed_through(run_cli, check_tiers, tmp_path):
     assert seen == [True, False, True]
 
 
+def test_budget_is_passed_through_and_checked(run_cli, check_tiers, tmp_path):
+    seen = check_tiers
+    p = tmp_path / "t.txt"
+    p.write_text("The cat sat on the mat and looked at the dog for a long while.\n")
+    assert run_cli(["check", "--json", "--budget", "2.5", str(p)])[0] == 0
+    assert run_cli(["check", "--jsonl", "--budget", "0"], b'{"text": "a b c"}\n')[0] == 0
+    assert run_cli(["check", "--json", str(p)])[0] == 0
+    assert seen.budgets == [2.5, 0.0, None]
+    for bad in ("-1", "soon", "nan", "inf"):
+        rc, out, err = run_cli(["check", "--budget", bad, str(p)])
+        assert rc == 2 and out == "" and "--budget" in err, (bad, err)
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

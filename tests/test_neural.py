@@ -572,3 +572,65 @@ def test_the_onnx_runtime_caches_its_graphs_and_embeddings_only(tmp_path, monkey
     import os
 
     assert os.path.getsize(diskcache.load(model_path(), GRAPHS, ["body.onnx"])["body.onnx"]) > 10 ** 7
+
+
+# ------------------------------------------------------------------ time budget (no model)
+def _budget_jobs():
+    from unspin.neural import Job
+
+    def job(spun, hyps, near=False):
+        return Job(0, spun, hyps, ["the", "minister"], ["said", "on", "friday"], near=near)
+
+    sure = job("astatine", [("at", 0.97), ("astatine", 0.03)])
+    doubt = job("sojourn", [("visit", 0.5), ("stay", 0.3), ("sojourn", 0.2)])
+    kept = job("fresh", [("new", 0.3), ("fresh", 0.7)], near=True)
+    return sure, doubt, kept
+
+
+def test_within_budget_scores_the_most_doubtful_first():
+    from unspin.neural import job_cost, within_budget
+
+    sure, doubt, kept = _budget_jobs()
+    plans = [[sure, doubt], [kept]]
+    assert within_budget(plans, 0.0, 1000.0) == [[], []]
+    assert within_budget(plans, 1e6, 1000.0) == plans  # everything, each sentence's order kept
+    # time for one job: the path swap the n-gram doubts most (0.5 against 0.97)
+    one = within_budget(plans, (job_cost(doubt) + 0.5) / 1000.0, 1000.0)
+    assert one == [[doubt], []]
+    # for two: then the surer path swap, before any word the path kept
+    two = within_budget(plans, (job_cost(doubt) + job_cost(sure) + 0.5) / 1000.0, 1000.0)
+    assert two == [[sure, doubt], []]
+    # no pace measured yet: a slow machine's is assumed, not an unlimited one
+    assert within_budget(plans, 0.001, None) == [[], []]
+
+
+def test_a_budgeted_decoder_rescores_nothing_past_its_deadline():
+    """budgeted(0): the chunk's jobs are all dropped, so its swaps keep the n-gram's decision
+    (and its threshold); budgeted(None) is the decoder itself."""
+    from unspin.neural import RescoringDecoder
+
+    words = "the minister will sojourn japan".split()
+    swap = WordSwap(3, 4, "visit", 0.8, "wordnet", [("stay", 0.1)])
+
+    class Inner:
+        params = type("P", (), {"report_threshold": 0.5})()
+        channel = lm = None
+
+        def decode_batch(self, batch, rate, min_doc, with_swaps, log_weights, stats_only, near_min=0.0, lattice=None):
+            return [_result(words, [swap])]
+
+    scored = []
+    def score(self, jobs):
+        for job in jobs:
+            scored.append(job)
+            job.neural = [0.0] * len(job.hyps)
+
+    stub_lm = type("LM", (), {"score_jobs": score, "tokens_per_second": lambda self: 1000.0})()
+    dec = RescoringDecoder(Inner(), lm=stub_lm, params=RescoreParams(confident=1.0, surface=False,
+                                                                      channel_weight=0.0, unigram_weight=0.0))
+    assert dec.budgeted(None) is dec
+    batch = type("B", (), {"words": [words], "surface": None, "preceding": []})()
+    out = dec.budgeted(0.0, 5).decode_batch(batch, rate=0.2)
+    assert scored == [] and [(s.original, s.probability) for s in out[0].swaps] == [("visit", 0.8)]
+    dec.budgeted(60.0, 5).decode_batch(batch, rate=0.2)
+    assert [j.spun for j in scored] == ["sojourn"]  # with time enough, the job is scored

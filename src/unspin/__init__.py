@@ -13,10 +13,10 @@ __all__ = ["check", "restore", "detect", "Report", "Swap", "Alternative", "Scar"
 __version__ = "0.1.0"
 
 
-def check(text: str, fast: bool = False) -> Report:
+def check(text: str, fast: bool = False, budget: float | None = None) -> Report:
     from unspin.api import check as _check
 
-    return _check(text, fast=fast)
+    return _check(text, fast=fast, budget=budget)
 
 
 def restore(text: str) -> str:

@@ -105,13 +105,17 @@ def _language_sample(text: str) -> str:
     return " ".join((text[:cut], text[mid - cut // 2: mid + cut // 2], text[-cut:]))
 
 
-def check(text: str, fast: bool = False, decoder: Decoder | None = None) -> Report:
+def check(text: str, fast: bool = False, decoder: Decoder | None = None, budget: float | None = None) -> Report:
+    """budget: seconds the neural tier may spend rescoring this text (None: no limit); past
+    it, the swaps it did not reach keep the n-gram's decision (RescoringDecoder.budgeted)."""
     if not isinstance(text, str):
         raise TypeError(f"check() takes str, not {type(text).__name__}")
     early = _early_verdict(text)
     if early:
         return Report(0.0, early, [], [], text)
     decoder = decoder or _decoder(fast)
+    if budget is not None and hasattr(decoder, "budgeted"):
+        decoder = decoder.budgeted(budget, len(text.split()))
     swaps, scars, restored, stats, scored = _analyse(text, decoder)
     probability, verdict, _evidence = scored
     return Report(round(probability, 4), verdict, swaps, scars, restored)

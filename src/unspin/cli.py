@@ -1,6 +1,6 @@
 """Command line: a thin shell over `unspin.check`.  See README.md ("Command line") for the contract.
 
-    unspin check [--fast] [FILE|-]            human-readable report
+    unspin check [--fast] [--budget S] [FILE|-]   human-readable report
     unspin check --json [--fast] [FILE|-]     one JSON object (Report.to_dict())
     unspin check --jsonl [--fast] [FILE|-]    one JSON object per input line, same order
     unspin detect [--json|--jsonl] [FILE|-]   calibrated spun probability, verdict, evidence
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from typing import BinaryIO, Iterable, Iterator, TextIO
@@ -55,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         help='input has one JSON object per line with "text" (and optional "id"); print one result per line',
     )
     c.add_argument("--fast", action="store_true", help="use the fast prior only")
+    c.add_argument("--budget", type=_seconds, default=None, metavar="SECONDS",
+                   help="at most about this long rescoring each text with the neural tier (default: no limit); "
+                        "the swaps it does not reach keep the fast prior's decision")
     c.add_argument("--no-color", action="store_true", help="never colour the report (also: NO_COLOR=1)")
     d = sub.add_parser(
         "detect",
@@ -208,9 +212,28 @@ def _json_type(v) -> str:
 # ---------------------------------------------------------------------------------- main
 
 
+def _budget(args) -> dict:
+    """check()'s budget argument when --budget was given (none otherwise)."""
+    budget = getattr(args, "budget", None)
+    return {} if budget is None else {"budget": budget}
+
+
+def _seconds(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not (x >= 0 and math.isfinite(x)):
+        raise argparse.ArgumentTypeError(f"{value!r}: give a number of seconds, 0 or more")
+    return x
+
+
 def _jsonl(args, out: TextIO, run=None) -> int:
     errors: list[str] = []
     fast = getattr(args, "fast", False)
+    if run is None and _budget(args):
+        def run(text: str):
+            return unspin.check(text, fast=fast, **_budget(args))
     if args.file == "-":
         stream = getattr(sys.stdin, "buffer", None)
         if stream is None:  # stdin replaced by a text stream (embedding, tests)
@@ -266,7 +289,7 @@ def _check(args) -> int:
 
     text = read_text(args.file)
     _short_input(text)
-    report = unspin.check(text, fast=args.fast)
+    report = unspin.check(text, fast=args.fast, **_budget(args))
     if args.json:
         out.write(_dumps(report.to_dict()) + "\n")
     else:

@@ -46,6 +46,7 @@ import math
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -119,6 +120,7 @@ class NeuralLM:
         self._seq0_logprobs = None  # log-softmax after the last token of the prefix
         self.tokens_scored = 0  # tokens sent to the model (prefix + batched), for benchmarks
         self.calls = 0
+        self.seconds_scoring = 0.0  # score_jobs' time, beside tokens_scored: tokens_per_second
 
     # -- loading ------------------------------------------------------------------------------
     @staticmethod
@@ -238,6 +240,20 @@ class NeuralLM:
         self.load()
         if not jobs:
             return
+        t0, n0 = time.perf_counter(), self.tokens_scored
+        try:
+            self._score_jobs(jobs)
+        finally:
+            if self.tokens_scored > n0:
+                self.seconds_scoring += time.perf_counter() - t0
+
+    def tokens_per_second(self) -> float | None:
+        """The model's measured pace in score_jobs so far (None before a few hundred tokens)."""
+        if self.tokens_scored < 200 or self.seconds_scoring <= 0:
+            return None
+        return self.tokens_scored / self.seconds_scoring
+
+    def _score_jobs(self, jobs: list["Job"]) -> None:
         bos = [self._bos] if self._bos >= 0 else []
         if not (getattr(self._backend, "batched", False) and bos):
             for job in jobs:
@@ -840,6 +856,41 @@ def rescore_sentence(lm: NeuralLM, words: list[str], result: SentenceResult,
                    p.channel_weight, p.unigram_weight)
 
 
+PACE_GUESS = 500.0  # tokens/s assumed before the model has scored anything (a slow machine's)
+CHARS_PER_TOKEN = 3.5  # (SmolLM2's tokenizer on English prose: about 4; a little less, to be safe)
+
+
+def job_cost(job: Job) -> float:
+    """About how many tokens scoring `job` sends to the model: each hypothesis with its right
+    context (its share of the prefix, run once per sentence, is small beside them)."""
+    suffix = sum(len(x) + 1 for x in job.suffix)
+    texts = job.pieces if job.surface else [h for h, _p in job.hyps]
+    return sum((len(t) + suffix) / CHARS_PER_TOKEN + 1.0 for t in texts)
+
+
+def job_priority(job: Job) -> float:
+    """Lower first: a path swap the n-gram is least sure of, then the kept words it doubts most."""
+    if job.near:
+        return 1.0 + max((p for h, p in job.hyps if h == job.spun), default=1.0)
+    return max(p for _h, p in job.hyps)
+
+
+def within_budget(plans: list[list[Job]], seconds_left: float, pace: float | None) -> list[list[Job]]:
+    """The jobs of `plans` that `seconds_left` at `pace` tokens/s (None: PACE_GUESS) can score,
+    most doubtful first (job_priority); each sentence's kept jobs in their order."""
+    allowed = max(0.0, seconds_left) * (pace or PACE_GUESS)
+    ranked = sorted(((job_priority(j), k, i) for k, jobs in enumerate(plans) for i, j in enumerate(jobs)))
+    keep: set[tuple[int, int]] = set()
+    spent = 0.0
+    for _prio, k, i in ranked:
+        cost = job_cost(plans[k][i])
+        if spent + cost > allowed:
+            break
+        spent += cost
+        keep.add((k, i))
+    return [[j for i, j in enumerate(jobs) if (k, i) in keep] for k, jobs in enumerate(plans)]
+
+
 class RescoringDecoder:
     """A Decoder stand-in for `unspin.api.check(text, decoder=...)`: decodes with the wrapped
     n-gram decoder and rescores the final pass's sentences with the neural tier.  api.check
@@ -850,12 +901,29 @@ class RescoringDecoder:
     # the swap model is trained on the fast tier's swaps: the rescored ones keep their posteriors
     swap_model = None
 
-    def __init__(self, decoder, lm: NeuralLM, params: RescoreParams | None = None):
+    def __init__(self, decoder, lm: NeuralLM, params: RescoreParams | None = None, deadline: float | None = None):
         self.inner = decoder
         self.neural = lm  # (decoder.lm stays the n-gram: api reads it for the detector's signals)
         self.rescore = params or RescoreParams()
         self.params = decoder.params
         self.channel = decoder.channel
+        # time.monotonic() past which nothing more is rescored (None: no limit), and the words
+        # of the document still to come (each chunk gets its share of the time left); see budgeted
+        self.deadline = deadline
+        self.words_left = 0
+
+    def budgeted(self, seconds: float | None, words: int = 0) -> "RescoringDecoder":
+        """This decoder for one document of about `words` words whose rescoring may take about
+        `seconds` (None: no limit): each chunk gets the time left in proportion to its words,
+        its jobs scored most doubtful first while that time, at the model's measured pace,
+        covers them; the rest keep the n-gram's decision.  A long article then comes back
+        within its budget (the server's request budget, `unspin check --budget`) with the
+        doubtful swaps rescored all through it, instead of not at all."""
+        if seconds is None:
+            return self
+        out = RescoringDecoder(self.inner, self.neural, self.rescore, time.monotonic() + max(0.0, seconds))
+        out.words_left = words
+        return out
 
     def __getattr__(self, name):  # lm, and whatever else callers read off a Decoder
         return getattr(self.inner, name)
@@ -878,6 +946,11 @@ class RescoringDecoder:
         p = self.rescore
         # every sentence's jobs scored together (NeuralLM.score_jobs packs them), then applied
         plans = plan_batch(batch.words, results, p, batch.surface, batch.preceding)
+        if self.deadline is not None:
+            here = sum(map(len, batch.words))
+            share = min(1.0, here / self.words_left) if self.words_left > here else 1.0
+            self.words_left -= here
+            plans = within_budget(plans, share * (self.deadline - time.monotonic()), self.neural.tokens_per_second())
         todo = [job for jobs in plans for job in jobs]
         score_jobs(self.neural, todo)
         if p.channel_weight or p.unigram_weight:

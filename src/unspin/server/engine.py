@@ -136,6 +136,9 @@ def _detect_fn():
     return fn if callable(fn) else fn.detect
 
 
+NEURAL_SHARE = 0.6  # of a request's time left, what the neural tier may spend (decoding, JSON: the rest)
+
+
 def _job(op: str, text: str, fast: bool, deadline: float) -> tuple[str, bytes | str]:
     """Runs in a worker.  `deadline` is wall-clock (time.time()) so it means the same in every process."""
     if time.time() > deadline:
@@ -143,7 +146,9 @@ def _job(op: str, text: str, fast: bool, deadline: float) -> tuple[str, bytes | 
     import unspin
 
     if op == "check":
-        result = unspin.check(text, fast=fast)
+        # the neural tier rescores within most of the time left, most doubtful swaps first, so
+        # that a long article comes back in time rather than as a 503 (RescoringDecoder.budgeted)
+        result = unspin.check(text, fast=fast, budget=None if fast else NEURAL_SHARE * max(0.0, deadline - time.time()))
     elif op == "detect":
         result = _detect_fn()(text)
     elif op == "trace":
