@@ -44,7 +44,11 @@ class Recorder:
     """Decoder stand-in: decodes with the real decoder once per (sentence, rate) and caches; for
     the final pass it applies `combine` with the cached jobs when weights are set."""
 
-    swap_model = None  # (as RescoringDecoder's: the rescored swaps keep their posteriors)
+    @property
+    def swap_model(self):
+        """As RescoringDecoder's (the swaps it does not rescore go to the swap model), in the
+        passes that combine; the recording pass ([fast]) judges every swap by its posterior."""
+        return self.inner.swap_model if self.weights is not None and self.rparams.model_for_the_rest else None
 
     def __init__(self, decoder, rparams):
         self.inner = decoder
@@ -68,8 +72,10 @@ class Recorder:
     def prepare(self, units):
         return self.inner.prepare(units)
 
-    def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None, stats_only=False):
-        key = (tuple(map(tuple, batch.words)), tuple(map(tuple, batch.linked)), rate, min_doc, with_swaps,
+    def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None, stats_only=False,
+                     near_min=None):
+        # (min_doc is not in the key: the decoder is asked for every swap and it is applied below)
+        key = (tuple(map(tuple, batch.words)), tuple(map(tuple, batch.linked)), rate, with_swaps,
                None if log_weights is None else log_weights.tobytes(), stats_only,
                tuple(batch.preceding), None if batch.surface is None else repr(batch.surface))
         got = self.cache.get(key)

@@ -634,3 +634,25 @@ def test_a_budgeted_decoder_rescores_nothing_past_its_deadline():
     assert scored == [] and [(s.original, s.probability) for s in out[0].swaps] == [("visit", 0.8)]
     dec.budgeted(60.0, 5).decode_batch(batch, rate=0.2)
     assert [j.spun for j in scored] == ["sojourn"]  # with time enough, the job is scored
+
+
+def test_combine_marks_what_it_decided_and_leaves_the_rest_to_the_swap_model():
+    """Swaps the model rescored carry rescored=True (api reports them at their rescored
+    posterior); path swaps without a job keep rescored=False and go to the swap model, and so do
+    the kept words no job looked at (a budget dropped them); kept words a job judged leave the
+    near list either way."""
+    words = "the minister will sojourn in astatine japan".split()
+    looked = WordSwap(3, 4, "visit", 0.6, "wordnet", [("stay", 0.2)])
+    left = WordSwap(5, 6, "at", 0.99, "wordnet", [])
+    r = _result(words, [looked, left])
+    r.near = [WordSwap(1, 2, "curate", 0.2, "moby", []), WordSwap(6, 7, "nippon", 0.1, "moby", [])]
+    jobs = plan(words, r, RescoreParams(confident=0.95, surface=False))
+    jobs = [j for j in jobs if not j.near or j.spun == "minister"]  # (as if a budget dropped "japan")
+    assert {j.spun for j in jobs} == {"sojourn", "minister"}
+    for j in jobs:
+        j.neural = [0.0 if h != j.spun else -5.0 for h, _p in j.hyps]
+    out = combine(words, r, jobs, 1.0, 1.0)
+    by_word = {words[s.start]: s for s in out.swaps}
+    assert by_word["sojourn"].rescored and not by_word["astatine"].rescored
+    assert by_word["minister"].rescored  # a kept word the model swapped
+    assert [words[s.start] for s in out.near] == ["japan"]

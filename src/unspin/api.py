@@ -326,7 +326,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
             near = result.near if model is not None else ()
             kept_words.update(map(id, near))
             for ws in sorted(result.swaps + near, key=lambda w: w.start) if near else result.swaps:
-                if model is not None and ws.probability < model.floor:
+                if model is not None and ws.probability < model.floor and not ws.rescored:
                     continue  # (below the floor whatever the document's probability, as gate <= 1)
                 if _only_adds_words(words[ws.start:ws.end], ws.original):
                     continue
@@ -350,7 +350,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
             pieces: list[str] = []
             cursor = 0
             for a, b, ia, ib, ws, initial, words, _rate in held:
-                if model is None:
+                if model is None or ws.rescored:  # (the neural tier's: its rescored posterior)
                     prob = ws.probability * gate
                     if prob < params.report_threshold:
                         continue
@@ -367,7 +367,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                     start=ia, end=ib, spun=text[ia:ib], original=original,
                     probability=round(prob, 4),
                     alternatives=_alternatives(spun_fixed, _with_keeping(ws, words) if id(ws) in kept_words
-                                               else ws.alternatives, ws.probability if model is None else prob, initial),
+                                               else ws.alternatives,
+                                               ws.probability if model is None or ws.rescored else prob, initial),
                     thesaurus=ws.thesaurus,
                 ))
             pieces.append(fixed[cursor:])
@@ -393,7 +394,7 @@ def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate
         return got
     for fixed, held in pending:
         for a, b, _ia, _ib, ws, initial, words, rate in held:
-            if ws.probability * gate < model.floor:
+            if ws.rescored or ws.probability * gate < model.floor:
                 continue
             rows.append(swap_features(words, ws.original, ws.probability, ws.alternatives, ws.thesaurus, ws.lm_gain,
                                       ws.channel, fixed[a:a + 1].isupper(), initial, doc_probability, rate, counts,

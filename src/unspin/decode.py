@@ -115,6 +115,8 @@ class WordSwap:
     # under the shipped thesaurus weights
     lm_gain: float = 0.0
     channel: float = 0.0
+    # the neural tier decided it (its probability is the rescored one, not for the swap model)
+    rescored: bool = False
 
 
 @dataclass

@@ -618,6 +618,9 @@ class RescoreParams:
     # api's neural decoder does).  bench/neural.py --split dev --limit 60 (restored, F1, WER,
     # tokens per document): 16: .644 / .832 / .086 / 1,817; 48: .667 / .830 / .087 / 1,941.
     shortlist: int = 48
+    # The swaps the model does not rescore are judged by the fast tier's swap model (False:
+    # by their n-gram posterior, as before 2026-12-06)
+    model_for_the_rest: bool = True
 
 
 @dataclass
@@ -791,7 +794,7 @@ def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_wei
         alts = sorted(((t, q) for i, (t, q) in enumerate(zip(texts, probs)) if i != best), key=lambda x: -x[1])[:5]
         thesaurus = s.thesaurus if texts[best] == s.original else (
             _thesaurus(channel, job.spun, texts[best]) if channel is not None else "")
-        swaps.append(WordSwap(s.start, s.end, texts[best], 1.0 - p_spun, thesaurus, alts))
+        swaps.append(WordSwap(s.start, s.end, texts[best], 1.0 - p_spun, thesaurus, alts, rescored=True))
     for k, s in enumerate(result.swaps):
         job = by_index.get(k)
         if job is None:
@@ -809,9 +812,13 @@ def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_wei
         thesaurus = s.thesaurus
         if texts[best] != s.original:
             thesaurus = _thesaurus(channel, job.spun, texts[best]) if channel is not None else ""
-        swaps.append(WordSwap(s.start, s.end, texts[best], 1.0 - p_spun, thesaurus, alts))
+        swaps.append(WordSwap(s.start, s.end, texts[best], 1.0 - p_spun, thesaurus, alts, rescored=True))
     swaps.sort(key=lambda s: s.start)
-    return dataclasses.replace(result, swaps=swaps, swap_posterior=post)
+    # the kept words the model looked at are decided; the others (a budget left them) stay
+    # candidates for the swap model, as in the fast tier
+    judged = {j.index for j in jobs if j.near}
+    near = [s for k, s in enumerate(result.near) if k not in judged]
+    return dataclasses.replace(result, swaps=swaps, swap_posterior=post, near=near)
 
 
 def _job_probs(job: Job, ngram_weight: float, neural_weight: float, keep_bias: float = 0.0,
@@ -898,8 +905,12 @@ class RescoringDecoder:
     estimate the chunk's rate) and then `rate_passes` more times with an explicit rate; only
     the latter are rescored."""
 
-    # the swap model is trained on the fast tier's swaps: the rescored ones keep their posteriors
-    swap_model = None
+    @property
+    def swap_model(self):
+        """The fast tier's swap model, for the swaps the neural tier leaves to the n-gram
+        (confident ones, and those a budget left): it was trained on the fast tier's swaps, so
+        the rescored ones (WordSwap.rescored) keep their rescored posteriors (see api)."""
+        return self.inner.swap_model if self.rescore.model_for_the_rest else None
 
     def __init__(self, decoder, lm: NeuralLM, params: RescoreParams | None = None, deadline: float | None = None):
         self.inner = decoder
@@ -935,9 +946,11 @@ class RescoringDecoder:
     def prepare(self, units):
         return self.inner.prepare(units)
 
-    def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None, stats_only=False):
+    def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None, stats_only=False,
+                     near_min=None):
         # every swap on the best path, however unlikely: rescoring may raise it above the
-        # threshold, which is applied to the rescored swaps below
+        # threshold, which is applied to the rescored swaps below (near_min: api asks for the
+        # swap model's; the rescoring's own, RescoreParams.near_min, is what the decoder lists)
         final = with_swaps and not stats_only
         results = self.inner.decode_batch(batch, rate, 0.0, with_swaps, log_weights, stats_only,
                                           near_min=self.rescore.near_min, lattice=final_lattice(self.rescore, final))
