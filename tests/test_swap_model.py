@@ -85,9 +85,43 @@ def test_a_model_that_rejects_everything_reports_no_swaps_but_repairs_scars():
 
 
 def test_the_neural_tier_keeps_its_own_probabilities():
-    from unspin.neural import RescoringDecoder
+    """api reports a swap the neural tier rescored (WordSwap.rescored) at its rescored posterior
+    whatever the swap model says, and leaves every other swap to the model: with a model that
+    rejects everything, only the rescored swaps are reported."""
+    import dataclasses
 
-    assert RescoringDecoder.swap_model is None
+    from unspin.neural import RescoreParams, RescoringDecoder
+
+    reject = _stump_model(feature=0, split=0.0, low=-50.0, high=-50.0)
+    base = api.make_decoder(swap_model=reject)
+    assert RescoringDecoder(base, lm=None).swap_model is reject
+    assert RescoringDecoder(base, lm=None, params=RescoreParams(model_for_the_rest=False)).swap_model is None
+    text = open(api.resources.files("unspin") / "data" / "demo" / "demo.txt", encoding="utf-8").read()
+    fast = unspin.check(text, fast=True)
+    assert len(fast.swaps) >= 2
+    marked = {text[s.start:s.end].lower() for s in fast.swaps[::2]}  # every other one
+
+    class Marking:
+        """The fast decoder, its last pass's swaps on `marked` words marked as rescored."""
+
+        swap_model = reject
+
+        def __getattr__(self, name):
+            return getattr(base, name)
+
+        def decode_batch(self, batch, rate=None, min_doc=1.0, with_swaps=True, log_weights=None,
+                         stats_only=False, near_min=0.0):
+            out = base.decode_batch(batch, rate, min_doc, with_swaps, log_weights, stats_only, near_min=near_min)
+            if with_swaps and not stats_only:
+                for words, r in zip(batch.words, out):
+                    r.swaps = [dataclasses.replace(s, rescored=" ".join(words[s.start:s.end]) in marked)
+                               for s in r.swaps]
+            return out
+
+    report = api.check(text, decoder=Marking())
+    got = {text[s.start:s.end].lower() for s in report.swaps}
+    assert got and got <= marked  # the model rejected the rest
+    assert all(s.probability >= api._config().decoder.report_threshold for s in report.swaps)
 
 
 def test_a_one_word_swap_lists_keeping_the_word_among_its_alternatives():
