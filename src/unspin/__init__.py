@@ -1,7 +1,9 @@
 """unspin: find machine-spun text and turn it back into what was written.
 
 Public surface:
-    check(text, fast=False) -> Report     locate swaps, restore, score, scars
+    check(text, fast=False, budget=None) -> Report
+                                          locate swaps, restore, score, scars (budget: seconds
+                                          the neural tier may spend on the text; None: no limit)
     restore(text) -> str                  the restored text only
     detect(text) -> Detection             document score only (screening)
 """
