@@ -44,32 +44,18 @@ def _config() -> EngineConfig:
 
 @lru_cache(maxsize=2)
 def _decoder(fast: bool) -> Decoder:
-    """fast=True: channel + 3-gram.  fast=False: the same kind of decoder (_wide_decoder) with
-    its uncertain swaps rescored by the neural tier (unspin.neural) when that is installed; without it unspin says
-    so once on stderr and runs on the fast tier."""
+    """fast=True: channel + 3-gram.  fast=False: a decoder of its own whose store also holds the
+    neural tier's wider shortlist (RescoreParams.shortlist, for its last pass; its other passes
+    read the fast tier's rows), its uncertain swaps rescored by the neural tier (unspin.neural)
+    when that is installed; without it unspin says so once on stderr and runs on the fast tier."""
     if not fast:
-        from unspin.neural import RescoringDecoder, neural_lm
+        from unspin.neural import RescoreParams, RescoringDecoder, neural_lm
 
         nlm = neural_lm()
         if nlm is None:
             return _decoder(True)
-        return RescoringDecoder(_wide_decoder(), nlm)
-    from unspin.lm import fast_lm
-
-    cfg = _config()
-    return Decoder(Channel(weights=cfg.weights), fast_lm(), cfg.decoder, default_swap_model())
-
-
-@lru_cache(maxsize=1)
-def _wide_decoder() -> Decoder:
-    """A decoder as the fast tier's whose store also holds the neural tier's wider shortlist
-    (RescoreParams.shortlist) for its last pass; its other passes read the fast tier's rows."""
-    from unspin.neural import RescoreParams
-    from unspin.lm import fast_lm
-
-    cfg = _config()
-    return Decoder(Channel(weights=cfg.weights), fast_lm(), cfg.decoder, default_swap_model(),
-                   store_shortlist=RescoreParams.shortlist)
+        return RescoringDecoder(make_decoder(store_shortlist=RescoreParams.shortlist), nlm)
+    return make_decoder()
 
 
 _SHIPPED = object()

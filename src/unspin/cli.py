@@ -231,9 +231,10 @@ def _seconds(value: str) -> float:
 def _jsonl(args, out: TextIO, run=None) -> int:
     errors: list[str] = []
     fast = getattr(args, "fast", False)
-    if run is None and _budget(args):
+    budget = _budget(args)
+    if run is None and budget:
         def run(text: str):
-            return unspin.check(text, fast=fast, **_budget(args))
+            return unspin.check(text, fast=fast, **budget)
     if args.file == "-":
         stream = getattr(sys.stdin, "buffer", None)
         if stream is None:  # stdin replaced by a text stream (embedding, tests)

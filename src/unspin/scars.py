@@ -122,6 +122,8 @@ def _field_label(text: str, line_start: int, label_end: int, colon: int) -> bool
         return False
     words = m.group(2).split()
     return bool(m.group(1)) or len(words) == 1 or colon - label_end >= 2 or all(w[:1].isupper() for w in words)
+
+
 _LINE_RE = re.compile(r"[^\n]+")
 
 
