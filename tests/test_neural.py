@@ -242,6 +242,33 @@ def test_gguf_reader_and_dequantisation():
         assert np.array_equal(_dequantize(name, *tensors[name][::2]), want.astype(np.float32))
 
 
+@needs_model
+@pytest.mark.skipif(bool(NUMPY_RT), reason=NUMPY_RT or "ok")
+def test_a_warm_load_reads_the_cached_metadata_not_the_gguf(tmp_path, monkeypatch):
+    """The gguf's metadata and tokenizer are cached with its embeddings: a warm load parses
+    nothing of the gguf (0.3 s of every cold start) and tokenizes the same; a damaged entry is
+    made again."""
+    from unspin.lm import diskcache, gguf_llama
+
+    monkeypatch.setenv("UNSPIN_CACHE_DIR", str(tmp_path))
+    first = gguf_llama.GgufLlama(model_path(), weights="embed")
+    want = first.tokenizer.encode(" astatine and indium", add_special_tokens=False).ids
+    parsed = []
+    real = gguf_llama.read_gguf
+    monkeypatch.setattr(gguf_llama, "read_gguf", lambda path: parsed.append(path) or real(path))
+    second = gguf_llama.GgufLlama(model_path(), weights="embed")
+    assert parsed == []
+    assert (second.n_layer, second.bos, second.head is second.embed) == (first.n_layer, first.bos, True)
+    assert second.tokenizer.encode(" astatine and indium", add_special_tokens=False).ids == want
+    meta = diskcache.entry(model_path(), gguf_llama.META_FORMAT) / "tokenizer.txt"
+    meta.write_text('{"truncated', encoding="utf-8")
+    third = gguf_llama.GgufLlama(model_path(), weights="embed")
+    assert len(parsed) == 1
+    assert third.tokenizer.encode(" astatine and indium", add_special_tokens=False).ids == want
+    gguf_llama.GgufLlama(model_path(), weights="embed")
+    assert len(parsed) == 1  # (the entry made again was kept)
+
+
 @needs_both
 def test_numpy_and_llama_cpp_runtimes_agree():
     """The numpy runtime tokenises as llama.cpp does and scores within llama.cpp's rounding
@@ -563,14 +590,30 @@ def test_the_onnx_runtime_caches_its_graphs_and_embeddings_only(tmp_path, monkey
     second = OnnxLlama(model_path())
     assert second.layers is None
     assert np.array_equal(second._forward(ids, np.arange(4), [], [], mask, False)[0], a)
-    # a damaged entry (a truncated graph file) is made again, not an error
-    body = diskcache.load(model_path(), GRAPHS, ["body.onnx"])["body.onnx"]
-    with open(body, "r+b") as fh:
+    # the second load kept onnxruntime's optimised graphs beside the cached ones (loaded next
+    # time without optimising again); another version's are replaced
+    import os
+    from pathlib import Path
+
+    body = Path(diskcache.load(model_path(), GRAPHS, ["body.onnx"])["body.onnx"])
+    optimised = sorted(p.name for p in body.parent.glob("*.opt-*.onnx"))
+    assert [n.split(".opt-")[0] for n in optimised] == ["body", "head"]
+    old = body.with_name("body.opt-0.0.onnx")
+    old.write_bytes(b"stale")
+    (body.parent / optimised[0]).unlink()
+    assert np.array_equal(OnnxLlama(model_path())._forward(ids, np.arange(4), [], [], mask, False)[0], a)
+    assert not old.exists() and (body.parent / optimised[0]).is_file()
+    # ...and the optimised graph is what the next load reads: a damaged one is made again
+    with open(body.parent / optimised[0], "r+b") as fh:
         fh.truncate(1000)
+    assert np.array_equal(OnnxLlama(model_path())._forward(ids, np.arange(4), [], [], mask, False)[0], a)
+    assert os.path.getsize(body.parent / optimised[0]) > 10 ** 7
+    # a damaged entry (a truncated graph file and its optimised copy) is made again, not an error
+    for damaged in (body, body.parent / optimised[0]):
+        with open(damaged, "r+b") as fh:
+            fh.truncate(1000)
     third = OnnxLlama(model_path())
     assert np.array_equal(third._forward(ids, np.arange(4), [], [], mask, False)[0], a)
-    import os
-
     assert os.path.getsize(diskcache.load(model_path(), GRAPHS, ["body.onnx"])["body.onnx"]) > 10 ** 7
 
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import math
 import os
 import sys
@@ -359,13 +360,16 @@ class _OnnxRuntime(_NumpyRuntime):
 
     def __init__(self, owner: NeuralLM):
         try:
-            import onnx  # noqa: F401
             import onnxruntime  # noqa: F401
             import tokenizers  # noqa: F401
 
-            from unspin.lm.onnx_llama import OnnxLlama
+            from unspin.lm.onnx_llama import OnnxLlama, graphs_cached
         except Exception as e:  # ImportError
             raise NeuralUnavailable(f"needs onnx, onnxruntime and tokenizers ({e})") from e
+        # onnx builds the graphs, once; importing it costs 0.8 s (ml_dtypes), 40% of a cold
+        # `unspin check`, so a load whose graphs are cached only checks that it is there
+        if not graphs_cached(owner.path) and importlib.util.find_spec("onnx") is None:
+            raise NeuralUnavailable("needs onnx to build the model's graphs (pip install onnx)")
         try:
             self.model = OnnxLlama(owner.path, n_threads=owner.n_threads)
         except (OSError, ValueError) as e:

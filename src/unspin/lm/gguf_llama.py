@@ -19,6 +19,7 @@ cut back as the next prefix shares tokens with it) with continuations after it, 
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ from unspin.lm import diskcache
 
 CACHE_FORMAT = "f32-v1"  # the dequantised weights in the user cache (unspin.lm.diskcache)
 EMBED_FORMAT = "f32-embed-v1"  # the embeddings (and norm, head) alone, for OnnxLlama
+META_FORMAT = "meta-v1"  # the scalar metadata (JSON) and the tokenizer (its JSON), for every load
+TIED_KEY = "unspin.tied_head"  # (in the cached metadata: the gguf has no output.weight, the head is the embeddings)
 # per layer: attention norm, q/k/v stacked, attention output, ffn norm, gate/up stacked, down
 _LAYER_KEYS = ("attn_norm", "qkv", "attn_out", "ffn_norm", "gate_up", "down")
 
@@ -41,12 +44,36 @@ class GgufLlama:
     def __init__(self, path: str | Path, weights: str = "cached"):
         if weights not in ("cached", "memory", "embed"):
             raise ValueError(f"weights {weights!r}: cached, memory or embed")
-        meta, tensors = read_gguf(path)
+        parsed: list = []  # read_gguf(path), parsed only when something must be built
+
+        def gguf() -> tuple[dict, dict]:
+            if not parsed:
+                parsed.append(read_gguf(path))
+            return parsed[0]
+
+        # The scalar metadata and the tokenizer, cached: parsing the gguf's 98,000 vocabulary
+        # and merge strings and building the BPE from them cost 0.3 s of every load.
+        def build_meta():
+            meta, tensors = gguf()
+            scalars = {k: v for k, v in meta.items() if not isinstance(v, (list, bytes))}
+            scalars[TIED_KEY] = "output.weight" not in tensors
+            return {"meta.txt": json.dumps(scalars),
+                    "tokenizer.txt": _tokenizer(lambda k: _value(path, meta, k)).to_str()}
+
+        def parse(entry) -> tuple[dict, object]:
+            return json.loads(entry["meta.txt"]), _tokenizer_from(entry["tokenizer.txt"])
+
+        entry = diskcache.cached(path, META_FORMAT, ["meta.txt", "tokenizer.txt"], build_meta)
+        try:
+            meta, self.tokenizer = parse(entry)
+        except ValueError:  # (a damaged cache entry: made again)
+            diskcache.discard(path, META_FORMAT)
+            entry = build_meta()
+            diskcache.store(path, META_FORMAT, entry)
+            meta, self.tokenizer = parse(entry)
 
         def value(key):
-            if key not in meta:
-                raise ValueError(f"{path}: no {key!r} in the gguf metadata")
-            return meta[key]
+            return _value(path, meta, key)
 
         arch = value("general.architecture")
         if arch != "llama":
@@ -61,7 +88,7 @@ class GgufLlama:
         self.bos = int(value("tokenizer.ggml.bos_token_id"))
 
         def weight(name):
-            kind, shape, data = tensors[name]
+            kind, shape, data = gguf()[1][name]
             return _dequantize(name, kind, data).reshape(tuple(reversed(shape)))
 
         def stacked(names):
@@ -74,7 +101,7 @@ class GgufLlama:
                 at += p.shape[0]
             return out
 
-        tied = "output.weight" not in tensors
+        tied = bool(meta.get(TIED_KEY, True))
         outer = ["embed", "out_norm"] + ([] if tied else ["head"])
         keys = outer + ([] if weights == "embed" else [f"{i}.{k}" for i in range(self.n_layer) for k in _LAYER_KEYS])
 
@@ -112,7 +139,6 @@ class GgufLlama:
                        [tuple(w[f"{i}.{k}"] for k in _LAYER_KEYS) for i in range(self.n_layer)])
         half = self.head_dim // 2
         self._inv_freq = (1.0 / theta ** (np.arange(half, dtype=np.float64) * 2.0 / self.head_dim))
-        self.tokenizer = _tokenizer(value)
         # the cached prefix: its tokens and per layer its keys and values (heads, tokens, head_dim)
         self._prefix: list[int] = []
         self._k: list[np.ndarray] = []
@@ -428,6 +454,21 @@ def _dequantize(name: str, kind: int, data: np.ndarray) -> np.ndarray:
         qs = b[:, 4:]
         return (np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32) * d + m).reshape(-1)
     raise ValueError(f"{name}: ggml type {kind} not supported")
+
+
+def _value(path, meta: dict, key: str):
+    if key not in meta:
+        raise ValueError(f"{path}: no {key!r} in the gguf metadata")
+    return meta[key]
+
+
+def _tokenizer_from(text: str):
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_str(text)
+    except Exception as e:  # (tokenizers raises its own Exception for a malformed JSON)
+        raise ValueError(f"tokenizer: {e}") from e
 
 
 def _tokenizer(value):

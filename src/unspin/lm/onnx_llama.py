@@ -29,6 +29,7 @@ onnxruntime only.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +136,7 @@ class OnnxLlama(GgufLlama):
 
         # The layers' float32 weights are needed once, to make the graphs: in memory then, and
         # never in the user cache (540 MB), which keeps the graphs and the embeddings only.
-        built = diskcache.is_cached(path, CACHE_FORMAT)
+        built = graphs_cached(path)
         super().__init__(path, weights="embed" if built else "memory")
 
         def build():
@@ -240,15 +241,49 @@ class OnnxLlama(GgufLlama):
         return self._head.run(["logprobs"], {"hidden": np.ascontiguousarray(hidden, dtype=np.float32)})[0]
 
 
+def graphs_cached(path: str | Path) -> bool:
+    """Whether the graphs of the gguf at `path` are in the user cache (a load then needs no onnx)."""
+    return diskcache.is_cached(path, CACHE_FORMAT)
+
+
 def _session(model: bytes | str, n_threads: int):
-    """An onnxruntime session over a serialised graph (bytes, or the path of a file)."""
+    """An onnxruntime session over a serialised graph (bytes, or the path of a file).  For a
+    file (a cached graph), onnxruntime's optimised graph is kept beside it and loaded next time
+    without optimising again: 0.47 s -> 0.23 s for the body graph, which half a cold `unspin
+    check` waits on; the same outputs and speed.  It is optimised to ORT_ENABLE_EXTENDED, not
+    ALL, whose layout changes are specific to the CPU, and named after onnxruntime's version."""
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = max(1, int(n_threads))
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3  # (its warnings about unused initialisers are not for users)
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    def options(level):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = max(1, int(n_threads))
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3  # (its warnings about unused initialisers are not for users)
+        so.graph_optimization_level = level
+        return so
+
+    providers = ["CPUExecutionProvider"]
+    levels = ort.GraphOptimizationLevel
+    if not isinstance(model, str):
+        return ort.InferenceSession(model, options(levels.ORT_ENABLE_ALL), providers=providers)
+    optimised = Path(model).with_suffix(f".opt-{ort.__version__}.onnx")
+    if optimised.is_file():
+        try:
+            return ort.InferenceSession(str(optimised), options(levels.ORT_DISABLE_ALL), providers=providers)
+        except Exception:  # onnxruntime's own errors: a damaged file, made again below
+            optimised.unlink(missing_ok=True)
+    so = options(levels.ORT_ENABLE_EXTENDED)
+    tmp = optimised.with_name(f"{optimised.name}.tmp-{os.getpid()}")
+    so.optimized_model_filepath = str(tmp)
+    session = ort.InferenceSession(model, so, providers=providers)
+    try:
+        os.replace(tmp, optimised)  # (atomic: another process reads all of it or nothing)
+        for older in optimised.parent.glob(f"{Path(model).stem}.opt-*.onnx"):  # another version's
+            if older != optimised:
+                older.unlink(missing_ok=True)
+    except OSError:  # an unwritable cache is not an error
+        pass
+    return session
 
 
 class _Graph:
