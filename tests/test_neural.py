@@ -427,6 +427,59 @@ def test_diskcache_keeps_raw_model_files(tmp_path, monkeypatch):
     assert diskcache.load(source, "t-v1", ["body.onnx", "scale"]) is None  # a missing file: rebuild
 
 
+def test_diskcache_entries_follow_content_and_stale_ones_are_removed(tmp_path, monkeypatch):
+    """Two installs of the same model (other paths, other modification times) share one entry;
+    another content gets its own; storing an entry removes the same file name's entries of
+    other contents or format versions that no load has read for a day, and keeps the rest."""
+    import os
+    import shutil
+    import time
+
+    import numpy as np
+
+    from unspin.lm import diskcache
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("UNSPIN_CACHE_DIR", str(cache))
+    blob = np.random.default_rng(0).integers(0, 256, 3 << 20, dtype=np.uint8).tobytes()
+    a, b = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
+    for path, mtime in ((a, 1_000_000), (b, 2_000_000)):
+        path.parent.mkdir()
+        path.write_bytes(blob)
+        os.utime(path, (mtime, mtime))
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"x": np.arange(3.0)}
+
+    diskcache.cached(a, "t-v1", ["x"], build)
+    diskcache.cached(b, "t-v1", ["x"], build)
+    assert calls == [1] and diskcache.entry(a, "t-v1") == diskcache.entry(b, "t-v1")
+    # one changed byte in a sample (the header, where a gguf keeps its metadata): another entry
+    changed = bytearray(blob)
+    changed[100] ^= 1
+    b.write_bytes(bytes(changed))
+    assert diskcache.entry(a, "t-v1") != diskcache.entry(b, "t-v1")
+    diskcache.cached(b, "t-v1", ["x"], build)
+    assert calls == [1, 1]
+    # a stale entry of the same name (another version, unread for two days), and a fresh one,
+    # and another file's stale entry
+    old = diskcache.entry(a, "t-v1")
+    stale_version = cache / old.name.replace("t-v1-", "t-v0-")
+    other_file = cache / old.name.replace("model.gguf", "other.gguf")
+    two_days_ago = (time.time() - 2 * 86_400,) * 2
+    for p in (stale_version, other_file):
+        shutil.copytree(old, p)
+        os.utime(p / "done", two_days_ago)
+    stale_content = diskcache.entry(b, "t-v1")
+    os.utime(stale_content / "done", two_days_ago)
+    diskcache.cached(a, "t-v2", ["x"], build)  # a store
+    left = {p.name for p in cache.iterdir()}
+    assert old.name in left and other_file.name in left  # read today; another file name
+    assert stale_version.name not in left and stale_content.name not in left
+
+
 @needs_float32
 def test_a_sentences_jobs_scored_together_equal_one_at_a_time(lm32):
     """NeuralLM.score_jobs batches jobs (numpy runtime: a sentence's jobs share one run of its

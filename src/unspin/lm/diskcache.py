@@ -2,18 +2,28 @@
 neural runtime's float32 weights): a warm start maps them instead of decoding the model again.
 
 Entries live in $UNSPIN_CACHE_DIR, else ($XDG_CACHE_HOME or ~/.cache)/unspin (UNSPIN_CACHE_DIR=off
-disables it), one folder per model file and format, keyed by the file's name, size and
-modification time.  An entry is written to a temporary folder and renamed into place, so a
-reader sees all of it or nothing; any failure to read or write it just means decoding again.
+disables it), one folder per model file and format, keyed by the file's name, size and a hash
+of sixteen 64 KB samples of its content: every install of the same model shares one entry
+(keyed by modification time, each reinstall left another 250 MB behind).  An entry is written to
+a temporary folder and renamed into place, so a reader sees all of it or nothing; any failure to
+read or write it just means decoding again.  Storing an entry removes the entries of the same
+file name in other versions of its format, or of other content, that no load has read for a day.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
+import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+STALE_SECONDS = 86_400  # a sibling entry no load has read for this long is removed by store()
+_SAMPLES, _SAMPLE_BYTES = 16, 1 << 16
 
 
 def cache_dir() -> Path | None:
@@ -31,7 +41,40 @@ def entry(source: str | os.PathLike, fmt: str) -> Path | None:
     if folder is None:
         return None
     st = os.stat(source)
-    return folder / f"{fmt}-{os.path.basename(source)}-{st.st_size}-{st.st_mtime_ns}"
+    return folder / f"{fmt}-{os.path.basename(source)}-{st.st_size}-{_fingerprint(str(source), st.st_size, st.st_mtime_ns)}"
+
+
+@lru_cache(maxsize=64)
+def _fingerprint(path: str, size: int, mtime_ns: int) -> str:  # noqa: ARG001  (mtime: a file changed in place is read again)
+    """A hash of sixteen evenly spaced 64 KB samples of a file (1 MB read, about 1 ms).  A
+    model file changed only between samples would keep its entry: another model or another
+    version of one differs all through (weights), and a gguf's metadata is in the first."""
+    h = hashlib.blake2b(digest_size=8)
+    with open(path, "rb") as fh:
+        for k in range(_SAMPLES):
+            fh.seek(max(0, size - _SAMPLE_BYTES) * k // (_SAMPLES - 1))
+            h.update(fh.read(_SAMPLE_BYTES))
+    return h.hexdigest()
+
+
+def _siblings(target: Path, fmt: str, source: str | os.PathLike) -> list[Path]:
+    """Other entries of the same file name in any version of the format (its name less the
+    version number it ends in), whatever their size and content."""
+    family = re.escape(re.sub(r"\d+$", "", fmt))
+    pattern = re.compile(rf"{family}\d+-{re.escape(os.path.basename(source))}-\d+-[0-9a-f]+")
+    return [p for p in target.parent.iterdir() if p != target and p.is_dir() and pattern.fullmatch(p.name)]
+
+
+def _prune(target: Path, fmt: str, source: str | os.PathLike) -> None:
+    """Remove the siblings no load has read for STALE_SECONDS (a load touches its "done")."""
+    now = time.time()
+    for p in _siblings(target, fmt, source):
+        try:
+            used = (p / "done").stat().st_mtime if (p / "done").exists() else p.stat().st_mtime
+        except OSError:
+            continue
+        if now - used > STALE_SECONDS:
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def is_cached(source: str | os.PathLike, fmt: str) -> bool:
@@ -67,6 +110,10 @@ def load(source: str | os.PathLike, fmt: str, names: list[str]) -> dict[str, np.
                 out[name] = str(target / name)
             else:
                 out[name] = np.load(target / f"{name}.npy", mmap_mode="r").view(np.ndarray)
+        try:
+            os.utime(target / "done")  # (in use: see _prune)
+        except OSError:  # a read-only cache
+            pass
         return out
     except (OSError, ValueError):
         return None
@@ -92,6 +139,7 @@ def store(source: str | os.PathLike, fmt: str, values: dict[str, np.ndarray | st
             os.rename(tmp, target)  # atomic: readers see all of it or nothing
         except OSError:  # another process won the race
             shutil.rmtree(tmp, ignore_errors=True)
+        _prune(target, fmt, source)
     except OSError:
         pass
 
