@@ -13,13 +13,16 @@
    stays 0.5, and a real swap is worth more than a false one to locate F1 and restore (weights
    1 give calibrated probabilities, whose best F1 threshold is near 0.35 and which restore less).
    --cv prints 5-fold figures (folds by document) for several weights first.
-3. Export the trees (padded to one node count) to JSON, evaluated by SwapModel.probability.
+3. Export the trees (padded to one node count) to JSON, evaluated by SwapModel.probability,
+   with the calibration of its reported probabilities (SwapModel.reported: isotonic, on 5-fold
+   cross-fitted scores).  --calibrate-only fits that calibration alone for the shipped model.
 
 Needs scikit-learn (pip install scikit-learn); the package itself does not.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -131,6 +134,27 @@ def fit(x, y, exact, clean, weight, exact_weight, clean_weight):
     return m
 
 
+def calibration(x, y, exact, clean, doc, weight, exact_weight, clean_weight) -> tuple[list[float], list[float]]:
+    """Knots of an isotonic map from the model's score to the share real (SwapModel.reported):
+    fitted on 5-fold cross-fitted scores (folds by document; the shipped model's own scores on
+    its training rows would overstate), over the candidates scored at or above THRESHOLD, the
+    ones check() lists."""
+    from train_detector import isotonic
+
+    fold = doc % 5
+    score = np.zeros(len(y))
+    for k in range(5):
+        tr = fold != k
+        score[fold == k] = fit(x[tr], y[tr], exact[tr], clean[tr], weight, exact_weight, clean_weight).predict_proba(
+            x[fold == k])[:, 1]
+    listed = score >= THRESHOLD
+    kx, ky = isotonic(score[listed], y[listed].astype(np.float64))
+    for lo, hi in ((0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.01)):
+        sel = listed & (score >= lo) & (score < hi)
+        print(f"  cross-fitted score {lo:.1f}-{min(hi, 1.0):.1f}: {sel.sum():6d} candidates, real {y[sel].mean():.3f}")
+    return kx, ky
+
+
 def export(m, floor: float, near: float, meta: dict) -> SwapModel:
     trees = [est[0].tree_ for est in m.estimators_]
     nodes = max(t.node_count for t in trees)
@@ -168,6 +192,8 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a decoder parameter for the collection (tuning only: the shipped params.json is not changed)")
     ap.add_argument("--cv", action="store_true", help="5-fold figures for several weights first")
+    ap.add_argument("--calibrate-only", action="store_true",
+                    help="fit only the shipped model's calibration (SwapModel.reported), at the weights it was trained with")
     ap.add_argument("--cv-weights", help="the --cv settings: w/we/wc[,w/we/wc...] (default: five of them)")
     args = ap.parse_args()
     cache = CACHE / "swap-features-dev.npz"
@@ -200,12 +226,22 @@ def main() -> int:
             f = figures(d, score >= THRESHOLD)
             print(f"cv weights {w} / {we} / {wc}: false {f['false_per_1k']:.2f} per 1k clean words, F1 {f['locate_f1']:.3f} (P {f['locate_p']:.3f} R {f['locate_r']:.3f}), "
                   f"restore {f['restore']:.3f}", flush=True)
+    if args.calibrate_only:
+        shipped = SwapModel.from_dict(json.loads(OUT.read_text(encoding="utf-8")))
+        w = shipped.meta
+        kx, ky = calibration(x, y, exact, clean, d["doc"], w["positive_weight"], w["exact_weight"], w["clean_weight"])
+        model = dataclasses.replace(shipped, calibration_x=tuple(kx), calibration_y=tuple(ky))
+        OUT.write_text(json.dumps(model.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")
+        print(f"wrote the calibration ({len(kx)} knots) into {OUT.relative_to(ROOT)}")
+        return 0
     m = fit(x, y, exact, clean, args.weight, args.exact_weight, args.clean_weight)
     meta = {"trained_on": "bench/devsets/dev.jsonl.gz", "candidates": int(len(y)), "positive_weight": args.weight,
             "exact_weight": args.exact_weight, "clean_weight": args.clean_weight,
             "trees": TREES, "learning_rate": LEARNING_RATE,
             "command": "python scripts/train_swap_model.py " + " ".join(sys.argv[1:])}
     model = export(m, args.floor, args.near, meta)
+    kx, ky = calibration(x, y, exact, clean, d["doc"], args.weight, args.exact_weight, args.clean_weight)
+    model = dataclasses.replace(model, calibration_x=tuple(kx), calibration_y=tuple(ky))
     check = model.probability(x[:2000])
     ref = m.predict_proba(x[:2000])[:, 1]
     if not np.allclose(check, ref, atol=1e-6):

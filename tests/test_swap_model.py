@@ -50,6 +50,25 @@ def test_a_model_round_trips_and_refuses_other_features():
         SwapModel.from_dict(d)
 
 
+def test_a_listed_swap_is_reported_at_its_calibrated_probability():
+    """The model's score (trained with real swaps weighted up) is reported through its
+    calibration: monotone, never below the threshold, the score itself without one; the
+    calibration round-trips, and the shipped one lowers an inflated score."""
+    import dataclasses
+
+    m = dataclasses.replace(_stump_model(feature=0, split=0.0, low=-1.0, high=1.0),
+                            calibration_x=(0.5, 0.7, 0.95), calibration_y=(0.3, 0.55, 0.93))
+    assert _stump_model(feature=0, split=0.0, low=-1.0, high=1.0).reported(0.62) == 0.62
+    got = [m.reported(p) for p in (0.5, 0.6, 0.7, 0.8, 0.95, 1.0)]
+    assert got == sorted(got) and min(got) == 0.5  # (0.3 at 0.5: listed, so at least the threshold)
+    assert got[2] == pytest.approx(0.55) and got[-1] == pytest.approx(0.93)
+    again = SwapModel.from_dict(m.to_dict())
+    assert (again.calibration_x, again.calibration_y) == (m.calibration_x, m.calibration_y)
+    shipped = default_swap_model()
+    assert shipped.calibration_x and shipped.reported(0.75) < 0.75 - 0.1
+    assert shipped.reported(0.999) > 0.9
+
+
 def test_the_shipped_model_prefers_a_swap_the_lattice_is_sure_of():
     model = default_swap_model()
     assert model is not None and model.features == FEATURES and model.threshold == 0.5
@@ -68,6 +87,15 @@ def test_check_reports_the_model_probability_above_its_threshold():
     model = default_swap_model()
     report = unspin.check(text, fast=True)
     assert report.swaps and all(s.probability >= model.threshold for s in report.swaps)
+    # ...at the calibrated probability of the model's score (see SwapModel.reported)
+    import dataclasses
+
+    uncalibrated = dataclasses.replace(model, calibration_x=(), calibration_y=())
+    raw = api.check(text, decoder=api.make_decoder(swap_model=uncalibrated))
+    assert [s.start for s in raw.swaps] == [s.start for s in report.swaps]
+    assert all(s.probability == pytest.approx(model.reported(r.probability), abs=1e-3)
+               for s, r in zip(report.swaps, raw.swaps))
+    assert any(s.probability < r.probability - 0.05 for s, r in zip(report.swaps, raw.swaps))
     # without a model, the swaps are the posterior-gated ones of before, a different set
     plain = api.check(text, decoder=api.make_decoder(swap_model=None))
     assert plain.swaps and all(s.probability >= api._config().decoder.report_threshold for s in plain.swaps)

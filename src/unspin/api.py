@@ -341,9 +341,10 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                     if prob < params.report_threshold:
                         continue
                 else:
-                    prob = modelled.get(id(ws), 0.0)
-                    if prob < model.threshold:
+                    score = modelled.get(id(ws), 0.0)
+                    if score < model.threshold:
                         continue
+                    prob = model.reported(score)
                 spun_fixed = fixed[a:b]
                 original = match_case(spun_fixed, ws.original, initial)
                 pieces.append(fixed[cursor:a])

@@ -11,7 +11,8 @@ reaches `near` (with its likeliest original), whose posterior x P(document is sp
 (the old gate) reaches `floor`; each is scored by a small gradient-boosted tree ensemble,
 trained on dev by `scripts/train_swap_model.py` (scikit-learn's GradientBoostingClassifier,
 exported to `data/swap_model.json`, evaluated here by a compiled kernel) and reported when that
-score reaches `threshold`.  The model reads `FEATURES` (see `swap_features`).
+score reaches `threshold`, at its calibrated probability (`SwapModel.reported`).  The model
+reads `FEATURES` (see `swap_features`).
 
 The fast tier only: the neural tier's swaps keep their rescored posteriors (the model was not
 trained on them).
@@ -145,6 +146,21 @@ class SwapModel:
     near: float  # ... and the words the best path keeps whose swap posterior reaches this are candidates too
     threshold: float  # reported: the model's probability at least this
     meta: dict = field(default_factory=dict)
+    # knots (score, share real) of an isotonic map from the model's score to the share of dev
+    # candidates with that cross-fitted score that were real swaps (empty: none; see `reported`)
+    calibration_x: tuple[float, ...] = ()
+    calibration_y: tuple[float, ...] = ()
+
+    def reported(self, score: float) -> float:
+        """The probability a listed swap (score >= threshold) is reported at.  The model is
+        trained with real swaps weighted above false ones (what locate F1 and restore reward),
+        so its score overstates: on test, swaps scored 0.5-0.6 were real 33% of the time, 0.9-1
+        92%.  The calibration maps a score to the share of dev swaps so scored that were real,
+        never below the threshold: a swap is listed because the model's operating point calls
+        it swapped, and readers of the JSON take 0.5 and above to mean that."""
+        if not self.calibration_x:
+            return score
+        return max(self.threshold, float(np.interp(score, self.calibration_x, self.calibration_y)))
 
     def probability(self, rows) -> np.ndarray:
         # (float32 first: scikit-learn's trees split on float32 features, and so must these)
@@ -165,12 +181,15 @@ class SwapModel:
         return cls(tuple(d["features"]), arr["feature"].astype(np.int64), arr["split"].astype(np.float64),
                    arr["left"].astype(np.int64), arr["right"].astype(np.int64), arr["value"].astype(np.float64),
                    float(d["init"]), float(d["learning_rate"]), int(d["depth"]), float(d["floor"]), float(d["near"]),
-                   float(d["threshold"]), dict(d.get("meta", {})))
+                   float(d["threshold"]), dict(d.get("meta", {})),
+                   tuple(map(float, d.get("calibration", {}).get("x", ()))),
+                   tuple(map(float, d.get("calibration", {}).get("y", ()))))
 
     def to_dict(self) -> dict:
         return {"features": list(self.features), "init": self.init, "learning_rate": self.learning_rate,
                 "depth": self.depth, "floor": self.floor, "near": self.near, "threshold": self.threshold,
                 "meta": self.meta,
+                "calibration": {"x": list(self.calibration_x), "y": list(self.calibration_y)},
                 "trees": {"feature": self.feature.tolist(), "split": self.split.tolist(),
                           "left": self.left.tolist(), "right": self.right.tolist(),
                           "value": self.value.tolist()}}
