@@ -192,11 +192,13 @@ def predict(model: dict, x: np.ndarray) -> np.ndarray:
 
 def isotonic(x: np.ndarray, y: np.ndarray, max_points: int = 64) -> tuple[list[float], list[float]]:
     """Pool-adjacent-violators; returns knots (x, y) for piecewise-linear interpolation."""
-    order = np.argsort(x)
-    xs, ys = x[order], y[order].astype(np.float64)
+    # equal x values start as one block (split among blocks, a tie could map one x two ways)
+    xs, inverse = np.unique(np.asarray(x, dtype=np.float64), return_inverse=True)
+    sums = np.bincount(inverse, weights=np.asarray(y, dtype=np.float64), minlength=len(xs))
+    counts = np.bincount(inverse, minlength=len(xs)).astype(np.float64)
     blocks = []  # [sum_y, count, x_min, x_max]
-    for xv, yv in zip(xs, ys):
-        blocks.append([yv, 1.0, xv, xv])
+    for xv, sv, cv in zip(xs, sums, counts):
+        blocks.append([sv, cv, xv, xv])
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
             s, c, lo, hi = blocks.pop()
             blocks[-1][0] += s

@@ -149,7 +149,27 @@ def test_the_neural_tier_keeps_its_own_probabilities():
     report = api.check(text, decoder=Marking())
     got = {text[s.start:s.end].lower() for s in report.swaps}
     assert got and got <= marked  # the model rejected the rest
-    assert all(s.probability >= api._config().decoder.report_threshold for s in report.swaps)
+    threshold = api._config().decoder.report_threshold
+    assert all(s.probability >= threshold for s in report.swaps)
+    # ...at their calibrated probability when the decoder has a calibration (RescoringDecoder's
+    # `calibration`: the shipped one, scripts/calibrate_neural.py), never below the threshold
+    from unspin.swap_model import calibrated
+
+    class Calibrated(Marking):
+        calibration = ((0.5, 1.0), (0.2, 0.75))
+
+    again = api.check(text, decoder=Calibrated())
+    assert [(s.start, s.original) for s in again.swaps] == [(s.start, s.original) for s in report.swaps]
+    assert [s.probability for s in again.swaps] == pytest.approx(
+        [calibrated(s.probability, *Calibrated.calibration, threshold) for s in report.swaps], abs=1e-3)
+    assert any(s.probability < r.probability for s, r in zip(again.swaps, report.swaps))
+    assert min(s.probability for s in again.swaps) >= threshold
+    # the shipped calibration (data/params.json) is the neural tier's by default: it lowers an
+    # overconfident posterior and keeps the order
+    xs, ys = RescoringDecoder(base, lm=None).calibration
+    assert xs and list(xs) == sorted(xs) and list(ys) == sorted(ys)
+    assert calibrated(0.99, xs, ys, threshold) < 0.9 and calibrated(0.6, xs, ys, threshold) == threshold
+    assert RescoringDecoder(base, lm=None, calibration=((), ())).calibration == ((), ())
 
 
 def test_a_one_word_swap_lists_keeping_the_word_among_its_alternatives():

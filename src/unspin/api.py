@@ -19,7 +19,7 @@ from unspin.lexicon.channel import Channel, ChannelWeights
 from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, word_counts
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import Repaired, repair_scars
-from unspin.swap_model import SwapModel, default_swap_model, swap_features
+from unspin.swap_model import SwapModel, calibrated, default_swap_model, swap_features
 from unspin.text import match_case, split_paragraphs, surfaces, text_pieces, word_sentences
 
 MIN_WORDS = 12  # below this the document score is not meaningful (the detect issue measures it)
@@ -332,6 +332,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         scored = _score(text, stats, decoder)
         gate = scored[0] ** params.doc_power
         modelled = _model_probabilities(model, pending, gate, scored[0], total, decoder.lm) if model is not None else {}
+        rescored_knots = getattr(decoder, "calibration", None) or ((), ())
         for fixed, held in pending:
             pieces: list[str] = []
             cursor = 0
@@ -340,6 +341,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                     prob = ws.probability * gate
                     if prob < params.report_threshold:
                         continue
+                    if ws.rescored:  # (reported at its calibrated probability: RescoringDecoder.calibration)
+                        prob = calibrated(prob, *rescored_knots, params.report_threshold)
                 else:
                     score = modelled.get(id(ws), 0.0)
                     if score < model.threshold:

@@ -629,6 +629,22 @@ class RescoreParams:
     model_for_the_rest: bool = True
 
 
+@lru_cache(maxsize=1)
+def rescored_calibration() -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The shipped calibration of the rescored swaps' reported probabilities (data/params.json,
+    "rescored_calibration"; fitted by scripts/calibrate_neural.py): the rescored posterior runs
+    high (on test, listed at 0.9-1, mean 0.99, 84% real).  ((), ()) where it is absent."""
+    import json
+    from importlib import resources
+
+    try:
+        raw = json.loads(resources.files("unspin").joinpath("data/params.json").read_text("utf-8"))
+    except (FileNotFoundError, ValueError):
+        return (), ()
+    knots = raw.get("rescored_calibration", {})
+    return tuple(map(float, knots.get("x", ()))), tuple(map(float, knots.get("y", ())))
+
+
 @dataclass
 class Job:
     """One swap to rescore: its index in result.swaps, hypotheses with n-gram posteriors, and
@@ -918,10 +934,14 @@ class RescoringDecoder:
         the rescored ones (WordSwap.rescored) keep their rescored posteriors (see api)."""
         return self.inner.swap_model if self.rescore.model_for_the_rest else None
 
-    def __init__(self, decoder, lm: NeuralLM, params: RescoreParams | None = None, deadline: float | None = None):
+    def __init__(self, decoder, lm: NeuralLM, params: RescoreParams | None = None, deadline: float | None = None,
+                 calibration: tuple[tuple[float, ...], tuple[float, ...]] | None = None):
         self.inner = decoder
         self.neural = lm  # (decoder.lm stays the n-gram: api reads it for the detector's signals)
         self.rescore = params or RescoreParams()
+        # knots (reported posterior, share real) of the rescored swaps' calibration, which api
+        # applies (None: the shipped one, rescored_calibration(); ((), ()): none)
+        self.calibration = calibration if calibration is not None else rescored_calibration()
         self.params = decoder.params
         self.channel = decoder.channel
         # time.monotonic() past which nothing more is rescored (None: no limit), and the words
@@ -938,7 +958,8 @@ class RescoringDecoder:
         doubtful swaps rescored all through it, instead of not at all."""
         if seconds is None:
             return self
-        out = RescoringDecoder(self.inner, self.neural, self.rescore, time.monotonic() + max(0.0, seconds))
+        out = RescoringDecoder(self.inner, self.neural, self.rescore, time.monotonic() + max(0.0, seconds),
+                               self.calibration)
         out.words_left = words
         return out
 

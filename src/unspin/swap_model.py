@@ -128,6 +128,14 @@ def _tree_sums_numpy(x, feature, split, left, right, value, depth):
     return value[t_index, node].sum(axis=1)
 
 
+def calibrated(score: float, xs: tuple[float, ...], ys: tuple[float, ...], floor: float) -> float:
+    """A listed swap's score through an isotonic calibration (knots xs -> ys; none: the score
+    itself), never below `floor`, the score a swap needs to be listed (see SwapModel.reported)."""
+    if not xs:
+        return score
+    return max(floor, float(np.interp(score, xs, ys)))
+
+
 @dataclass(frozen=True)
 class SwapModel:
     """A tree ensemble: P = sigmoid(init + learning_rate · Σ_t value[t, leaf_t(x)]).  Trees are
@@ -158,9 +166,7 @@ class SwapModel:
         92%.  The calibration maps a score to the share of dev swaps so scored that were real,
         never below the threshold: a swap is listed because the model's operating point calls
         it swapped, and readers of the JSON take 0.5 and above to mean that."""
-        if not self.calibration_x:
-            return score
-        return max(self.threshold, float(np.interp(score, self.calibration_x, self.calibration_y)))
+        return calibrated(score, self.calibration_x, self.calibration_y, self.threshold)
 
     def probability(self, rows) -> np.ndarray:
         # (float32 first: scikit-learn's trees split on float32 features, and so must these)
