@@ -181,6 +181,9 @@ def test_a_one_word_swap_lists_keeping_the_word_among_its_alternatives():
     assert len(one_word) >= 10
     for s in one_word:
         assert s.spun.lower() in [a.text.lower() for a in s.alternatives], (s.spun, s.original, s.alternatives)
+        # ...with what the swap's reported probability leaves: the list sums to 1, best first
+        assert s.probability + sum(a.probability for a in s.alternatives) == pytest.approx(1.0, abs=1e-3)
+        assert [a.probability for a in s.alternatives] == sorted((a.probability for a in s.alternatives), reverse=True)
 
 
 def test_without_a_swap_model_the_kept_words_are_never_reported():

@@ -357,8 +357,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                     start=ia, end=ib, spun=text[ia:ib], original=original,
                     probability=round(prob, 4),
                     alternatives=_alternatives(spun_fixed, _with_keeping(ws, words) if id(ws) in kept_words
-                                               else ws.alternatives,
-                                               ws.probability if model is None or ws.rescored else prob, initial),
+                                               else ws.alternatives, prob, initial, " ".join(words)),
                     thesaurus=ws.thesaurus,
                 ))
             pieces.append(fixed[cursor:])
@@ -412,14 +411,22 @@ def _only_adds_words(spun_words: list[str], original: str) -> bool:
     return n < len(orig) and any(orig[i:i + n] == spun_words for i in range(len(orig) - n + 1))
 
 
-def _alternatives(spun: str, alts: list[tuple[str, float]], posterior: float,
-                  initial: bool = False) -> list[Alternative]:
-    """Other originals for the same span, their probabilities renormalised so that the chosen
-    original's posterior plus the alternatives' sum to at most 1."""
-    rest = max(0.0, 1.0 - posterior)
+def _alternatives(spun: str, alts: list[tuple[str, float]], reported: float,
+                  initial: bool = False, kept: str = "") -> list[Alternative]:
+    """Other originals for the same span and keeping its words (the alternative `kept`, the
+    decoder's words of the span), their probabilities renormalised so that the swap's reported
+    probability plus the alternatives' sum to at most 1; what is left over goes to keeping the
+    words where that is listed.  (A calibrated swap reported at 0.66 leaves 0.34 to keeping
+    it, which the lattice's posterior, near 1, gave almost nothing: the list reads "fresh
+    0.34", not "fresh 0.00".)  Best first."""
+    rest = max(0.0, 1.0 - reported)
     total = sum(p for _t, p in alts)
     scale = min(1.0, rest / total) if total > 0 else 0.0
-    return [Alternative(match_case(spun, t, initial), round(p * scale, 4)) for t, p in alts]
+    probs = {t: p * scale for t, p in alts}
+    if kept in probs:
+        probs[kept] += rest - sum(probs.values())
+    ranked = sorted(probs.items(), key=lambda x: -x[1])
+    return [Alternative(match_case(spun, t, initial), round(p, 4)) for t, p in ranked]
 
 
 def _spun_probability(evidence: float, n_words: int, n_scars: int, params: DecoderParams) -> float:
