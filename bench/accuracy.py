@@ -1,7 +1,7 @@
 """Accuracy of unspin.check on the frozen dev sets (bench/devsets) and the real example.
 
     python bench/accuracy.py [--split dev|test] [--limit N] [--simulator NAME] [--neural]
-                             [--no-swap-model] [--baseline identity] [--json OUT]
+                             [--no-swap-model] [--baseline identity] [--json OUT] [--png OUT]
 
 Metrics (per simulator, per simulator x rate, overall):
   locate P/R/F1  word tokens of the spun text; predicted = inside a swap with probability >= 0.5,
@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_records, machine, norm_words, shared_dir, word_spans, words_in_gold  # noqa: E402
+from common import (load_records, machine, norm_words, save_reliability_plot, shared_dir,  # noqa: E402
+                    word_spans, words_in_gold)
 
 THRESHOLD = 0.5
 TARGETS = {"restore": 0.55, "locate_f1": 0.85, "false_per_1k": 2.0}
@@ -319,6 +320,7 @@ def main() -> int:
     ap.add_argument("--no-swap-model", action="store_true",
                     help="n-gram tier with the posterior gate instead of the swap model (unspin.swap_model)")
     ap.add_argument("--json", metavar="OUT", help="write all figures as JSON")
+    ap.add_argument("--png", metavar="OUT", help="save the listed swaps' reliability plot here (needs matplotlib)")
     args = ap.parse_args()
 
     print("command:", " ".join([Path(sys.executable).name] + sys.argv))
@@ -378,6 +380,11 @@ def main() -> int:
     for b in rel["bins"]:
         if b["swaps"]:
             print(f"  {b['bin']}  {b['swaps']:>7,} swaps  mean p {b['mean_probability']:.3f}  real {b['real']:.3f}")
+    if args.png:
+        save_reliability_plot([(b["mean_probability"], b["real"]) for b in rel["bins"] if b["swaps"]],
+                              f"listed swaps (calibration error {rel['ece']:.3f})", args.png,
+                              "reported swap probability", "share real", f"Swap reliability, {args.split} split"
+                              + (" (neural tier)" if args.neural else ""))
 
     ex = real_example(engine)
     if ex:

@@ -65,3 +65,30 @@ def words_in_gold(spans: list[tuple[int, int]], gold: list[dict], start: int, en
     `spans` the text's word_spans: a predicted swap is real when the two are equal and not 0."""
     words = [(a, b) for a, b in spans if a < end and start < b]
     return sum(any(g["start"] <= a and b <= g["end"] for g in gold) for a, b in words), len(words)
+
+
+def save_reliability_plot(points: list[tuple[float, float]], label: str, path: str | Path, xlabel: str,
+                          ylabel: str, title: str) -> bool:
+    """A reliability plot (predicted against observed, one point per bin, and the diagonal)
+    saved as a PNG; False (and a note) where matplotlib is not installed (the bench extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("reliability plot skipped: matplotlib not installed (pip install -e '.[bench]')")
+        return False
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.plot([x for x, _y in points], [y for _x, y in points], "o-", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print("reliability plot:", path)
+    return True

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import machine  # noqa: E402
+from common import machine, save_reliability_plot  # noqa: E402
 from train_detector import auroc, collect  # noqa: E402
 
 from unspin.detection import DocStats, default_model  # noqa: E402
@@ -188,25 +188,8 @@ def main() -> int:
         out[f"clean_fpr_per_{key}"] = {g: float(np.mean(v)) for g, v in groups_fp.items()}
     print(f"screening: clears {out['screening']['cleared_share']:.1%} of texts; verdict agreement "
           f"screened vs full {out['screening']['verdict_agreement']:.2%} (target >= 99.5%)")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        ax.plot([0, 1], [0, 1], "k--", lw=1)
-        ax.plot([t[0] for t in table], [t[1] for t in table], "o-", label=f"unspin (ECE {e:.3f})")
-        ax.set_xlabel("predicted P(spun)")
-        ax.set_ylabel("observed share spun")
-        ax.set_title("Reliability, test split")
-        ax.legend()
-        Path(args.png).parent.mkdir(parents=True, exist_ok=True)
-        fig.tight_layout()
-        fig.savefig(args.png, dpi=100)
-        print("reliability plot:", args.png)
-    except ImportError:
-        print("reliability plot skipped: matplotlib not installed (pip install -e '.[bench]')")
+    save_reliability_plot([(t[0], t[1]) for t in table], f"unspin (ECE {e:.3f})", args.png, "predicted P(spun)",
+                          "observed share spun", "Reliability, test split")
     if args.speed_mb > 0:
         s = speed(args.speed_mb)
         out["speed"] = s
