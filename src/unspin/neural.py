@@ -931,7 +931,8 @@ class RescoringDecoder:
     def swap_model(self):
         """The fast tier's swap model, for the swaps the neural tier leaves to the n-gram
         (confident ones, and those a budget left): it was trained on the fast tier's swaps, so
-        the rescored ones (WordSwap.rescored) keep their rescored posteriors (see api)."""
+        the rescored ones (WordSwap.rescored) keep their rescored posteriors, calibrated (see api
+        and `calibration`)."""
         return self.inner.swap_model if self.rescore.model_for_the_rest else None
 
     def __init__(self, decoder, lm: NeuralLM, params: RescoreParams | None = None, deadline: float | None = None,

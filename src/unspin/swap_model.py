@@ -14,8 +14,8 @@ exported to `data/swap_model.json`, evaluated here by a compiled kernel) and rep
 score reaches `threshold`, at its calibrated probability (`SwapModel.reported`).  The model
 reads `FEATURES` (see `swap_features`).
 
-The fast tier only: the neural tier's swaps keep their rescored posteriors (the model was not
-trained on them).
+The fast tier only: the neural tier's rescored swaps keep their rescored posteriors, calibrated
+apart (RescoringDecoder.calibration; the model was not trained on them).
 """
 from __future__ import annotations
 
