@@ -19,7 +19,7 @@ from unspin.lexicon.channel import Channel, ChannelWeights
 from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, word_counts
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import Repaired, repair_scars
-from unspin.swap_model import SwapModel, calibrated, default_swap_model, swap_features
+from unspin.swap_model import SwapModel, calibrated, default_swap_model, knots, swap_features
 from unspin.text import match_case, split_paragraphs, surfaces, text_pieces, word_sentences
 
 MIN_WORDS = 12  # below this the document score is not meaningful (the detect issue measures it)
@@ -30,6 +30,8 @@ LANGUAGE_SAMPLE = 400  # characters from the head, middle and tail looked at to 
 class EngineConfig:
     decoder: DecoderParams
     weights: ChannelWeights
+    # knots of the neural tier's rescored swaps' calibration (RescoringDecoder.calibration)
+    rescored_calibration: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +41,8 @@ def _config() -> EngineConfig:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return EngineConfig(DecoderParams(), ChannelWeights())
-    return EngineConfig(DecoderParams(**raw.get("decoder", {})), ChannelWeights(**raw.get("channel", {})))
+    return EngineConfig(DecoderParams(**raw.get("decoder", {})), ChannelWeights(**raw.get("channel", {})),
+                        knots(raw.get("rescored_calibration", {})))
 
 
 @lru_cache(maxsize=2)

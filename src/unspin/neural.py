@@ -629,20 +629,13 @@ class RescoreParams:
     model_for_the_rest: bool = True
 
 
-@lru_cache(maxsize=1)
 def rescored_calibration() -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The shipped calibration of the rescored swaps' reported probabilities (data/params.json,
     "rescored_calibration"; fitted by scripts/calibrate_neural.py): the rescored posterior runs
     high (on test, listed at 0.9-1, mean 0.99, 84% real).  ((), ()) where it is absent."""
-    import json
-    from importlib import resources
+    from unspin.api import _config
 
-    try:
-        raw = json.loads(resources.files("unspin").joinpath("data/params.json").read_text("utf-8"))
-    except (FileNotFoundError, ValueError):
-        return (), ()
-    knots = raw.get("rescored_calibration", {})
-    return tuple(map(float, knots.get("x", ()))), tuple(map(float, knots.get("y", ())))
+    return _config().rescored_calibration
 
 
 @dataclass

@@ -128,6 +128,11 @@ def _tree_sums_numpy(x, feature, split, left, right, value, depth):
     return value[t_index, node].sum(axis=1)
 
 
+def knots(d: dict) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """A calibration's knots as stored in JSON ({"x": [...], "y": [...]}; absent: none)."""
+    return tuple(map(float, d.get("x", ()))), tuple(map(float, d.get("y", ())))
+
+
 def calibrated(score: float, xs: tuple[float, ...], ys: tuple[float, ...], floor: float) -> float:
     """A listed swap's score through an isotonic calibration (knots xs -> ys; none: the score
     itself), never below `floor`, the score a swap needs to be listed (see SwapModel.reported)."""
@@ -187,9 +192,7 @@ class SwapModel:
         return cls(tuple(d["features"]), arr["feature"].astype(np.int64), arr["split"].astype(np.float64),
                    arr["left"].astype(np.int64), arr["right"].astype(np.int64), arr["value"].astype(np.float64),
                    float(d["init"]), float(d["learning_rate"]), int(d["depth"]), float(d["floor"]), float(d["near"]),
-                   float(d["threshold"]), dict(d.get("meta", {})),
-                   tuple(map(float, d.get("calibration", {}).get("x", ()))),
-                   tuple(map(float, d.get("calibration", {}).get("y", ()))))
+                   float(d["threshold"]), dict(d.get("meta", {})), *knots(d.get("calibration", {})))
 
     def to_dict(self) -> dict:
         return {"features": list(self.features), "init": self.init, "learning_rate": self.learning_rate,
