@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from unspin.detection import CHEAP_FEATURES, FEATURES, DocStats, input_value  # noqa: E402
+from unspin.detection import CHEAP_FEATURES, FEATURE_MIN_WORDS, FEATURES, DocStats, input_value  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 PREFIX_WORDS = (25, 50, 100)
@@ -233,6 +233,11 @@ def auroc(y: np.ndarray, s: np.ndarray) -> float:
 def fit(rows: list[dict]) -> dict:
     y = np.asarray([r["label"] for r in rows], dtype=np.float64)
     n_words = np.asarray([r["stats"]["n_words"] for r in rows])
+    if n_words.min() < FEATURE_MIN_WORDS:
+        # (shorter texts' rates are read over FEATURE_MIN_WORDS words: the model must have seen
+        # every length it reads as it stands)
+        raise SystemExit(f"a training text has {n_words.min()} words, fewer than detection.FEATURE_MIN_WORDS "
+                         f"({FEATURE_MIN_WORDS}): lower it to that")
     x_cheap = matrix(rows, CHEAP_FEATURES, cheap_only=True)
     x_full = matrix(rows, FULL_INPUTS)
     cheap = fit_logistic(x_cheap, y)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import math
 import os
 import re
 import subprocess
@@ -228,6 +229,33 @@ def test_no_words_is_too_short_with_no_evidence(text):
 def test_few_words_is_too_short():
     r = unspin.check("A minute management standard said so.")
     assert r.verdict == "too-short"
+
+
+@pytest.mark.parametrize("text", ["The end.", "All rights reserved.", "Read more", "Posted by admin", "Thank you.",
+                                  "Click here to subscribe."])
+def test_a_few_clean_words_are_not_scored_as_spun(text):
+    """Texts shorter than any the detector was trained on: their counts are read as rates over
+    FEATURE_MIN_WORDS words.  Read over their own two or three words, one odd word made a rate
+    of 50 per 100, and boilerplate scored 0.9-0.995 ("The end." 0.991)."""
+    d = unspin.detect(text)
+    assert d.verdict == "too-short" and d.spun_probability < 0.8
+
+
+def test_a_short_spun_sentence_keeps_its_score_and_swaps():
+    r = unspin.check("The visit astatine noon was connected Monday.", fast=True)
+    assert r.verdict == "too-short" and r.spun_probability > 0.9
+    assert [(s.spun, s.original) for s in r.swaps] == [("astatine", "at"), ("connected", "on")]
+
+
+def test_rates_are_read_over_at_least_feature_min_words():
+    from unspin.detection import FEATURE_MIN_WORDS, DocStats
+
+    short = DocStats(n_words=2, n_odd=1, n_scars=1, decoded=True, lm_logprob=-20.0).features()
+    assert short["odd_per_100"] == pytest.approx(100 / FEATURE_MIN_WORDS)
+    assert short["log_words"] == pytest.approx(math.log(FEATURE_MIN_WORDS))
+    assert short["surprise"] == pytest.approx(10.0)  # (per word read: an average, not a count)
+    long_ = DocStats(n_words=40, n_odd=1).features()
+    assert long_["odd_per_100"] == pytest.approx(2.5)
 
 
 @pytest.mark.parametrize("text", [

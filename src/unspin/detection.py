@@ -57,6 +57,11 @@ FULL_FEATURES = _WORD_FEATURES + ("evidence_per_100", "rate", "surprise", "evide
 FEATURES = tuple(dict.fromkeys(CHEAP_FEATURES + FULL_FEATURES))
 
 
+# The fewest words the detector reads its rates over: its shortest training texts (the dev split's
+# flattened tables; 25-word prefixes; scripts/train_detector.py checks that none is shorter).
+FEATURE_MIN_WORDS = 15
+
+
 @dataclass
 class DocStats:
     """Counts gathered over a document; the detector's only input."""
@@ -89,7 +94,12 @@ class DocStats:
                 setattr(self, k, getattr(self, k) + v)
 
     def features(self) -> dict[str, float]:
-        n = max(1, self.n_words)
+        # Counts are read as rates over at least FEATURE_MIN_WORDS words: a shorter text's counts
+        # as those of a text of that length whose other words showed nothing.  The detector never
+        # saw a shorter text, and one odd word in two is not a rate of 50 per 100 it could judge
+        # ("The end." was 0.99 spun, "All rights reserved." 0.995; 3-word clean prefixes of test
+        # texts scored higher than spun ones).
+        n = max(FEATURE_MIN_WORDS, self.n_words)
         per100 = 100.0 / n
         f = {
             # capped near the longest documents of the split: beyond them the length says nothing more
@@ -110,7 +120,7 @@ class DocStats:
             f.update(
                 evidence_per_100=max(-20.0, min(200.0, self.evidence * per100)),
                 rate=self.swap_mass / self.n_spinnable if self.n_spinnable else 0.0,
-                surprise=-self.lm_logprob / n,
+                surprise=-self.lm_logprob / max(1, self.n_words),  # (per word read: not a count)
                 evidence_pos_per_100=min(200.0, self.evidence_pos * per100),
             )
         return f
