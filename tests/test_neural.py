@@ -752,3 +752,15 @@ def test_combine_marks_what_it_decided_and_leaves_the_rest_to_the_swap_model():
     assert by_word["sojourn"].rescored and not by_word["astatine"].rescored
     assert by_word["minister"].rescored  # a kept word the model swapped
     assert [words[s.start] for s in out.near] == ["japan"]
+
+
+@needs_model
+def test_lone_surrogates_reach_the_model_as_replacement_characters(lm):
+    """A str can hold a lone surrogate (the Python API; the HTTP service refuses one with a 422),
+    which neither tokenizer takes: the model reads U+FFFD instead, and the report keeps the text."""
+    assert lm._tokenize("noon \ud800 was") == lm._tokenize("noon \ufffd was")
+    import unspin
+
+    text = "The visit was \ud800 fine and the weather astatine noon was nice. " * 10
+    r = unspin.check(text)
+    assert "astatine" in {s.spun for s in r.swaps} and r.restored.count("\ud800") == 10

