@@ -286,8 +286,9 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
             # (only the last pass's sentences are read, and only for their swaps that could be
             # reported: min_doc=1 returns those whose posterior reaches report_threshold)
             # (with a swap model every swap on the best path and the likely kept words: the floor
-            # is applied below)
-            extra = {"near_min": model.near} if model is not None and final else {}
+            # is applied below, so kept words under it are not asked for: they were two in five
+            # of those listed, each with its alternatives; the neural tier lists its own)
+            extra = {"near_min": max(model.near, model.floor)} if model is not None and final else {}
             results = decoder.decode_batch(batch, rate, min_doc=0.0 if model is not None else 1.0, with_swaps=final,
                                            log_weights=log_w, stats_only=not final, **extra)
             chunk_rate = rate if rate is not None else params.rate
