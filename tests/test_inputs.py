@@ -42,6 +42,27 @@ def test_binary():
         decode_bytes("text".encode("utf-16-le"))
 
 
+TEXT = "The visit astatine noon was connected Monday. Ünïcödé “quotes” 🙂\n" * 20
+
+
+@pytest.mark.parametrize("encoding, name", [
+    ("utf-16", "UTF-16"), ("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"),
+    ("utf-32", "UTF-32"), ("utf-32-le", "UTF-32"), ("utf-32-be", "UTF-32"),
+])
+def test_utf16_and_utf32_text_is_named(encoding, name):
+    """With or without a byte-order mark: said what it is and how to convert it, not 'binary'."""
+    with pytest.raises(BadInput) as e:
+        decode_bytes(TEXT.encode(encoding), "f.txt")
+    assert str(e.value) == f"f.txt: {name} text, expected UTF-8 (convert it first, e.g. iconv -f {name} -t UTF-8)"
+
+
+@pytest.mark.parametrize("data", [b"\x00" * 1000, b"abc\x00def" * 10, bytes(range(256)) * 8,
+                                  b"\x00" + bytes(range(1, 200)) * 20])
+def test_binary_with_nul_bytes_is_not_taken_for_utf16(data):
+    with pytest.raises(BadInput, match="binary data"):
+        decode_bytes(data)
+
+
 def test_read_text_file(tmp_path):
     p = tmp_path / "a.txt"
     p.write_bytes("\ufeffline one\nline two — ok\n".encode())

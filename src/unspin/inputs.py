@@ -4,7 +4,9 @@
   * a missing or unreadable file, or a directory;
   * invalid UTF-8 (the message names the byte offset and the offending bytes);
   * binary data: a NUL byte, or more than 10% control characters (other than tab, newline,
-    carriage return and form feed) in the first 64 KiB.
+    carriage return and form feed) in the first 64 KiB;
+  * UTF-16 or UTF-32 text (a byte-order mark, or NUL bytes in text that decodes as it): named,
+    with how to convert it.
 A leading UTF-8 byte-order mark is removed.  Line endings are kept as they are.
 """
 from __future__ import annotations
@@ -32,6 +34,9 @@ def decode_bytes(data: bytes, source: str = "input") -> str:
         data = data[3:]
     nul = data.find(b"\x00")
     if nul >= 0:
+        utf = _utf16_or_32(data)
+        if utf:  # (text in another Unicode encoding: say which, and how to convert it)
+            raise BadInput(f"{source}: {utf} text, expected UTF-8 (convert it first, e.g. iconv -f {utf} -t UTF-8)")
         raise BadInput(f"{source}: binary data (NUL byte at offset {nul}), expected UTF-8 text")
     head = data[:_SNIFF]
     if head:
@@ -46,6 +51,32 @@ def decode_bytes(data: bytes, source: str = "input") -> str:
     except UnicodeDecodeError as e:
         bad = data[e.start:e.end].hex(" ")
         raise BadInput(f"{source}: invalid UTF-8 at byte offset {e.start} (bytes {bad}): {e.reason}") from None
+
+
+def _utf16_or_32(data: bytes) -> str | None:
+    """"UTF-16" or "UTF-32" when data holding a NUL byte is text in that encoding: its byte-order
+    mark, or none and the NUL bytes of Latin-script text in it (the high bytes of most code
+    units: UTF-16's every other byte, UTF-32's two of four) with the first 64 KiB decoding as it
+    to mostly printable text; else None."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    head = data[: len(data[:_SNIFF]) // 4 * 4]
+    if len(head) < 32:
+        return None
+    nul_share = [head[i::4].count(0) / (len(head) // 4) for i in range(4)]
+    for name, nul_at in (("UTF-32", ((2, 3), (0, 1))), ("UTF-16", ((1, 3), (0, 2)))):
+        for order, where in zip(("le", "be"), nul_at):
+            if min(nul_share[i] for i in where) < 0.6:
+                continue
+            try:
+                text = head.decode(f"{name}-{order}")
+            except UnicodeDecodeError:
+                continue
+            if sum(c.isprintable() or c in "\t\n\r" for c in text) >= 0.95 * len(text):
+                return name
+    return None
 
 
 def _read_stream(stream: BinaryIO) -> bytes:
