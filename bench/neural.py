@@ -6,7 +6,8 @@ For each record, `unspin.api.check(text, decoder=...)` runs once with the n-gram
 fast tier, scored as is), and the final pass's sentences are planned for rescoring
 (`unspin.neural.plan`) and scored by SmolLM2 once; then every weight setting re-runs check()
 with a decoder stand-in that returns the cached decodes with the cached neural scores combined
-at those weights (`unspin.neural.combine`), so a grid costs no extra model time.
+at those weights (`unspin.neural.combine`), so a grid costs no extra model time.  A document
+whose probability gates every rescored swap out runs no model, as in check() (api._unless_gated).
 
 --tune   grid over (ngram_weight, neural_weight, channel_weight, unigram_weight) on the given
          split (use --split dev; --grid-ngram/--grid-neural/--grid-channel/--grid-unigram set
@@ -59,6 +60,9 @@ class Recorder:
         self.jobs: dict = {}
         self.final: list = []  # (key, words, result) of the final passes of the current doc
         self.weights = None
+        # final passes of documents whose probability gates every rescored swap out: their jobs
+        # are not scored, their swaps dropped (as check() does: RescoringDecoder.gated_out)
+        self.gated: set = set()
 
     def __getattr__(self, name):  # lm, and whatever else api reads off a Decoder
         return getattr(self.inner, name)
@@ -103,8 +107,13 @@ class Recorder:
 
             ng, nn, ch, uni = self.weights
             plans = self.jobs.get(key) or [[] for _ in results]
-            out = [combine(words, r, jobs, ng, nn, self.channel, self.rparams.near_bias, ch, uni) if jobs else r
-                   for words, r, jobs in zip(batch.words, results, plans)]
+            if key in self.gated:
+                from unspin.neural import _without_jobs
+
+                out = [_without_jobs(r, jobs) if jobs else r for r, jobs in zip(results, plans)]
+            else:
+                out = [combine(words, r, jobs, ng, nn, self.channel, self.rparams.near_bias, ch, uni) if jobs else r
+                       for words, r, jobs in zip(batch.words, results, plans)]
         return [dataclasses.replace(r, swaps=[w for w in r.swaps if w.probability >= thr]) for r in out]
 
 
@@ -180,6 +189,7 @@ def main() -> int:
 
     print("command:", " ".join([Path(sys.executable).name] + sys.argv))
     print("machine:", machine())
+    from unspin import api
     from unspin.api import check, make_decoder
     from unspin.neural import NeuralLM, RescoreParams, job_features, plan_batch, score_jobs
 
@@ -204,7 +214,7 @@ def main() -> int:
     load_s = time.perf_counter() - t
     rec_dec = Recorder(make_decoder(store_shortlist=rp.shortlist), rp)
 
-    fast_reports, fast_s, neural_s, n_bytes, n_jobs, n_swaps = [], 0.0, 0.0, 0, 0, 0
+    fast_reports, fast_s, neural_s, n_bytes, n_jobs, n_swaps, n_gated_docs = [], 0.0, 0.0, 0, 0, 0, 0
     t0 = time.perf_counter()
     for n, rec in enumerate(recs, 1):
         text = rec["spun"]
@@ -213,6 +223,12 @@ def main() -> int:
         rec_dec.weights = None
         t1 = time.perf_counter()
         rep = check(text, decoder=rec_dec)
+        # check() runs no model where the document's probability gates every rescored swap out
+        # (api._unless_gated): the same cut, on the same statistics
+        params = rec_dec.params
+        gated = api._score(text, api._analyse(text, rec_dec, want_swaps=False)[3], rec_dec)[0] \
+            ** params.doc_power < params.report_threshold
+        n_gated_docs += gated
         fast_s += time.perf_counter() - t1
         fast_reports.append(rep)
         t1 = time.perf_counter()
@@ -222,6 +238,9 @@ def main() -> int:
                 continue
             plans = plan_batch(sentences, results, rp, surf, preceding)
             rec_dec.jobs[key] = plans
+            if gated:
+                rec_dec.gated.add(key)
+                continue
             for jobs, r in zip(plans, results):
                 todo.extend(jobs)
                 n_jobs += len(jobs)
@@ -304,7 +323,7 @@ def main() -> int:
         "swaps_on_path": n_swaps, "swaps_rescored": n_jobs,
         "tokens_per_rescored_swap": lm.tokens_scored / max(n_jobs, 1),
         "tokens_per_doc": lm.tokens_scored / max(docs, 1),
-        "model_load_s": load_s,
+        "model_load_s": load_s, "docs_gated_out": n_gated_docs,
     }
     speed["cold_start_s"] = cold_start(args.runtime)
     speed["runtime"] = lm.runtime_loaded
@@ -314,7 +333,8 @@ def main() -> int:
     print(f"model: {lm.tokens_scored:,} tokens at {speed['model_tokens_per_s']:.0f} tokens/s; "
           f"{n_jobs:,} of {n_swaps:,} path swaps rescored; "
           f"{speed['tokens_per_rescored_swap']:.1f} tokens per rescored swap, "
-          f"{speed['tokens_per_doc']:.0f} per document")
+          f"{speed['tokens_per_doc']:.0f} per document; {n_gated_docs} of {docs} documents gated out (no model run: "
+          f"P(spun) ** doc_power under the report threshold)")
     print(f"cold start (fresh process: import, load, score one sentence): {speed['cold_start_s']:.2f} s; "
           f"load in this process {load_s:.2f} s; combine re-run {combine_s:.1f} s")
     if args.json:

@@ -680,3 +680,29 @@ def test_a_wider_store_changes_no_ordinary_pass_and_widens_the_last():
         if results is narrow:
             assert not out  # the narrow pass stays inside the first k rows
     assert beyond, "the wide pass found no candidate past the first rows"
+
+
+class _RefusingNeuralLM:
+    """A neural LM that fails any use: the neural tier must not be reached."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the neural tier was used ({name})")
+
+
+def test_neural_tier_is_skipped_where_the_document_gates_every_rescored_swap_out():
+    """A rescored swap is reported at posterior x P(spun) ** doc_power >= report_threshold: a
+    text the detector puts below 0.79 (here a clean one screening does not clear) can have none,
+    so the model is not run (RescoringDecoder.gated_out) and the report is the one it would give
+    (here, as the fast tier's, none)."""
+    from unspin import api
+    from unspin.neural import RescoringDecoder
+
+    cases = json.loads((CASES / "check_negative.json").read_text(encoding="utf-8"))
+    text = next(c["text"] for c in cases if c["label"] == "plain local news")
+    fast = api._decoder(True)
+    assert not api._cleared_without_swaps(api._chunks(text, fast), fast)  # (not screening's shortcut)
+    dec = RescoringDecoder(fast, lm=_RefusingNeuralLM())
+    assert api.check(text, decoder=dec) == api.check(text, fast=True)
+    # a text above the gate does reach it
+    with pytest.raises(AssertionError, match="the neural tier was used"):
+        api.check("The sojourn was successful the metropolis connected Monday astatine noon. " * 4, decoder=dec)

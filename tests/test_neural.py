@@ -732,6 +732,40 @@ def test_a_budgeted_decoder_rescores_nothing_past_its_deadline():
     assert [j.spun for j in scored] == ["sojourn"]  # with time enough, the job is scored
 
 
+def test_a_gated_out_decoder_drops_what_its_jobs_would_decide_without_scoring():
+    """gated_out (api: the document's probability gates every rescored swap out): the swaps and
+    kept words the model would have judged are dropped unscored, since rescored they could not
+    be reported; the confident swap, which no job looks at, goes on to the swap model."""
+    from unspin.neural import RescoringDecoder
+
+    words = "the minister will sojourn in astatine japan".split()
+    looked = WordSwap(3, 4, "visit", 0.6, "wordnet", [("stay", 0.2)])
+    left = WordSwap(5, 6, "at", 0.99, "wordnet", [])
+    near = [WordSwap(1, 2, "curate", 0.2, "moby", []), WordSwap(6, 7, "nippon", 0.1, "moby", [])]
+
+    class Inner:
+        params = type("P", (), {"report_threshold": 0.5})()
+        channel = lm = None
+
+        def decode_batch(self, batch, rate, min_doc, with_swaps, log_weights, stats_only, near_min=0.0, lattice=None):
+            r = _result(words, [looked, left])
+            r.near = list(near)
+            return [r]
+
+    class Refuses:
+        def __getattr__(self, name):
+            raise AssertionError(f"the neural tier was used ({name})")
+
+    params = RescoreParams(confident=0.95, surface=False, near_min=0.05)
+    dec = RescoringDecoder(Inner(), lm=Refuses(), params=params)
+    batch = type("B", (), {"words": [words], "surface": None, "preceding": []})()
+    planned = plan(words, Inner().decode_batch(batch, 0.2, 0.0, True, None, False)[0], params)
+    assert {j.spun for j in planned} == {"sojourn", "minister", "japan"}  # (what the jobs would decide)
+    out = dec.gated_out().decode_batch(batch, rate=0.2, min_doc=0.0)[0]
+    assert [s.original for s in out.swaps] == ["at"] and out.near == []
+    assert not dec.gated and dec.gated_out().inner is dec.inner
+
+
 def test_combine_marks_what_it_decided_and_leaves_the_rest_to_the_swap_model():
     """Swaps the model rescored carry rescored=True (api reports them at their rescored
     posterior); path swaps without a job keep rescored=False and go to the swap model, and so do

@@ -103,11 +103,33 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None, budget:
     if early:
         return Report(0.0, early, [], [], text)
     decoder = decoder or _decoder(fast)
+    chunks = None
+    if hasattr(decoder, "rescore"):  # (the neural tier: unspin.neural.RescoringDecoder)
+        decoder, chunks = _unless_gated(text, decoder)
     if budget is not None and hasattr(decoder, "budgeted"):
         decoder = decoder.budgeted(budget, len(text.split()))
-    swaps, scars, restored, stats, scored = _analyse(text, decoder)
+    swaps, scars, restored, stats, scored = _analyse(text, decoder, chunks=chunks)
     probability, verdict, _evidence = scored
     return Report(round(probability, 4), verdict, swaps, scars, restored)
+
+
+def _unless_gated(text: str, decoder) -> tuple[Decoder, list[_Chunk]]:
+    """The neural tier's decoder for `text`, with the text's chunks; where the document's
+    probability gates every rescored swap out (one is reported when its posterior x P(spun) **
+    doc_power reaches report_threshold: under P(spun) 0.79 none can be), the same decoder
+    without the model (RescoringDecoder.gated_out): the swaps it would have rescored are
+    dropped unscored, the others go to the swap model, as they would have.  Such texts (clean
+    ones screening does not clear, undecided ones) took seconds of rescoring that could change
+    nothing.  The probability is the one _analyse computes (the same statistics pass), so the
+    cut is exact and the report the same."""
+    chunks = _chunks(text, decoder)
+    if _cleared_without_swaps(chunks, decoder):
+        return decoder, chunks  # (_analyse answers from screening at once)
+    stats = _analyse(text, decoder, want_swaps=False, chunks=chunks)[3]
+    params = decoder.params
+    if _score(text, stats, decoder)[0] ** params.doc_power < params.report_threshold:
+        return decoder.gated_out(), chunks
+    return decoder, chunks
 
 
 def detect(text: str, screen: bool = True) -> Detection:

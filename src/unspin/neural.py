@@ -843,6 +843,15 @@ def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_wei
     return dataclasses.replace(result, swaps=swaps, swap_posterior=post, near=near)
 
 
+def _without_jobs(result: SentenceResult, jobs: list[Job]) -> SentenceResult:
+    """A result without the swaps and kept words its jobs were to decide (see
+    RescoringDecoder.gated_out); the input is not changed."""
+    path = {j.index for j in jobs if not j.near}
+    near = {j.index for j in jobs if j.near}
+    return dataclasses.replace(result, swaps=[s for k, s in enumerate(result.swaps) if k not in path],
+                               near=[s for k, s in enumerate(result.near) if k not in near])
+
+
 def _job_probs(job: Job, ngram_weight: float, neural_weight: float, keep_bias: float = 0.0,
                channel_weight: float = 0.0, unigram_weight: float = 0.0) -> tuple[list[str], list[float]]:
     """The hypotheses of a scored job and their combined posteriors (softmax of the scores);
@@ -949,6 +958,8 @@ class RescoringDecoder:
         # of the document still to come (each chunk gets its share of the time left); see budgeted
         self.deadline = deadline
         self.words_left = 0
+        # the document's probability gates every rescored swap out (see gated_out)
+        self.gated = False
 
     def budgeted(self, seconds: float | None, words: int = 0) -> "RescoringDecoder":
         """This decoder for one document of about `words` words whose rescoring may take about
@@ -962,6 +973,17 @@ class RescoringDecoder:
         out = RescoringDecoder(self.inner, self.neural, self.rescore, time.monotonic() + max(0.0, seconds),
                                self.calibration)
         out.words_left = words
+        return out
+
+    def gated_out(self) -> "RescoringDecoder":
+        """This decoder for a document whose probability gates every rescored swap out (api:
+        posterior x P(spun) ** doc_power under report_threshold, whatever the posterior): the
+        swaps its jobs would have decided are dropped unscored, as rescoring them would have
+        had them dropped, and the others go on to the swap model as they would have.  The
+        report is the one rescoring would give, without the seconds it takes."""
+        out = RescoringDecoder(self.inner, self.neural, self.rescore, self.deadline, self.calibration)
+        out.words_left = self.words_left
+        out.gated = True
         return out
 
     def __getattr__(self, name):  # lm, and whatever else callers read off a Decoder
@@ -987,6 +1009,12 @@ class RescoringDecoder:
         p = self.rescore
         # every sentence's jobs scored together (NeuralLM.score_jobs packs them), then applied
         plans = plan_batch(batch.words, results, p, batch.surface, batch.preceding)
+        if self.gated:
+            combined = [_without_jobs(r, jobs) if jobs else r for r, jobs in zip(results, plans)]
+            thr = self.inner.params.report_threshold * min_doc
+            for r in combined:
+                r.swaps = [s for s in r.swaps if s.probability >= thr]
+            return combined
         if self.deadline is not None:
             here = sum(map(len, batch.words))
             share = min(1.0, here / self.words_left) if self.words_left > here else 1.0
