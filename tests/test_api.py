@@ -706,3 +706,49 @@ def test_neural_tier_is_skipped_where_the_document_gates_every_rescored_swap_out
     # a text above the gate does reach it
     with pytest.raises(AssertionError, match="the neural tier was used"):
         api.check("The sojourn was successful the metropolis connected Monday astatine noon. " * 4, decoder=dec)
+
+
+def _final_passes(monkeypatch, decoder) -> list:
+    """The decoder's last passes (with_swaps=True) from here on."""
+    seen = []
+    real = type(decoder).decode_batch
+
+    def spy(self, batch, *args, **kwargs):
+        if kwargs.get("with_swaps"):
+            seen.append(len(batch.words))
+        return real(self, batch, *args, **kwargs)
+
+    monkeypatch.setattr(type(decoder), "decode_batch", spy)
+    return seen
+
+
+def test_the_last_pass_is_skipped_where_the_gate_leaves_nothing_to_report(monkeypatch):
+    """Every chunk's statistics pass runs first; a text whose probability gates every swap under
+    the swap floor (a clean one screening did not clear) has its report without the last pass."""
+    from unspin import api
+
+    cases = json.loads((CASES / "check_negative.json").read_text(encoding="utf-8"))
+    clean = next(c["text"] for c in cases if c["label"] == "plain local news")
+    dec = api._decoder(True)
+    assert not api._cleared_without_swaps(api._chunks(clean, dec), dec)
+    finals = _final_passes(monkeypatch, dec)
+    r = api.check(clean, fast=True)
+    assert finals == [] and r.swaps == [] and r.verdict in ("clean", "too-short", "undecided")
+    assert r.spun_probability == unspin.detect(clean).spun_probability
+    spun = (CASES / "spun-sample.txt").read_text(encoding="utf-8")
+    assert api.check(spun, fast=True).swaps and finals
+
+
+def test_a_chunk_prepared_again_for_its_last_pass_gives_the_same_report(monkeypatch):
+    """Past KEEP_BATCH_WORDS a chunk's batch is not held from its first passes to its last (a
+    huge text in bounded memory): prepared again, it gives the same swaps."""
+    from unspin import api, text as text_mod
+
+    demo = Path(api.__file__).parent / "data" / "demo" / "demo.txt"
+    text = (CASES / "spun-sample.txt").read_text(encoding="utf-8") + "\n\n" + demo.read_text(encoding="utf-8")
+    # (chunks of at most 1,500 characters: several of them)
+    monkeypatch.setattr(api, "split_paragraphs", lambda t: text_mod.split_paragraphs(t, 1500))
+    want = api.check(text, fast=True)
+    assert len(list(api.split_paragraphs(text))) > 2 and len(want.swaps) > 5
+    monkeypatch.setattr(api, "KEEP_BATCH_WORDS", 0)
+    assert api.check(text, fast=True) == want

@@ -103,33 +103,11 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None, budget:
     if early:
         return Report(0.0, early, [], [], text)
     decoder = decoder or _decoder(fast)
-    chunks = None
-    if hasattr(decoder, "rescore"):  # (the neural tier: unspin.neural.RescoringDecoder)
-        decoder, chunks = _unless_gated(text, decoder)
     if budget is not None and hasattr(decoder, "budgeted"):
         decoder = decoder.budgeted(budget, len(text.split()))
-    swaps, scars, restored, stats, scored = _analyse(text, decoder, chunks=chunks)
+    swaps, scars, restored, stats, scored = _analyse(text, decoder)
     probability, verdict, _evidence = scored
     return Report(round(probability, 4), verdict, swaps, scars, restored)
-
-
-def _unless_gated(text: str, decoder) -> tuple[Decoder, list[_Chunk]]:
-    """The neural tier's decoder for `text`, with the text's chunks; where the document's
-    probability gates every rescored swap out (one is reported when its posterior x P(spun) **
-    doc_power reaches report_threshold: under P(spun) 0.79 none can be), the same decoder
-    without the model (RescoringDecoder.gated_out): the swaps it would have rescored are
-    dropped unscored, the others go to the swap model, as they would have.  Such texts (clean
-    ones screening does not clear, undecided ones) took seconds of rescoring that could change
-    nothing.  The probability is the one _analyse computes (the same statistics pass), so the
-    cut is exact and the report the same."""
-    chunks = _chunks(text, decoder)
-    if _cleared_without_swaps(chunks, decoder):
-        return decoder, chunks  # (_analyse answers from screening at once)
-    stats = _analyse(text, decoder, want_swaps=False, chunks=chunks)[3]
-    params = decoder.params
-    if _score(text, stats, decoder)[0] ** params.doc_power < params.report_threshold:
-        return decoder.gated_out(), chunks
-    return decoder, chunks
 
 
 def detect(text: str, screen: bool = True) -> Detection:
@@ -265,98 +243,94 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
     reads_surface = getattr(decoder, "reads_surface", 0)  # (the neural tier reads text: see decode.Batch)
     kept_words: set[int] = set()  # ids of the held swaps that are words the best path kept
     preceding: tuple[str, ...] = ()
+    # Pass 0 at the prior rate; then re-estimate each chunk's rate from the posteriors, pass
+    # after pass.  The detector reads the statistics of the pass before the last, decoded
+    # without the cache prior (which sharpens the choice among originals but blurs clean from
+    # spun: a clean text's rare words gain likely-looking originals too); the last pass adds the
+    # cache prior and gives the swaps.  detect() stops after the statistics, so it and check()
+    # agree.  Every chunk's passes before the last run first: the document's probability is
+    # then known before any last pass, and its gate may leave nothing to report (a clean text
+    # screening did not clear: the last pass, about half of check's time, is skipped) or nothing
+    # for the neural tier to rescore (RescoringDecoder.gated_out).
+    passes = params.rate_passes
+    stats_pass = max(0, passes - 1)
+    first = range(passes) if want_swaps else range(stats_pass + 1)
+    states: list[_ChunkState] = []
+    held_words = 0  # words whose batches are held for their last pass (KEEP_BATCH_WORDS)
     for piece in chunks:
-        offset, chunk, rep, cheap = piece.offset, piece.text, piece.repaired, piece.cheap
-        to_input = rep.to_input
+        offset, chunk, rep = piece.offset, piece.text, piece.repaired
         for s in rep.scars:
             scars.append(Scar(s.start + offset, s.end + offset, s.kind, s.found, s.repaired))
-        fixed = rep.text
         # each paragraph is judged on its own (mixed-language text: its English part is decoded);
         # a text of one paragraph was judged already
         english = len(chunk) <= 200 or len(chunk) == len(text) or language.is_english(_language_sample(chunk))
-        units = word_sentences(fixed) if english else []
-        # Pass 0 at the prior rate; then re-estimate this chunk's rate from the posteriors, pass
-        # after pass.  The detector reads the statistics of the pass before the last, decoded
-        # without the cache prior (which sharpens the choice among originals but blurs clean
-        # from spun: a clean text's rare words gain likely-looking originals too); the last pass
-        # adds the cache prior and gives the swaps.  detect() stops after the statistics, so it
-        # and check() agree.
+        units = word_sentences(rep.text) if english else []
         batch = decoder.prepare([(words, linked) for _t, words, linked in units])
+        state = _ChunkState(piece, units, batch, thesaurus_counts)
         if reads_surface and want_swaps:
-            batch.surface = surfaces(fixed, units)
+            batch.surface = surfaces(rep.text, units)
             batch.preceding = preceding
             if reads_surface > 0:  # (the next chunk's: this one's last words as they stand)
                 preceding = tuple(text_pieces(batch.surface)[-reads_surface:])
-        passes = params.rate_passes
-        stats_pass = max(0, passes - 1)
-        snap = None
-        results = []
-        for k in range(passes + 1):
-            rate = log_w = None
-            if k > 0:
-                spinnable, mass = batch.n_spinnable, batch.swap_mass
-                rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
-                if want_swaps and k == passes:
-                    rate = params.next_rate(rate)
-                # the document's thesaurus mix so far (this chunk and the ones before it)
-                if params.adapt_prior > 0 and batch.thesaurus_counts is not None:
-                    log_w = decoder.thesaurus_weights(thesaurus_counts + batch.thesaurus_counts)
-            final = want_swaps and k == passes
-            if final:
-                log_w = decoder.final_weights(log_w)
-            batch.doc = doc if final and passes > 0 else None
-            # (only the last pass's sentences are read, and only for their swaps that could be
-            # reported: min_doc=1 returns those whose posterior reaches report_threshold)
-            # (with a swap model every swap on the best path and the likely kept words: the floor
-            # is applied below, so kept words under it are not asked for: they were two in five
-            # of those listed, each with its alternatives; the neural tier lists its own)
-            extra = {"near_min": max(model.near, model.floor)} if model is not None and final else {}
-            results = decoder.decode_batch(batch, rate, min_doc=0.0 if model is not None else 1.0, with_swaps=final,
-                                           log_weights=log_w, stats_only=not final, **extra)
-            chunk_rate = rate if rate is not None else params.rate
+        for k in first:
+            _decode_pass(decoder, state, k, passes, want_swaps, doc, model)
             if k == stats_pass:
-                snap = (batch.log_evidence, batch.log_clean, batch.n_spinnable, batch.swap_mass, batch.evidence_pos,
-                        batch.thesaurus_counts)
-                if not want_swaps:
-                    break
-        evidence, log_clean, n_spinnable, swap_mass, evidence_pos, counts = snap
-        if counts is not None:
-            thesaurus_counts = thesaurus_counts + counts
-        chunk_stats = dataclasses.replace(cheap, decoded=True, evidence=evidence, lm_logprob=log_clean,
-                                          n_spinnable=n_spinnable, swap_mass=swap_mass, evidence_pos=evidence_pos)
-        stats.add(chunk_stats)
+                state.snap = _snapshot(batch)
+        if state.snap is not None:
+            thesaurus_counts = _add_statistics(stats, state, thesaurus_counts)
         if not want_swaps:
             restored_parts.append(chunk)
             continue
-        # Swaps that could be reported (the decoder returned those whose posterior alone reaches
-        # the threshold), held until the document's probability is known.
-        held = []
-        for (word_toks, words, _linked), result in zip(units, results):
-            # with a swap model, the words the best path keeps but might be swaps (SentenceResult.near)
-            # are its candidates too: one of them reported is a swap the path missed
-            # (only then: the neural tier's results keep the near list its rescoring read)
-            near = result.near if model is not None else ()
-            kept_words.update(map(id, near))
-            for ws in sorted(result.swaps + near, key=lambda w: w.start) if near else result.swaps:
-                if model is not None and ws.probability < model.floor and not ws.rescored:
-                    continue  # (below the floor whatever the document's probability, as gate <= 1)
-                if _only_adds_words(words[ws.start:ws.end], ws.original):
-                    continue
-                a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end
-                # b - 1 is the word's last char: to_input[b] may lie past a space the scar
-                # repair removed
-                held.append((a, b, to_input[a] + offset, to_input[b - 1] + 1 + offset, ws, ws.start == 0,
-                             words[ws.start:ws.end], chunk_rate))
-        pending.append((fixed, held))
+        held_words += len(batch.ids)
+        if held_words > KEEP_BATCH_WORDS:  # (a huge text: prepared again for its last pass)
+            state.drop_batch()
+        states.append(state)
     if want_swaps:
+        if passes > 0:  # (the statistics are in)
+            scored = _score(text, stats, decoder)
+            gate = scored[0] ** params.doc_power
+            if gate < _swap_floor(decoder):  # nothing could be reported
+                return [], scars, "".join(piece.repaired.text for piece in chunks), stats, scored
+            if gate < params.report_threshold and hasattr(decoder, "gated_out"):
+                decoder = decoder.gated_out()  # no rescored swap could be reported
+        for state in states:
+            batch = state.batch if state.batch is not None else state.prepare_again(decoder)
+            results, chunk_rate = _decode_pass(decoder, state, passes, passes, want_swaps, doc, model)
+            if passes == 0:  # (its one pass gives the statistics too)
+                state.snap = _snapshot(batch)
+                thesaurus_counts = _add_statistics(stats, state, thesaurus_counts)
+            state.batch = None
+            rep, offset, units = state.piece.repaired, state.piece.offset, state.units
+            to_input, fixed = rep.to_input, rep.text
+            # Swaps that could be reported (the decoder returned those whose posterior alone
+            # reaches the threshold), held until the document's probability is applied.
+            held = []
+            for (word_toks, words, _linked), result in zip(units, results):
+                # with a swap model, the words the best path keeps but might be swaps (SentenceResult.near)
+                # are its candidates too: one of them reported is a swap the path missed
+                # (only then: the neural tier's results keep the near list its rescoring read)
+                near = result.near if model is not None else ()
+                kept_words.update(map(id, near))
+                for ws in sorted(result.swaps + near, key=lambda w: w.start) if near else result.swaps:
+                    if model is not None and ws.probability < model.floor and not ws.rescored:
+                        continue  # (below the floor whatever the document's probability, as gate <= 1)
+                    if _only_adds_words(words[ws.start:ws.end], ws.original):
+                        continue
+                    a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end
+                    # b - 1 is the word's last char: to_input[b] may lie past a space the scar
+                    # repair removed
+                    held.append((a, b, to_input[a] + offset, to_input[b - 1] + 1 + offset, ws, ws.start == 0,
+                                 words[ws.start:ws.end], chunk_rate))
+            pending.append((fixed, held))
         # A swap is a candidate when P(swap | the text is spun) * P(the text is spun) ** doc_power
         # reaches the floor, and reported when that reaches report_threshold (with a swap model:
         # when the model's probability reaches its threshold), with the document's probability
         # (the detector's, which check() reports; without one, the decoder's own evidence)
         # judged on the whole text: a lightly spun paragraph of a clearly spun article keeps its
         # swaps, and one odd paragraph of a clean text does not make its rare words swaps.
-        scored = _score(text, stats, decoder)
-        gate = scored[0] ** params.doc_power
+        if passes == 0:
+            scored = _score(text, stats, decoder)
+            gate = scored[0] ** params.doc_power
         modelled = _model_probabilities(model, pending, gate, scored[0], total, decoder.lm) if model is not None else {}
         rescored_knots = getattr(decoder, "calibration", None) or ((), ())
         for fixed, held in pending:
@@ -392,6 +366,75 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         scored = None
     stats.n_swaps = len(swaps)  # (not a feature: the score above holds for the stats as returned)
     return swaps, scars, "".join(restored_parts), stats, scored
+
+
+# Batches held from a chunk's first passes to its last (whose 3-gram scores they keep) for at
+# most this many words of a text; past it a chunk is prepared again for its last pass (a huge
+# text in bounded memory: a held word costs about 0.6 KB, 1.6 KB with the neural tier's shortlist).
+KEEP_BATCH_WORDS = 50_000
+
+
+@dataclass
+class _ChunkState:
+    """A chunk between its first passes and its last (see _analyse)."""
+
+    piece: _Chunk
+    units: list
+    batch: object  # decode.Batch (None: dropped, see KEEP_BATCH_WORDS)
+    thesaurus_before: object  # the thesaurus counts of the chunks before it
+    snap: tuple | None = None  # the statistics pass's figures (_snapshot)
+    held: tuple | None = None  # what the last pass reads off a dropped batch
+
+    def drop_batch(self) -> None:
+        b = self.batch
+        self.held = (b.n_spinnable, b.swap_mass, b.thesaurus_counts, b.surface, b.preceding)
+        self.batch = None
+
+    def prepare_again(self, decoder) -> object:
+        b = self.batch = decoder.prepare([(words, linked) for _t, words, linked in self.units])
+        b.n_spinnable, b.swap_mass, b.thesaurus_counts, b.surface, b.preceding = self.held
+        return b
+
+
+def _decode_pass(decoder, state: _ChunkState, k: int, passes: int, want_swaps: bool, doc, model):
+    """Pass k of a chunk (the last, k == passes, gives its swaps when want_swaps): its results
+    and the rate it was decoded at."""
+    params, batch = decoder.params, state.batch
+    rate = log_w = None
+    if k > 0:
+        spinnable, mass = batch.n_spinnable, batch.swap_mass
+        rate = min(params.rate_max, max(params.rate_min, mass / spinnable if spinnable else 0.0))
+        if want_swaps and k == passes:
+            rate = params.next_rate(rate)
+        # the document's thesaurus mix so far (this chunk and the ones before it)
+        if params.adapt_prior > 0 and batch.thesaurus_counts is not None:
+            log_w = decoder.thesaurus_weights(state.thesaurus_before + batch.thesaurus_counts)
+    final = want_swaps and k == passes
+    if final:
+        log_w = decoder.final_weights(log_w)
+    batch.doc = doc if final and passes > 0 else None
+    # (only the last pass's sentences are read, and only for their swaps that could be
+    # reported: min_doc=1 returns those whose posterior reaches report_threshold)
+    # (with a swap model every swap on the best path and the likely kept words: the floor is
+    # applied by _analyse, so kept words under it are not asked for: they were two in five of
+    # those listed, each with its alternatives; the neural tier lists its own)
+    extra = {"near_min": max(model.near, model.floor)} if model is not None and final else {}
+    results = decoder.decode_batch(batch, rate, min_doc=0.0 if model is not None else 1.0, with_swaps=final,
+                                   log_weights=log_w, stats_only=not final, **extra)
+    return results, rate if rate is not None else params.rate
+
+
+def _snapshot(batch) -> tuple:
+    return (batch.log_evidence, batch.log_clean, batch.n_spinnable, batch.swap_mass, batch.evidence_pos,
+            batch.thesaurus_counts)
+
+
+def _add_statistics(stats: DocStats, state: _ChunkState, thesaurus_counts):
+    """Add a chunk's decoded statistics to the document's; the thesaurus counts with its own."""
+    evidence, log_clean, n_spinnable, swap_mass, evidence_pos, counts = state.snap
+    stats.add(dataclasses.replace(state.piece.cheap, decoded=True, evidence=evidence, lm_logprob=log_clean,
+                                  n_spinnable=n_spinnable, swap_mass=swap_mass, evidence_pos=evidence_pos))
+    return thesaurus_counts + counts if counts is not None else thesaurus_counts
 
 
 def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate: float,
