@@ -46,6 +46,19 @@ def test_detect_jsonl_keeps_order_ids_and_errors(monkeypatch, capsys):
     assert rows[3]["verdict"] == "not-english"
 
 
+def test_jsonl_line_nested_too_deep_is_an_error_row(monkeypatch, capsys):
+    """json.loads raises RecursionError, not ValueError, past a few thousand levels: an error
+    row all the same, and the lines after it are read (check and detect)."""
+    lines = ['{"id": 1, "x": ' + "[" * 20000 + "]" * 20000 + "}", json.dumps({"id": 2, "text": "Hello there."})]
+    for command in ("check", "detect"):
+        rc, out, err = run([command, "--jsonl", "--fast"] if command == "check" else [command, "--jsonl"],
+                           ("\n".join(lines) + "\n").encode(), monkeypatch, capsys)
+        rows = [json.loads(x) for x in out.splitlines()]
+        assert rc == 0 and len(rows) == 2, err
+        assert rows[0]["id"] is None and rows[0]["error"].startswith("line 1: not JSON (maximum recursion depth")
+        assert rows[1]["id"] == 2 and rows[1]["verdict"] == "too-short"
+
+
 def test_detect_bad_input_exit_2(tmp_path, monkeypatch, capsys):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"caf\xe9 au lait")

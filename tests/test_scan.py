@@ -73,6 +73,16 @@ def corpus(tmp_path):
     return d
 
 
+def test_jsonl_record_nested_too_deep_is_an_error_row(tmp_path):
+    f = tmp_path / "deep.jsonl"
+    f.write_text('{"id": "deep", "x": ' + "[" * 20000 + "]" * 20000 + "}\n" + json.dumps({"id": "ok", "text": SENT}) + "\n")
+    out = tmp_path / "out.jsonl"
+    scan([str(f)], str(out), task="stats", workers=1, progress=False)
+    rows = rows_of(out)
+    assert len(rows) == 2 and sum(1 for r in rows if r["error"] and r["error"].startswith("not JSON")) == 1
+    assert [r for r in rows if r["id"] == "ok"][0]["error"] is None
+
+
 def test_every_format_one_row_per_record(corpus, tmp_path):
     out = tmp_path / "out.jsonl"
     s = scan([str(corpus)], str(out), task="stats", workers=2, progress=False, read=ReadOptions(txt_docs="blocks"))

@@ -148,6 +148,8 @@ BAD = [
     ("json-nul-in-text", dict(json={"text": "abc\u0000def " + ENGLISH}), 400, "binary"),
     ("bad-json", dict(content=b'{"text": "abc"', headers={"content-type": "application/json"}), 400, "bad-json"),
     ("json-array", dict(json=["text"]), 422, "bad-json"),
+    ("json-nested-too-deep", dict(content=b'{"text": "abc", "x": ' + b"[" * 20000 + b"]" * 20000 + b"}",
+                                  headers={"content-type": "application/json"}), 400, "bad-json"),
     ("json-string", dict(json="just a string"), 422, "bad-json"),
     ("json-null", dict(content=b"null", headers={"content-type": "application/json"}), 422, "bad-json"),
     ("missing-text", dict(json={"fast": True}), 422, "missing-text"),

@@ -174,7 +174,7 @@ def _jsonl_rows(lines: Iterable[bytes], fast: bool, errors: list[str], run=None)
             continue
         try:
             obj = json.loads(line)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # (RecursionError: nested too deeply)
             yield {"id": None, "error": f"line {n}: not JSON ({e})"}
             continue
         if not isinstance(obj, dict):

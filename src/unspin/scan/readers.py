@@ -196,7 +196,7 @@ def _jsonl_raws(path: str, stream, opts: ReadOptions, start=0, end=None) -> Iter
                 raise RecordError(f"invalid UTF-8 at byte {e.start} of the line") from None
             try:
                 obj = json.loads(s)
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:  # (RecursionError: nested too deeply)
                 raise RecordError(f"not JSON ({e})") from None
             if not isinstance(obj, dict):
                 raise RecordError(f"expected a JSON object, got {type(obj).__name__}")

@@ -188,7 +188,7 @@ async def _parse(request: Request, limit: int, options: tuple[str, ...]) -> tupl
             raise ApiError(422, "empty", 'empty body: send {"text": "..."}')
         try:
             obj = json.loads(raw)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # (RecursionError: nested too deeply)
             raise ApiError(400, "bad-json", f"body is not valid JSON ({e})") from None
         if not isinstance(obj, dict):
             raise ApiError(422, "bad-json", f'expected a JSON object like {{"text": "..."}}, got {type(obj).__name__}')

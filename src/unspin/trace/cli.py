@@ -26,7 +26,7 @@ from unspin.inputs import BadInput, decode_bytes, read_text
 def _jsonl_line(path: Path, n: int, raw: bytes) -> tuple[str, str]:
     try:
         obj = json.loads(raw)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # (RecursionError: nested too deeply)
         raise BadInput(f"{path}: line {n}: not JSON ({e})") from None
     return _jsonl_doc(path, n, obj)
 
@@ -71,7 +71,7 @@ def _jsonl_group(path: Path, group: list[tuple[int, bytes]]) -> Iterator[tuple[s
         if len(objs) != len(group):  # a line held two values ("1, 2"): not one JSON value per line
             raise ValueError
         docs = [_jsonl_doc(path, n, obj) for (n, _), obj in zip(group, objs)]
-    except (ValueError, BadInput):
+    except (ValueError, RecursionError, BadInput):
         for n, raw in group:
             yield _jsonl_line(path, n, raw)
         return
@@ -229,7 +229,7 @@ def _trace_cmd(args) -> int:
                 obj = json.loads(decode_bytes(raw, f"line {n}"))
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                     raise ValueError('expected an object with a string "text"')
-            except (ValueError, BadInput) as e:
+            except (ValueError, RecursionError, BadInput) as e:  # (RecursionError: nested too deeply)
                 out.write(json.dumps({"id": None, "error": f"line {n}: {e}"}, ensure_ascii=False) + "\n")
                 continue
             ms = idx.trace(obj["text"], top=args.top)
