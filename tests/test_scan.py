@@ -83,6 +83,48 @@ def test_jsonl_record_nested_too_deep_is_an_error_row(tmp_path):
     assert [r for r in rows if r["id"] == "ok"][0]["error"] is None
 
 
+def _http_record(uri: str, head: str, body: bytes) -> bytes:
+    block = f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n{head}\r\n".encode() + body
+    return (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {uri}\r\nWARC-Record-ID: <urn:uuid:{uri[-8:]}>\r\n"
+            f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(block)}\r\n\r\n").encode() \
+        + block + b"\r\n\r\n"
+
+
+def test_warc_bodies_are_dechunked_and_decompressed_and_truncation_is_an_error(tmp_path):
+    """As wget and others store them: chunked and gzip/deflate bodies read as the page; a body
+    that is not what its Content-Encoding says, an unknown coding, and a record the file ends
+    inside are error rows, not lost and not garbage text."""
+    import zlib
+
+    page = HTML
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(page[i:i + 50]), page[i:i + 50]) for i in range(0, len(page), 50)) + b"0\r\n\r\n"
+    raw_deflate = zlib.compressobj(wbits=-15)
+    records = [
+        _http_record("http://ex.com/plain0001", "", page),
+        _http_record("http://ex.com/chunked1", "Transfer-Encoding: chunked\r\n", chunked),
+        _http_record("http://ex.com/gzipped1", "Content-Encoding: gzip\r\n", gzip.compress(page)),
+        _http_record("http://ex.com/deflate1", "Content-Encoding: deflate\r\n", zlib.compress(page)),
+        _http_record("http://ex.com/rawdefl1", "Content-Encoding: deflate\r\n", raw_deflate.compress(page) + raw_deflate.flush()),
+        _http_record("http://ex.com/both0001", "Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n",
+                     b"%x\r\n%s\r\n0\r\n\r\n" % (len(gzip.compress(page)), gzip.compress(page))),
+        _http_record("http://ex.com/badgzip1", "Content-Encoding: gzip\r\n", page),
+        _http_record("http://ex.com/unknown1", "Content-Encoding: compress\r\n", page),
+    ]
+    whole = b"".join(records) + _http_record("http://ex.com/truncat1", "", page * 3)[:-400]
+    f = tmp_path / "w.warc"
+    f.write_bytes(whole)
+    out = tmp_path / "out.jsonl"
+    scan([str(f)], str(out), task="stats", workers=1, progress=False)
+    rows = {r["url"].rsplit("/", 1)[1]: r for r in rows_of(out)}
+    assert len(rows) == 9
+    words = rows["plain0001"]["words"]
+    for name in ("chunked1", "gzipped1", "deflate1", "rawdefl1", "both0001"):
+        assert rows[name]["error"] is None and rows[name]["words"] == words, (name, rows[name])
+    assert rows["badgzip1"]["error"].startswith("Content-Encoding gzip: corrupt body")
+    assert rows["unknown1"]["error"] == "Content-Encoding 'compress' is not supported"
+    assert rows["truncat1"]["error"].startswith("truncated WARC record (")
+
+
 def test_every_format_one_row_per_record(corpus, tmp_path):
     out = tmp_path / "out.jsonl"
     s = scan([str(corpus)], str(out), task="stats", workers=2, progress=False, read=ReadOptions(txt_docs="blocks"))

@@ -26,6 +26,7 @@ import gzip
 import io
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -312,14 +313,14 @@ def _warc_raws(path: str, stream) -> Iterator[Raw]:
         yield _broken({"file": path, "offset": None}, "WARC input needs fastwarc: pip install 'unspin[scan]'")
         return
 
-    def parser(meta, kind, payload, ctype, short):
+    def parser(meta, kind, payload, ctype, short, encodings):
         def parse():
             rid = meta["record_id"] or f"{path}:{meta['offset']}"
             if short:
                 raise RecordError(f"truncated WARC record ({short})", rid)
             if kind == "conversion":
                 return rid, _decode(payload, rid)
-            return rid, html_to_text(payload, rid)
+            return rid, html_to_text(_http_decoded(payload, *encodings, rid), rid)
 
         return parse
 
@@ -336,13 +337,69 @@ def _warc_raws(path: str, stream) -> Iterator[Raw]:
                     continue
             payload = rec.reader.read()
             short = ""
-            if kind == "conversion" and len(payload) < rec.content_length:
+            # (a response's content_length is its payload's, after the HTTP headers: fastwarc
+            # neither de-chunks nor decompresses it, so fewer bytes mean the file ended)
+            if len(payload) < rec.content_length:
                 short = f"{len(payload)} of {rec.content_length} bytes"
+            encodings = ("", "")
+            if kind == "response" and rec.http_headers is not None:
+                encodings = (rec.http_headers.get("Transfer-Encoding", "").lower(),
+                             rec.http_headers.get("Content-Encoding", "").lower())
             meta = {"file": path, "offset": rec.stream_pos, "record_id": rec.record_id,
                     "url": rec.headers.get("WARC-Target-URI"), "date": rec.headers.get("WARC-Date")}
-            yield Raw(meta, len(payload), parser(meta, kind, payload, ctype, short))
+            yield Raw(meta, len(payload), parser(meta, kind, payload, ctype, short, encodings))
     except (OSError, EOFError, ValueError) as e:
         yield _broken({"file": path, "offset": None}, f"read failed: {_reason(e)}")
+
+
+def _http_decoded(payload: bytes, transfer: str, content: str, rid: str) -> bytes:
+    """An HTTP response body as the server meant it: de-chunked (Transfer-Encoding: chunked) and
+    decompressed (Content-Encoding gzip, deflate, br), as crawlers such as wget store it in WARC
+    files (Common Crawl stores it decoded already)."""
+    if "chunked" in transfer:
+        payload = _dechunked(payload, rid)
+    for coding in reversed([c.strip() for c in content.split(",") if c.strip() not in ("", "identity")]):
+        try:
+            if coding in ("gzip", "x-gzip"):
+                payload = zlib.decompress(payload, 16 + zlib.MAX_WBITS)
+            elif coding == "deflate":  # (zlib-wrapped as the RFC says, or raw as some servers send)
+                try:
+                    payload = zlib.decompress(payload)
+                except zlib.error:
+                    payload = zlib.decompress(payload, -zlib.MAX_WBITS)
+            elif coding == "br":
+                try:
+                    import brotli
+                except ImportError:
+                    raise RecordError("Content-Encoding br: needs the brotli package (pip install brotli)", rid) from None
+                payload = brotli.decompress(payload)
+            else:
+                raise RecordError(f"Content-Encoding {coding!r} is not supported", rid)
+        except RecordError:
+            raise
+        except Exception as e:  # (zlib.error, EOFError, brotli.error, ...)
+            raise RecordError(f"Content-Encoding {coding}: corrupt body ({_reason(e)})", rid) from None
+    return payload
+
+
+def _dechunked(payload: bytes, rid: str) -> bytes:
+    """A chunked body's data (chunk extensions and trailers dropped)."""
+    out, at = [], 0
+    while True:
+        eol = payload.find(b"\r\n", at)
+        if eol < 0:
+            raise RecordError("Transfer-Encoding chunked: a chunk size line is cut off", rid)
+        try:
+            size = int(payload[at:eol].split(b";", 1)[0].strip() or b"x", 16)
+        except ValueError:
+            raise RecordError(f"Transfer-Encoding chunked: bad chunk size {payload[at:eol][:20]!r}", rid) from None
+        if size == 0:
+            return b"".join(out)
+        start = eol + 2
+        if start + size > len(payload):
+            raise RecordError("Transfer-Encoding chunked: the body ends inside a chunk", rid)
+        out.append(payload[start:start + size])
+        at = start + size + 2  # (past the chunk's CRLF)
 
 
 # -------------------------------------------------------------------------------- Parquet
