@@ -143,6 +143,10 @@ BAD = [
     ("empty-raw", dict(content=b"", headers={"content-type": "text/plain"}), 422, "empty"),
     ("raw-not-utf8", dict(content=b"caf\xe9 au lait " * 5, headers={"content-type": "text/plain"}), 400, "not-utf8"),
     ("json-not-utf8", dict(content=b'{"text": "caf\xe9"}', headers={"content-type": "application/json"}), 400, "not-utf8"),
+    ("json-utf16-bom", dict(content=('{"text": "%s"}' % ENGLISH).encode("utf-16"),
+                            headers={"content-type": "application/json"}), 400, "not-utf8"),
+    ("json-utf16-no-bom", dict(content=('{"text": "%s"}' % ENGLISH).encode("utf-16-le"),
+                               headers={"content-type": "application/json"}), 400, "not-utf8"),
     ("raw-nul", dict(content=b"abc\x00def", headers={"content-type": "text/plain"}), 400, "binary"),
     ("raw-controls", dict(content=bytes(range(1, 9)) * 20, headers={"content-type": "text/plain"}), 400, "binary"),
     ("json-nul-in-text", dict(json={"text": "abc\u0000def " + ENGLISH}), 400, "binary"),
@@ -384,3 +388,9 @@ def test_trace_with_a_broken_index_is_501(tmp_path):
         assert c.get("/health").json()["trace"] is False
         body = _err(c.post("/v1/trace", json={"text": SPUN}), 501, "no-index")
         assert "index" in body["error"]
+
+
+def test_utf16_json_body_is_named(client):
+    for body in (('{"text": "%s"}' % ENGLISH).encode("utf-16"), ('{"text": "%s"}' % ENGLISH).encode("utf-16-be")):
+        r = client.post("/v1/check", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"] == "body is UTF-16 text, expected UTF-8"

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import BinaryIO
 
-__all__ = ["BadInput", "read_text", "decode_bytes", "MAX_CONTROL_SHARE"]
+__all__ = ["BadInput", "read_text", "decode_bytes", "utf16_or_32", "MAX_CONTROL_SHARE"]
 
 MAX_CONTROL_SHARE = 0.10
 _SNIFF = 65536
@@ -34,7 +34,7 @@ def decode_bytes(data: bytes, source: str = "input") -> str:
         data = data[3:]
     nul = data.find(b"\x00")
     if nul >= 0:
-        utf = _utf16_or_32(data)
+        utf = utf16_or_32(data)
         if utf:  # (text in another Unicode encoding: say which, and how to convert it)
             raise BadInput(f"{source}: {utf} text, expected UTF-8 (convert it first, e.g. iconv -f {utf} -t UTF-8)")
         raise BadInput(f"{source}: binary data (NUL byte at offset {nul}), expected UTF-8 text")
@@ -53,7 +53,7 @@ def decode_bytes(data: bytes, source: str = "input") -> str:
         raise BadInput(f"{source}: invalid UTF-8 at byte offset {e.start} (bytes {bad}): {e.reason}") from None
 
 
-def _utf16_or_32(data: bytes) -> str | None:
+def utf16_or_32(data: bytes) -> str | None:
     """"UTF-16" or "UTF-32" when data holding a NUL byte is text in that encoding: its byte-order
     mark, or none and the NUL bytes of Latin-script text in it (the high bytes of most code
     units: UTF-16's every other byte, UTF-32's two of four) with the first 64 KiB decoding as it

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import unspin
-from unspin.inputs import BadInput, decode_bytes
+from unspin.inputs import BadInput, decode_bytes, utf16_or_32
 from unspin.server.engine import Busy, Engine, Expired, trace_available
 
 log = logging.getLogger("unspin.server")
@@ -182,7 +182,12 @@ async def _parse(request: Request, limit: int, options: tuple[str, ...]) -> tupl
     if ctype == "application/json" or ctype.endswith("+json"):
         try:
             raw = body.decode("utf-8-sig")
+            if "\x00" in raw and utf16_or_32(body):  # (UTF-16 without a byte-order mark decodes)
+                raise UnicodeDecodeError("utf-8", body, 0, 1, "NUL bytes")
         except UnicodeDecodeError as e:
+            utf = utf16_or_32(body)
+            if utf:
+                raise ApiError(400, "not-utf8", f"body is {utf} text, expected UTF-8") from None
             raise ApiError(400, "not-utf8", f"body is not UTF-8 (byte offset {e.start}: {e.reason})") from None
         if not raw.strip():
             raise ApiError(422, "empty", 'empty body: send {"text": "..."}')
