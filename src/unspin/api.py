@@ -233,13 +233,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         stats = _cheap_stats(chunks)
         return [], scars, "".join(piece.repaired.text for piece in chunks), stats, _score(text, stats, decoder)
     model = decoder.swap_model if want_swaps else None
-    doc = None  # the whole document's word counts, for the decoder's cache prior
+    doc = None  # the whole document's word counts, for the decoder's cache prior (last passes)
     total: Counter = Counter()  # (and the swap model)
-    if (params.cache_lambda > 0 or model is not None) and want_swaps:
-        for piece in chunks:
-            total.update(piece.words)
-        if params.cache_lambda > 0:
-            doc = decoder.doc_context(total)
     reads_surface = getattr(decoder, "reads_surface", 0)  # (the neural tier reads text: see decode.Batch)
     kept_words: set[int] = set()  # ids of the held swaps that are words the best path kept
     preceding: tuple[str, ...] = ()
@@ -293,6 +288,11 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                 return [], scars, "".join(piece.repaired.text for piece in chunks), stats, scored
             if gate < params.report_threshold and hasattr(decoder, "gated_out"):
                 decoder = decoder.gated_out()  # no rescored swap could be reported
+        if params.cache_lambda > 0 or model is not None:  # (counted once the gate lets swaps through)
+            for piece in chunks:
+                total.update(piece.words)
+            if params.cache_lambda > 0:
+                doc = decoder.doc_context(total)
         for state in states:
             batch = state.batch if state.batch is not None else state.prepare_again(decoder)
             results, chunk_rate = _decode_pass(decoder, state, passes, passes, want_swaps, doc, model)
