@@ -125,6 +125,21 @@ def test_warc_bodies_are_dechunked_and_decompressed_and_truncation_is_an_error(t
     assert rows["truncat1"]["error"].startswith("truncated WARC record (")
 
 
+def test_deeply_nested_html_gives_its_text_without_the_main_content_pass():
+    """resiliparse's main-content pass takes time growing with the square of the nesting depth
+    (100,000 nested divs stalled a scan): past MAX_MAIN_CONTENT_DEPTH the whole text is taken."""
+    from unspin.scan.readers import MAX_MAIN_CONTENT_DEPTH, html_to_text, nesting_depth
+
+    for n in (10, MAX_MAIN_CONTENT_DEPTH + 1, 100_000):
+        page = b"<html><body>" + b"<div>" * n + SENT.encode() + b"</div>" * n + b"</body></html>"
+        assert nesting_depth(page) == (n if page.count(b"<") > MAX_MAIN_CONTENT_DEPTH else 0)
+        assert html_to_text(page).split() == SENT.split()
+    unclosed = b"<p>" * 2000 + SENT.encode()
+    assert nesting_depth(unclosed) == 2000 and html_to_text(unclosed).split() == SENT.split()
+    flat = b"".join(b"<p>%d</p>" % i for i in range(2000))  # (many tags, no depth)
+    assert nesting_depth(flat) == 1
+
+
 def test_every_format_one_row_per_record(corpus, tmp_path):
     out = tmp_path / "out.jsonl"
     s = scan([str(corpus)], str(out), task="stats", workers=2, progress=False, read=ReadOptions(txt_docs="blocks"))
