@@ -96,3 +96,40 @@ def test_read_stdin(monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a\x00b")))
     with pytest.raises(BadInput, match="<stdin>: binary data"):
         read_text("-")
+
+
+class _Endless(io.RawIOBase):
+    """A stream that never ends (like /dev/zero or /dev/urandom), counting what is read."""
+
+    def __init__(self, byte: bytes):
+        self.byte, self.read_total = byte, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        b[:] = self.byte * len(b)
+        self.read_total += len(b)
+        return len(b)
+
+
+@pytest.mark.parametrize("byte", [b"\x00", b"\x01"])
+def test_an_endless_binary_stream_is_refused_after_its_first_64_kib(byte):
+    from unspin.inputs import _read_stream, sniffed_lines
+
+    for read in (lambda s: _read_stream(s, "<stdin>"), lambda s: next(sniffed_lines(s, "<stdin>"))):
+        stream = io.BufferedReader(_Endless(byte))
+        with pytest.raises(BadInput, match="<stdin>: binary data"):
+            read(stream)
+        assert stream.raw.read_total <= 2 * 65536
+
+
+def test_sniffed_lines_are_the_streams_lines():
+    from unspin.inputs import sniffed_lines
+
+    long_line = b'{"text": "' + b"word " * 30000 + b'"}\n'  # (across the 64 KiB first read)
+    for data in (b"", b"a\n", b"a\nb", b"a\r\nb\r\n", long_line + b"x\n" + long_line, b"\n\n\n", b"x" * 65536,
+                 b"x" * 65535 + b"\n" + b"y"):
+        assert list(sniffed_lines(io.BytesIO(data), "f")) == io.BytesIO(data).readlines(), data[:20]
+    with pytest.raises(BadInput, match="UTF-16 text"):
+        list(sniffed_lines(io.BytesIO(TEXT.encode("utf-16")), "f"))

@@ -140,6 +140,21 @@ def test_deeply_nested_html_gives_its_text_without_the_main_content_pass():
     assert nesting_depth(flat) == 1
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this platform")
+def test_scan_refuses_a_pipe_or_device_and_skips_one_in_a_folder(tmp_path):
+    """/dev/zero was read without end; a pipe cannot be read twice (resume, shards)."""
+    from unspin.inputs import BadInput
+    from unspin.scan.readers import expand_inputs
+
+    os.mkfifo(tmp_path / "pipe")
+    for item in (str(tmp_path / "pipe"), "/dev/zero"):
+        if os.path.exists(item):
+            with pytest.raises(BadInput, match="not a regular file"):
+                expand_inputs([item])
+    (tmp_path / "a.jsonl").write_text(json.dumps({"id": "a", "text": SENT}) + "\n")
+    assert expand_inputs([str(tmp_path)]) == [str(tmp_path / "a.jsonl")]
+
+
 def test_every_format_one_row_per_record(corpus, tmp_path):
     out = tmp_path / "out.jsonl"
     s = scan([str(corpus)], str(out), task="stats", workers=2, progress=False, read=ReadOptions(txt_docs="blocks"))

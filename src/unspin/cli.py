@@ -22,7 +22,7 @@ import sys
 from typing import BinaryIO, Iterable, Iterator, TextIO
 
 import unspin
-from unspin.inputs import BadInput, open_binary, read_text
+from unspin.inputs import BadInput, open_binary, read_text, sniffed_lines
 from unspin.report import Report
 from unspin.server.cli import add_serve_command
 from unspin.trace.cli import add_trace_commands
@@ -240,10 +240,10 @@ def _jsonl(args, out: TextIO, run=None) -> int:
         if stream is None:  # stdin replaced by a text stream (embedding, tests)
             _write_rows(out, _jsonl_rows((ln.encode("utf-8", "surrogateescape") for ln in sys.stdin), fast, errors, run))
         else:
-            _write_rows(out, _jsonl_rows(stream, fast, errors, run))
+            _write_rows(out, _jsonl_rows(sniffed_lines(stream, "<stdin>"), fast, errors, run))
     else:
         with _open_binary(args.file) as f:
-            _write_rows(out, _jsonl_rows(f, fast, errors, run))
+            _write_rows(out, _jsonl_rows(sniffed_lines(f, args.file), fast, errors, run))
     if errors:
         print(f"{PROG}: {len(errors)} record(s) failed with an internal error; first: {errors[0]}", file=sys.stderr)
         return 1

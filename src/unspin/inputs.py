@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
-__all__ = ["BadInput", "read_text", "decode_bytes", "utf16_or_32", "MAX_CONTROL_SHARE"]
+__all__ = ["BadInput", "read_text", "decode_bytes", "check_head", "sniffed_lines", "utf16_or_32", "MAX_CONTROL_SHARE"]
 
 MAX_CONTROL_SHARE = 0.10
 _SNIFF = 65536
@@ -28,8 +28,16 @@ class BadInput(ValueError):
     """Input that unspin cannot read as text.  str(exc) is a one-line message for users."""
 
 
-def decode_bytes(data: bytes, source: str = "input") -> str:
-    """Decode UTF-8 bytes (BOM stripped) or raise BadInput naming `source`."""
+def check_head(head: bytes, source: str = "input") -> None:
+    """Raise BadInput if the start of an input is binary (or UTF-16/32) rather than UTF-8 text:
+    read before the rest, so that an endless binary stream (/dev/zero) is refused at once
+    instead of being read into memory without end."""
+    decode_bytes(head[:_SNIFF], source, whole=False)
+
+
+def decode_bytes(data: bytes, source: str = "input", whole: bool = True) -> str:
+    """Decode UTF-8 bytes (BOM stripped) or raise BadInput naming `source`.  whole=False: data is
+    only the input's start (its last character may be cut: not checked as UTF-8)."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     nul = data.find(b"\x00")
@@ -39,6 +47,8 @@ def decode_bytes(data: bytes, source: str = "input") -> str:
             raise BadInput(f"{source}: {utf} text, expected UTF-8 (convert it first, e.g. iconv -f {utf} -t UTF-8)")
         raise BadInput(f"{source}: binary data (NUL byte at offset {nul}), expected UTF-8 text")
     head = data[:_SNIFF]
+    if not whole:
+        data = b""  # (the control-character test below is all a start can be judged on)
     if head:
         # count control bytes without a Python loop: delete them and compare lengths
         n_ctrl = len(head) - len(head.translate(None, _CONTROL_BYTES))
@@ -79,9 +89,10 @@ def utf16_or_32(data: bytes) -> str | None:
     return None
 
 
-def _read_stream(stream: BinaryIO) -> bytes:
-    chunks = []
-    while True:
+def _read_stream(stream: BinaryIO, name: str) -> bytes:
+    chunks = [stream.read(_SNIFF)]
+    check_head(chunks[0], name)
+    while chunks[-1]:
         b = stream.read(1 << 20)
         if not b:
             break
@@ -96,13 +107,28 @@ def read_bytes(path_or_dash: str | os.PathLike = "-") -> tuple[bytes, str]:
         if stream is None:  # stdin replaced by a text stream (tests, embedding)
             text = sys.stdin.read() if sys.stdin is not None else ""
             return text.encode("utf-8", "surrogateescape"), "<stdin>"
-        return _read_stream(stream), "<stdin>"
+        return _read_stream(stream, "<stdin>"), "<stdin>"
     path = os.fspath(path_or_dash)
     with open_binary(path, "a text file") as f:
         try:
-            return _read_stream(f), path
+            return _read_stream(f, path), path
         except OSError as e:
             raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def sniffed_lines(stream: BinaryIO, name: str) -> Iterator[bytes]:
+    """The stream's lines (newlines kept), after check_head on its first 64 KiB: a binary stream
+    is refused before any line is read (a NUL stream has no line end to stop at)."""
+    head = stream.read(_SNIFF)
+    check_head(head, name)
+    *complete, tail = head.split(b"\n")
+    for line in complete:
+        yield line + b"\n"
+    rest = stream.readline()
+    if tail or rest:
+        yield tail + rest
+    if rest.endswith(b"\n"):
+        yield from stream
 
 
 def open_binary(path: str, expected: str = "a file"):

@@ -85,8 +85,13 @@ def expand_inputs(inputs: list[str]) -> list[str]:
         if os.path.isdir(item):
             for root, dirs, names in os.walk(item):
                 dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-                files.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith((".", "_")))
+                # (regular files only: a FIFO, socket or device in a folder holds no records)
+                files.extend(p for p in (os.path.join(root, n) for n in sorted(names) if not n.startswith((".", "_")))
+                             if os.path.isfile(p))
         elif os.path.exists(item):
+            if not os.path.isfile(item):  # (/dev/zero would be read without end; a pipe cannot be read twice)
+                raise BadInput(f"{item}: not a regular file (a device, pipe or socket); scan reads files, "
+                               f"folders and globs: write the data to a file first")
             files.append(item)
         else:
             hits = sorted(glob.glob(item, recursive=True))

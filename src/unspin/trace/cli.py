@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from unspin.inputs import BadInput, decode_bytes, read_text
+from unspin.inputs import BadInput, decode_bytes, read_text, sniffed_lines
 
 
 # ------------------------------------------------------------------------------ readers
@@ -213,12 +213,13 @@ def _trace_cmd(args) -> int:
     out = _out()
     if args.jsonl:
         if args.file == "-":
-            lines = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else (l.encode() for l in sys.stdin)
+            lines = sniffed_lines(sys.stdin.buffer, "<stdin>") if hasattr(sys.stdin, "buffer") else (
+                l.encode() for l in sys.stdin)
         else:
             if os.path.isdir(args.file):
                 raise BadInput(f"{args.file}: is a directory, expected a JSONL file")
             try:
-                lines = open(args.file, "rb")
+                lines = sniffed_lines(open(args.file, "rb"), args.file)
             except OSError as e:
                 raise BadInput(f"{args.file}: cannot read ({e.strerror or e})") from None
         for n, raw in enumerate(lines, 1):
