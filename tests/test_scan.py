@@ -155,6 +155,21 @@ def test_scan_refuses_a_pipe_or_device_and_skips_one_in_a_folder(tmp_path):
     assert expand_inputs([str(tmp_path)]) == [str(tmp_path / "a.jsonl")]
 
 
+def test_scan_output_that_is_an_input_or_cannot_be_created_is_a_clear_error(tmp_path):
+    from unspin.inputs import BadInput
+
+    src = tmp_path / "a.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": SENT}) + "\n")
+    with pytest.raises(BadInput, match="is also an input"):
+        scan([str(src)], str(src), task="stats", workers=1, progress=False)
+    assert src.read_text().startswith('{"id": "a"')  # (untouched)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (blocker / "out.jsonl", str(blocker / "dir") + "/"):
+        with pytest.raises(BadInput, match="cannot create the scan's folder"):
+            scan([str(src)], str(out), task="stats", workers=1, progress=False)
+
+
 def test_every_format_one_row_per_record(corpus, tmp_path):
     out = tmp_path / "out.jsonl"
     s = scan([str(corpus)], str(out), task="stats", workers=2, progress=False, read=ReadOptions(txt_docs="blocks"))

@@ -51,6 +51,8 @@ def scan(inputs: list[str], out: str, *, task: str = "detect", index: str | None
     except (ValueError, ImportError, AttributeError) as e:
         raise BadInput(str(e)) from None
     job = J.Job.for_output(out, parts_format)
+    if any(os.path.isfile(i) and os.path.abspath(i) == os.path.abspath(out) for i in inputs):
+        raise BadInput(f"{out}: is also an input; write the output elsewhere")
     if job.complete:
         if not resume:
             raise BadInput(f"{out}: exists (a finished scan); remove it to scan again")
@@ -69,7 +71,10 @@ def scan(inputs: list[str], out: str, *, task: str = "detect", index: str | None
                 "chunk_bytes": chunk_bytes, "shard_bytes": shard_bytes, "shards": shards}
     if fast:  # (only when set: a manifest of an older version, without the key, still resumes)
         manifest["fast"] = True
-    os.makedirs(job.root, exist_ok=True)
+    try:
+        os.makedirs(job.meta, exist_ok=True)  # (and job.root, which holds it)
+    except OSError as e:
+        raise BadInput(f"{out}: cannot create the scan's folder {job.root} ({e.strerror or e})") from None
     with job.lock():
         manifest = job.create_or_resume(manifest, resume)
         shards = manifest["shards"]
