@@ -7,7 +7,9 @@
     carriage return and form feed) in the first 64 KiB;
   * UTF-16 or UTF-32 text (a byte-order mark, or NUL bytes in text that decodes as it): named,
     with how to convert it.
-A leading UTF-8 byte-order mark is removed.  Line endings are kept as they are.
+A stream's first 64 KiB are judged before the rest is read (`check_head`, `sniffed_lines`), so an
+endless binary one (/dev/zero) is refused at once.  A leading UTF-8 byte-order mark is removed.
+Line endings are kept as they are.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ import os
 import sys
 from typing import BinaryIO, Iterator
 
-__all__ = ["BadInput", "read_text", "decode_bytes", "check_head", "sniffed_lines", "utf16_or_32", "MAX_CONTROL_SHARE"]
+__all__ = ["BadInput", "read_text", "decode_bytes", "check_head", "sniffed_lines", "utf16_or_32",
+           "MAX_CONTROL_SHARE"]
 
 MAX_CONTROL_SHARE = 0.10
 _SNIFF = 65536
