@@ -59,6 +59,23 @@ def test_jsonl_line_nested_too_deep_is_an_error_row(monkeypatch, capsys):
         assert rows[1]["id"] == 2 and rows[1]["verdict"] == "too-short"
 
 
+def test_jsonl_non_standard_numbers_are_error_rows(monkeypatch, capsys):
+    """NaN, Infinity and numbers beyond a float are not JSON: echoed as ids they made output
+    lines other JSON readers refuse ({"id": NaN, ...})."""
+    lines = ['{"id": NaN, "text": "Hello there."}', '{"id": -Infinity, "text": "x"}', '{"id": 1e999, "text": "y"}',
+             '{"id": 2.5, "text": "Hello there."}']
+    rc, out, err = run(["check", "--jsonl", "--fast"], ("\n".join(lines) + "\n").encode(), monkeypatch, capsys)
+    def no_constant(name):
+        raise AssertionError(f"output holds {name}")
+
+    rows = [json.loads(x, parse_constant=no_constant) for x in out.splitlines()]  # (strict JSON)
+    assert rc == 0 and len(rows) == 4, err
+    assert [r.get("error") for r in rows[:3]] == ["line 1: not JSON (NaN is not valid JSON)",
+                                                  "line 2: not JSON (-Infinity is not valid JSON)",
+                                                  "line 3: not JSON (number 1e999 is out of range)"]
+    assert rows[3]["id"] == 2.5 and rows[3]["verdict"] == "too-short"
+
+
 def test_detect_bad_input_exit_2(tmp_path, monkeypatch, capsys):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"caf\xe9 au lait")

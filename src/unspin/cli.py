@@ -22,7 +22,7 @@ import sys
 from typing import BinaryIO, Iterable, Iterator, TextIO
 
 import unspin
-from unspin.inputs import BadInput, open_binary, read_text, sniffed_lines
+from unspin.inputs import BadInput, loads_strict, open_binary, read_text, sniffed_lines
 from unspin.report import Report
 from unspin.server.cli import add_serve_command
 from unspin.trace.cli import add_trace_commands
@@ -173,7 +173,7 @@ def _jsonl_rows(lines: Iterable[bytes], fast: bool, errors: list[str], run=None)
             yield {"id": None, "error": f"line {n}: blank line"}
             continue
         try:
-            obj = json.loads(line)
+            obj = loads_strict(line)
         except (ValueError, RecursionError) as e:  # (RecursionError: nested too deeply)
             yield {"id": None, "error": f"line {n}: not JSON ({e})"}
             continue

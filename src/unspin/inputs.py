@@ -13,12 +13,13 @@ Line endings are kept as they are.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import BinaryIO, Iterator
 
 __all__ = ["BadInput", "read_text", "decode_bytes", "check_head", "sniffed_lines", "utf16_or_32",
-           "MAX_CONTROL_SHARE"]
+           "loads_strict", "MAX_CONTROL_SHARE"]
 
 MAX_CONTROL_SHARE = 0.10
 _SNIFF = 65536
@@ -132,6 +133,24 @@ def sniffed_lines(stream: BinaryIO, name: str) -> Iterator[bytes]:
         yield tail + rest
     if rest.endswith(b"\n"):
         yield from stream
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(number: str) -> float:
+    value = float(number)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {number[:30]} is out of range")
+    return value
+
+
+def loads_strict(text: str | bytes):
+    """json.loads as the JSON standard has it: NaN, Infinity and numbers too large for a float
+    are errors (Python's parser takes them, and an echoed id would make output lines that other
+    JSON readers refuse)."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
 
 
 def open_binary(path: str, expected: str = "a file"):

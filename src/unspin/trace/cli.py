@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from unspin.inputs import BadInput, decode_bytes, read_text, sniffed_lines
+from unspin.inputs import BadInput, decode_bytes, loads_strict, read_text, sniffed_lines
 
 
 # ------------------------------------------------------------------------------ readers
@@ -227,7 +227,7 @@ def _trace_cmd(args) -> int:
             if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             try:
-                obj = json.loads(decode_bytes(raw, f"line {n}"))
+                obj = loads_strict(decode_bytes(raw, f"line {n}"))
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                     raise ValueError('expected an object with a string "text"')
             except (ValueError, RecursionError, BadInput) as e:  # (RecursionError: nested too deeply)
