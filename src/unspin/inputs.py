@@ -19,7 +19,7 @@ import sys
 from typing import BinaryIO, Iterator
 
 __all__ = ["BadInput", "read_text", "decode_bytes", "check_head", "sniffed_lines", "utf16_or_32",
-           "loads_strict", "MAX_CONTROL_SHARE"]
+           "load_json", "loads_strict", "MAX_CONTROL_SHARE"]
 
 MAX_CONTROL_SHARE = 0.10
 _SNIFF = 65536
@@ -36,14 +36,12 @@ def check_head(head: bytes, source: str = "input") -> None:
     """Raise BadInput if the start of an input is binary (or UTF-16/32) rather than UTF-8 text:
     read before the rest, so that an endless binary stream (/dev/zero) is refused at once
     instead of being read into memory without end."""
-    decode_bytes(head[:_SNIFF], source, whole=False)
+    _check_not_binary(head[3:] if head.startswith(b"\xef\xbb\xbf") else head, source)
 
 
-def decode_bytes(data: bytes, source: str = "input", whole: bool = True) -> str:
-    """Decode UTF-8 bytes (BOM stripped) or raise BadInput naming `source`.  whole=False: data is
-    only the input's start (its last character may be cut: not checked as UTF-8)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+def _check_not_binary(data: bytes, source: str) -> None:
+    """BadInput for a NUL byte anywhere (named UTF-16/32 where it is that) or too many control
+    bytes in the first 64 KiB."""
     nul = data.find(b"\x00")
     if nul >= 0:
         utf = utf16_or_32(data)
@@ -51,8 +49,6 @@ def decode_bytes(data: bytes, source: str = "input", whole: bool = True) -> str:
             raise BadInput(f"{source}: {utf} text, expected UTF-8 (convert it first, e.g. iconv -f {utf} -t UTF-8)")
         raise BadInput(f"{source}: binary data (NUL byte at offset {nul}), expected UTF-8 text")
     head = data[:_SNIFF]
-    if not whole:
-        data = b""  # (the control-character test below is all a start can be judged on)
     if head:
         # count control bytes without a Python loop: delete them and compare lengths
         n_ctrl = len(head) - len(head.translate(None, _CONTROL_BYTES))
@@ -60,6 +56,13 @@ def decode_bytes(data: bytes, source: str = "input", whole: bool = True) -> str:
             raise BadInput(
                 f"{source}: binary data ({n_ctrl} control bytes in the first {len(head)}), expected UTF-8 text"
             )
+
+
+def decode_bytes(data: bytes, source: str = "input") -> str:
+    """Decode UTF-8 bytes (BOM stripped) or raise BadInput naming `source`."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    _check_not_binary(data, source)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -146,11 +149,20 @@ def _finite(number: str) -> float:
     return value
 
 
+def load_json(text: str | bytes, **kwargs):
+    """json.loads, whose every failure is a ValueError: a value nested too deeply raises
+    RecursionError in it, which a reader catching ValueError (a 400, an error row) missed."""
+    try:
+        return json.loads(text, **kwargs)
+    except RecursionError as e:
+        raise ValueError(str(e)) from None
+
+
 def loads_strict(text: str | bytes):
-    """json.loads as the JSON standard has it: NaN, Infinity and numbers too large for a float
+    """load_json as the JSON standard has it: NaN, Infinity and numbers too large for a float
     are errors (Python's parser takes them, and an echoed id would make output lines that other
     JSON readers refuse)."""
-    return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    return load_json(text, parse_constant=_no_constant, parse_float=_finite)
 
 
 def open_binary(path: str, expected: str = "a file"):

@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from unspin.inputs import BadInput, decode_bytes
+from unspin.inputs import BadInput, decode_bytes, load_json
 
 FORMATS = ("auto", "txt", "jsonl", "parquet", "html", "warc")
 TXT_DOCS = ("file", "blocks", "lines")
@@ -202,8 +202,8 @@ def _jsonl_raws(path: str, stream, opts: ReadOptions, start=0, end=None) -> Iter
             except UnicodeDecodeError as e:
                 raise RecordError(f"invalid UTF-8 at byte {e.start} of the line") from None
             try:
-                obj = json.loads(s)
-            except (ValueError, RecursionError) as e:  # (RecursionError: nested too deeply)
+                obj = load_json(s)
+            except ValueError as e:
                 raise RecordError(f"not JSON ({e})") from None
             if not isinstance(obj, dict):
                 raise RecordError(f"expected a JSON object, got {type(obj).__name__}")

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import unspin
-from unspin.inputs import BadInput, decode_bytes, utf16_or_32
+from unspin.inputs import BadInput, decode_bytes, load_json, utf16_or_32
 from unspin.server.engine import Busy, Engine, Expired, trace_available
 
 log = logging.getLogger("unspin.server")
@@ -180,20 +180,20 @@ async def _parse(request: Request, limit: int, options: tuple[str, ...]) -> tupl
     body = await _read_body(request, limit)
     opts: dict = {}
     if ctype == "application/json" or ctype.endswith("+json"):
+        # (UTF-16 and UTF-32 open with a byte-order mark or hold NUL bytes; without the mark
+        # they may even decode as UTF-8)
+        utf = utf16_or_32(body) if b"\x00" in body or body.startswith((b"\xff\xfe", b"\xfe\xff")) else None
+        if utf:
+            raise ApiError(400, "not-utf8", f"body is {utf} text, expected UTF-8")
         try:
             raw = body.decode("utf-8-sig")
-            if "\x00" in raw and utf16_or_32(body):  # (UTF-16 without a byte-order mark decodes)
-                raise UnicodeDecodeError("utf-8", body, 0, 1, "NUL bytes")
         except UnicodeDecodeError as e:
-            utf = utf16_or_32(body)
-            if utf:
-                raise ApiError(400, "not-utf8", f"body is {utf} text, expected UTF-8") from None
             raise ApiError(400, "not-utf8", f"body is not UTF-8 (byte offset {e.start}: {e.reason})") from None
         if not raw.strip():
             raise ApiError(422, "empty", 'empty body: send {"text": "..."}')
         try:
-            obj = json.loads(raw)
-        except (ValueError, RecursionError) as e:  # (RecursionError: nested too deeply)
+            obj = load_json(raw)
+        except ValueError as e:
             raise ApiError(400, "bad-json", f"body is not valid JSON ({e})") from None
         if not isinstance(obj, dict):
             raise ApiError(422, "bad-json", f'expected a JSON object like {{"text": "..."}}, got {type(obj).__name__}')

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from unspin.inputs import BadInput, decode_bytes, loads_strict, read_text, sniffed_lines
+from unspin.inputs import BadInput, decode_bytes, load_json, loads_strict, read_text, sniffed_lines
 
 
 # ------------------------------------------------------------------------------ readers
@@ -25,8 +25,8 @@ from unspin.inputs import BadInput, decode_bytes, loads_strict, read_text, sniff
 
 def _jsonl_line(path: Path, n: int, raw: bytes) -> tuple[str, str]:
     try:
-        obj = json.loads(raw)
-    except (ValueError, RecursionError) as e:  # (RecursionError: nested too deeply)
+        obj = load_json(raw)
+    except ValueError as e:
         raise BadInput(f"{path}: line {n}: not JSON ({e})") from None
     return _jsonl_doc(path, n, obj)
 
@@ -67,11 +67,11 @@ def _jsonl_group(path: Path, group: list[tuple[int, bytes]]) -> Iterator[tuple[s
     if not group:
         return
     try:
-        objs = json.loads(b"[" + b",".join(raw for _, raw in group) + b"]")
+        objs = load_json(b"[" + b",".join(raw for _, raw in group) + b"]")
         if len(objs) != len(group):  # a line held two values ("1, 2"): not one JSON value per line
             raise ValueError
         docs = [_jsonl_doc(path, n, obj) for (n, _), obj in zip(group, objs)]
-    except (ValueError, RecursionError, BadInput):
+    except (ValueError, BadInput):
         for n, raw in group:
             yield _jsonl_line(path, n, raw)
         return
@@ -230,7 +230,7 @@ def _trace_cmd(args) -> int:
                 obj = loads_strict(decode_bytes(raw, f"line {n}"))
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                     raise ValueError('expected an object with a string "text"')
-            except (ValueError, RecursionError, BadInput) as e:  # (RecursionError: nested too deeply)
+            except (ValueError, BadInput) as e:
                 out.write(json.dumps({"id": None, "error": f"line {n}: {e}"}, ensure_ascii=False) + "\n")
                 continue
             ms = idx.trace(obj["text"], top=args.top)
