@@ -7,7 +7,7 @@ fast tier, scored as is), and the final pass's sentences are planned for rescori
 (`unspin.neural.plan`) and scored by SmolLM2 once; then every weight setting re-runs check()
 with a decoder stand-in that returns the cached decodes with the cached neural scores combined
 at those weights (`unspin.neural.combine`), so a grid costs no extra model time.  A document
-whose probability gates every rescored swap out runs no model, as in check() (api._unless_gated).
+whose probability gates every rescored swap out runs no model, as in check() (api.rescored_gated_out).
 
 --tune   grid over (ngram_weight, neural_weight, channel_weight, unigram_weight) on the given
          split (use --split dev; --grid-ngram/--grid-neural/--grid-channel/--grid-unigram set
@@ -224,10 +224,9 @@ def main() -> int:
         t1 = time.perf_counter()
         rep = check(text, decoder=rec_dec)
         # check() runs no model where the document's probability gates every rescored swap out
-        # (api._unless_gated): the same cut, on the same statistics
-        params = rec_dec.params
-        gated = api._score(text, api._analyse(text, rec_dec, want_swaps=False)[3], rec_dec)[0] \
-            ** params.doc_power < params.report_threshold
+        # (api.rescored_gated_out): the same cut, on the same statistics
+        gated = api.rescored_gated_out(api._score(text, api._analyse(text, rec_dec, want_swaps=False)[3], rec_dec)[0],
+                                       rec_dec.params)
         n_gated_docs += gated
         fast_s += time.perf_counter() - t1
         fast_reports.append(rep)

@@ -286,7 +286,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
             gate = scored[0] ** params.doc_power
             if gate < _swap_floor(decoder):  # nothing could be reported
                 return [], scars, "".join(piece.repaired.text for piece in chunks), stats, scored
-            if gate < params.report_threshold and hasattr(decoder, "gated_out"):
+            if rescored_gated_out(scored[0], params) and hasattr(decoder, "gated_out"):
                 decoder = decoder.gated_out()  # no rescored swap could be reported
         if params.cache_lambda > 0 or model is not None:  # (counted once the gate lets swaps through)
             for piece in chunks:
@@ -366,6 +366,12 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         scored = None
     stats.n_swaps = len(swaps)  # (not a feature: the score above holds for the stats as returned)
     return swaps, scars, "".join(restored_parts), stats, scored
+
+
+def rescored_gated_out(probability: float, params: DecoderParams) -> bool:
+    """Whether a document of this spun probability can report no rescored swap: one is reported
+    at posterior x P(spun) ** doc_power >= report_threshold (P(spun) under 0.79 leaves none)."""
+    return probability ** params.doc_power < params.report_threshold
 
 
 # Batches held from a chunk's first passes to its last (whose 3-gram scores they keep) for at

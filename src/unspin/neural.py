@@ -162,8 +162,7 @@ class NeuralLM:
             # A str may hold lone surrogates (Python API, JSON "\ud800"); neither tokenizer
             # takes them (tokenizers: TypeError, llama.cpp: UnicodeEncodeError), so the model
             # reads U+FFFD, as a UTF-8 decoder with errors="replace" would have given it.
-            model_text = _LONE_SURROGATE.sub("\ufffd", text) if _LONE_SURROGATE.search(text) else text
-            got = self._backend.tokenize(model_text)
+            got = self._backend.tokenize(_LONE_SURROGATE.sub("\ufffd", text))
             if len(self._tok_cache) < 200_000:
                 self._tok_cache[text] = got
         return got
@@ -1009,12 +1008,18 @@ class RescoringDecoder:
         p = self.rescore
         # every sentence's jobs scored together (NeuralLM.score_jobs packs them), then applied
         plans = plan_batch(batch.words, results, p, batch.surface, batch.preceding)
-        if self.gated:
+        if self.gated:  # (nothing rescored could be reported: the jobs' swaps are dropped unscored)
             combined = [_without_jobs(r, jobs) if jobs else r for r, jobs in zip(results, plans)]
-            thr = self.inner.params.report_threshold * min_doc
-            for r in combined:
-                r.swaps = [s for s in r.swaps if s.probability >= thr]
-            return combined
+        else:
+            combined = self._rescored(batch, results, plans)
+        thr = self.inner.params.report_threshold * min_doc
+        for r in combined:
+            r.swaps = [s for s in r.swaps if s.probability >= thr]
+        return combined
+
+    def _rescored(self, batch, results, plans) -> list[SentenceResult]:
+        """The results with their jobs scored (as many as the budget allows) and applied."""
+        p = self.rescore
         if self.deadline is not None:
             here = sum(map(len, batch.words))
             share = min(1.0, here / self.words_left) if self.words_left > here else 1.0
@@ -1024,13 +1029,9 @@ class RescoringDecoder:
         score_jobs(self.neural, todo)
         if p.channel_weight or p.unigram_weight:
             job_features(todo, self.channel, self.inner.lm)
-        combined = [combine(words, r, jobs, p.ngram_weight, p.neural_weight, self.channel, p.near_bias,
-                            p.channel_weight, p.unigram_weight) if jobs else r
-                    for words, r, jobs in zip(batch.words, results, plans)]
-        thr = self.inner.params.report_threshold * min_doc
-        for r in combined:
-            r.swaps = [s for s in r.swaps if s.probability >= thr]
-        return combined
+        return [combine(words, r, jobs, p.ngram_weight, p.neural_weight, self.channel, p.near_bias,
+                        p.channel_weight, p.unigram_weight) if jobs else r
+                for words, r, jobs in zip(batch.words, results, plans)]
 
     def decode(self, words, linked, rate=None, min_doc=1.0):
         return self.decode_batch(self.prepare([(words, linked)]), rate, min_doc)[0]
