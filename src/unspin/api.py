@@ -389,16 +389,16 @@ class _ChunkState:
     batch: object  # decode.Batch (None: dropped, see KEEP_BATCH_WORDS)
     thesaurus_before: object  # the thesaurus counts of the chunks before it
     snap: tuple | None = None  # the statistics pass's figures (_snapshot)
-    held: tuple | None = None  # what the last pass reads off a dropped batch
+    dropped: tuple | None = None  # what the last pass reads off the batch, once it is dropped
 
     def drop_batch(self) -> None:
         b = self.batch
-        self.held = (b.n_spinnable, b.swap_mass, b.thesaurus_counts, b.surface, b.preceding)
+        self.dropped = (b.n_spinnable, b.swap_mass, b.thesaurus_counts, b.surface, b.preceding)
         self.batch = None
 
     def prepare_again(self, decoder) -> object:
         b = self.batch = decoder.prepare([(words, linked) for _t, words, linked in self.units])
-        b.n_spinnable, b.swap_mass, b.thesaurus_counts, b.surface, b.preceding = self.held
+        b.n_spinnable, b.swap_mass, b.thesaurus_counts, b.surface, b.preceding = self.dropped
         return b
 
 
