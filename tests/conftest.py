@@ -15,12 +15,16 @@ EXAMPLE = SHARED / "examples" / "washington-examiner-spun.txt"
 # The general suite tests the fast tier; tests/test_neural.py covers the neural tier and its
 # "unavailable" message, which would otherwise be printed to stderr by every default check().
 os.environ.setdefault("UNSPIN_NO_NEURAL", "1")
-# The decoded 3-gram is cached between runs (unspin.lm.trie.load_trie); the suite keeps its own
-# cache instead of the user's, shared by the CLI subprocesses it starts.
+# The decoded 3-gram (unspin.lm.trie.load_trie) and the neural tier's graphs are cached for the
+# user; the suite keeps a cache of its own instead, shared by the CLI subprocesses it starts, and
+# removes it when it ends (it holds up to 1 GB: left behind, every run filled /tmp a little more).
 if "UNSPIN_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
     import tempfile
 
-    os.environ["UNSPIN_CACHE_DIR"] = tempfile.mkdtemp(prefix="unspin-test-cache-")
+    os.environ["UNSPIN_CACHE_DIR"] = _SUITE_CACHE = tempfile.mkdtemp(prefix="unspin-test-cache-")
+    atexit.register(shutil.rmtree, _SUITE_CACHE, ignore_errors=True)
 
 
 @pytest.fixture
