@@ -129,7 +129,8 @@ def test_decoded_model_cache_round_trip(tmp_path, monkeypatch):
     assert len(written) == 1 and (written[0] / "done").exists()
     second = NgramLM()
     assert isinstance(second.tables[3], np.ndarray) and not second.tables[3].flags.writeable
-    assert np.array_equal(first.tables[-1], second.tables[-1])  # the bigram hash too
+    # the hash tables too (compared as int64: their float views hold keys' bits, some NaN)
+    assert np.array_equal(first.tables[2], second.tables[2]) and np.array_equal(first.tables[4], second.tables[4])
     for q in (("said", "he", "<s>"), ("of", "part", "a"), ("astatine", "at", "the")):
         assert second.logprob(*q) == first.logprob(*q)
     monkeypatch.setenv("UNSPIN_CACHE_DIR", "off")
@@ -408,3 +409,58 @@ def test_decoder_whose_store_keeps_starting_afresh_decodes_alike():
         assert got == want
     assert cramped._store.generation > generation + 1
     assert cramped._info("sojourn") == roomy._info("sojourn")[:3] + cramped._info("sojourn")[3:]
+
+
+def _trie_logprob(m, w, h1, h2):
+    """Katz back-off read straight from the trie's sorted arrays (the layout the hash tables of
+    unspin.lm.kernels are built from): the reference for the hashed look-up."""
+    import numpy as np
+
+    def bigram(w, h1):
+        lo, hi = int(m.bi_start[w]), int(m.bi_start[w + 1])
+        j = lo + int(np.searchsorted(m.bi_word[lo:hi], h1))
+        return j if j < hi and m.bi_word[j] == h1 else -1
+
+    j = bigram(w, h1)
+    if j >= 0:
+        lo, hi = int(m.tri_start[j]), int(m.tri_start[j + 1])
+        k = lo + int(np.searchsorted(m.tri_word[lo:hi], h2))
+        if k < hi and m.tri_word[k] == h2:
+            return float(m.tri_prob[k])
+    j2 = bigram(h1, h2)
+    bo2 = float(m.bi_bo[j2]) if j2 >= 0 else 0.0
+    if j >= 0:
+        return float(m.bi_prob[j]) + bo2
+    return float(m.uni_prob[w]) + float(m.uni_bo[h1]) + bo2
+
+
+def test_hashed_lookup_matches_the_trie_exactly():
+    """Every path of the hashed look-up (trigram hit, bigram with and without the context's
+    back-off, unigram) gives the trie's score bit for bit, on trigrams the model has and on
+    random ones (mostly absent)."""
+    import numpy as np
+
+    from unspin.lm.kernels import logprob
+
+    lm = fast_lm()
+    m = lm.model
+    rng = np.random.default_rng(3)
+    queries = []
+    # present trigrams: walk a few bigrams' trigram lists
+    for j in rng.integers(0, len(m.bi_word), 300):
+        w = int(np.searchsorted(m.bi_start, j, side="right") - 1)
+        lo, hi = int(m.tri_start[j]), int(m.tri_start[j + 1])
+        if hi > lo:
+            queries.append((w, int(m.bi_word[j]), int(m.tri_word[rng.integers(lo, hi)])))
+            queries.append((w, int(m.bi_word[j]), int(rng.integers(0, lm.vocab_size))))  # the bigram, other h2
+    # frequent words in random order: bigram and unigram back-offs
+    freq = np.exp(m.uni_prob.astype(np.float64))
+    common = rng.choice(lm.vocab_size, 3000, p=freq / freq.sum())
+    queries += [tuple(int(x) for x in common[i:i + 3]) for i in range(0, 2997, 3)]
+    kinds = {"bi": 0, "uni": 0}
+    for w, h1, h2 in queries:
+        got = logprob(lm.tables, lm.oov_scores(), w, h1, h2)
+        assert got == _trie_logprob(m, w, h1, h2), (w, h1, h2)
+        lo, hi = int(m.bi_start[w]), int(m.bi_start[w + 1])
+        kinds["bi" if h1 in set(m.bi_word[lo:hi].tolist()) else "uni"] += 1
+    assert kinds["bi"] > 300 and kinds["uni"] > 100

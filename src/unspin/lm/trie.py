@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -155,7 +156,7 @@ def read_trie(path: str) -> NgramTables:
 
 
 _FIELDS = ("uni_prob", "uni_bo", "bi_start", "bi_word", "bi_prob", "bi_bo", "tri_start", "tri_word", "tri_prob")
-CACHE_FORMAT = "v1"
+CACHE_FORMAT = "v2"  # v2: the hash tables of unspin.lm.kernels beside the arrays
 
 
 def is_cached(path: str) -> bool:
@@ -163,24 +164,26 @@ def is_cached(path: str) -> bool:
     return diskcache.is_cached(path, CACHE_FORMAT)
 
 
-def load_trie(path: str, extra: dict | None = None) -> tuple[NgramTables, dict]:
+def load_trie(path: str, extra_names: tuple[str, ...] = (),
+              extra: Callable[[NgramTables], dict[str, np.ndarray]] | None = None) -> tuple[NgramTables, dict]:
     """read_trie through the on-disk cache of decoded arrays (`unspin.lm.diskcache`: a warm
-    start maps them in milliseconds instead of decoding 27 MB of bit-packed trie).  `extra` maps
-    names to functions of the tables whose arrays are cached beside them (e.g. a hash); returns
-    the tables and those arrays."""
-    extra = extra or {}
-    names = [*_FIELDS, *extra, "words.txt"]
+    start maps them in milliseconds instead of decoding 27 MB of bit-packed trie).  `extra` is a
+    function of the tables returning the arrays `extra_names` (e.g. hash tables), cached beside
+    them; returns the tables and those arrays."""
+    names = [*_FIELDS, *extra_names, "words.txt"]
 
     def build():
         tables = read_trie(path)
         out = {name: getattr(tables, name) for name in _FIELDS}
-        out.update((name, fn(tables)) for name, fn in extra.items())
+        if extra_names:
+            more = extra(tables)
+            out.update((name, more[name]) for name in extra_names)
         out["words.txt"] = "\n".join(tables.words)
         return out
 
     got = diskcache.cached(path, CACHE_FORMAT, names, build)
     tables = NgramTables(got["words.txt"].split("\n"), *(got[f] for f in _FIELDS))
-    built = {name: got[name] for name in extra}
+    built = {name: got[name] for name in extra_names}
     # read-only either way, so that the compiled kernels see one array type (and one signature)
     for arr in (*(getattr(tables, f) for f in _FIELDS), *built.values()):
         arr.flags.writeable = False
