@@ -310,8 +310,82 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     bad = tmp_path / "dup.jsonl"
     bad.write_text(json.dumps(DOCS[0]) + "\n" + json.dumps(DOCS[0]) + "\n", encoding="utf-8")
-    assert main(["index", "build", "--force", "--out", str(tmp_path / "j"), str(bad)]) == 2
+    assert main(["index", "build", "--strict", "--out", str(tmp_path / "j"), str(bad)]) == 2
     assert "duplicate document id" in capsys.readouterr().err
+    assert not (tmp_path / "j").exists()  # a failed build leaves nothing behind
+
+
+def _jsonl(docs) -> str:
+    return "".join(json.dumps(d) + "\n" for d in docs)
+
+
+def test_cli_index_skips_bad_records_and_names_them(tmp_path, capsys):
+    """A bad line, a line without text, a repeated id, a gzip file cut short, a file that is
+    not gzip, a .txt that is not UTF-8: each is skipped and named on stderr, the rest indexed
+    exactly once; --strict stops at the first with exit 2."""
+    import gzip
+
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(_jsonl(DOCS[:2]) + "not json\n" + json.dumps({"id": "x"}) + "\n" + json.dumps(DOCS[0]) + "\n"
+                     + _jsonl(DOCS[2:3]), encoding="utf-8")
+    whole = gzip.compress(_jsonl(DOCS[3:8]).encode())
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    (tmp_path / "plain.jsonl.gz").write_bytes(b'{"id": "p", "text": "not compressed"}\n')
+    folder = tmp_path / "txt"
+    folder.mkdir()
+    (folder / "good.txt").write_text(DOCS[8]["text"], encoding="utf-8")
+    (folder / "bad.txt").write_bytes(b"caf\xe9 au lait, " * 20)
+    inputs = [str(mixed), str(cut), str(tmp_path / "plain.jsonl.gz"), str(folder)]
+    idx = tmp_path / "idx"
+    assert main(["index", "build", "--out", str(idx), *inputs]) == 0
+    cap = capsys.readouterr()
+    summary = json.loads(cap.out)
+    from_cut = summary["added"] - 4  # DOCS[0:3] and good.txt; the cut file gives what it can
+    assert 0 <= from_cut < 5
+    assert summary["skipped"] == 6 and summary["documents"] == summary["added"]
+    skipped = [line for line in cap.err.splitlines() if "skipped" in line]
+    assert len(skipped) == 6
+    for expected in (f"{mixed}:3: not JSON", f"{mixed}:4: expected an object", f"document {DOCS[0]['id']!r}: duplicate id",
+                     f"{cut}: unreadable after line", "plain.jsonl.gz: unreadable", "bad.txt: invalid UTF-8"):
+        assert any(expected in line for line in skipped), (expected, skipped)
+    with Index(idx) as ix:
+        assert len(ix) == summary["added"]
+
+    # the same inputs again: every document is there already; nothing added, and that is fine
+    assert main(["index", "add", "--index", str(idx), *inputs]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["added"] == 0 and again["documents"] == summary["documents"]
+    # an interrupted add resumed: only the missing documents go in
+    rest = tmp_path / "rest.jsonl"
+    rest.write_text(_jsonl(DOCS), encoding="utf-8")
+    assert main(["index", "add", "--index", str(idx), str(rest)]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["added"] == len(DOCS) - 3 - from_cut and resumed["documents"] == len(DOCS) + 1  # (+ good.txt)
+
+    assert main(["index", "build", "--strict", "--out", str(tmp_path / "s"), *inputs]) == 2
+    assert f"{mixed}: line 3: not JSON" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+    assert main(["index", "build", "--strict", "--out", str(tmp_path / "s"), str(cut)]) == 2
+    assert "unreadable after line" in capsys.readouterr().err  # (was an internal error: EOFError)
+
+
+def test_cli_index_of_only_bad_records_fails(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("nope\n[1, 2]\n", encoding="utf-8")
+    assert main(["index", "build", "--out", str(tmp_path / "i"), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "nothing added: every record was bad (2 skipped)" in err
+    assert not (tmp_path / "i").exists()
+
+
+def test_add_can_skip_duplicate_ids(tmp_path):
+    seen = []
+    with Index.build(tmp_path / "i", DOCS[:3]) as ix:
+        n = ix.add(DOCS[1:5] + DOCS[4:5], on_duplicate=lambda did, why: seen.append((did, why)))
+        assert n == 2 and len(ix) == 5
+    assert seen == [(DOCS[1]["id"], "already in the index"), (DOCS[2]["id"], "already in the index"),
+                    (DOCS[4]["id"], "repeated in the input")]
 
 
 def test_cli_subprocess_stdin(tmp_path):

@@ -6,7 +6,10 @@
     unspin index info DIR                    JSON: documents, segments, size on disk, parameters
     unspin trace --index DIR [FILE|-] [--json|--jsonl] [--top K]
 
-Errors (missing/corrupt index, unreadable input, duplicate ids) raise BadInput: one line, exit 2.
+Errors (a missing or corrupt index, an input that does not exist) raise BadInput: one line, exit 2.
+`index build|add` skip a bad record (and a document whose id the index holds), naming it on
+stderr and counting it in the summary; with --strict it is such an error.  A failed build
+removes what it wrote.
 """
 from __future__ import annotations
 
@@ -14,13 +17,17 @@ import gzip
 import json
 import os
 import sys
+import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from unspin.inputs import BadInput, decode_bytes, load_json, loads_strict, read_text, sniffed_lines
 
 
 # ------------------------------------------------------------------------------ readers
+
+
+OnBad = Callable[[str, str], None]  # (where: "file:line" or a file, why) for a record that is skipped
 
 
 def _jsonl_line(path: Path, n: int, raw: bytes) -> tuple[str, str]:
@@ -41,29 +48,47 @@ def _jsonl_doc(path: Path, n: int, obj) -> tuple[str, str]:
 _JSONL_GROUP = 512  # lines parsed by one json.loads call (a bad group is re-read line by line)
 
 
-def _jsonl_docs(path: Path) -> Iterator[tuple[str, str]]:
+def _jsonl_docs(path: Path, on_bad: OnBad | None = None) -> Iterator[tuple[str, str]]:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         fh = opener(path, "rb")
     except OSError as e:
         raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
+    n = 0
     with fh:
         group: list[tuple[int, bytes]] = []
-        for n, raw in enumerate(fh, 1):
-            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if not raw.strip():
-                continue
-            group.append((n, raw))
-            if len(group) >= _JSONL_GROUP:
-                yield from _jsonl_group(path, group)
-                group = []
-        yield from _jsonl_group(path, group)
+        try:
+            for n, raw in enumerate(fh, 1):
+                if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                if not raw.strip():
+                    continue
+                group.append((n, raw))
+                if len(group) >= _JSONL_GROUP:
+                    yield from _jsonl_group(path, group, on_bad)
+                    group = []
+        except (OSError, EOFError, zlib.error) as e:
+            # a gzip file cut short or not gzip at all (or a read error): the lines read so far
+            # are kept; what follows cannot be read
+            why = f"unreadable after line {n} ({e})" if n else f"unreadable ({e})"
+            if on_bad is None:
+                raise BadInput(f"{path}: {why}") from None
+            yield from _jsonl_group(path, _complete_lines(group), on_bad)
+            on_bad(str(path), why)
+            return
+        yield from _jsonl_group(path, group, on_bad)
 
 
-def _jsonl_group(path: Path, group: list[tuple[int, bytes]]) -> Iterator[tuple[str, str]]:
+def _complete_lines(group: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """The lines of a group read before a file turned unreadable, without a last line that the
+    break cut short (one without its newline)."""
+    return group[:-1] if group and not group[-1][1].endswith(b"\n") else group
+
+
+def _jsonl_group(path: Path, group: list[tuple[int, bytes]], on_bad: OnBad | None = None) -> Iterator[tuple[str, str]]:
     """Parse a group of non-blank lines with one json.loads (the scanner's per-call overhead is
-    most of the cost for short documents); on any error, line by line for the exact message."""
+    most of the cost for short documents); on any error, line by line for the exact message
+    (which on_bad gets, the line skipped; without it the error is raised)."""
     if not group:
         return
     try:
@@ -73,7 +98,14 @@ def _jsonl_group(path: Path, group: list[tuple[int, bytes]]) -> Iterator[tuple[s
         docs = [_jsonl_doc(path, n, obj) for (n, _), obj in zip(group, objs)]
     except (ValueError, BadInput):
         for n, raw in group:
-            yield _jsonl_line(path, n, raw)
+            try:
+                doc = _jsonl_line(path, n, raw)
+            except BadInput as e:
+                if on_bad is None:
+                    raise
+                on_bad(f"{path}:{n}", str(e).split(": ", 2)[-1])
+                continue
+            yield doc
         return
     yield from docs
 
@@ -102,9 +134,12 @@ def _parquet_docs(path: Path) -> Iterator[tuple[str, str]]:
             yield (f"{path.name}:{row}" if did is None else str(did)), text
 
 
-def read_documents(inputs: list[str]) -> Iterator[tuple[str, str]]:
+def read_documents(inputs: list[str], on_bad: OnBad | None = None) -> Iterator[tuple[str, str]]:
     """(id, text) from JSONL(.gz) files, Parquet files, .txt files and folders of .txt files
-    (id = path relative to the folder)."""
+    (id = path relative to the folder).  A bad record (a line that is not a JSON object with a
+    string "text", a .txt file that is not UTF-8 text, a file that cannot be read to its end)
+    raises BadInput, or with on_bad is reported to it and skipped.  An input that does not
+    exist or has an unknown type raises either way."""
     for inp in inputs:
         p = Path(inp)
         if not p.exists():
@@ -114,15 +149,34 @@ def read_documents(inputs: list[str]) -> Iterator[tuple[str, str]]:
             if not files:
                 raise BadInput(f"{inp}: no .txt files in this folder")
             for f in files:
-                yield f.relative_to(p).as_posix(), read_text(str(f))
+                doc = _text_file(f, f.relative_to(p).as_posix(), on_bad)
+                if doc is not None:
+                    yield doc
         elif p.suffix == ".parquet":
-            yield from _parquet_docs(p)
+            try:
+                yield from _parquet_docs(p)
+            except BadInput as e:
+                if on_bad is None or "needs pyarrow" in str(e):
+                    raise
+                on_bad(str(p), str(e).split(": ", 1)[-1])
         elif p.suffix == ".jsonl" or p.name.endswith(".jsonl.gz") or p.suffix == ".json":
-            yield from _jsonl_docs(p)
+            yield from _jsonl_docs(p, on_bad)
         elif p.suffix == ".txt":
-            yield p.name, read_text(str(p))
+            doc = _text_file(p, p.name, on_bad)
+            if doc is not None:
+                yield doc
         else:
             raise BadInput(f"{inp}: unknown input type (expected .jsonl, .jsonl.gz, .parquet, .txt or a folder)")
+
+
+def _text_file(path: Path, doc_id: str, on_bad: OnBad | None) -> tuple[str, str] | None:
+    try:
+        return doc_id, read_text(str(path))
+    except BadInput as e:
+        if on_bad is None:
+            raise
+        on_bad(str(path), str(e).split(": ", 1)[-1] if str(e).startswith(str(path)) else str(e))
+        return None
 
 
 # ------------------------------------------------------------------------------ commands
@@ -140,6 +194,14 @@ def add_trace_commands(sub) -> None:
     a = isub.add_parser("add", help="add documents to an index (no rebuild)")
     a.add_argument("--index", required=True, metavar="DIR")
     a.add_argument("inputs", nargs="+", metavar="INPUT")
+    for p in (b, a):
+        p.add_argument("--strict", action="store_true",
+                       help="stop at the first bad record or duplicate id (exit 2) instead of skipping it "
+                            "with a message on stderr")
+        p.epilog = ("A bad record (a JSONL line that is not an object with a string \"text\", a .txt file "
+                    "that is not UTF-8 text, the unreadable rest of a damaged file) and a document whose id "
+                    "the index already holds are skipped, each named on stderr, and counted in the summary "
+                    "as \"skipped\"; adding the same input again adds only what is missing.")
     c = isub.add_parser("compact", help="merge an index's segments into one (faster queries after many adds)")
     c.add_argument("dir", metavar="DIR")
     i = isub.add_parser("info", help="print an index's size and parameters as JSON")
@@ -162,27 +224,89 @@ def _progress(n: int) -> None:
         print(f"\r{n} documents", end="", file=sys.stderr, flush=True)
 
 
+class _Skipped:
+    """Records skipped by `index build|add`: each named on stderr (the first SHOWN of them, then
+    a count), their number in the summary."""
+
+    SHOWN = 20
+
+    def __init__(self):
+        self.count = 0
+        self.duplicates = 0
+
+    def __call__(self, where: str, why: str) -> None:
+        self.count += 1
+        if self.count <= self.SHOWN:
+            print(f"\runspin: skipped {where}: {why}", file=sys.stderr, flush=True)
+
+    def duplicate(self, doc_id: str, why: str) -> None:
+        self.duplicates += 1
+        self(f"document {doc_id!r}", f"duplicate id, {why}")
+
+    def close(self) -> None:
+        if self.count > self.SHOWN:
+            print(f"unspin: skipped {self.count} records in all ({self.count - self.SHOWN} more than shown)",
+                  file=sys.stderr, flush=True)
+
+
+def _add(idx, args) -> tuple[int, int]:
+    """Add args.inputs to idx: (added, skipped)."""
+    skipped = _Skipped()
+    on_bad = None if args.strict else skipped
+    on_dup = None if args.strict else skipped.duplicate
+    try:
+        n = idx.add(read_documents(args.inputs, on_bad), progress=_progress, on_duplicate=on_dup)
+    finally:
+        skipped.close()
+    if n == 0 and skipped.count and not skipped.duplicates:
+        # (only duplicates: the input is in the index already, say from an earlier run: done)
+        raise BadInput(f"nothing added: every record was bad ({skipped.count} skipped)")
+    return n, skipped.count
+
+
 def _index_cmd(args) -> int:
     from unspin.trace import Index
 
     if args.index_command == "build":
-        idx = Index.build(args.out, overwrite=args.force)
-        n = idx.add(read_documents(args.inputs), progress=_progress)
-        idx.compact()  # one segment: a query looks each key up once per segment
-        print(json.dumps({"added": n, **idx.info()}))
+        out = Path(args.out)
+        fresh = not out.exists()
+        idx = Index.build(out, overwrite=args.force)
+        try:
+            n, skipped = _add(idx, args)
+            idx.compact()  # one segment: a query looks each key up once per segment
+        except BaseException:
+            # a build that failed leaves no half-built index behind (which would block the
+            # next attempt without --force)
+            idx.close()
+            _remove_index_files(out, remove_dir=fresh)
+            raise
+        print(json.dumps({"added": n, "skipped": skipped, **idx.info()}))
     elif args.index_command == "compact":
         idx = Index(args.dir)
         merged = idx.compact()
         print(json.dumps({"merged_segments": merged, **idx.info()}))
     elif args.index_command == "add":
         idx = Index(args.index)
-        n = idx.add(read_documents(args.inputs), progress=_progress)
-        print(json.dumps({"added": n, **idx.info()}))
+        n, skipped = _add(idx, args)
+        print(json.dumps({"added": n, "skipped": skipped, **idx.info()}))
     elif args.index_command == "info":
         print(json.dumps(Index(args.dir).info()))
     else:
         raise BadInput("index: an action is required (build, add, compact or info)")
     return 0
+
+
+def _remove_index_files(folder: Path, remove_dir: bool) -> None:
+    from unspin.trace.index import DB_NAME
+
+    for p in folder.iterdir():
+        if p.name.startswith(DB_NAME) or p.name.startswith("seg-"):
+            p.unlink(missing_ok=True)
+    if remove_dir:
+        try:
+            folder.rmdir()
+        except OSError:  # something else was put there meanwhile
+            pass
 
 
 def _out():

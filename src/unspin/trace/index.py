@@ -37,7 +37,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -398,19 +398,23 @@ class Index:
         keys = sig.band_keys(dig, self.bands, self.rows)
         return keys.reshape(-1), np.repeat(owner, self.bands)
 
-    def add(self, docs: Iterable, *, flush_docs: int = FLUSH_DOCS, progress=None) -> int:
-        """Add documents (no rebuild).  Raises BadInput on a duplicate id (documents of earlier
-        flushes of this call stay added; the failing flush is rolled back).  Returns the count."""
+    def add(self, docs: Iterable, *, flush_docs: int = FLUSH_DOCS, progress=None,
+            on_duplicate: Callable[[str, str], None] | None = None) -> int:
+        """Add documents (no rebuild).  Returns how many were added.  A duplicate id (one the
+        index holds, or repeated in `docs`) raises BadInput (documents of earlier flushes of
+        this call stay added; the failing flush is rolled back), or with on_duplicate(id, why)
+        the document is reported to it and skipped, which makes adding the same input again
+        (say, after an interrupted run) add only what is missing."""
         flush_docs = max(1, min(flush_docs, 1 << DOC_BITS))
         total = 0
         batch: list[tuple[str, str]] = []
         for d in _iter_docs(docs):
             batch.append(d)
             if len(batch) >= flush_docs:
-                total += self._flush(batch, progress, total)
+                total += self._flush(batch, progress, total, on_duplicate)
                 batch = []
         if batch:
-            total += self._flush(batch, progress, total)
+            total += self._flush(batch, progress, total, on_duplicate)
         if total:
             try:  # fold the write-ahead log into the database file (skipped while readers hold it)
                 self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -418,13 +422,19 @@ class Index:
                 pass
         return total
 
-    def _flush(self, batch: list[tuple[str, str]], progress, done: int) -> int:
+    def _flush(self, batch: list[tuple[str, str]], progress, done: int,
+               on_duplicate: Callable[[str, str], None] | None = None) -> int:
         parts, rows = [], []
         name = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         con = self._con
         con.execute("BEGIN IMMEDIATE")  # the writer lock: doc numbers are ours until COMMIT
         files: list[Path] = []
         try:
+            if on_duplicate is not None:
+                batch = self._new_ids_only(batch, on_duplicate)
+                if not batch:
+                    con.execute("COMMIT")
+                    return 0
             first = (con.execute("SELECT coalesce(max(n), 0) FROM docs").fetchone()[0]) + 1
             step = 20_000
             comp = self._compress
@@ -463,6 +473,28 @@ class Index:
             raise
         self._refresh(force=True)
         return len(batch)
+
+    def _new_ids_only(self, batch: list[tuple[str, str]], on_duplicate: Callable[[str, str], None]) -> list[tuple[str, str]]:
+        """The documents of batch whose id neither the index (inside the caller's transaction)
+        nor an earlier document of the batch has; the others go to on_duplicate."""
+        ids = [did for did, _ in batch]
+        held: set[str] = set()
+        step = 500  # (SQLite's limit on bound parameters is 999 in older builds)
+        for i in range(0, len(ids), step):
+            chunk = ids[i:i + step]
+            held.update(r[0] for r in self._con.execute(
+                f"SELECT id FROM docs WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        seen: set[str] = set()
+        keep = []
+        for did, text in batch:
+            if did in held:
+                on_duplicate(did, "already in the index")
+            elif did in seen:
+                on_duplicate(did, "repeated in the input")
+            else:
+                seen.add(did)
+                keep.append((did, text))
+        return keep
 
     def compact(self, max_bytes: int | None = None) -> int:
         """Merge segments into one (fewer lookups per query): all of them, or the smallest ones
