@@ -464,3 +464,33 @@ def test_hashed_lookup_matches_the_trie_exactly():
         lo, hi = int(m.bi_start[w]), int(m.bi_start[w + 1])
         kinds["bi" if h1 in set(m.bi_word[lo:hi].tolist()) else "uni"] += 1
     assert kinds["bi"] > 300 and kinds["uni"] > 100
+
+
+def test_max_logprob_bounds_every_context():
+    """max_logprob(w) is at least logprob(w, h1, h2) for every history: trigrams the model has,
+    random histories, unknown ones; the decoder skips candidates by it, so a bound too low
+    would change results."""
+    import numpy as np
+
+    from unspin.lm.kernels import logprob, max_logprob
+
+    lm = fast_lm()
+    m, oov = lm.model, lm.oov_scores()
+    rng = np.random.default_rng(5)
+    freq = np.exp(m.uni_prob.astype(np.float64))
+    ws = rng.choice(lm.vocab_size, 400, p=freq / freq.sum()).tolist() + rng.integers(0, lm.vocab_size, 100).tolist()
+    tight = 0
+    for w in ws:
+        top = max_logprob(lm.tables, oov, w)
+        lo, hi = int(m.bi_start[w]), int(m.bi_start[w + 1])
+        histories = [(int(h1), int(rng.integers(-1, lm.vocab_size))) for h1 in m.bi_word[lo:hi][:40]]
+        for j in range(lo, min(hi, lo + 40)):  # the trigrams under w's bigrams
+            for k in range(int(m.tri_start[j]), min(int(m.tri_start[j + 1]), int(m.tri_start[j]) + 5)):
+                histories.append((int(m.bi_word[j]), int(m.tri_word[k])))
+        histories += [(int(a), int(b)) for a, b in rng.integers(-1, lm.vocab_size, (40, 2))]
+        best = max(logprob(lm.tables, oov, w, h1, h2) for h1, h2 in histories)
+        assert best <= top, (w, best, top)
+        tight += top - best < 1.0
+    assert tight > 100  # (and not uselessly loose)
+    unknown = lm.word_id("qzxvbnqq")
+    assert logprob(lm.tables, oov, unknown, 5, 6) <= max_logprob(lm.tables, oov, unknown)

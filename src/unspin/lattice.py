@@ -32,7 +32,7 @@ from __future__ import annotations
 from unspin._jit import njit, python_mode
 import numpy as np
 
-from unspin.lm.kernels import logprob, logprob_cached, memo_key, memo_slot, unigram
+from unspin.lm.kernels import logprob, logprob_cached, max_logprob, memo_key, memo_slot, unigram
 
 NEG_INF = -np.inf
 # Reading the memo ahead (decode_sentence) only pays where a cache miss costs more than the read:
@@ -88,6 +88,8 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
     taken = np.zeros(loc.shape[0], np.bool_)
     stat = np.empty(loc.shape[0], np.float64)
     order = np.empty(loc.shape[0], np.int64)
+    need = np.empty(loc.shape[0], np.int64)
+    bound_ok = lm_weight >= 0.0  # (the bound below scales the 3-gram's best scores by lm_weight)
     for i in range(n):
         w = ids[i]
         id_score = 0.0
@@ -124,16 +126,6 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
                 base += keep_bonus[i + j]
             floor = base - prune_margin
             row0 = slot_start[i, li]
-            if _PREFETCH and np.isnan(local_lm[i, lbase + 1]):
-                # first pass: read the memo slots of every candidate's two look-ups before any is
-                # scored, so that their cache misses overlap instead of queueing one by one
-                for c in range(cnt):
-                    r = row0 + c
-                    k_ = cand_len[r]
-                    last = cand_out[r, k_ - 1]
-                    sink += memo[memo_slot(memo, memo_key(cand_out[r, 0], prev1, prev2))]
-                    sink += memo[memo_slot(memo, memo_key(nxt1, last, cand_out[r, k_ - 2] if k_ > 1 else prev1))]
-            kept = 0
             for c in range(cnt):
                 r = row0 + c
                 st_ = cand_static[r]
@@ -160,12 +152,46 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
                         row_memo_val[slot] = extra
                         st_ += extra
                 stat[c] = st_
-                s_ = log_swap + st_
+            # Candidates whose local score is not known yet: those that could not pass the floor
+            # even if the 3-gram gave each of their words, and the word after them, its best
+            # score in any context (max_logprob) are left out without their look-ups (most of
+            # them: on dev, about 19 in 20 candidates fall under the floor).  Their score stays
+            # unknown (NaN), to be looked up should a later pass's rate let them pass.
+            top_next = max_logprob(tables, oov, nxt1)
+            kept = 0
+            n_need = 0
+            for c in range(cnt):
+                r = row0 + c
+                s_ = log_swap + stat[c]
                 lm_c = local_lm[i, lbase + 1 + c]
                 if np.isnan(lm_c):
-                    lm_c = _local(tables, oov, memo, cand_out, r, 0, cand_len[r], prev2, prev1, nxt1, lm_weight)
-                    local_lm[i, lbase + 1 + c] = lm_c
+                    if bound_ok:
+                        top = top_next
+                        for j in range(cand_len[r]):
+                            top += max_logprob(tables, oov, cand_out[r, j])
+                        if s_ + lm_weight * top <= floor:
+                            loc[c] = NEG_INF
+                            continue
+                    need[n_need] = c
+                    n_need += 1
+                    if _PREFETCH:
+                        # read the memo slots of every candidate's two look-ups before any is
+                        # scored, so that their cache misses overlap instead of queueing one by one
+                        k_ = cand_len[r]
+                        last = cand_out[r, k_ - 1]
+                        sink += memo[memo_slot(memo, memo_key(cand_out[r, 0], prev1, prev2))]
+                        sink += memo[memo_slot(memo, memo_key(nxt1, last, cand_out[r, k_ - 2] if k_ > 1 else prev1))]
+                    continue
                 local = s_ + lm_c
+                loc[c] = local
+                if local > floor:
+                    kept += 1
+            for q in range(n_need):
+                c = need[q]
+                r = row0 + c
+                lm_c = _local(tables, oov, memo, cand_out, r, 0, cand_len[r], prev2, prev1, nxt1, lm_weight)
+                local_lm[i, lbase + 1 + c] = lm_c
+                local = (log_swap + stat[c]) + lm_c
                 loc[c] = local
                 if local > floor:
                     kept += 1

@@ -43,7 +43,7 @@ class NgramLM:
     MAX_OOV = 1_000_000  # (ids stay below 2**21: kernels.CACHE_BITS)
 
     def __init__(self, path: str | None = None):
-        from unspin.lm.kernels import WORD_BITS, build_ngram_hashes, lookup_tables, new_memo
+        from unspin.lm.kernels import WORD_BITS, build_ngram_hashes, lookup_tables, max_logprobs, new_memo
         from unspin.lm.trie import default_path, load_trie
 
         def hashes(tables):
@@ -51,10 +51,13 @@ class NgramLM:
                 raise ValueError(f"3-gram too large for the packed look-up tables ({WORD_BITS}-bit word ids)")
             tri, bi = build_ngram_hashes(tables.bi_start, tables.bi_word, tables.bi_prob, tables.bi_bo,
                                          tables.tri_start, tables.tri_word, tables.tri_prob)
-            return {"tri_keys": tri, "bi_keys": bi}
+            top = max_logprobs(tables.uni_prob, tables.uni_bo, tables.bi_start, tables.bi_word, tables.bi_prob,
+                               tables.bi_bo, tables.tri_start, tables.tri_prob)
+            return {"tri_keys": tri, "bi_keys": bi, "max_lp": top}
 
-        self.model, extra = load_trie(path or default_path(), ("tri_keys", "bi_keys"), hashes)
-        self.tables = lookup_tables(self.model.uni_prob, self.model.uni_bo, extra["tri_keys"], extra["bi_keys"])
+        self.model, extra = load_trie(path or default_path(), ("tri_keys", "bi_keys", "max_lp"), hashes)
+        self.tables = lookup_tables(self.model.uni_prob, self.model.uni_bo, extra["tri_keys"], extra["bi_keys"],
+                                    extra["max_lp"])
         self.vocab: dict[str, int] = {w: i for i, w in enumerate(self.model.words)}
         self.vocab_size = len(self.model.words)
         self.vocab_digest = hashlib.sha256("\n".join(self.model.words).encode("utf-8")).hexdigest()

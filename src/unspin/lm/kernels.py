@@ -1,7 +1,7 @@
 """Compiled 3-gram look-ups over `NgramTables` arrays (numba, cached on disk after the first run).
 
 `tables` below is the tuple `lookup_tables` returns:
-    (uni_prob, uni_bo, tri_keys, tri_val, bi_keys, bi_val)
+    (uni_prob, uni_bo, tri_keys, tri_val, bi_keys, bi_val, max_lp)
 Word ids below V index the model; an id >= V is a word the model lacks, scored by
 `oov[id - V]` (the wordfreq back-off, computed in Python); a history id < 0 or >= V means
 "no usable history" (pocketsphinx, too, drops an unknown history word).
@@ -83,15 +83,64 @@ def build_ngram_hashes(bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_word, t
     return tri_keys, bi_keys
 
 
-def lookup_tables(uni_prob, uni_bo, tri_keys, bi_keys) -> tuple:
-    """The `tables` tuple the kernels take: (uni_prob, uni_bo, tri_keys, tri_val, bi_keys, bi_val)."""
-    return (uni_prob, uni_bo, tri_keys, tri_keys.view(np.float64), bi_keys, bi_keys.view(np.float32))
+def lookup_tables(uni_prob, uni_bo, tri_keys, bi_keys, max_lp) -> tuple:
+    """The `tables` tuple the kernels take: (uni_prob, uni_bo, tri_keys, tri_val, bi_keys, bi_val,
+    max_lp)."""
+    return (uni_prob, uni_bo, tri_keys, tri_keys.view(np.float64), bi_keys, bi_keys.view(np.float32), max_lp)
+
+
+@njit(cache=True)
+def max_logprobs(uni_prob, uni_bo, bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_prob):
+    """Per word w, an upper bound on logprob(w, h1, h2) over every history (plus 1e-6 for
+    rounding): the best of its trigrams, of its bigrams with the best back-off weight their
+    history word can bring ("h2 h1"'s, or none), and of its unigram with the best back-off a
+    history can bring.  The decoder skips the look-ups of a candidate that could not pass its
+    pruning floor even at these scores."""
+    n = uni_prob.shape[0]
+    # the largest back-off weight of a context "h2 h1" ending in h1 (0: no such bigram, or h2
+    # unknown, where none is added)
+    best_bo2 = np.zeros(n)
+    for h1 in range(n):
+        for j in range(bi_start[h1], bi_start[h1 + 1]):
+            v = np.float64(bi_bo[j])
+            if v > best_bo2[h1]:
+                best_bo2[h1] = v
+    any_history = -np.inf
+    for h1 in range(n):
+        v = np.float64(uni_bo[h1]) + best_bo2[h1]
+        if v > any_history:
+            any_history = v
+    out = np.empty(n)
+    for w in range(n):
+        u = np.float64(uni_prob[w])
+        m = max(u, u + any_history)  # (an unknown history: the unigram alone)
+        for j in range(bi_start[w], bi_start[w + 1]):
+            v = np.float64(bi_prob[j]) + best_bo2[bi_word[j]]
+            if v > m:
+                m = v
+            for k in range(tri_start[j], tri_start[j + 1]):
+                t = np.float64(tri_prob[k])
+                if t > m:
+                    m = t
+        out[w] = m + 1e-6
+    return out
+
+
+@njit(cache=True, _nrt=False)
+def max_logprob(tables, oov, w):
+    """An upper bound on logprob(tables, oov, w, h1, h2) over every h1, h2 (see max_logprobs)."""
+    vocab = tables[0].shape[0]
+    if w >= vocab:
+        return oov[w - vocab] + 1e-6
+    if w < 0:
+        return -18.0 + 1e-6
+    return tables[6][w]
 
 
 @njit(cache=True, _nrt=False)
 def logprob(tables, oov, w, h1, h2):
     """ln P(w | h2 h1) with Katz back-off, exactly as pocketsphinx's trie scores it."""
-    uni_prob, uni_bo, tri_keys, tri_val, bi_keys, bi_val = tables
+    uni_prob, uni_bo, tri_keys, tri_val, bi_keys, bi_val, _max_lp = tables
     vocab = uni_prob.shape[0]
     if w >= vocab:
         return oov[w - vocab]

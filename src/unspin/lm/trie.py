@@ -156,7 +156,7 @@ def read_trie(path: str) -> NgramTables:
 
 
 _FIELDS = ("uni_prob", "uni_bo", "bi_start", "bi_word", "bi_prob", "bi_bo", "tri_start", "tri_word", "tri_prob")
-CACHE_FORMAT = "v2"  # v2: the hash tables of unspin.lm.kernels beside the arrays
+CACHE_FORMAT = "v2"  # v2: the look-up tables of unspin.lm.kernels (hashes, max_lp) beside the arrays
 
 
 def is_cached(path: str) -> bool:
