@@ -189,7 +189,15 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
             for q in range(n_need):
                 c = need[q]
                 r = row0 + c
-                lm_c = _local(tables, oov, memo, cand_out, r, 0, cand_len[r], prev2, prev1, nxt1, lm_weight)
+                k_ = cand_len[r]
+                # _local in two steps: the candidate's own words, then (unless the bound on the
+                # next word's score already leaves it under the floor) the next word after it
+                t = _emit(tables, oov, memo, cand_out, r, 0, k_, prev1, prev2, lm_weight)
+                if bound_ok and (log_swap + stat[c]) + t + lm_weight * top_next <= floor:
+                    loc[c] = NEG_INF
+                    continue
+                h1, h2 = _push(prev1, prev2, cand_out, r, 0, k_)
+                lm_c = t + lm_weight * logprob_cached(tables, oov, memo, nxt1, h1, h2)
                 local_lm[i, lbase + 1 + c] = lm_c
                 local = (log_swap + stat[c]) + lm_c
                 loc[c] = local
