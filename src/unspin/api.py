@@ -501,6 +501,8 @@ def _alternatives(spun: str, alts: list[tuple[str, float]], reported: float,
     if kept in probs:
         probs[kept] += rest - sum(probs.values())
     ranked = sorted(probs.items(), key=lambda x: -x[1])
+    if spun.islower():  # (most spans: match_case would give every text back as it is)
+        return [Alternative(t, round(p, 4)) for t, p in ranked]
     return [Alternative(match_case(spun, t, initial), round(p, 4)) for t, p in ranked]
 
 
