@@ -79,3 +79,23 @@ def test_every_form_of_a_tag_is_an_original():
         assert set(originals) <= found, (spun, set(originals) - found)
     # the present plural inflects like the base form: "are" -> the term as it is, never "exists"
     assert "are" not in {c.original for c in ch.candidates("exists")}
+
+
+def test_key_lookups_same_before_and_after_the_dict():
+    """A long run switches key look-ups from bisection to a dict (Channel.KEY_DICT_AFTER); the
+    answers must not change: keys, phrases, misses, and keys with a digit (never undone)."""
+    ch = Channel()
+    keys = ch._keys
+    digit_keys = [k for k in keys if any(c.isdigit() for c in k)][:20]
+    assert len(digit_keys) == 20 and len(set(keys)) == len(keys)
+    probes = keys[:: max(1, len(keys) // 500)] + digit_keys + ["astatine", "in accord circumstances",
+                                                                   "zzqx not a key", "50", "", "the cat"]
+    before = [ch.key_index(p) for p in probes]
+    assert all(i == -1 for p, i in zip(probes, before) if any(c.isdigit() for c in p))
+    assert sum(i >= 0 for i in before) > 400
+    fresh = Channel()
+    fresh._lookups = fresh.KEY_DICT_AFTER  # the next new string builds the dict
+    fresh.key_index("zzqx first probe")
+    assert fresh._key_rows is not None
+    assert [fresh.key_index(p) for p in probes] == before
+    assert all(keys[i] == p for p, i in zip(probes, before) if i >= 0)
