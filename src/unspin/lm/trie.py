@@ -2,8 +2,9 @@
 
 pocketsphinx answers one query per Python call (about 1 µs with the call overhead), which made
 the decoder's ~65 look-ups per word its whole cost.  The same model read into arrays can be
-queried from compiled code (`unspin.lm.kernels`) at a few tens of nanoseconds a look-up, and
-in bulk.  Scores are identical to pocketsphinx's own (`tests/test_lm_tables.py` checks it).
+queried from compiled code (`unspin.lm.kernels`, through hash tables built from these arrays)
+at a few tens of nanoseconds a look-up where the memory is cached, about 140 where it is not,
+and in bulk.  Scores are identical to pocketsphinx's own (`tests/test_lm_tables.py` checks it).
 
 File layout (pocketsphinx 5 `ngram_model_trie.c` / `lm_trie.c`, a KenLM-style reverse trie):
 
@@ -57,11 +58,6 @@ class NgramTables:
     @property
     def vocab_size(self) -> int:
         return len(self.words)
-
-    def arrays(self) -> tuple:
-        """The arrays in the order `unspin.lm.kernels` takes them."""
-        return (self.uni_prob, self.uni_bo, self.bi_start, self.bi_word, self.bi_prob, self.bi_bo,
-                self.tri_start, self.tri_word, self.tri_prob)
 
 
 def _required_bits(max_value: int) -> int:
