@@ -138,6 +138,18 @@ def max_logprob(tables, oov, w):
 
 
 @njit(cache=True, _nrt=False)
+def _probe(keys, slot, stored, mask):
+    """The slot holding `stored` (a key + 1) from its home slot on, or -1 (linear probing)."""
+    while True:
+        e = keys[slot, 0]
+        if e == stored:
+            return slot
+        if e == 0:
+            return -1
+        slot = (slot + 1) & mask
+
+
+@njit(cache=True, _nrt=False)
 def logprob(tables, oov, w, h1, h2):
     """ln P(w | h2 h1) with Katz back-off, exactly as pocketsphinx's trie scores it."""
     uni_prob, uni_bo, tri_keys, tri_val, bi_keys, bi_val, _max_lp = tables
@@ -160,28 +172,15 @@ def logprob(tables, oov, w, h1, h2):
         s3 = _mix(key3) & tmask
         keyb = (np.int64(h1) << WORD_BITS) | np.int64(h2)
         sb = _mix(keyb) & bmask
-        while True:
-            e = tri_keys[s3, 0]
-            if e == key3 + 1:
-                return tri_val[s3, 1]
-            if e == 0:
-                break
-            s3 = (s3 + 1) & tmask
-        while True:
-            e = bi_keys[sb, 0]
-            if e == keyb + 1:
-                bo2 = np.float64(bi_val[sb, 3])
-                break
-            if e == 0:
-                break
-            sb = (sb + 1) & bmask
-    while True:
-        e = bi_keys[s2, 0]
-        if e == key2 + 1:
-            return np.float64(bi_val[s2, 2]) + bo2
-        if e == 0:
-            break
-        s2 = (s2 + 1) & bmask
+        s3 = _probe(tri_keys, s3, key3 + 1, tmask)
+        if s3 >= 0:
+            return tri_val[s3, 1]
+        sb = _probe(bi_keys, sb, keyb + 1, bmask)
+        if sb >= 0:
+            bo2 = np.float64(bi_val[sb, 3])
+    s2 = _probe(bi_keys, s2, key2 + 1, bmask)
+    if s2 >= 0:
+        return np.float64(bi_val[s2, 2]) + bo2
     return np.float64(uni_prob[w]) + np.float64(uni_bo[h1]) + bo2
 
 
