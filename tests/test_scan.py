@@ -125,6 +125,22 @@ def test_warc_bodies_are_dechunked_and_decompressed_and_truncation_is_an_error(t
     assert rows["truncat1"]["error"].startswith("truncated WARC record (")
 
 
+def test_warc_cut_inside_a_record_without_text_is_an_error_row(tmp_path):
+    """A record with no text (an image) is skipped, but a file that ends inside one (in a crawl,
+    where most records are not HTML, the likeliest place) gives an error row: it used to pass
+    silently, the truncation unseen."""
+    image = _http_record("http://ex.com/image001", "", b"\x89PNG" + b"x" * 3000).replace(
+        b"Content-Type: text/html", b"Content-Type: image/png")
+    f = tmp_path / "w.warc"
+    f.write_bytes(_http_record("http://ex.com/plain0001", "", HTML) + image + image[:-2000])
+    out = tmp_path / "out.jsonl"
+    scan([str(f)], str(out), task="stats", workers=1, progress=False)
+    rows = rows_of(out)
+    assert len(rows) == 2  # the page, and the cut image; the whole image has no row
+    assert rows[0]["error"] is None and rows[0]["url"].endswith("plain0001")
+    assert rows[1]["url"].endswith("image001") and rows[1]["error"].startswith("truncated WARC record (")
+
+
 def test_deeply_nested_html_gives_its_text_without_the_main_content_pass():
     """resiliparse's main-content pass takes time growing with the square of the nesting depth
     (100,000 nested divs stalled a scan): past MAX_MAIN_CONTENT_DEPTH the whole text is taken."""

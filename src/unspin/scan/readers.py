@@ -360,11 +360,21 @@ def _warc_raws(path: str, stream) -> Iterator[Raw]:
                              parse_http=True)
         for rec in it:
             kind = "conversion" if rec.record_type == WarcRecordType.conversion else "response"
+            meta = {"file": path, "offset": rec.stream_pos, "record_id": rec.record_id,
+                    "url": rec.headers.get("WARC-Target-URI"), "date": rec.headers.get("WARC-Date")}
             ctype = ""
             if kind == "response":
                 ctype = (rec.http_headers.get("Content-Type", "") if rec.http_headers is not None else "").lower()
                 if "html" not in ctype:
-                    rec.reader.consume() if hasattr(rec.reader, "consume") else rec.reader.read()
+                    # no text to read (an image, a PDF): skipped, unless the file ends inside
+                    # it, which is said in an error row (in a crawl most records are not
+                    # HTML, so a file cut short mostly ends in one; it used to pass silently)
+                    got = rec.reader.consume() if hasattr(rec.reader, "consume") else None
+                    if not isinstance(got, int):
+                        got = len(rec.reader.read())
+                    if got < rec.content_length:
+                        yield Raw(meta, 0, parser(meta, kind, b"", ctype, f"{got} of {rec.content_length} bytes",
+                                                  ("", "")))
                     continue
             payload = rec.reader.read()
             short = ""
@@ -376,8 +386,6 @@ def _warc_raws(path: str, stream) -> Iterator[Raw]:
             if kind == "response" and rec.http_headers is not None:
                 encodings = (rec.http_headers.get("Transfer-Encoding", "").lower(),
                              rec.http_headers.get("Content-Encoding", "").lower())
-            meta = {"file": path, "offset": rec.stream_pos, "record_id": rec.record_id,
-                    "url": rec.headers.get("WARC-Target-URI"), "date": rec.headers.get("WARC-Date")}
             yield Raw(meta, len(payload), parser(meta, kind, payload, ctype, short, encodings))
     except (OSError, EOFError, ValueError) as e:
         yield _broken({"file": path, "offset": None}, f"read failed: {_reason(e)}")
