@@ -141,6 +141,44 @@ def test_warc_cut_inside_a_record_without_text_is_an_error_row(tmp_path):
     assert rows[1]["url"].endswith("image001") and rows[1]["error"].startswith("truncated WARC record (")
 
 
+def test_gzip_cut_short_keeps_every_record_before_the_cut(tmp_path):
+    """A .gz or .zst file that ends early: the records wholly before the cut are scanned, then one
+    error row says where the file broke.  A buffered read that met the cut used to lose what it had
+    read: a gzipped WARC of 200 pages cut in the middle gave no page at all."""
+    pages = b"".join(_http_record(f"http://ex.com/p{i:07d}", "", HTML.replace(b"</body>", b"<p>%d</p></body>" % i))
+                     for i in range(200))
+    whole = gzip.compress(pages)
+    (tmp_path / "w.warc.gz").write_bytes(whole[: len(whole) // 2])
+    lines = "".join(json.dumps({"id": i, "text": f"{SENT} {i}"}) + "\n" for i in range(3000)).encode()
+    whole = gzip.compress(lines)
+    (tmp_path / "d.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "t.txt.gz").write_bytes(gzip.compress(lines)[:2000])
+    names = ["w.warc.gz", "d.jsonl.gz", "t.txt.gz"]
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover - an optional dependency
+        pass
+    else:
+        # frames of 20,000 bytes, as a writer flushing as it goes makes them: the cut ends inside
+        # one (zstandard's reader took that for the end: no record and no error)
+        c = zstandard.ZstdCompressor()
+        frames = b"".join(c.compress(lines[i:i + 20_000]) for i in range(0, len(lines), 20_000))
+        (tmp_path / "d.jsonl.zst").write_bytes(frames[: len(frames) // 2])
+        names.append("d.jsonl.zst")
+    for name in names:
+        out = tmp_path / f"{name}.out.jsonl"
+        scan([str(tmp_path / name)], str(out), task="stats", workers=1, progress=False)
+        rows = rows_of(out)
+        cut = [r for r in rows if r["error"] and "truncated compressed stream" in r["error"]]  # (one)
+        assert len(cut) == 1 and cut[0] is rows[-1], name
+        good = [r for r in rows if r["error"] is None]
+        if name == "t.txt.gz":  # one document per file: the part before the cut is not a document
+            assert rows == cut
+        else:
+            assert len(good) > (40 if name == "w.warc.gz" else 1000), (name, len(good))
+            assert len(rows) <= len(good) + 2  # (at most the record the cut split, and the cut itself)
+
+
 def test_deeply_nested_html_gives_its_text_without_the_main_content_pass():
     """resiliparse's main-content pass takes time growing with the square of the nesting depth
     (100,000 nested divs stalled a scan): past MAX_MAIN_CONTENT_DEPTH the whole text is taken."""
@@ -252,7 +290,12 @@ def test_broken_ends_become_error_rows(tmp_path):
     assert "Parquet file unreadable" in errs["trunc.parquet"]
     assert "invalid UTF-8" in errs["bad.txt"]
     good = [r for r in rows if r["file"].endswith("trunc.jsonl.gz") and not r["error"]]
-    assert 0 < len(good) < 200 and s["errors"] == 4
+    # the record the cut splits is an error row of its own, before the cut's (jsonl, warc)
+    assert 0 < len(good) < 200 and s["errors"] == 6
+    split = [r["error"] for r in rows if r["error"] and "truncated compressed stream" not in r["error"]
+             and r["file"].endswith((".jsonl.gz", ".warc.gz"))]
+    assert len(split) == 2 and any(e.startswith("not JSON") for e in split) and any(
+        e.startswith("truncated WARC record") for e in split), split
 
 
 def test_zstd_and_lines(tmp_path):

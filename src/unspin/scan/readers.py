@@ -8,7 +8,8 @@ reason.  Parsing is lazy so that a shard can step over records it does not own c
 
 A file that breaks in the middle (truncated gzip/zstd/WARC, unreadable Parquet footer or row
 group) yields one last record whose `parse()` raises the reason: it becomes an error row and
-the scan goes on with the next file.
+the scan goes on with the next file.  The records wholly before a compressed file's cut are
+read first (open_stream), and the one the cut splits is an error row of its own.
 
 Formats (`--format auto` picks by extension after .gz/.zst; compression is found by magic bytes):
   txt      .txt and anything else; documents per file (default), per blank-line block, or per line
@@ -138,16 +139,126 @@ def format_of(path: str, requested: str = "auto") -> str:
     return _EXT.get(ext, "txt")
 
 
-def open_stream(path: str, compression: str):
-    """A binary stream of the decompressed bytes."""
-    f = open(path, "rb")
-    if compression == "gzip":
-        return gzip.GzipFile(fileobj=f, mode="rb")
-    if compression == "zstd":
+class _UpToTheCut(io.RawIOBase):
+    """A gzip stream read up to where the file ends early: every byte decoded before the cut is
+    handed out, the cut then reads as the end of the stream and `error` holds its EOFError, for
+    the caller to report (stream_error).  Read straight, a buffered read that met the cut lost
+    all it had read in the same call: up to a block of fastwarc's or of a line reader, records
+    that were whole in the file (a gzipped WARC of 40 short records cut in the middle gave no
+    record at all, only the error)."""
+
+    def __init__(self, inner: gzip.GzipFile):
+        self._inner = inner
+        self.error: EOFError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:  # (fastwarc asks where it is; GzipFile emulates seeking)
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+    def readinto(self, buf) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            data = self._inner.read1(len(buf))  # (what one chunk of the file decodes to)
+        except EOFError as e:
+            self.error = e
+            return 0
+        buf[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
+class _ZstdUpToTheCut(io.RawIOBase):
+    """A zstd stream (frame after frame) read up to where the file ends early, as _UpToTheCut
+    does for gzip.  zstandard's stream reader took a file that ends inside a frame for a
+    complete one: a .jsonl.zst cut in the middle gave no record and no error."""
+
+    def __init__(self, fh):
         import zstandard
 
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True, closefd=True),
-                                 1 << 20)
+        self._zstd = zstandard
+        self._fh = fh
+        self._d = zstandard.ZstdDecompressor().decompressobj()
+        self._in_frame = False  # bytes of the current frame were fed and it has not ended
+        self._pending = memoryview(b"")
+        self._pos = 0
+        self.error: EOFError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:  # (forward only: where it is, as fastwarc asks)
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset if whence == io.SEEK_SET else self._pos + offset if whence == io.SEEK_CUR else -1
+        if target < self._pos:
+            raise io.UnsupportedOperation("a zstd stream seeks forward only")
+        while self._pos < target and self.read(min(target - self._pos, 1 << 20)):
+            pass
+        return self._pos
+
+    def readinto(self, buf) -> int:
+        while not len(self._pending):
+            if self.error is not None:
+                return 0
+            chunk = self._fh.read(1 << 17)
+            if not chunk:
+                if self._in_frame:
+                    self.error = EOFError("zstd stream ended inside a frame")
+                return 0
+            self._pending = memoryview(self._decode(chunk))
+        n = min(len(buf), len(self._pending))
+        buf[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self._pos += n
+        return n
+
+    def _decode(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            if self._d.eof:  # (a frame ended: the next one starts in its unused data)
+                self._d = self._zstd.ZstdDecompressor().decompressobj()
+            try:
+                out.append(self._d.decompress(data))
+            except self._zstd.ZstdError as e:
+                raise OSError(f"corrupt zstd data ({e})") from None
+            self._in_frame = not self._d.eof
+            data = self._d.unused_data if self._d.eof else b""
+        return b"".join(out)
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def stream_error(stream) -> EOFError | None:
+    """The cut an open_stream stream met (a gzip file that ends early), if any."""
+    return getattr(getattr(stream, "raw", None), "error", None)
+
+
+def open_stream(path: str, compression: str):
+    """A binary stream of the decompressed bytes.  A gzip or zstd file cut short reads as far
+    as it goes; stream_error() then says so."""
+    f = open(path, "rb")
+    if compression == "gzip":
+        return io.BufferedReader(_UpToTheCut(gzip.GzipFile(fileobj=f, mode="rb")), 1 << 16)
+    if compression == "zstd":
+        return io.BufferedReader(_ZstdUpToTheCut(f), 1 << 20)
     return f
 
 
@@ -269,9 +380,13 @@ def _txt_block_raws(path: str, stream) -> Iterator[Raw]:
 def _whole(path: str, compression: str) -> bytes:
     try:
         with open_stream(path, compression) as s:
-            return s.read()
+            data = s.read()
+            cut = stream_error(s)
     except (OSError, EOFError, ValueError) as e:
         raise RecordError(f"read failed: {_reason(e)}") from None
+    if cut is not None:
+        raise RecordError(f"read failed: {_reason(cut)}")
+    return data
 
 
 def _txt_file_raw(path: str, compression: str) -> Raw:
@@ -389,6 +504,12 @@ def _warc_raws(path: str, stream) -> Iterator[Raw]:
             yield Raw(meta, len(payload), parser(meta, kind, payload, ctype, short, encodings))
     except (OSError, EOFError, ValueError) as e:
         yield _broken({"file": path, "offset": None}, f"read failed: {_reason(e)}")
+    except BaseException as e:  # noqa: B036
+        # fastwarc (Rust) turns an error it does not expect into a pyo3 PanicException, a
+        # BaseException: it would kill the worker, and the scan with it
+        if type(e).__name__ != "PanicException":
+            raise
+        yield _broken({"file": path, "offset": None}, f"read failed: WARC reader error ({str(e).splitlines()[0][:200]})")
 
 
 def _http_decoded(payload: bytes, transfer: str, content: str, rid: str) -> bytes:
@@ -527,3 +648,6 @@ def iter_raws(path: str, fmt: str, compression: str, opts: ReadOptions,
             yield from _txt_line_raws(path, stream, start, end)
         else:
             yield from _txt_block_raws(path, stream)
+        cut = stream_error(stream)
+        if cut is not None:  # (the records before the cut were read: this row says where it is)
+            yield _broken({"file": path, "offset": None}, f"read failed: {_reason(cut)}")
