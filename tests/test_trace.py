@@ -370,6 +370,33 @@ def test_cli_index_skips_bad_records_and_names_them(tmp_path, capsys):
     assert "unreadable after line" in capsys.readouterr().err  # (was an internal error: EOFError)
 
 
+def test_cli_index_parquet_bad_rows_and_row_groups_are_skipped(tmp_path, capsys):
+    """Parquet: a null or non-string text is a bad record (a null was dropped without a word), and
+    a damaged row group costs its own rows only (the whole file failed with it)."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    texts = [d["text"] for d in DOCS[:8]]
+    ids = [d["id"] for d in DOCS[:8]]
+    pq.write_table(pa.table({"id": ids[:3], "text": [texts[0], None, texts[2]]}), tmp_path / "nulls.parquet")
+    pq.write_table(pa.table({"id": ids[3:8], "text": texts[3:8]}), tmp_path / "groups.parquet",
+                   row_group_size=1, compression="NONE")
+    raw = bytearray((tmp_path / "groups.parquet").read_bytes())
+    meta = pq.ParquetFile(tmp_path / "groups.parquet").metadata
+    page = meta.row_group(2).column(1).data_page_offset  # the third row group's text column
+    raw[page:page + 40] = b"\xff" * 40
+    (tmp_path / "groups.parquet").write_bytes(bytes(raw))
+    assert main(["index", "build", "--out", str(tmp_path / "i"), str(tmp_path / "nulls.parquet"),
+                 str(tmp_path / "groups.parquet")]) == 0
+    cap = capsys.readouterr()
+    summary = json.loads(cap.out)
+    assert summary["added"] == 2 + 4 and summary["skipped"] == 2
+    assert "nulls.parquet:row 2: no text (null)" in cap.err
+    assert "groups.parquet: row group 2 (rows 3-3) unreadable" in cap.err
+    assert main(["index", "build", "--strict", "--out", str(tmp_path / "j"), str(tmp_path / "nulls.parquet")]) == 2
+    assert "row 2: no text (null)" in capsys.readouterr().err
+
+
 def test_cli_index_of_only_bad_records_fails(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("nope\n[1, 2]\n", encoding="utf-8")

@@ -110,7 +110,7 @@ def _jsonl_group(path: Path, group: list[tuple[int, bytes]], on_bad: OnBad | Non
     yield from docs
 
 
-def _parquet_docs(path: Path) -> Iterator[tuple[str, str]]:
+def _parquet_docs(path: Path, on_bad: OnBad | None = None) -> Iterator[tuple[str, str]]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -124,12 +124,26 @@ def _parquet_docs(path: Path) -> Iterator[tuple[str, str]]:
         raise BadInput(f"{path}: no 'text' column (columns: {', '.join(names)})")
     cols = ["text"] + (["id"] if "id" in names else [])
     row = 0
-    for batch in pf.iter_batches(columns=cols, batch_size=10_000):
-        texts = batch.column("text").to_pylist()
-        ids = batch.column("id").to_pylist() if "id" in cols else [None] * len(texts)
+    for group in range(pf.num_row_groups):
+        size = pf.metadata.row_group(group).num_rows
+        try:
+            table = pf.read_row_group(group, columns=cols)
+        except Exception as e:  # a damaged row group: its rows are lost, not the file's others
+            why = f"row group {group} (rows {row + 1}-{row + size}) unreadable ({str(e).strip().splitlines()[0]})"
+            if on_bad is None:
+                raise BadInput(f"{path}: {why}") from None
+            on_bad(str(path), why)
+            row += size
+            continue
+        texts = table.column("text").to_pylist()
+        ids = table.column("id").to_pylist() if "id" in cols else [None] * len(texts)
         for did, text in zip(ids, texts):
             row += 1
-            if text is None:
+            if not isinstance(text, str):
+                why = "no text (null)" if text is None else f'"text" is a {type(text).__name__}, not a string'
+                if on_bad is None:
+                    raise BadInput(f"{path}: row {row}: {why}")
+                on_bad(f"{path}:row {row}", why)
                 continue
             yield (f"{path.name}:{row}" if did is None else str(did)), text
 
@@ -154,7 +168,7 @@ def read_documents(inputs: list[str], on_bad: OnBad | None = None) -> Iterator[t
                     yield doc
         elif p.suffix == ".parquet":
             try:
-                yield from _parquet_docs(p)
+                yield from _parquet_docs(p, on_bad)
             except BadInput as e:
                 if on_bad is None or "needs pyarrow" in str(e):
                     raise
@@ -198,8 +212,9 @@ def add_trace_commands(sub) -> None:
         p.add_argument("--strict", action="store_true",
                        help="stop at the first bad record or duplicate id (exit 2) instead of skipping it "
                             "with a message on stderr")
-        p.epilog = ("A bad record (a JSONL line that is not an object with a string \"text\", a .txt file "
-                    "that is not UTF-8 text, the unreadable rest of a damaged file) and a document whose id "
+        p.epilog = ("A bad record (a JSONL line that is not an object with a string \"text\", a Parquet row "
+                    "without a string text or a damaged row group, a .txt file that is not UTF-8 text, the "
+                    "unreadable rest of a damaged file) and a document whose id "
                     "the index already holds are skipped, each named on stderr, and counted in the summary "
                     "as \"skipped\"; adding the same input again adds only what is missing.")
     c = isub.add_parser("compact", help="merge an index's segments into one (faster queries after many adds)")
