@@ -397,6 +397,16 @@ def test_cli_index_parquet_bad_rows_and_row_groups_are_skipped(tmp_path, capsys)
     assert "row 2: no text (null)" in capsys.readouterr().err
 
 
+def test_cli_index_out_that_cannot_be_a_folder(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    docs = tmp_path / "d.jsonl"
+    docs.write_text(_jsonl(DOCS[:2]), encoding="utf-8")
+    assert main(["index", "build", "--out", str(tmp_path / "afile"), str(docs)]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err  # (was an internal error)
+    assert main(["index", "build", "--out", str(tmp_path / "afile" / "sub"), str(docs)]) == 2
+    assert "cannot create the index folder" in capsys.readouterr().err
+
+
 def test_cli_index_of_only_bad_records_fails(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("nope\n[1, 2]\n", encoding="utf-8")

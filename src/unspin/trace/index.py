@@ -277,13 +277,18 @@ class Index:
     @classmethod
     def build(cls, path, docs: Iterable = (), *, overwrite: bool = False, **params) -> "Index":
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise BadInput(f"{path}: exists and is not a folder")
         if path.exists() and any(path.iterdir()):
             if not overwrite:
                 raise BadInput(f"{path}: exists and is not empty (pass overwrite=True / --force)")
             for p in path.iterdir():
                 if p.name == DB_NAME or p.name.startswith(DB_NAME) or p.name.startswith("seg-"):
                     p.unlink()
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BadInput(f"{path}: cannot create the index folder ({e.strerror or e})") from None
         meta = dict(DEFAULTS, codec=_default_codec())
         meta.update({k: v for k, v in params.items() if v is not None})
         if meta["num_perm"] < meta["bands"] * meta["rows"]:
