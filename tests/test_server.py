@@ -342,6 +342,36 @@ def test_serve_help_and_bad_index(run_cli, tmp_path):
     assert rc == 0 and "--index" in out and "--port" in out
     rc, _, err = run_cli(["serve", "--index", str(tmp_path / "missing")])
     assert rc == 2 and "no such directory" in err
+    (tmp_path / "afile").write_text("x")
+    rc, _, err = run_cli(["serve", "--index", str(tmp_path / "afile")])
+    assert rc == 2 and "not a directory" in err
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--port", "99999"], "a port is 0 to 65535"),  # (uvicorn hung)
+    (["--port", "-5"], "a port is 0 to 65535"),  # (uvicorn's log line, exit 3)
+    (["--port", "http"], "not a port number"),
+    (["--timeout", "-1"], "must be a positive number of seconds"),
+    (["--timeout", "nan"], "must be a positive number of seconds"),
+])
+def test_serve_bad_options_are_usage_errors(run_cli, args, says):
+    rc, _, err = run_cli(["serve", *args])
+    assert rc == 2 and says in err
+
+
+def test_serve_says_when_it_cannot_listen_before_loading_models(run_cli):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        t0 = time.perf_counter()
+        rc, _, err = run_cli(["serve", "--port", str(port)])
+        assert rc == 2 and f"cannot listen on 127.0.0.1:{port}: Address already in use" in err
+        assert "loading models" not in err and time.perf_counter() - t0 < 10
+    rc, _, err = run_cli(["serve", "--host", "no.such.host.invalid"])
+    assert rc == 2 and "unknown host" in err
 
 
 # ------------------------------------------------------------------------------ trace (with an index)

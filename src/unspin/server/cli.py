@@ -13,6 +13,45 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _port(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {s!r}") from None
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"{v}: a port is 0 to 65535")
+    return v
+
+
+def _seconds(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {s!r}") from None
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"{s}: must be a positive number of seconds")
+    return v
+
+
+def _can_listen(host: str, port: int) -> str | None:
+    """Why the service could not listen on host:port (None: it can), found before the models
+    load: uvicorn said it only after, in a log line, and exited with status 3."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        return f"unknown host {host!r} ({e})"
+    family, kind, proto, _name, address = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (as uvicorn binds)
+            sock.bind(address)
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
 def add_serve_command(subparsers) -> argparse.ArgumentParser:
     s = subparsers.add_parser(
         "serve",
@@ -20,13 +59,13 @@ def add_serve_command(subparsers) -> argparse.ArgumentParser:
         description="Serve the web page at / and the JSON API (/v1/check, /v1/detect, /v1/trace, /health, /docs).",
     )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    s.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     s.add_argument("--index", metavar="DIR", default=None, help="trace index directory: enables /v1/trace")
     s.add_argument("--workers", type=_positive_int, default=None,
                    help="engine worker processes (default: number of CPUs; 0 = a thread in the server)")
     s.add_argument("--max-bytes", type=_positive_int, default=256 * 1024,
                    help="request body limit in bytes (default 262144; larger gets 413)")
-    s.add_argument("--timeout", type=float, default=20.0, help="per-request time budget in seconds (default 20)")
+    s.add_argument("--timeout", type=_seconds, default=20.0, help="per-request time budget in seconds (default 20)")
     s.add_argument("--max-pending", type=_positive_int, default=None,
                    help="requests in the engine at once before 503 (default 16 per worker)")
     s.add_argument("--cache-mb", type=_positive_int, default=32, help="result cache size in MB (default 32; 0 = off)")
@@ -45,7 +84,12 @@ def run_serve(args) -> int:
               "pip install 'unspin[server]'", file=sys.stderr)
         return 2
     if args.index and not os.path.isdir(args.index):
-        print(f"unspin: error: --index {args.index}: no such directory", file=sys.stderr)
+        why = "not a directory" if os.path.exists(args.index) else "no such directory"
+        print(f"unspin: error: --index {args.index}: {why}", file=sys.stderr)
+        return 2
+    problem = _can_listen(args.host, args.port)
+    if problem is not None:
+        print(f"unspin: error: cannot listen on {args.host}:{args.port}: {problem}", file=sys.stderr)
         return 2
     workers = (os.cpu_count() or 1) if args.workers is None else args.workers
     settings = Settings(
