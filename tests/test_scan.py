@@ -516,3 +516,15 @@ def test_spark_check_task_takes_the_tier():
 
     fast, default = spark._task("check", None, True), spark._task("check", None)
     assert fast.fast and not default.fast and fast is spark._task("check", None, True)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--workers", "-1"], "must be at least 0"),  # (ran in-process, "with -1 worker(s)")
+    (["--chunk-records", "0"], "must be at least 1"),  # (a chunk a record, silently)
+    (["--chunk-records", "many"], "not a whole number"),
+])
+def test_cli_scan_bad_counts_are_usage_errors(tmp_path, capsys, args, says):
+    (tmp_path / "a.txt").write_text(SENT)
+    assert main(["scan", str(tmp_path / "a.txt"), "--out", str(tmp_path / "o.jsonl"), *args]) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
