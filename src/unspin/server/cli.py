@@ -13,24 +13,21 @@ def _positive_int(s: str) -> int:
     return v
 
 
-def _port(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {s!r}") from None
-    if not 0 <= v <= 65535:
-        raise argparse.ArgumentTypeError(f"{v}: a port is 0 to 65535")
-    return v
+def _checked(parse, ok, what: str, rule: str):
+    """An argparse type: parse(s) (a ValueError: "not <what>") that must satisfy ok (else `rule`)."""
+    def check(s: str):
+        try:
+            v = parse(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {s!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"{s}: {rule}")
+        return v
+    return check
 
 
-def _seconds(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {s!r}") from None
-    if not (v > 0 and v < float("inf")):
-        raise argparse.ArgumentTypeError(f"{s}: must be a positive number of seconds")
-    return v
+_port = _checked(int, lambda v: 0 <= v <= 65535, "a port number", "a port is 0 to 65535")
+_seconds = _checked(float, lambda v: 0 < v < float("inf"), "a number of seconds", "must be a positive number of seconds")
 
 
 def _can_listen(host: str, port: int) -> str | None:
