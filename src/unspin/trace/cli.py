@@ -252,7 +252,8 @@ class _Skipped:
     def __call__(self, where: str, why: str) -> None:
         self.count += 1
         if self.count <= self.SHOWN:
-            print(f"\runspin: skipped {where}: {why}", file=sys.stderr, flush=True)
+            back = "\r" if sys.stderr.isatty() else ""  # (over the progress count on a terminal)
+            print(f"{back}unspin: skipped {where}: {why}", file=sys.stderr, flush=True)
 
     def duplicate(self, doc_id: str, why: str) -> None:
         self.duplicates += 1
