@@ -41,9 +41,9 @@ def _table_size(n: int) -> int:
 
 
 @njit(cache=True)
-def _fill_tables(bi_start, bi_word, tri_start, tri_word, tri_keys, tri_row, bi_keys, bi_row):
-    """Insert every bigram and trigram key; tri_row / bi_row get each slot's row in the trie's
-    arrays (the values are copied in by `build_ngram_hashes`)."""
+def _fill_tables(bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_word, tri_prob, tri_keys, tri_val, bi_keys, bi_val):
+    """Insert every bigram and trigram with its values (tri_val / bi_val: the float views of
+    tri_keys / bi_keys, written through as the keys are)."""
     tmask = tri_keys.shape[0] - 1
     bmask = bi_keys.shape[0] - 1
     for w in range(bi_start.shape[0] - 1):
@@ -54,14 +54,15 @@ def _fill_tables(bi_start, bi_word, tri_start, tri_word, tri_keys, tri_row, bi_k
             while bi_keys[s, 0] != 0:
                 s = (s + 1) & bmask
             bi_keys[s, 0] = key + 1
-            bi_row[s] = j
+            bi_val[s, 2] = bi_prob[j]
+            bi_val[s, 3] = bi_bo[j]
             for k in range(tri_start[j], tri_start[j + 1]):
                 key3 = (np.int64(w) << (2 * WORD_BITS)) | (h1 << WORD_BITS) | np.int64(tri_word[k])
                 s = _mix(key3) & tmask
                 while tri_keys[s, 0] != 0:
                     s = (s + 1) & tmask
                 tri_keys[s, 0] = key3 + 1
-                tri_row[s] = k
+                tri_val[s, 1] = np.float64(tri_prob[k])
 
 
 def build_ngram_hashes(bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_word, tri_prob) -> tuple[np.ndarray, np.ndarray]:
@@ -70,16 +71,9 @@ def build_ngram_hashes(bi_start, bi_word, bi_prob, bi_bo, tri_start, tri_word, t
     n2 = int(bi_start[-1]) if len(bi_start) else 0
     tri_keys = np.zeros((_table_size(n3), 2), np.int64)
     bi_keys = np.zeros((_table_size(n2), 2), np.int64)
-    tri_row = np.full(tri_keys.shape[0], -1, np.int64)
-    bi_row = np.full(bi_keys.shape[0], -1, np.int64)
-    _fill_tables(np.asarray(bi_start), np.asarray(bi_word), np.asarray(tri_start), np.asarray(tri_word),
-                 tri_keys, tri_row, bi_keys, bi_row)
-    used = tri_row >= 0
-    tri_keys.view(np.float64)[used, 1] = np.asarray(tri_prob, dtype=np.float64)[tri_row[used]]
-    used = bi_row >= 0
-    bi_val = bi_keys.view(np.float32)  # (slots, 4): key (2 x 32 bits), ln P, back-off
-    bi_val[used, 2] = np.asarray(bi_prob, dtype=np.float32)[bi_row[used]]
-    bi_val[used, 3] = np.asarray(bi_bo, dtype=np.float32)[bi_row[used]]
+    _fill_tables(np.asarray(bi_start), np.asarray(bi_word), np.asarray(bi_prob, np.float32), np.asarray(bi_bo, np.float32),
+                 np.asarray(tri_start), np.asarray(tri_word), np.asarray(tri_prob), tri_keys, tri_keys.view(np.float64),
+                 bi_keys, bi_keys.view(np.float32))
     return tri_keys, bi_keys
 
 
