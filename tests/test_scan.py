@@ -153,7 +153,10 @@ def test_gzip_cut_short_keeps_every_record_before_the_cut(tmp_path):
     whole = gzip.compress(lines)
     (tmp_path / "d.jsonl.gz").write_bytes(whole[: len(whole) // 2])
     (tmp_path / "t.txt.gz").write_bytes(gzip.compress(lines)[:2000])
-    names = ["w.warc.gz", "d.jsonl.gz", "t.txt.gz"]
+    import lzma
+
+    (tmp_path / "d.jsonl.xz").write_bytes(lzma.compress(lines)[: len(lzma.compress(lines)) // 2])
+    names = ["w.warc.gz", "d.jsonl.gz", "t.txt.gz", "d.jsonl.xz"]
     try:
         import zstandard
     except ImportError:  # pragma: no cover - an optional dependency
@@ -516,6 +519,23 @@ def test_spark_check_task_takes_the_tier():
 
     fast, default = spark._task("check", None, True), spark._task("check", None)
     assert fast.fast and not default.fast and fast is spark._task("check", None, True)
+
+
+def test_bzip2_and_xz_inputs_are_read(tmp_path):
+    """Dumps come as .bz2 (Wikipedia) or .xz: read like .gz, by magic bytes, the format from the
+    name under the compression's extension (they were one 'binary data' error row each)."""
+    import bz2
+    import lzma
+
+    lines = "".join(json.dumps({"id": f"r{i}", "text": f"{SENT} {i}"}) + "\n" for i in range(30)).encode()
+    (tmp_path / "a.jsonl.bz2").write_bytes(bz2.compress(lines))
+    (tmp_path / "b.jsonl.xz").write_bytes(lzma.compress(lines))
+    (tmp_path / "c.warc.xz").write_bytes(lzma.compress(_http_record("http://ex.com/page0001", "", HTML)))
+    out = tmp_path / "o.jsonl"
+    scan([str(tmp_path)], str(out), task="stats", workers=1, progress=False)
+    rows = rows_of(out)
+    assert len(rows) == 61 and all(r["error"] is None for r in rows)
+    assert sum(r["file"].endswith(".bz2") for r in rows) == 30 and any(r["url"] for r in rows)
 
 
 @pytest.mark.parametrize("args, says", [

@@ -61,7 +61,7 @@ def add_scan_command(sub) -> None:
             "files plus _SUCCESS.  Killed at any moment, a re-run with --resume completes it with every "
             "record exactly once."),
     )
-    s.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs (.gz/.zst read transparently)")
+    s.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs (.gz/.zst/.bz2/.xz read transparently)")
     s.add_argument("--out", "-o", required=True, metavar="OUT", help="OUT.jsonl, OUT.jsonl.gz, OUT.parquet or DIR/")
     s.add_argument("--task", default="detect",
                    help="detect (default), check, trace (needs --index), stats (no model), or MODULE:FUNCTION")

@@ -11,7 +11,8 @@ group) yields one last record whose `parse()` raises the reason: it becomes an e
 the scan goes on with the next file.  The records wholly before a compressed file's cut are
 read first (open_stream), and the one the cut splits is an error row of its own.
 
-Formats (`--format auto` picks by extension after .gz/.zst; compression is found by magic bytes):
+Formats (`--format auto` picks by extension after .gz/.zst/.bz2/.xz; compression is found by
+magic bytes):
   txt      .txt and anything else; documents per file (default), per blank-line block, or per line
   jsonl    .jsonl .ndjson .json: one object per line, `--text-field` (text), `--id-field` (id);
            blank lines are skipped (they are not records)
@@ -45,6 +46,9 @@ _EXT = {
 }
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_BZIP2_MAGIC = b"BZh"
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_COMPRESSED_EXTS = (".gz", ".zst", ".zstd", ".bz2", ".xz")
 
 
 class RecordError(Exception):
@@ -114,13 +118,17 @@ def expand_inputs(inputs: list[str]) -> list[str]:
 def compression_of(path: str) -> str:
     try:
         with open(path, "rb") as f:
-            head = f.read(4)
+            head = f.read(6)
     except OSError as e:
         raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
     if head.startswith(_GZIP_MAGIC):
         return "gzip"
     if head.startswith(_ZSTD_MAGIC):
         return "zstd"
+    if head.startswith(_BZIP2_MAGIC) and head[3:4] in (b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"):
+        return "bzip2"  # ("BZh" and the block size digit)
+    if head.startswith(_XZ_MAGIC):
+        return "xz"
     return ""
 
 
@@ -128,11 +136,11 @@ def format_of(path: str, requested: str = "auto") -> str:
     if requested != "auto":
         return requested
     name = path.lower()
-    for ext in (".gz", ".zst", ".zstd"):
+    for ext in _COMPRESSED_EXTS:
         if name.endswith(ext):
             name = name[: -len(ext)]
     base, ext = os.path.splitext(name)
-    if ext in (".gz", ".zst"):
+    if ext in _COMPRESSED_EXTS:
         base, ext = os.path.splitext(base)
     if ext == ".wet" or base.endswith(".warc") or base.endswith(".wet"):
         return "warc"
@@ -140,14 +148,14 @@ def format_of(path: str, requested: str = "auto") -> str:
 
 
 class _UpToTheCut(io.RawIOBase):
-    """A gzip stream read up to where the file ends early: every byte decoded before the cut is
+    """A gzip (or bzip2, xz) stream read up to where the file ends early: every byte decoded before the cut is
     handed out, the cut then reads as the end of the stream and `error` holds its EOFError, for
     the caller to report (stream_error).  Read straight, a buffered read that met the cut lost
     all it had read in the same call: up to a block of fastwarc's or of a line reader, records
     that were whole in the file (a gzipped WARC of 40 short records cut in the middle gave no
     record at all, only the error)."""
 
-    def __init__(self, inner: gzip.GzipFile):
+    def __init__(self, inner):  # (gzip.GzipFile, bz2.BZ2File, lzma.LZMAFile: read1 and EOFError alike)
         self._inner = inner
         self.error: EOFError | None = None
 
@@ -252,11 +260,19 @@ def stream_error(stream) -> EOFError | None:
 
 
 def open_stream(path: str, compression: str):
-    """A binary stream of the decompressed bytes.  A gzip or zstd file cut short reads as far
-    as it goes; stream_error() then says so."""
+    """A binary stream of the decompressed bytes.  A gzip, zstd, bzip2 or xz file cut short
+    reads as far as it goes; stream_error() then says so."""
     f = open(path, "rb")
     if compression == "gzip":
         return io.BufferedReader(_UpToTheCut(gzip.GzipFile(fileobj=f, mode="rb")), 1 << 16)
+    if compression == "bzip2":  # (Wikipedia and other dumps)
+        import bz2
+
+        return io.BufferedReader(_UpToTheCut(bz2.BZ2File(f, "rb")), 1 << 16)
+    if compression == "xz":
+        import lzma
+
+        return io.BufferedReader(_UpToTheCut(lzma.LZMAFile(f, "rb")), 1 << 16)
     if compression == "zstd":
         return io.BufferedReader(_ZstdUpToTheCut(f), 1 << 20)
     return f
