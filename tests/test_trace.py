@@ -407,6 +407,21 @@ def test_cli_index_out_that_cannot_be_a_folder(tmp_path, capsys):
     assert "cannot create the index folder" in capsys.readouterr().err
 
 
+def test_cli_index_reads_bz2_and_xz_jsonl(tmp_path, capsys):
+    import bz2
+    import lzma
+
+    (tmp_path / "a.jsonl.bz2").write_bytes(bz2.compress(_jsonl(DOCS[:3]).encode()))
+    (tmp_path / "b.jsonl.xz").write_bytes(lzma.compress(_jsonl(DOCS[3:6]).encode()))
+    cut = lzma.compress(_jsonl(DOCS[6:]).encode())
+    (tmp_path / "c.jsonl.xz").write_bytes(cut[: len(cut) // 2])
+    assert main(["index", "build", "--out", str(tmp_path / "i"), *(str(tmp_path / n) for n in
+                                                                    ("a.jsonl.bz2", "b.jsonl.xz", "c.jsonl.xz"))]) == 0
+    cap = capsys.readouterr()
+    summary = json.loads(cap.out)
+    assert summary["added"] >= 6 and summary["skipped"] == 1 and "c.jsonl.xz: unreadable" in cap.err
+
+
 def test_cli_index_of_only_bad_records_fails(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("nope\n[1, 2]\n", encoding="utf-8")

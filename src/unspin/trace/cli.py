@@ -13,8 +13,10 @@ removes what it wrote.
 """
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
+import lzma
 import os
 import sys
 import zlib
@@ -49,7 +51,7 @@ _JSONL_GROUP = 512  # lines parsed by one json.loads call (a bad group is re-rea
 
 
 def _jsonl_docs(path: Path, on_bad: OnBad | None = None) -> Iterator[tuple[str, str]]:
-    opener = gzip.open if path.suffix == ".gz" else open
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix, open)
     try:
         fh = opener(path, "rb")
     except OSError as e:
@@ -67,7 +69,7 @@ def _jsonl_docs(path: Path, on_bad: OnBad | None = None) -> Iterator[tuple[str, 
                 if len(group) >= _JSONL_GROUP:
                     yield from _jsonl_group(path, group, on_bad)
                     group = []
-        except (OSError, EOFError, zlib.error) as e:
+        except (OSError, EOFError, zlib.error, lzma.LZMAError) as e:
             # a gzip file cut short or not gzip at all (or a read error): the lines read so far
             # are kept; what follows cannot be read
             why = f"unreadable after line {n} ({e})" if n else f"unreadable ({e})"
@@ -149,9 +151,10 @@ def _parquet_docs(path: Path, on_bad: OnBad | None = None) -> Iterator[tuple[str
 
 
 def read_documents(inputs: list[str], on_bad: OnBad | None = None) -> Iterator[tuple[str, str]]:
-    """(id, text) from JSONL(.gz) files, Parquet files, .txt files and folders of .txt files
-    (id = path relative to the folder).  A bad record (a line that is not a JSON object with a
-    string "text", a .txt file that is not UTF-8 text, a file that cannot be read to its end)
+    """(id, text) from JSONL files (.gz, .bz2, .xz too), Parquet files, .txt files and folders of
+    .txt files (id = path relative to the folder).  A bad record (a line that is not a JSON
+    object with a string "text", a Parquet row without a string text or a damaged row group, a
+    .txt file that is not UTF-8 text, a file that cannot be read to its end)
     raises BadInput, or with on_bad is reported to it and skipped.  An input that does not
     exist or has an unknown type raises either way."""
     for inp in inputs:
@@ -173,14 +176,14 @@ def read_documents(inputs: list[str], on_bad: OnBad | None = None) -> Iterator[t
                 if on_bad is None or "needs pyarrow" in str(e):
                     raise
                 on_bad(str(p), str(e).split(": ", 1)[-1])
-        elif p.suffix == ".jsonl" or p.name.endswith(".jsonl.gz") or p.suffix == ".json":
+        elif p.suffix in (".jsonl", ".json") or p.name.endswith((".jsonl.gz", ".jsonl.bz2", ".jsonl.xz")):
             yield from _jsonl_docs(p, on_bad)
         elif p.suffix == ".txt":
             doc = _text_file(p, p.name, on_bad)
             if doc is not None:
                 yield doc
         else:
-            raise BadInput(f"{inp}: unknown input type (expected .jsonl, .jsonl.gz, .parquet, .txt or a folder)")
+            raise BadInput(f"{inp}: unknown input type (expected .jsonl, .jsonl.gz/.bz2/.xz, .parquet, .txt or a folder)")
 
 
 def _text_file(path: Path, doc_id: str, on_bad: OnBad | None) -> tuple[str, str] | None:
@@ -204,7 +207,7 @@ def add_trace_commands(sub) -> None:
     b = isub.add_parser("build", help="create an index from documents")
     b.add_argument("--out", required=True, metavar="DIR", help="index directory (created)")
     b.add_argument("--force", action="store_true", help="replace an existing index in DIR")
-    b.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL (id, text), .parquet, .txt or a folder of .txt")
+    b.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL (id, text; .gz/.bz2/.xz too), .parquet, .txt or a folder of .txt")
     a = isub.add_parser("add", help="add documents to an index (no rebuild)")
     a.add_argument("--index", required=True, metavar="DIR")
     a.add_argument("inputs", nargs="+", metavar="INPUT")
