@@ -366,3 +366,34 @@ def test_short_input_runs_plain_python_kernels_with_the_same_result(tmp_path):
     assert runs["auto"][0] == runs["1"][0] == runs["0"][0]
     assert_report_schema(runs["auto"][0], text)
     assert runs["auto"][0]["swaps"]  # the comparison covered real swaps
+
+
+PAGE = ("<!DOCTYPE html><html><head><title>Harbour news</title><script>var x = 1;</script></head><body>"
+        "<nav>Home | About</nav><article><p>The visit astatine noon was connected Monday, and the leader said "
+        "the fresh strategy would ameliorate the metropolis.</p><p>Officials additionally said that the "
+        "programme would price more than anticipated.</p></article></body></html>")
+
+
+def test_check_html_page_reads_its_main_text(run_cli, tmp_path):
+    """--html: the page's main text is checked (resiliparse), the JSON carries it so the offsets
+    resolve; without --html the markup is read as text, with a note on stderr (tags were taken
+    for words: "<title>" -> "mr")."""
+    pytest.importorskip("resiliparse")
+    page = tmp_path / "p.html"
+    page.write_text(PAGE, encoding="utf-8")
+    rc, out, err = run_cli(["check", "--fast", "--html", "--json", str(page)])
+    assert rc == 0 and err == ""
+    d = json.loads(out)
+    assert "astatine" in d["text"] and "<" not in d["text"] and "var x" not in d["text"]
+    assert {s["spun"] for s in d["swaps"]} >= {"astatine", "connected"}
+    assert all(d["text"][s["start"]:s["end"]] == s["spun"] for s in d["swaps"])
+    rc, out, err = run_cli(["check", "--fast", "--json", str(page)])
+    assert rc == 0 and "looks like HTML" in err and "text" not in json.loads(out)
+    rc, out, err = run_cli(["detect", "--html", "--json", str(page)])
+    assert rc == 0 and json.loads(out)["spun_probability"] > 0.5
+    rc, _, err = run_cli(["check", "--html", "--jsonl", str(page)])
+    assert rc == 2 and "unspin scan" in err
+    rc, _, err = run_cli(["check", "--html", "-"], stdin=b"  \n")
+    assert rc == 2 and "empty HTML document" in err
+    rc, _, err = run_cli(["check", "--fast", "-"], stdin=b"A plain text that mentions <p> once.\n")
+    assert rc == 0 and "looks like HTML" not in err

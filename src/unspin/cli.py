@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from typing import BinaryIO, Iterable, Iterator, TextIO
 
@@ -60,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="at most about this long rescoring each text with the neural tier (default: no limit); "
                         "the swaps it does not reach keep the fast prior's decision")
     c.add_argument("--no-color", action="store_true", help="never colour the report (also: NO_COLOR=1)")
+    c.add_argument("--html", action="store_true",
+                   help="the input is an HTML page: check its main text (resiliparse, as unspin scan reads "
+                        "pages); offsets are then into that text, which --json adds as \"text\"")
     d = sub.add_parser(
         "detect",
         help="a calibrated probability that the text is spun, its verdict and evidence",
@@ -71,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     dfmt.add_argument("--json", action="store_true", help="print one JSON object")
     dfmt.add_argument("--jsonl", action="store_true",
                       help='input has one JSON object per line with "text" (and optional "id"); print one result per line')
+    d.add_argument("--html", action="store_true", help="the input is an HTML page: score its main text")
     add_serve_command(sub)
     add_trace_commands(sub)
     add_scan_command(sub)
@@ -250,11 +255,37 @@ def _jsonl(args, out: TextIO, run=None) -> int:
     return 0
 
 
+_LOOKS_LIKE_HTML = re.compile(r"\A\s*(?:<!doctype\s+html|<html[\s>])|</(?:p|div|body|span|td|li)>", re.IGNORECASE)
+
+
+def _input_text(args) -> str:
+    """The text to check: the file (or stdin) as UTF-8 text, or with --html the main text of the
+    page in it.  Without --html, a page is checked as it stands, markup and all: a note on
+    stderr says so (its tags would be read as words: "<title>" -> "mr")."""
+    if args.html:
+        if args.jsonl:
+            raise BadInput("--html reads one page (FILE or stdin); for many pages: unspin scan --format html|warc")
+        from unspin.inputs import read_bytes
+        from unspin.scan.readers import RecordError, html_to_text
+
+        data, name = read_bytes(args.file)
+        try:
+            return html_to_text(data, name)
+        except RecordError as e:
+            raise BadInput(f"{name}: {e}") from None
+    text = read_text(args.file)
+    if len(_LOOKS_LIKE_HTML.findall(text[:200_000])) >= 3 or _LOOKS_LIKE_HTML.match(text):
+        name = "<stdin>" if args.file == "-" else args.file
+        print(f"{PROG}: note: {name} looks like HTML; its markup is read as text (--html checks the page's text)",
+              file=sys.stderr)
+    return text
+
+
 def _detect(args) -> int:
     out = _utf8_stdout()
-    if args.jsonl:
+    if args.jsonl and not args.html:
         return _jsonl(args, out, run=unspin.detect)
-    text = read_text(args.file)
+    text = _input_text(args)
     _short_input(text)
     det = unspin.detect(text)
     if args.json:
@@ -285,14 +316,14 @@ def _short_input(text: str) -> None:
 
 def _check(args) -> int:
     out = _utf8_stdout()
-    if args.jsonl:
+    if args.jsonl and not args.html:
         return _jsonl(args, out)
 
-    text = read_text(args.file)
+    text = _input_text(args)
     _short_input(text)
     report = unspin.check(text, fast=args.fast, **_budget(args))
     if args.json:
-        out.write(_dumps(report.to_dict()) + "\n")
+        out.write(_dumps({**report.to_dict(), "text": text} if args.html else report.to_dict()) + "\n")
     else:
         out.write(format_report(report, text, colour=_use_colour(args, out)))
     out.flush()
