@@ -422,6 +422,34 @@ def test_cli_index_reads_bz2_and_xz_jsonl(tmp_path, capsys):
     assert summary["added"] >= 6 and summary["skipped"] == 1 and "c.jsonl.xz: unreadable" in cap.err
 
 
+def test_cli_index_of_html_pages_finds_their_spun_copies(tmp_path, capsys):
+    """A publisher's archive is pages: a folder of .html files is indexed by their main text
+    (navigation and scripts left out), and a spun copy of an article finds its page."""
+    pytest.importorskip("resiliparse")
+    import html as html_mod
+
+    q = SPUN[0]
+    src = next(d for d in DOCS if d["id"] == q["source"])
+    site = tmp_path / "site"
+    (site / "2024").mkdir(parents=True)
+    paras = "".join(f"<p>{html_mod.escape(t)}</p>" for t in src["text"].split("\n") if t.strip())
+    (site / "2024" / "article.html").write_text(
+        f"<!doctype html><html><head><title>News</title><script>track();</script></head><body>"
+        f"<nav><a href='/'>Home</a> | <a href='/about'>About</a></nav><article>{paras}</article>"
+        f"<footer>Copyright the publisher</footer></body></html>", encoding="utf-8")
+    other = next(d for d in DOCS if d["id"] != q["source"])
+    (site / "other.htm").write_text(f"<html><body><p>{html_mod.escape(other['text'])}</p></body></html>", encoding="utf-8")
+    (site / "blank.html").write_text("<html><body></body></html>", encoding="utf-8")
+    idx = tmp_path / "idx"
+    assert main(["index", "build", "--out", str(idx), str(site)]) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["added"] == 2 and "blank.html" in cap.err
+    qf = tmp_path / "q.txt"
+    qf.write_text(q["text"], encoding="utf-8")
+    assert main(["trace", "--index", str(idx), str(qf), "--json", "--top", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["matches"][0]["source_id"] == "2024/article.html"
+
+
 def test_cli_index_of_only_bad_records_fails(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("nope\n[1, 2]\n", encoding="utf-8")

@@ -151,8 +151,8 @@ def _parquet_docs(path: Path, on_bad: OnBad | None = None) -> Iterator[tuple[str
 
 
 def read_documents(inputs: list[str], on_bad: OnBad | None = None) -> Iterator[tuple[str, str]]:
-    """(id, text) from JSONL files (.gz, .bz2, .xz too), Parquet files, .txt files and folders of
-    .txt files (id = path relative to the folder).  A bad record (a line that is not a JSON
+    """(id, text) from JSONL files (.gz, .bz2, .xz too), Parquet files, .txt and .html files and
+    folders of them (id = path relative to the folder; a page's text is its main text).  A bad record (a line that is not a JSON
     object with a string "text", a Parquet row without a string text or a damaged row group, a
     .txt file that is not UTF-8 text, a file that cannot be read to its end)
     raises BadInput, or with on_bad is reported to it and skipped.  An input that does not
@@ -162,9 +162,9 @@ def read_documents(inputs: list[str], on_bad: OnBad | None = None) -> Iterator[t
         if not p.exists():
             raise BadInput(f"{inp}: no such file or directory")
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*.txt") if f.is_file())
+            files = sorted(f for f in p.rglob("*") if f.suffix.lower() in _PAGE_SUFFIXES and f.is_file())
             if not files:
-                raise BadInput(f"{inp}: no .txt files in this folder")
+                raise BadInput(f"{inp}: no .txt or .html files in this folder")
             for f in files:
                 doc = _text_file(f, f.relative_to(p).as_posix(), on_bad)
                 if doc is not None:
@@ -178,16 +178,30 @@ def read_documents(inputs: list[str], on_bad: OnBad | None = None) -> Iterator[t
                 on_bad(str(p), str(e).split(": ", 1)[-1])
         elif p.suffix in (".jsonl", ".json") or p.name.endswith((".jsonl.gz", ".jsonl.bz2", ".jsonl.xz")):
             yield from _jsonl_docs(p, on_bad)
-        elif p.suffix == ".txt":
+        elif p.suffix.lower() in _PAGE_SUFFIXES:
             doc = _text_file(p, p.name, on_bad)
             if doc is not None:
                 yield doc
         else:
-            raise BadInput(f"{inp}: unknown input type (expected .jsonl, .jsonl.gz/.bz2/.xz, .parquet, .txt or a folder)")
+            raise BadInput(f"{inp}: unknown input type (expected .jsonl, .jsonl.gz/.bz2/.xz, .parquet, .txt, "
+                           ".html or a folder)")
+
+
+_PAGE_SUFFIXES = (".txt", ".html", ".htm")  # one document a file (.html: its main text)
 
 
 def _text_file(path: Path, doc_id: str, on_bad: OnBad | None) -> tuple[str, str] | None:
+    """A .txt file's text, or an .html page's main text (resiliparse, as `unspin scan` and
+    `unspin check --html` read pages: a publisher's archive is pages)."""
     try:
+        if path.suffix.lower() in (".html", ".htm"):
+            from unspin.inputs import read_bytes
+            from unspin.scan.readers import RecordError, html_to_text
+
+            try:
+                return doc_id, html_to_text(read_bytes(path)[0], str(path))
+            except RecordError as e:
+                raise BadInput(f"{path}: {e}") from None
         return doc_id, read_text(str(path))
     except BadInput as e:
         if on_bad is None:
@@ -207,7 +221,7 @@ def add_trace_commands(sub) -> None:
     b = isub.add_parser("build", help="create an index from documents")
     b.add_argument("--out", required=True, metavar="DIR", help="index directory (created)")
     b.add_argument("--force", action="store_true", help="replace an existing index in DIR")
-    b.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL (id, text; .gz/.bz2/.xz too), .parquet, .txt or a folder of .txt")
+    b.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL (id, text; .gz/.bz2/.xz too), .parquet, .txt, .html or a folder of them")
     a = isub.add_parser("add", help="add documents to an index (no rebuild)")
     a.add_argument("--index", required=True, metavar="DIR")
     a.add_argument("inputs", nargs="+", metavar="INPUT")
