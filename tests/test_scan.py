@@ -536,6 +536,17 @@ def test_bzip2_and_xz_inputs_are_read(tmp_path):
     rows = rows_of(out)
     assert len(rows) == 61 and all(r["error"] is None for r in rows)
     assert sum(r["file"].endswith(".bz2") for r in rows) == 30 and any(r["url"] for r in rows)
+    # corrupt data inside an .xz: lzma's own error (not an OSError) stopped the scan
+    many = "".join(json.dumps({"id": f"m{i}", "text": f"{SENT} {i}"}) + "\n" for i in range(5000)).encode()
+    bad = bytearray(lzma.compress(many))
+    bad[len(bad) // 2: len(bad) // 2 + 50] = b"\0" * 50
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "c.jsonl.xz").write_bytes(bytes(bad))
+    out = tmp_path / "o2.jsonl"
+    scan([str(tmp_path / "bad")], str(out), task="stats", workers=1, progress=False)
+    rows = rows_of(out)
+    assert rows[-1]["error"].startswith("read failed") and "corrupt compressed data" in rows[-1]["error"]
+    assert sum(r["error"] is None for r in rows) > 1000
 
 
 @pytest.mark.parametrize("args, says", [

@@ -148,21 +148,22 @@ def format_of(path: str, requested: str = "auto") -> str:
 
 
 class _UpToTheCut(io.RawIOBase):
-    """A gzip (or bzip2, xz) stream read up to where the file ends early: every byte decoded before the cut is
-    handed out, the cut then reads as the end of the stream and `error` holds its EOFError, for
-    the caller to report (stream_error).  Read straight, a buffered read that met the cut lost
-    all it had read in the same call: up to a block of fastwarc's or of a line reader, records
-    that were whole in the file (a gzipped WARC of 40 short records cut in the middle gave no
-    record at all, only the error)."""
+    """A compressed stream read up to where the file ends early: every byte decoded before the
+    cut is handed out, the cut then reads as the end of the stream and `error` holds its
+    EOFError, for the caller to report (stream_error).  Read straight, a buffered read that met
+    the cut lost all it had read in the same call: up to a block of fastwarc's or of a line
+    reader, records that were whole in the file (a gzipped WARC of 40 short records cut in the
+    middle gave no record at all, only the error).  A codec's own error for corrupt data
+    (zlib.error, lzma.LZMAError) is raised as OSError, which every reader reports."""
 
-    def __init__(self, inner):  # (gzip.GzipFile, bz2.BZ2File, lzma.LZMAFile: read1 and EOFError alike)
+    def __init__(self, inner):  # (GzipFile, BZ2File, LZMAFile, _ZstdFrames: read1, seek, tell)
         self._inner = inner
         self.error: EOFError | None = None
 
     def readable(self) -> bool:
         return True
 
-    def seekable(self) -> bool:  # (fastwarc asks where it is; GzipFile emulates seeking)
+    def seekable(self) -> bool:  # (fastwarc asks where it is; the inner streams emulate seeking)
         return True
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
@@ -179,6 +180,10 @@ class _UpToTheCut(io.RawIOBase):
         except EOFError as e:
             self.error = e
             return 0
+        except OSError:
+            raise
+        except Exception as e:  # (zlib.error, lzma.LZMAError, zstandard.ZstdError: corrupt data)
+            raise OSError(f"corrupt compressed data ({type(e).__name__}: {e})") from None
         buf[:len(data)] = data
         return len(data)
 
@@ -187,10 +192,11 @@ class _UpToTheCut(io.RawIOBase):
         super().close()
 
 
-class _ZstdUpToTheCut(io.RawIOBase):
-    """A zstd stream (frame after frame) read up to where the file ends early, as _UpToTheCut
-    does for gzip.  zstandard's stream reader took a file that ends inside a frame for a
-    complete one: a .jsonl.zst cut in the middle gave no record and no error."""
+class _ZstdFrames:
+    """A zstd file decoded frame after frame, with the read1 / tell / forward seek that
+    _UpToTheCut reads through; a file that ends inside a frame raises EOFError, as gzip does
+    (zstandard's stream reader took it for a complete file: a .jsonl.zst cut in the middle
+    gave no record and no error)."""
 
     def __init__(self, fh):
         import zstandard
@@ -201,13 +207,29 @@ class _ZstdUpToTheCut(io.RawIOBase):
         self._in_frame = False  # bytes of the current frame were fed and it has not ended
         self._pending = memoryview(b"")
         self._pos = 0
-        self.error: EOFError | None = None
 
-    def readable(self) -> bool:
-        return True
+    def read1(self, size: int) -> bytes:
+        while not len(self._pending):
+            chunk = self._fh.read(1 << 17)
+            if not chunk:
+                if self._in_frame:
+                    raise EOFError("zstd stream ended inside a frame")
+                return b""
+            self._pending = memoryview(self._decode(chunk))
+        data = bytes(self._pending[:size])
+        self._pending = self._pending[len(data):]
+        self._pos += len(data)
+        return data
 
-    def seekable(self) -> bool:  # (forward only: where it is, as fastwarc asks)
-        return True
+    def _decode(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            if self._d.eof:  # (a frame ended: the next one starts in its unused data)
+                self._d = self._zstd.ZstdDecompressor().decompressobj()
+            out.append(self._d.decompress(data))
+            self._in_frame = not self._d.eof
+            data = self._d.unused_data if self._d.eof else b""
+        return b"".join(out)
 
     def tell(self) -> int:
         return self._pos
@@ -216,46 +238,16 @@ class _ZstdUpToTheCut(io.RawIOBase):
         target = offset if whence == io.SEEK_SET else self._pos + offset if whence == io.SEEK_CUR else -1
         if target < self._pos:
             raise io.UnsupportedOperation("a zstd stream seeks forward only")
-        while self._pos < target and self.read(min(target - self._pos, 1 << 20)):
+        while self._pos < target and self.read1(min(target - self._pos, 1 << 20)):
             pass
         return self._pos
 
-    def readinto(self, buf) -> int:
-        while not len(self._pending):
-            if self.error is not None:
-                return 0
-            chunk = self._fh.read(1 << 17)
-            if not chunk:
-                if self._in_frame:
-                    self.error = EOFError("zstd stream ended inside a frame")
-                return 0
-            self._pending = memoryview(self._decode(chunk))
-        n = min(len(buf), len(self._pending))
-        buf[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        self._pos += n
-        return n
-
-    def _decode(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            if self._d.eof:  # (a frame ended: the next one starts in its unused data)
-                self._d = self._zstd.ZstdDecompressor().decompressobj()
-            try:
-                out.append(self._d.decompress(data))
-            except self._zstd.ZstdError as e:
-                raise OSError(f"corrupt zstd data ({e})") from None
-            self._in_frame = not self._d.eof
-            data = self._d.unused_data if self._d.eof else b""
-        return b"".join(out)
-
     def close(self) -> None:
         self._fh.close()
-        super().close()
 
 
 def stream_error(stream) -> EOFError | None:
-    """The cut an open_stream stream met (a gzip file that ends early), if any."""
+    """The cut an open_stream stream met (a compressed file that ends early), if any."""
     return getattr(getattr(stream, "raw", None), "error", None)
 
 
@@ -274,7 +266,7 @@ def open_stream(path: str, compression: str):
 
         return io.BufferedReader(_UpToTheCut(lzma.LZMAFile(f, "rb")), 1 << 16)
     if compression == "zstd":
-        return io.BufferedReader(_ZstdUpToTheCut(f), 1 << 20)
+        return io.BufferedReader(_UpToTheCut(_ZstdFrames(f)), 1 << 20)
     return f
 
 
@@ -458,6 +450,18 @@ def html_to_text(data: bytes, where: str = "") -> str:
     if not text.strip():
         raise RecordError("no main text found in the HTML")
     return text
+
+
+def page_text(path_or_dash: str | os.PathLike) -> str:
+    """The main text of the HTML page in a file (or stdin for "-"), or BadInput saying why not
+    (for `unspin check --html` and `unspin index build`, which read one page a file)."""
+    from unspin.inputs import read_bytes
+
+    data, name = read_bytes(path_or_dash)
+    try:
+        return html_to_text(data, name)
+    except RecordError as e:
+        raise BadInput(f"{name}: {e}") from None
 
 
 def _html_file_raw(path: str, compression: str) -> Raw:
