@@ -265,14 +265,9 @@ def _input_text(args) -> str:
     if args.html:
         if args.jsonl:
             raise BadInput("--html reads one page (FILE or stdin); for many pages: unspin scan --format html|warc")
-        from unspin.inputs import read_bytes
-        from unspin.scan.readers import RecordError, html_to_text
+        from unspin.scan.readers import page_text
 
-        data, name = read_bytes(args.file)
-        try:
-            return html_to_text(data, name)
-        except RecordError as e:
-            raise BadInput(f"{name}: {e}") from None
+        return page_text(args.file)
     text = read_text(args.file)
     if len(_LOOKS_LIKE_HTML.findall(text[:200_000])) >= 3 or _LOOKS_LIKE_HTML.match(text):
         name = "<stdin>" if args.file == "-" else args.file

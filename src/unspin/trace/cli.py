@@ -13,13 +13,9 @@ removes what it wrote.
 """
 from __future__ import annotations
 
-import bz2
-import gzip
 import json
-import lzma
 import os
 import sys
-import zlib
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -50,10 +46,14 @@ def _jsonl_doc(path: Path, n: int, obj) -> tuple[str, str]:
 _JSONL_GROUP = 512  # lines parsed by one json.loads call (a bad group is re-read line by line)
 
 
+_CODECS = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}  # (by name: a .jsonl.gz that is not gzip is an error)
+
+
 def _jsonl_docs(path: Path, on_bad: OnBad | None = None) -> Iterator[tuple[str, str]]:
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix, open)
+    from unspin.scan.readers import open_stream, stream_error
+
     try:
-        fh = opener(path, "rb")
+        fh = open_stream(str(path), _CODECS.get(path.suffix, ""))
     except OSError as e:
         raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
     n = 0
@@ -69,16 +69,18 @@ def _jsonl_docs(path: Path, on_bad: OnBad | None = None) -> Iterator[tuple[str, 
                 if len(group) >= _JSONL_GROUP:
                     yield from _jsonl_group(path, group, on_bad)
                     group = []
-        except (OSError, EOFError, zlib.error, lzma.LZMAError) as e:
-            # a gzip file cut short or not gzip at all (or a read error): the lines read so far
-            # are kept; what follows cannot be read
-            why = f"unreadable after line {n} ({e})" if n else f"unreadable ({e})"
-            if on_bad is None:
-                raise BadInput(f"{path}: {why}") from None
-            yield from _jsonl_group(path, _complete_lines(group), on_bad)
-            on_bad(str(path), why)
+            problem = stream_error(fh)  # (a compressed file cut short reads as far as it goes)
+        except OSError as e:  # not what its name says, corrupt, or a read error
+            problem = e
+        if problem is None:
+            yield from _jsonl_group(path, group, on_bad)
             return
-        yield from _jsonl_group(path, group, on_bad)
+        # what follows cannot be read: the lines before are kept
+        why = f"unreadable after line {n} ({problem})" if n else f"unreadable ({problem})"
+        if on_bad is None:
+            raise BadInput(f"{path}: {why}")
+        yield from _jsonl_group(path, _complete_lines(group), on_bad)
+        on_bad(str(path), why)
 
 
 def _complete_lines(group: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
@@ -152,11 +154,11 @@ def _parquet_docs(path: Path, on_bad: OnBad | None = None) -> Iterator[tuple[str
 
 def read_documents(inputs: list[str], on_bad: OnBad | None = None) -> Iterator[tuple[str, str]]:
     """(id, text) from JSONL files (.gz, .bz2, .xz too), Parquet files, .txt and .html files and
-    folders of them (id = path relative to the folder; a page's text is its main text).  A bad record (a line that is not a JSON
-    object with a string "text", a Parquet row without a string text or a damaged row group, a
-    .txt file that is not UTF-8 text, a file that cannot be read to its end)
-    raises BadInput, or with on_bad is reported to it and skipped.  An input that does not
-    exist or has an unknown type raises either way."""
+    folders of them (id = path relative to the folder; a page's text is its main text).  A bad
+    record (a line that is not a JSON object with a string "text", a Parquet row without a
+    string text or a damaged row group, a .txt file that is not UTF-8 text, a file that cannot
+    be read to its end) raises BadInput, or with on_bad is reported to it and skipped.  An
+    input that does not exist or has an unknown type raises either way."""
     for inp in inputs:
         p = Path(inp)
         if not p.exists():
@@ -176,7 +178,7 @@ def read_documents(inputs: list[str], on_bad: OnBad | None = None) -> Iterator[t
                 if on_bad is None or "needs pyarrow" in str(e):
                     raise
                 on_bad(str(p), str(e).split(": ", 1)[-1])
-        elif p.suffix in (".jsonl", ".json") or p.name.endswith((".jsonl.gz", ".jsonl.bz2", ".jsonl.xz")):
+        elif p.suffix in (".jsonl", ".json") or p.name.endswith(tuple(".jsonl" + ext for ext in _CODECS)):
             yield from _jsonl_docs(p, on_bad)
         elif p.suffix.lower() in _PAGE_SUFFIXES:
             doc = _text_file(p, p.name, on_bad)
@@ -195,13 +197,9 @@ def _text_file(path: Path, doc_id: str, on_bad: OnBad | None) -> tuple[str, str]
     `unspin check --html` read pages: a publisher's archive is pages)."""
     try:
         if path.suffix.lower() in (".html", ".htm"):
-            from unspin.inputs import read_bytes
-            from unspin.scan.readers import RecordError, html_to_text
+            from unspin.scan.readers import page_text
 
-            try:
-                return doc_id, html_to_text(read_bytes(path)[0], str(path))
-            except RecordError as e:
-                raise BadInput(f"{path}: {e}") from None
+            return doc_id, page_text(path)
         return doc_id, read_text(str(path))
     except BadInput as e:
         if on_bad is None:
@@ -221,7 +219,8 @@ def add_trace_commands(sub) -> None:
     b = isub.add_parser("build", help="create an index from documents")
     b.add_argument("--out", required=True, metavar="DIR", help="index directory (created)")
     b.add_argument("--force", action="store_true", help="replace an existing index in DIR")
-    b.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL (id, text; .gz/.bz2/.xz too), .parquet, .txt, .html or a folder of them")
+    b.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="JSONL (id, text; .gz/.bz2/.xz too), .parquet, .txt, .html or a folder of them")
     a = isub.add_parser("add", help="add documents to an index (no rebuild)")
     a.add_argument("--index", required=True, metavar="DIR")
     a.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -330,11 +329,9 @@ def _index_cmd(args) -> int:
 
 
 def _remove_index_files(folder: Path, remove_dir: bool) -> None:
-    from unspin.trace.index import DB_NAME
+    from unspin.trace.index import remove_index_files
 
-    for p in folder.iterdir():
-        if p.name.startswith(DB_NAME) or p.name.startswith("seg-"):
-            p.unlink(missing_ok=True)
+    remove_index_files(folder)
     if remove_dir:
         try:
             folder.rmdir()

@@ -254,6 +254,13 @@ def _merge_segments(inputs: list[tuple[Path, int, int, int]], bits: int, path: P
 # ------------------------------------------------------------------------------------ index
 
 
+def remove_index_files(folder: Path) -> None:
+    """Remove an index's files from a folder (its database and segments; nothing else)."""
+    for p in folder.iterdir():
+        if p.name.startswith(DB_NAME) or p.name.startswith("seg-"):
+            p.unlink(missing_ok=True)
+
+
 class Index:
     """A persistent trace index.  `Index.build(dir, docs)`, `Index(dir)` (open), `.add(docs)`,
     `.trace(text)`.  Documents are `(id, text)` pairs or dicts with "id" and "text"."""
@@ -282,9 +289,7 @@ class Index:
         if path.exists() and any(path.iterdir()):
             if not overwrite:
                 raise BadInput(f"{path}: exists and is not empty (pass overwrite=True / --force)")
-            for p in path.iterdir():
-                if p.name == DB_NAME or p.name.startswith(DB_NAME) or p.name.startswith("seg-"):
-                    p.unlink()
+            remove_index_files(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
