@@ -752,3 +752,11 @@ def test_a_chunk_prepared_again_for_its_last_pass_gives_the_same_report(monkeypa
     assert len(list(api.split_paragraphs(text))) > 2 and len(want.swaps) > 5
     monkeypatch.setattr(api, "KEEP_BATCH_WORDS", 0)
     assert api.check(text, fast=True) == want
+    # ... and with its held swaps judged a few at a time, as they come, rather than all at the
+    # end (a huge text's report is then all it keeps of them)
+    emitted = []
+    monkeypatch.setattr(api, "EMIT_HELD", 2)
+    monkeypatch.setattr(api, "_emit_swaps", lambda *a, _emit=api._emit_swaps: (emitted.append(len(a[-1])),
+                                                                               _emit(*a))[1])
+    assert api.check(text, fast=True) == want
+    assert len(emitted) > 2, emitted

@@ -1,4 +1,5 @@
 """The CLI contract (README "Command line"), exercised against the real engine."""
+import dataclasses
 import json
 from pathlib import Path
 import os
@@ -72,6 +73,23 @@ def test_json_equals_library(spun_text, run_cli, tmp_path):
     assert rc == 0 and err == ""
     assert out.endswith("\n") and out.count("\n") == 1
     assert json.loads(out) == json.loads(json.dumps(unspin.check(spun_text[:600]).to_dict()))
+
+
+def test_report_json_is_written_piece_by_piece_as_one_object(spun_text):
+    """check --json writes the report a piece at a time (a huge text's report is not built again
+    as one dict and one string): the bytes are those of one json.dumps of Report.to_dict()."""
+    import io
+
+    from unspin import cli
+
+    report = unspin.check(spun_text, fast=True)
+    assert len(report.swaps) > 1 and len(report.scars) > 1
+    many = dataclasses.replace(report, swaps=report.swaps * 1200)  # (past one write's 1,000 swaps)
+    for r, text in ((report, None), (report, spun_text), (many, None), (unspin.check("", fast=True), None)):
+        buf = io.StringIO()
+        cli._write_report_json(buf, r, text)
+        want = r.to_dict() if text is None else {**r.to_dict(), "text": text}
+        assert buf.getvalue() == json.dumps(want, ensure_ascii=False) + "\n"
 
 
 @pytest.mark.parametrize("stdin", [b"", b"   \n\t \r\n", b"\xef\xbb\xbf"])

@@ -10,7 +10,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 
 from unspin import language
@@ -236,7 +236,6 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
     doc = None  # the whole document's word counts, for the decoder's cache prior (last passes)
     total: Counter = Counter()  # (and the swap model)
     reads_surface = getattr(decoder, "reads_surface", 0)  # (the neural tier reads text: see decode.Batch)
-    kept_words: set[int] = set()  # ids of the held swaps that are words the best path kept
     preceding: tuple[str, ...] = ()
     # Pass 0 at the prior rate; then re-estimate each chunk's rate from the posteriors, pass
     # after pass.  The detector reads the statistics of the pass before the last, decoded
@@ -293,14 +292,20 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                 total.update(piece.words)
             if params.cache_lambda > 0:
                 doc = decoder.doc_context(total)
-        for state in states:
+        if passes > 0:
+            rescored_knots = getattr(decoder, "calibration", None) or ((), ())
+            emit = partial(_emit_swaps, text, swaps, restored_parts, decoder, model, gate, scored[0], total,
+                           rescored_knots)
+        n_held = 0
+        for i, state in enumerate(states):
+            states[i] = None  # (a huge text: each chunk's words and swaps are let go once emitted)
             batch = state.batch if state.batch is not None else state.prepare_again(decoder)
             results, chunk_rate = _decode_pass(decoder, state, passes, passes, want_swaps, doc, model)
             if passes == 0:  # (its one pass gives the statistics too)
                 state.snap = _snapshot(batch)
                 thesaurus_counts = _add_statistics(stats, state, thesaurus_counts)
             state.batch = None
-            rep, offset, units = state.piece.repaired, state.piece.offset, state.units
+            rep, offset, units = state.piece.repaired, state.piece.offset, state.units_again()
             to_input, fixed = rep.to_input, rep.text
             # Swaps that could be reported (the decoder returned those whose posterior alone
             # reaches the threshold), held until the document's probability is applied.
@@ -310,7 +315,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                 # are its candidates too: one of them reported is a swap the path missed
                 # (only then: the neural tier's results keep the near list its rescoring read)
                 near = result.near if model is not None else ()
-                kept_words.update(map(id, near))
+                kept = set(map(id, near))
                 for ws in sorted(result.swaps + near, key=lambda w: w.start) if near else result.swaps:
                     if model is not None and ws.probability < model.floor and not ws.rescored:
                         continue  # (below the floor whatever the document's probability, as gate <= 1)
@@ -320,8 +325,12 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                     # b - 1 is the word's last char: to_input[b] may lie past a space the scar
                     # repair removed
                     held.append((a, b, to_input[a] + offset, to_input[b - 1] + 1 + offset, ws, ws.start == 0,
-                                 words[ws.start:ws.end], chunk_rate))
+                                 words[ws.start:ws.end], chunk_rate, id(ws) in kept))
             pending.append((fixed, held))
+            n_held += len(held)
+            if passes > 0 and n_held >= EMIT_HELD:  # (the document's probability is known: emit them)
+                emit(pending)
+                pending, n_held = [], 0
         # A swap is a candidate when P(swap | the text is spun) * P(the text is spun) ** doc_power
         # reaches the floor, and reported when that reaches report_threshold (with a swap model:
         # when the model's probability reaches its threshold), with the document's probability
@@ -331,41 +340,53 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         if passes == 0:
             scored = _score(text, stats, decoder)
             gate = scored[0] ** params.doc_power
-        modelled = _model_probabilities(model, pending, gate, scored[0], total, decoder.lm) if model is not None else {}
-        rescored_knots = getattr(decoder, "calibration", None) or ((), ())
-        for fixed, held in pending:
-            pieces: list[str] = []
-            cursor = 0
-            for a, b, ia, ib, ws, initial, words, _rate in held:
-                if model is None or ws.rescored:  # (the neural tier's: its rescored posterior)
-                    prob = ws.probability * gate
-                    if prob < params.report_threshold:
-                        continue
-                    if ws.rescored:  # (reported at its calibrated probability: RescoringDecoder.calibration)
-                        prob = calibrated(prob, *rescored_knots, params.report_threshold)
-                else:
-                    score = modelled.get(id(ws), 0.0)
-                    if score < model.threshold:
-                        continue
-                    prob = model.reported(score)
-                spun_fixed = fixed[a:b]
-                original = match_case(spun_fixed, ws.original, initial)
-                pieces.append(fixed[cursor:a])
-                pieces.append(original)
-                cursor = b
-                swaps.append(Swap(
-                    start=ia, end=ib, spun=text[ia:ib], original=original,
-                    probability=round(prob, 4),
-                    alternatives=_alternatives(spun_fixed, _with_keeping(ws, words) if id(ws) in kept_words
-                                               else ws.alternatives, prob, initial, " ".join(words)),
-                    thesaurus=ws.thesaurus,
-                ))
-            pieces.append(fixed[cursor:])
-            restored_parts.append("".join(pieces))
+            rescored_knots = getattr(decoder, "calibration", None) or ((), ())
+            emit = partial(_emit_swaps, text, swaps, restored_parts, decoder, model, gate, scored[0], total,
+                           rescored_knots)
+        emit(pending)
     else:
         scored = None
     stats.n_swaps = len(swaps)  # (not a feature: the score above holds for the stats as returned)
     return swaps, scars, "".join(restored_parts), stats, scored
+
+
+def _emit_swaps(text: str, swaps: list[Swap], restored_parts: list[str], decoder, model: SwapModel | None,
+                gate: float, doc_probability: float, counts: Counter, rescored_knots, pending: list) -> None:
+    """Judge held swaps of consecutive chunks (`pending`: per chunk, its repaired text and its
+    held swaps) once the document's probability is known: append the reported ones to `swaps`
+    and each chunk's restored text to `restored_parts`.  Called on the held swaps as they come
+    (a huge text), each swap judged as it would be with the whole text's at once."""
+    params = decoder.params
+    modelled = _model_probabilities(model, pending, gate, doc_probability, counts, decoder.lm) if model is not None else {}
+    for fixed, held in pending:
+        pieces: list[str] = []
+        cursor = 0
+        for a, b, ia, ib, ws, initial, words, _rate, kept in held:
+            if model is None or ws.rescored:  # (the neural tier's: its rescored posterior)
+                prob = ws.probability * gate
+                if prob < params.report_threshold:
+                    continue
+                if ws.rescored:  # (reported at its calibrated probability: RescoringDecoder.calibration)
+                    prob = calibrated(prob, *rescored_knots, params.report_threshold)
+            else:
+                score = modelled.get(id(ws), 0.0)
+                if score < model.threshold:
+                    continue
+                prob = model.reported(score)
+            spun_fixed = fixed[a:b]
+            original = match_case(spun_fixed, ws.original, initial)
+            pieces.append(fixed[cursor:a])
+            pieces.append(original)
+            cursor = b
+            swaps.append(Swap(
+                start=ia, end=ib, spun=text[ia:ib], original=original,
+                probability=round(prob, 4),
+                alternatives=_alternatives(spun_fixed, _with_keeping(ws, words) if kept else ws.alternatives, prob,
+                                           initial, " ".join(words)),
+                thesaurus=ws.thesaurus,
+            ))
+        pieces.append(fixed[cursor:])
+        restored_parts.append("".join(pieces))
 
 
 def rescored_gated_out(probability: float, params: DecoderParams) -> bool:
@@ -378,6 +399,9 @@ def rescored_gated_out(probability: float, params: DecoderParams) -> bool:
 # most this many words of a text; past it a chunk is prepared again for its last pass (a huge
 # text in bounded memory: a held word costs about 0.6 KB, 1.6 KB with the neural tier's shortlist).
 KEEP_BATCH_WORDS = 50_000
+# Held swaps judged and emitted together once the document's probability is known (a huge text
+# keeps only this many, plus one chunk's, besides its report).
+EMIT_HELD = 10_000
 
 
 @dataclass
@@ -392,12 +416,20 @@ class _ChunkState:
     dropped: tuple | None = None  # what the last pass reads off the batch, once it is dropped
 
     def drop_batch(self) -> None:
+        """Drop the batch and the units (a huge text: both are made again for the last pass)."""
         b = self.batch
         self.dropped = (b.n_spinnable, b.swap_mass, b.thesaurus_counts, b.surface, b.preceding)
         self.batch = None
+        if self.units:  # (a chunk judged not English has none to make again)
+            self.units = None
+
+    def units_again(self) -> list:
+        if self.units is None:
+            self.units = word_sentences(self.piece.repaired.text)
+        return self.units
 
     def prepare_again(self, decoder) -> object:
-        b = self.batch = decoder.prepare([(words, linked) for _t, words, linked in self.units])
+        b = self.batch = decoder.prepare([(words, linked) for _t, words, linked in self.units_again()])
         b.n_spinnable, b.swap_mass, b.thesaurus_counts, b.surface, b.preceding = self.dropped
         return b
 
@@ -457,7 +489,7 @@ def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate
             got = seen[word] = lm.unigram(word)
         return got
     for fixed, held in pending:
-        for a, b, _ia, _ib, ws, initial, words, rate in held:
+        for a, b, _ia, _ib, ws, initial, words, rate, _kept in held:
             if ws.rescored or ws.probability * gate < model.floor:
                 continue
             rows.append(swap_features(words, ws.original, ws.probability, ws.alternatives, ws.thesaurus, ws.lm_gain,

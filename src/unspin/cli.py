@@ -104,6 +104,23 @@ def _dumps(obj) -> str:
     return line
 
 
+def _write_report_json(out: TextIO, report, text: str | None = None) -> None:
+    """`_dumps(report.to_dict())` (plus "text": the input, if given) and a newline, written a
+    piece at a time: a huge text's report, hundreds of thousands of swaps, is not built again
+    as one dict and one string (which took twice the memory of the report itself)."""
+    out.write(f'{{"spun_probability": {_dumps(report.spun_probability)}, "verdict": {_dumps(report.verdict)}, '
+              '"swaps": [')
+    for name, items in (("swaps", report.swaps), ("scars", report.scars)):
+        if name == "scars":
+            out.write('], "scars": [')
+        for i in range(0, len(items), 1000):
+            out.write((", " if i else "") + ", ".join(_dumps(x.to_dict()) for x in items[i:i + 1000]))
+    out.write(f'], "restored": {_dumps(report.restored)}')
+    if text is not None:
+        out.write(f', "text": {_dumps(text)}')
+    out.write("}\n")
+
+
 def _use_colour(args, out: TextIO) -> bool:
     if args.no_color or os.environ.get("NO_COLOR", "") != "":
         return False
@@ -318,7 +335,7 @@ def _check(args) -> int:
     _short_input(text)
     report = unspin.check(text, fast=args.fast, **_budget(args))
     if args.json:
-        out.write(_dumps({**report.to_dict(), "text": text} if args.html else report.to_dict()) + "\n")
+        _write_report_json(out, report, text if args.html else None)
     else:
         out.write(format_report(report, text, colour=_use_colour(args, out)))
     out.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Alternative:
     text: str
     probability: float
@@ -13,7 +13,7 @@ class Alternative:
         return {"text": self.text, "probability": self.probability}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Swap:
     """One word or phrase the decoder believes a spinner substituted.
 
@@ -34,7 +34,7 @@ class Swap:
                 "thesaurus": self.thesaurus}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Scar:
     """A typographic trace left by a spinner, e.g. "U. S." or "that ’s"."""
 
@@ -65,7 +65,7 @@ class Report:
                 "restored": self.restored}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """One signal behind a document score, with its contribution (in log-odds)."""
 
