@@ -493,9 +493,15 @@ def test_large_document_bounded_memory():
 @pytest.mark.parametrize("mb", [5, 100])
 def test_huge_document(mb):
     """The real thing: 5 MB and 100 MB in one call (about 20 minutes and 7 hours at ~4,000
-    words/s).  Run with `pytest -m slow`.  Target: ≤ 1 GB of growth."""
+    words/s).  Run with `pytest -m slow`.  The growth is the report (each swap about 0.6 KB
+    with its alternatives: ~18,000 swaps per MB of this text), a few copies of the text (the
+    input, its repaired chunks, the restored text) and at most 1 GB besides: held swaps are
+    judged and let go every EMIT_HELD, a huge text's batches and units made again for its last
+    pass.  Measured on 2026-12-07 (fast tier): 5 MB 289 MB, 10 MB 397 MB (it was 781 MB at 5 MB
+    when every held swap waited for the end)."""
     got = _run_large(mb * 1_000_000, timeout=mb * 600)
-    assert got["rss_after_mb"] - got["rss_before_mb"] <= 1024, got
+    bound = 1024 + 0.7 * got["swaps"] / 1024 + 8 * got["chars"] / 2**20
+    assert got["rss_after_mb"] - got["rss_before_mb"] <= bound, got
 
 
 @pytest.mark.parametrize("spun, original, initial, want", [
