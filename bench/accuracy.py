@@ -77,10 +77,20 @@ def make_engine(args, recs=()):
     import unspin
 
     fast = not args.neural
-    if getattr(args, "no_swap_model", False):  # the posterior gate the swap model replaced
+    settings, weights = getattr(args, "set", []), getattr(args, "weight", [])
+    if getattr(args, "no_swap_model", False) or settings or weights:
+        # the posterior gate the swap model replaced, or other settings (tuning only)
+        import dataclasses
+
         from unspin import api
 
-        decoder = api.make_decoder(swap_model=None)
+        cfg = api._config()
+        params = dataclasses.replace(cfg.decoder, **{k: float(v) for k, v in (kv.split("=", 1) for kv in settings)})
+        w = dataclasses.replace(cfg.weights, **{k: float(v) for k, v in (kv.split("=", 1) for kv in weights)})
+        total = sum(dataclasses.astuple(w))  # (the mixture's weights sum to 1)
+        w = type(w)(*(x / total for x in dataclasses.astuple(w)))
+        kw = {"swap_model": None} if getattr(args, "no_swap_model", False) else {}
+        decoder = api.make_decoder(params, w, **kw)
         return lambda text: api.check(text, decoder=decoder)
 
     def run(text: str):
@@ -319,6 +329,10 @@ def main() -> int:
                     help="score a baseline, not unspin (oracle = gold swaps, to test the scorer)")
     ap.add_argument("--no-swap-model", action="store_true",
                     help="n-gram tier with the posterior gate instead of the swap model (unspin.swap_model)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a decoder parameter (DecoderParams) other than the shipped one, fast tier (tuning only)")
+    ap.add_argument("--weight", action="append", default=[], metavar="THESAURUS=W",
+                    help="a channel mixture weight other than the shipped one (the weights are renormalised)")
     ap.add_argument("--json", metavar="OUT", help="write all figures as JSON")
     ap.add_argument("--png", metavar="OUT", help="save the listed swaps' reliability plot here (needs matplotlib)")
     args = ap.parse_args()

@@ -10,6 +10,11 @@ that family, over the TEST split's clean documents (never used for fitting):
   moby-first      Moby, the first term of the root's list (alphabetical: an arbitrary pick)
   mythes-strict   MyThes, random synonym (no generic/related terms), always the Brown POS,
                   never un-inflected
+  symmetric       a synonym database made symmetric, as many spinners' are: a word's candidates
+                  are its synonyms (and similar terms) in any of the three thesauri and every
+                  headword whose entry lists it; random pick, 30 % POS preference.  unspin's
+                  channel has the second kind only as its "reverse" column (added 2026-12-07,
+                  with its own seed: the records of the four above are unchanged)
 
 Each at rates 0.1 / 0.3 / 0.5, function words off and on, 10 documents per cell, 30 % scarred
 (build.spun_record, as for dev/test).
@@ -35,8 +40,33 @@ UNSEEN = {
     "moby-first": SpinnerConfig("moby-first", ("moby",), "first", uninflected=0.2),
     "mythes-strict": SpinnerConfig("mythes-strict", ("mythes",), "random", pos_pref=1.0, uninflected=0.0),
 }
+# (built after the four above, from their own random stream)
+LATER = {
+    "symmetric": SpinnerConfig("symmetric", ("symmetric",), "random", relations=("syn", "similar"), pos_pref=0.3,
+                               uninflected=0.2),
+}
 DOCS_PER_CELL = 10
 SEED = "unspin-unseen-v1"
+
+
+def symmetric_thesaurus(thesauri: dict) -> dict:
+    """The three thesauri's synonyms and similar terms, each pair in both directions: per
+    word, its own senses (those relations) and one sense per thesaurus and part of speech
+    holding every headword whose entry lists it."""
+    out: dict = {}
+    inverse: dict = {}
+    for name in ("wordnet", "mythes", "moby"):
+        for head, senses in thesauri[name].items():
+            for pos, terms in senses:
+                kept = [(t, r) for t, r in terms if r in ("syn", "similar")]
+                if kept:
+                    out.setdefault(head, []).append((pos, kept))
+                for t, _r in kept:
+                    inverse.setdefault(t, {}).setdefault((name, pos), {})[head] = None
+    for term, groups in inverse.items():
+        for (_name, pos), heads in groups.items():
+            out.setdefault(term, []).append((pos, [(h, "syn") for h in heads]))
+    return out
 
 
 def main() -> int:
@@ -47,6 +77,19 @@ def main() -> int:
     rng.shuffle(pool)
     records, k = [], 0
     for sim, cfg in UNSEEN.items():
+        for rate in RATES:
+            for fw in (False, True):
+                for n in range(DOCS_PER_CELL):
+                    d = pool[k % len(pool)]
+                    k += 1
+                    rid = f"unseen/{sim}/{rate}/{'fw' if fw else 'content'}/{n:02d}"
+                    records.append(spun_record(d, rid, cfg, rate, fw, thesauri, SEED))
+    thesauri = {**thesauri, "symmetric": symmetric_thesaurus(thesauri)}
+    rng = random.Random(SEED + "-later")
+    pool = list(docs)
+    rng.shuffle(pool)
+    k = 0
+    for sim, cfg in LATER.items():
         for rate in RATES:
             for fw in (False, True):
                 for n in range(DOCS_PER_CELL):
