@@ -494,3 +494,41 @@ def test_max_logprob_bounds_every_context():
     assert tight > 100  # (and not uselessly loose)
     unknown = lm.word_id("qzxvbnqq")
     assert logprob(lm.tables, oov, unknown, 5, 6) <= max_logprob(lm.tables, oov, unknown)
+
+
+def test_english_frequencies_match_wordfreq_without_importing_it():
+    """unspin.lm.wordfreq_en scores the words the 3-gram lacks as wordfreq.word_frequency(w, "en")
+    does (the same float), reading wordfreq's data file itself: every hyphenated, numbered or
+    clitic word of the dev texts and made-up edge cases; other words go to wordfreq."""
+    import gzip
+    import json
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import wordfreq
+
+    from unspin.lm import wordfreq_en
+
+    dev = Path(__file__).resolve().parents[1] / "bench" / "devsets" / "dev.jsonl.gz"
+    words = {"17th", "1913", "2024", "2045", "2100", "1800", "0", "00", "07", "6", "395", "12345", "3d", "mp3",
+             "covid-19", "100-year-old", "1990s", "9-11", "by-the-sea", "hair's-breadth", "creston's", "can't",
+             "they're", "we'll", "i've", "she'd", "i'm", "o'hare", "ne'er", "1920's", "b-52's", "l'arcade",
+             "rock'n'roll", "'tis", "a-", "-a", "a--b", "1,000", "3.5", "naïve", "Capital", "zzzzqx-qqq"}
+    if dev.exists():
+        with gzip.open(dev, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                words.update(re.findall(r"[\w'-]+", json.loads(line)["spun"].lower().replace("’", "'")))
+    scored_here = [w for w in words if wordfreq_en._SIMPLE.fullmatch(w)]
+    assert len(scored_here) > (5000 if dev.exists() else 20)
+    assert sum(not w.isalpha() for w in scored_here) > (1000 if dev.exists() else 15)
+    wrong = [(w, wordfreq_en.frequency(w), wordfreq.word_frequency(w, "en"))
+             for w in sorted(words) if wordfreq_en.frequency(w) != wordfreq.word_frequency(w, "en")]
+    assert not wrong, wrong[:10]
+    # ... and a process that looks such words up never imports wordfreq (0.3 s of every cold start)
+    code = ("import sys; from unspin.lm import fast_lm; lm = fast_lm(); "
+            "[lm.word_id(w) for w in ('zorblax', 'by-the-sea', '1913', \"creston's\")]; "
+            "print('wordfreq' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr[-2000:]

@@ -125,14 +125,10 @@ class NgramLM:
 
 
 def _wordfreq_en(word: str) -> float:
-    """wordfreq.word_frequency(word, "en"), without its tokeniser (about 45 µs a word) for a
-    plain lower-case ASCII word, which it would look up as it is: same value, rounded the same."""
-    import wordfreq
+    """wordfreq.word_frequency(word, "en"), mostly without importing wordfreq (see wordfreq_en)."""
+    from unspin.lm.wordfreq_en import frequency
 
-    if not (word.isascii() and word.isalpha() and word.islower()):
-        return wordfreq.word_frequency(word, "en")
-    f = wordfreq.get_frequency_dict("en", "best").get(word, 0.0)
-    return round(f, math.floor(-math.log(f, 10)) + 3) if f > 0 else 0.0
+    return frequency(word)
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,124 @@
+"""wordfreq's English word frequencies (`wordfreq.word_frequency(word, "en")`) without importing
+wordfreq, for the words the 3-gram lacks.
+
+Importing wordfreq (it pulls in langcodes and ftfy) and building its frequency dict took about
+0.65 s, paid by every `unspin check` of a text with one word the 3-gram lacks: most texts, as
+names, numbers and hyphenated words are.  Its English list is read here straight from the data
+file the wordfreq wheel ships (`large_en.msgpack.gz`, about 0.1 s), and words of lower-case
+ASCII letters and digits, joined by hyphens or inner apostrophes, are scored as wordfreq scores
+them: the hyphens split tokens, whose frequencies combine as 1/f = Σ 1/f_i; a run of two or
+more digits is looked up as zeros and scaled by wordfreq's digit distribution (Benford's law,
+with a curve for years), copied from `wordfreq.numbers` (MIT licence); the result is rounded to
+three significant digits.  Any other word goes to wordfreq itself.  tests/test_lm_tables.py
+compares the two on every such word of the dev texts and on made-up edge cases.
+"""
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import math
+import os
+import zlib
+from functools import lru_cache
+
+import regex
+
+# What this module scores itself: tokens of [a-z0-9] joined by hyphens, a token of letters
+# perhaps ending in an English clitic ("creston's", "can't").  (wordfreq's tokenizer splits
+# other apostrophes: "o'hare", "l'arcade", "ne'er", "1920's".)
+_TOKEN = r"(?:[a-z0-9]+|[a-z]{3,}'(?:s|t|re|ll|ve|d|m))"
+_SIMPLE = regex.compile(rf"{_TOKEN}(?:-{_TOKEN})*")
+
+# wordfreq.numbers (wordfreq 3.1)
+_DIGIT_FREQS = [0.009, 0.300, 0.175, 0.124, 0.096, 0.078, 0.066, 0.057, 0.050, 0.045]
+_YEAR_LOG_PEAK = -1.9185
+_NOT_YEAR_PROB = 0.1
+_REFERENCE_YEAR = 2019
+_PLATEAU_WIDTH = 20
+_DIGIT_RE = regex.compile(r"\d")
+_MULTI_DIGIT_RE = regex.compile(r"\d[\d.,]+")
+_PURE_DIGIT_RE = regex.compile(r"\d+")
+
+
+def _benford_freq(text: str) -> float:
+    return _DIGIT_FREQS[int(text[0])] / 10 ** (len(text) - 1)
+
+
+def _year_freq(text: str) -> float:
+    year = int(text)
+    if year <= _REFERENCE_YEAR:
+        year_log_freq = _YEAR_LOG_PEAK - 0.0083 * (_REFERENCE_YEAR - year)
+    elif _REFERENCE_YEAR < year <= _REFERENCE_YEAR + _PLATEAU_WIDTH:
+        year_log_freq = _YEAR_LOG_PEAK
+    else:
+        year_log_freq = _YEAR_LOG_PEAK - 0.2 * (year - (_REFERENCE_YEAR + _PLATEAU_WIDTH))
+    return 10.0**year_log_freq + _NOT_YEAR_PROB * _benford_freq(text)
+
+
+def _digit_freq(text: str) -> float:
+    freq = 1.0
+    for match in _MULTI_DIGIT_RE.findall(text):
+        for submatch in _PURE_DIGIT_RE.findall(match):
+            freq *= _year_freq(submatch) if len(submatch) == 4 else _benford_freq(submatch)
+    return freq
+
+
+def _smash_numbers(text: str) -> str:
+    return _MULTI_DIGIT_RE.sub(lambda m: _DIGIT_RE.sub("0", m.group(0)), text)
+
+
+def _data_path() -> str | None:
+    spec = importlib.util.find_spec("wordfreq")
+    for loc in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = os.path.join(loc, "data", "large_en.msgpack.gz")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+@lru_cache(maxsize=1)
+def _buckets() -> dict[str, int] | None:
+    """word -> its centibel bucket in wordfreq's English list ("best" is "large" for English),
+    the last bucket winning as in wordfreq.get_frequency_dict; None if the file is not found."""
+    path = _data_path()
+    if path is None:
+        return None
+    import msgpack
+
+    with open(path, "rb") as fh:  # (zlib in one call: gzip's reader took 0.24 s, this 0.03)
+        data = msgpack.unpackb(zlib.decompress(fh.read(), 31), raw=False)
+    if not (isinstance(data[0], dict) and data[0].get("format") == "cB" and data[0].get("version") == 1):
+        return None  # (a format this copy does not know: wordfreq reads it)
+    words: list[str] = []
+    indices: list[int] = []
+    for index, bucket in enumerate(data[1:]):
+        words.extend(bucket)
+        indices.extend(itertools.repeat(index, len(bucket)))
+    return dict(zip(words, indices))  # (a word listed twice: the later bucket, as in wordfreq)
+
+
+def _rounded(freq: float) -> float:
+    return round(freq, math.floor(-math.log(freq, 10)) + 3) if freq > 0 else 0.0
+
+
+def frequency(word: str) -> float:
+    """wordfreq.word_frequency(word, "en") (the same float)."""
+    buckets = _buckets() if _SIMPLE.fullmatch(word) else None
+    if buckets is None:
+        import wordfreq
+
+        return wordfreq.word_frequency(word, "en")
+    if word.isalpha():  # (one token, no digits: the frequency as it is, as unspin always read it)
+        index = buckets.get(word)
+        return _rounded(10 ** (-index / 100)) if index is not None else 0.0
+    one_over = 0.0
+    for token in word.split("-"):
+        smashed = _smash_numbers(token)
+        index = buckets.get(smashed)
+        if index is None:
+            return 0.0
+        freq = 10 ** (-index / 100)
+        if smashed != token:
+            freq *= _digit_freq(token)
+        one_over += 1.0 / freq
+    return _rounded(1.0 / one_over)
