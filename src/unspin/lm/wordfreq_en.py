@@ -19,6 +19,7 @@ import itertools
 import math
 import os
 import zlib
+from bisect import bisect_left
 from functools import lru_cache
 
 import regex
@@ -76,25 +77,63 @@ def _data_path() -> str | None:
     return None
 
 
-@lru_cache(maxsize=1)
-def _buckets() -> dict[str, int] | None:
+def _read_buckets(path: str) -> dict[str, int] | None:
     """word -> its centibel bucket in wordfreq's English list ("best" is "large" for English),
-    the last bucket winning as in wordfreq.get_frequency_dict; None if the file is not found."""
-    path = _data_path()
-    if path is None:
-        return None
+    the last bucket winning as in wordfreq.get_frequency_dict (None: a format not known here)."""
     import msgpack
 
     with open(path, "rb") as fh:  # (zlib in one call: gzip's reader took 0.24 s, this 0.03)
         data = msgpack.unpackb(zlib.decompress(fh.read(), 31), raw=False)
     if not (isinstance(data[0], dict) and data[0].get("format") == "cB" and data[0].get("version") == 1):
-        return None  # (a format this copy does not know: wordfreq reads it)
+        return None
     words: list[str] = []
     indices: list[int] = []
     for index, bucket in enumerate(data[1:]):
         words.extend(bucket)
         indices.extend(itertools.repeat(index, len(bucket)))
     return dict(zip(words, indices))  # (a word listed twice: the later bucket, as in wordfreq)
+
+
+class _Buckets:
+    """The list as sorted words and their buckets, kept in the user cache (unspin.lm.diskcache)
+    beside the 3-gram's arrays: a start reads them in about 20 ms, where decoding the list and
+    building its dict of 321,000 words took 0.2 s (the first run builds them once)."""
+
+    def __init__(self, words: list[str], buckets):
+        self.words = words
+        self.buckets = buckets
+
+    def get(self, word: str) -> int | None:
+        i = bisect_left(self.words, word)
+        return int(self.buckets[i]) if i < len(self.words) and self.words[i] == word else None
+
+
+@lru_cache(maxsize=1)
+def _buckets() -> _Buckets | None:
+    """None if wordfreq's file is not where its wheel puts it, or in a format not known here
+    (wordfreq itself then scores every word)."""
+    path = _data_path()
+    if path is None:
+        return None
+    import numpy as np
+
+    from unspin.lm import diskcache
+
+    def build():
+        table = _read_buckets(path)
+        if table is None:
+            return {"words.txt": "", "bucket": np.zeros(0, np.uint16)}
+        words = sorted(table)
+        return {"words.txt": "\n".join(words), "bucket": np.fromiter(map(table.__getitem__, words), np.uint16,
+                                                                       len(words))}
+
+    got = diskcache.cached(path, CACHE_FORMAT, ["words.txt", "bucket"], build)
+    if not got["words.txt"]:
+        return None
+    return _Buckets(got["words.txt"].split("\n"), got["bucket"])
+
+
+CACHE_FORMAT = "wordfreq1"
 
 
 def _rounded(freq: float) -> float:
