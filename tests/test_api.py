@@ -312,6 +312,8 @@ def test_detect_matches_check_where_screening_clears():
 def test_to_dict_is_asdict():
     """Report.to_dict and Detection.to_dict are written out for speed: they must stay what
     dataclasses.asdict gives (a field added to a result type must be added there too)."""
+    import copy
+    import pickle
     from dataclasses import asdict
 
     texts = [VARIANTS["demo"], "Conversations regarding a fresh deal between the U. S. and Japan are poised "
@@ -323,6 +325,11 @@ def test_to_dict_is_asdict():
         assert list(r.to_dict()) == list(asdict(r))
         d = unspin.detect(texts[0])
         assert d.to_dict() == asdict(d) and d.evidence
+        # (the result types are slotted, frozen dataclasses: they still copy and pickle)
+        assert pickle.loads(pickle.dumps(r)) == r and copy.deepcopy(r) == r
+        assert pickle.loads(pickle.dumps(d)) == d
+        if r.swaps:  # (no __dict__: about 0.6 KB a swap with its alternatives, half of before)
+            assert not hasattr(r.swaps[0], "__dict__") and not hasattr(r.swaps[0].alternatives[0], "__dict__")
 
 
 def test_check_skips_decoding_what_screening_clears(monkeypatch):
