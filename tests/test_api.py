@@ -328,7 +328,7 @@ def test_to_dict_is_asdict():
         # (the result types are slotted, frozen dataclasses: they still copy and pickle)
         assert pickle.loads(pickle.dumps(r)) == r and copy.deepcopy(r) == r
         assert pickle.loads(pickle.dumps(d)) == d
-        if r.swaps:  # (no __dict__: about 0.6 KB a swap with its alternatives, half of before)
+        if r.swaps:  # (no __dict__: a report holds about 0.8 KB a swap, 1 KB before)
             assert not hasattr(r.swaps[0], "__dict__") and not hasattr(r.swaps[0].alternatives[0], "__dict__")
 
 
@@ -500,14 +500,14 @@ def test_large_document_bounded_memory():
 @pytest.mark.parametrize("mb", [5, 100])
 def test_huge_document(mb):
     """The real thing: 5 MB and 100 MB in one call (38 s and, by extrapolation, 13 minutes on
-    2026-12-07).  Run with `pytest -m slow`.  The growth is the report (each swap about 0.6 KB
+    2026-12-07).  Run with `pytest -m slow`.  The growth is the report (each swap about 0.8 KB
     with its alternatives: ~18,000 swaps per MB of this text), a few copies of the text (the
     input, its repaired chunks, the restored text) and at most 1 GB besides: held swaps are
     judged and let go every EMIT_HELD, a huge text's batches and units made again for its last
     pass.  Measured on 2026-12-07 (fast tier): 5 MB 289 MB, 10 MB 397 MB (it was 781 MB at 5 MB
     when every held swap waited for the end)."""
     got = _run_large(mb * 1_000_000, timeout=mb * 600)
-    bound = 1024 + 0.7 * got["swaps"] / 1024 + 8 * got["chars"] / 2**20
+    bound = 1024 + 1.0 * got["swaps"] / 1024 + 8 * got["chars"] / 2**20
     assert got["rss_after_mb"] - got["rss_before_mb"] <= bound, got
 
 
