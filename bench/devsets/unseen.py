@@ -69,14 +69,14 @@ def symmetric_thesaurus(thesauri: dict) -> dict:
     return out
 
 
-def main() -> int:
-    thesauri = load_thesauri()
-    docs = chunk_brown(read_brown(ensure_brown()))["test"]
-    rng = random.Random(SEED)
+def _records(spinners: dict, docs: list, thesauri: dict, stream: str) -> list[dict]:
+    """DOCS_PER_CELL records per spinner, rate and function-word setting, the documents drawn
+    in turn from the test documents shuffled by random.Random(stream)."""
+    rng = random.Random(stream)
     pool = list(docs)
     rng.shuffle(pool)
     records, k = [], 0
-    for sim, cfg in UNSEEN.items():
+    for sim, cfg in spinners.items():
         for rate in RATES:
             for fw in (False, True):
                 for n in range(DOCS_PER_CELL):
@@ -84,19 +84,14 @@ def main() -> int:
                     k += 1
                     rid = f"unseen/{sim}/{rate}/{'fw' if fw else 'content'}/{n:02d}"
                     records.append(spun_record(d, rid, cfg, rate, fw, thesauri, SEED))
-    thesauri = {**thesauri, "symmetric": symmetric_thesaurus(thesauri)}
-    rng = random.Random(SEED + "-later")
-    pool = list(docs)
-    rng.shuffle(pool)
-    k = 0
-    for sim, cfg in LATER.items():
-        for rate in RATES:
-            for fw in (False, True):
-                for n in range(DOCS_PER_CELL):
-                    d = pool[k % len(pool)]
-                    k += 1
-                    rid = f"unseen/{sim}/{rate}/{'fw' if fw else 'content'}/{n:02d}"
-                    records.append(spun_record(d, rid, cfg, rate, fw, thesauri, SEED))
+    return records
+
+
+def main() -> int:
+    thesauri = load_thesauri()
+    docs = chunk_brown(read_brown(ensure_brown()))["test"]
+    records = _records(UNSEEN, docs, thesauri, SEED)
+    records += _records(LATER, docs, {**thesauri, "symmetric": symmetric_thesaurus(thesauri)}, SEED + "-later")
     assert all(split_of(r["source"][6:].split("#")[0]) == "test" for r in records if r["source"].startswith("brown:"))
     write(DEVSETS / "unseen.jsonl.gz", records)
     print(f"unseen: {len(records)} records, {sum(len(r['swaps']) for r in records)} swaps")
