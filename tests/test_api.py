@@ -773,3 +773,10 @@ def test_a_chunk_prepared_again_for_its_last_pass_gives_the_same_report(monkeypa
                                                                                _emit(*a))[1])
     assert api.check(text, fast=True) == want
     assert len(emitted) > 2, emitted
+    # ... and handed out as they come (on_swaps): the same swaps in order, the same head
+    handed = []
+    streamed = api.check(text, fast=True, on_swaps=lambda p, v, swaps: handed.append((p, v, swaps)))
+    assert len(handed) >= 2 and streamed.swaps == []
+    assert [s for _p, _v, batch in handed for s in batch] == want.swaps
+    assert {(p, v) for p, v, _b in handed} == {(want.spun_probability, want.verdict)}
+    assert dataclasses.replace(streamed, swaps=want.swaps) == want

@@ -92,6 +92,32 @@ def test_report_json_is_written_piece_by_piece_as_one_object(spun_text):
         assert buf.getvalue() == json.dumps(want, ensure_ascii=False) + "\n"
 
 
+def test_huge_text_json_swaps_are_written_as_they_come(monkeypatch, spun_text):
+    """Past STREAM_JSON_CHARS check --json writes the swaps as check() judges them (on_swaps)
+    instead of holding the report's: the same bytes as one json.dumps of the whole report."""
+    import io
+    from types import SimpleNamespace
+
+    from unspin import api, cli
+    from unspin import text as text_mod
+
+    text = spun_text + "\n\n" + spun_text.upper() + "\n\n" + spun_text
+    monkeypatch.setattr(api, "split_paragraphs", lambda t: text_mod.split_paragraphs(t, 800))
+    monkeypatch.setattr(api, "EMIT_HELD", 2)
+    report = unspin.check(text, fast=True)
+    assert len(report.swaps) > 4
+    writes = []
+    monkeypatch.setattr(cli, "STREAM_JSON_CHARS", 100)
+    monkeypatch.setattr(cli, "_write_json_swaps", lambda out, swaps, first, _w=cli._write_json_swaps:
+                        (writes.append(len(swaps)), _w(out, swaps, first))[1])
+    for html in (False, True):
+        buf = io.StringIO()
+        cli._check_json(buf, text, SimpleNamespace(fast=True, html=html, budget=None))
+        want = report.to_dict() if not html else {**report.to_dict(), "text": text}
+        assert buf.getvalue() == json.dumps(want, ensure_ascii=False) + "\n"
+    assert sum(1 for n in writes if n) > 4, writes
+
+
 @pytest.mark.parametrize("stdin", [b"", b"   \n\t \r\n", b"\xef\xbb\xbf"])
 def test_empty_input_is_too_short(run_cli, stdin):
     rc, out, err = run_cli(["check", "--json"], stdin)

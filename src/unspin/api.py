@@ -10,8 +10,9 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 from importlib import resources
+from typing import Callable
 
 from unspin import language
 from unspin.decode import Decoder, DecoderParams
@@ -94,9 +95,14 @@ def _language_sample(text: str) -> str:
     return " ".join((text[:cut], text[mid - cut // 2: mid + cut // 2], text[-cut:]))
 
 
-def check(text: str, fast: bool = False, decoder: Decoder | None = None, budget: float | None = None) -> Report:
+def check(text: str, fast: bool = False, decoder: Decoder | None = None, budget: float | None = None,
+          on_swaps: Callable[[float, str, list[Swap]], None] | None = None) -> Report:
     """budget: seconds the neural tier may spend rescoring this text (None: no limit); past
-    it, the swaps it did not reach keep the n-gram's decision (RescoringDecoder.budgeted)."""
+    it, the swaps it did not reach keep the n-gram's decision (RescoringDecoder.budgeted).
+    on_swaps(spun_probability, verdict, swaps): the swaps handed out as they are judged, in
+    order, a few thousand at a time (a huge text's report need not be held: `check --json`
+    writes them as they come); the returned report then lists only those never handed out,
+    none if on_swaps was called at all.  Its probability and verdict are the report's."""
     if not isinstance(text, str):
         raise TypeError(f"check() takes str, not {type(text).__name__}")
     early = _early_verdict(text)
@@ -105,7 +111,7 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None, budget:
     decoder = decoder or _decoder(fast)
     if budget is not None and hasattr(decoder, "budgeted"):
         decoder = decoder.budgeted(budget, len(text.split()))
-    swaps, scars, restored, stats, scored = _analyse(text, decoder)
+    swaps, scars, restored, stats, scored = _analyse(text, decoder, on_swaps=on_swaps)
     probability, verdict, _evidence = scored
     return Report(round(probability, 4), verdict, swaps, scars, restored)
 
@@ -209,7 +215,8 @@ def _score(text: str, stats: DocStats, decoder: Decoder) -> tuple[float, str, li
     return p, model.verdict(p, stats.n_words), evidence
 
 
-def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[_Chunk] | None = None
+def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[_Chunk] | None = None,
+             on_swaps: Callable[[float, str, list[Swap]], None] | None = None
              ) -> tuple[list[Swap], list[Scar], str, DocStats, tuple[float, str, list[Evidence]] | None]:
     """Decode `text` chunk by chunk: swaps (input offsets), scars, restored text, statistics,
     and the document's `_score` (which gates the swaps).  want_swaps=False (detect): statistics
@@ -292,10 +299,17 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                 total.update(piece.words)
             if params.cache_lambda > 0:
                 doc = decoder.doc_context(total)
-        if passes > 0:
-            rescored_knots = getattr(decoder, "calibration", None) or ((), ())
-            emit = partial(_emit_swaps, text, swaps, restored_parts, decoder, model, gate, scored[0], total,
-                           rescored_knots)
+        handed_out = 0  # swaps given to on_swaps
+
+        def emit(pending: list) -> None:
+            nonlocal handed_out
+            _emit_swaps(text, swaps, restored_parts, decoder, model, gate, scored[0], total,
+                        getattr(decoder, "calibration", None) or ((), ()), pending)
+            if on_swaps is not None and swaps:
+                on_swaps(round(scored[0], 4), scored[1], swaps[:])
+                handed_out += len(swaps)
+                swaps.clear()
+
         n_held = 0
         for i, state in enumerate(states):
             states[i] = None  # (a huge text: each chunk's words and swaps are let go once emitted)
@@ -340,13 +354,10 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         if passes == 0:
             scored = _score(text, stats, decoder)
             gate = scored[0] ** params.doc_power
-            rescored_knots = getattr(decoder, "calibration", None) or ((), ())
-            emit = partial(_emit_swaps, text, swaps, restored_parts, decoder, model, gate, scored[0], total,
-                           rescored_knots)
         emit(pending)
     else:
         scored = None
-    stats.n_swaps = len(swaps)  # (not a feature: the score above holds for the stats as returned)
+    stats.n_swaps = len(swaps) + (handed_out if want_swaps else 0)  # (not a feature: the score above holds)
     return swaps, scars, "".join(restored_parts), stats, scored
 
 
