@@ -551,6 +551,13 @@ def test_reverse_column_explains_no_reported_swap():
     assert "Conservatory" in shipped.restored and "Ezekiel" in shipped.restored
     # the document's probability comes from the passes before: the same either way
     assert shipped.spun_probability == with_reverse.spun_probability
+    # reverse_share_on (off as shipped): the column stays for a document that attributes that
+    # share of its swaps to it, and only then
+    def with_share(share):
+        return check(text, decoder=make_decoder(dataclasses.replace(cfg.decoder, reverse_share_on=share)))
+    assert cfg.decoder.reverse_share_on == 0.0
+    assert any(s.thesaurus == "reverse" for s in with_share(0.05).swaps)
+    assert with_share(0.9) == shipped
 
 
 def test_swaps_that_only_add_words_are_not_reported():

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Callable
 
 from unspin import language
-from unspin.decode import Decoder, DecoderParams
+from unspin.decode import _REVERSE, Decoder, DecoderParams
 from unspin.lexicon.channel import Channel, ChannelWeights
 from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, word_counts
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
@@ -460,7 +460,11 @@ def _decode_pass(decoder, state: _ChunkState, k: int, passes: int, want_swaps: b
             log_w = decoder.thesaurus_weights(state.thesaurus_before + batch.thesaurus_counts)
     final = want_swaps and k == passes
     if final:
-        log_w = decoder.final_weights(log_w)
+        keep = False
+        if params.reverse_share_on > 0 and batch.thesaurus_counts is not None:
+            counts = state.thesaurus_before + batch.thesaurus_counts
+            keep = counts[_REVERSE] >= params.reverse_share_on * (counts.sum() + params.reverse_share_prior)
+        log_w = decoder.final_weights(log_w, keep)
     batch.doc = doc if final and passes > 0 else None
     # (only the last pass's sentences are read, and only for their swaps that could be
     # reported: min_doc=1 returns those whose posterior reaches report_threshold)

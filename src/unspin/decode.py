@@ -85,6 +85,18 @@ class DecoderParams:
     # is before the channel and LM are heard; the last one may ask for more channel evidence or
     # less (> 1: more swaps, each likelier restored; 1: as the other passes).
     final_channel_scale: float = 1.0
+    # The reverse column stays in the last pass after all (final_reverse 1) for a document whose
+    # first pass attributed at least this share of its expected swaps to it (0: never), counted
+    # with reverse_share_prior more swaps attributed elsewhere (a short or clean text's few
+    # swaps say little).  A spinner whose synonym database is symmetric swaps many words for
+    # headwords whose entries list them, which only the reverse column explains: on dev the
+    # spinners' documents put 2-3% of their swaps there (90th percentile about 5%), and a
+    # document of such a spinner about 6%.  Off in params.json: at 0.05 it restored 0.452 ->
+    # 0.491 of bench/devsets/unseen.py's `symmetric` spinner's swaps, but dev's false swaps
+    # went 0.13 -> 0.25 per 1,000 clean words, and a spun text of names ("Chicago
+    # Conservatory College") had "Conservatory" restored to "School" (test_api).
+    reverse_share_on: float = 0.0
+    reverse_share_prior: float = 20.0
     # The rate passes converge fast and predictably: the rate the next pass would estimate is
     # close to a quadratic in this pass's estimate, rate_step = (c0, c1, c2) (learned on dev).
     # The last pass's rate is the last estimate moved on by it once, which stands in for one
@@ -377,15 +389,17 @@ class Decoder:
                           minlength=len(ids))
         return DocContext(ids.astype(np.int32), cnt, int(sum(counts.values())))
 
-    def final_weights(self, log_weights: np.ndarray | None) -> np.ndarray | None:
+    def final_weights(self, log_weights: np.ndarray | None, keep_reverse: bool = False) -> np.ndarray | None:
         """The last pass's ln thesaurus weights (see DecoderParams.final_reverse and
-        final_channel_scale) from the document's (None: the channel's)."""
+        final_channel_scale) from the document's (None: the channel's); keep_reverse: the
+        reverse column as it is (see reverse_share_on)."""
         p = self.params
-        if p.final_reverse == 1.0 and p.final_channel_scale == 1.0:
+        reverse = 1.0 if keep_reverse else p.final_reverse
+        if reverse == 1.0 and p.final_channel_scale == 1.0:
             return log_weights
         w = np.array(log_weights if log_weights is not None else self.channel.log_weights, dtype=np.float64)
         w += math.log(p.final_channel_scale)
-        w[_REVERSE] += math.log(max(p.final_reverse, 1e-12))
+        w[_REVERSE] += math.log(max(reverse, 1e-12))
         return w
 
     def thesaurus_weights(self, counts: np.ndarray) -> np.ndarray:
