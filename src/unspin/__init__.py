@@ -16,8 +16,8 @@ __version__ = "0.1.0"
 
 
 def check(text: str, fast: bool = False, budget: float | None = None, on_swaps=None) -> Report:
-    """on_swaps(spun_probability, verdict, swaps): for a huge text, the swaps handed out in
-    order as they are judged instead of listed in the report (see unspin.api.check)."""
+    """on_swaps(spun_probability, verdict, swaps): for a huge text, every swap handed out in
+    order as soon as it is judged, and none listed in the report (see unspin.api.check)."""
     from unspin.api import check as _check
 
     return _check(text, fast=fast, budget=budget, on_swaps=on_swaps)

@@ -99,10 +99,10 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None, budget:
           on_swaps: Callable[[float, str, list[Swap]], None] | None = None) -> Report:
     """budget: seconds the neural tier may spend rescoring this text (None: no limit); past
     it, the swaps it did not reach keep the n-gram's decision (RescoringDecoder.budgeted).
-    on_swaps(spun_probability, verdict, swaps): the swaps handed out as they are judged, in
-    order, a few thousand at a time (a huge text's report need not be held: `check --json`
-    writes them as they come); the returned report then lists only those never handed out,
-    none if on_swaps was called at all.  Its probability and verdict are the report's."""
+    on_swaps(spun_probability, verdict, swaps): every swap handed out as soon as it is judged,
+    in order, up to a few thousand a call, with the report's probability and verdict (a huge
+    text's swaps need not be held: `check --json` writes them as they come); the returned
+    report's `swaps` is then empty."""
     if not isinstance(text, str):
         raise TypeError(f"check() takes str, not {type(text).__name__}")
     early = _early_verdict(text)
