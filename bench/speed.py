@@ -14,7 +14,10 @@ Measured, in one process on one core (n-gram tier, `check(text, fast=True)`):
 * a baseline in the same run: scar repair + tokenising + sentence split of the same documents
   (everything but the decoder), so the decoder's share is visible on any machine;
 * peak RSS of this process (ru_maxrss) after all of the above;
-* cold start: `unspin check` on a short text as a subprocess, wall time, median of --cold-runs.
+* cold start: `unspin check` on a short text as a subprocess, wall time, median of --cold-runs;
+* with --huge-mb N: `unspin check --fast --json` on ONE document of N MB (the dev set's spun
+  texts joined by newlines, repeated as needed) as a subprocess: wall time, peak RSS and the
+  swaps written (a huge text's memory: what grows with it, see README "Huge documents").
 
 MB are 10^6 bytes of UTF-8 input.  Targets: >= 0.5 MB/s per core, <= 1 GB RSS, cold start <= 1.5 s.
 """
@@ -124,6 +127,35 @@ def cold_start(runs: int) -> dict:
             "runs_s": [round(t, 3) for t in times]}
 
 
+def huge_document(mb: float) -> dict:
+    """`unspin check --fast --json` on one document of `mb` MB: seconds, peak RSS of the process
+    (Linux: its ru_maxrss, read after it ends), swaps written."""
+    exe = Path(sys.executable).with_name("unspin")
+    cmd = [str(exe)] if exe.exists() else [shutil.which("unspin") or "unspin"]
+    paras = [r["spun"] for r in load_records("dev") if r["simulator"] != "clean"]
+    parts, size, i = [], 0, 0
+    while size < mb * 1e6:
+        p = paras[i % len(paras)]
+        parts.append(p)
+        size += len(p.encode("utf-8")) + 1
+        i += 1
+    with tempfile.TemporaryDirectory() as tmp:
+        path, out = Path(tmp) / "huge.txt", Path(tmp) / "huge.json"
+        path.write_text("\n".join(parts), encoding="utf-8")
+        t0 = time.perf_counter()
+        with open(out, "wb") as fh:
+            proc = subprocess.Popen(cmd + ["check", "--fast", "--json", str(path)], stdout=fh,
+                                    stderr=subprocess.PIPE)
+            _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"huge document: {' '.join(cmd)} check failed: {proc.stderr.read().decode()[-2000:]}")
+        with open(out, encoding="utf-8") as fh:
+            swaps = len(json.load(fh)["swaps"])
+    return {"mb": size / 1e6, "seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "swaps": swaps,
+            "command": " ".join(cmd + ["check", "--fast", "--json", "HUGE.txt"])}
+
+
 def words(docs: list[str]) -> int:
     return sum(len(d.split()) for d in docs)
 
@@ -134,6 +166,8 @@ def main(argv=None) -> int:
     ap.add_argument("--doc-chars", type=int, default=4000, help="minimum characters per news-length document")
     ap.add_argument("--cold-runs", type=int, default=5)
     ap.add_argument("--json", metavar="OUT", help="write the figures as JSON to OUT")
+    ap.add_argument("--huge-mb", type=float, default=0.0,
+                    help="also check one document of this many MB with the CLI (peak RSS, time); 10 takes about 80 s")
     ap.add_argument("--profile", action="store_true",
                     help="profile the dev-set run with cProfile and print the top 15 functions by cumulative time")
     args = ap.parse_args(argv)
@@ -172,6 +206,7 @@ def main(argv=None) -> int:
         example = {"bytes": ex_bytes, "words": len(text.split()), "seconds": ex_s, "mb_per_s": ex_bytes / 1e6 / ex_s}
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     cold = cold_start(args.cold_runs)
+    huge = huge_document(args.huge_mb) if args.huge_mb > 0 else None
 
     res = {
         "command": command, "machine": mach, "unspin": unspin.__version__, "git": git_state(),
@@ -184,6 +219,7 @@ def main(argv=None) -> int:
         "example": example,
         "peak_rss_mb": peak_rss_mb,
         "cold_start": cold,
+        "huge_document": huge,
         "targets": TARGETS,
         "profiled": args.profile,
     }
@@ -211,6 +247,10 @@ def main(argv=None) -> int:
     row(f"unspin check SHORT (median of {len(cold['runs_s'])})", f"{cold['median_s']:.2f}", "s",
         f"<= {TARGETS['cold_start_s']}", cold["median_s"] <= TARGETS["cold_start_s"])
     print(f"  {'':<34} runs: {cold['runs_s']}")
+    if huge:
+        print(f"huge document ({huge['command']}):")
+        print(f"  {huge['mb']:.1f} MB in one document: {huge['seconds']:.0f} s, peak RSS {huge['peak_rss_mb']:.0f} MB, "
+              f"{huge['swaps']:,} swaps")
 
     if args.profile:
         out = io.StringIO()
