@@ -108,8 +108,8 @@ def test_huge_text_json_swaps_are_written_as_they_come(monkeypatch, spun_text):
     assert len(report.swaps) > 4
     writes = []
     monkeypatch.setattr(cli, "STREAM_JSON_CHARS", 100)
-    monkeypatch.setattr(cli, "_write_json_swaps", lambda out, swaps, first, _w=cli._write_json_swaps:
-                        (writes.append(len(swaps)), _w(out, swaps, first))[1])
+    monkeypatch.setattr(cli, "_write_json_items", lambda out, items, first, _w=cli._write_json_items:
+                        (writes.append(len(items)), _w(out, items, first))[1])
     for html in (False, True):
         buf = io.StringIO()
         cli._check_json(buf, text, SimpleNamespace(fast=True, html=html, budget=None))

@@ -23,6 +23,7 @@ import sys
 from typing import BinaryIO, Iterable, Iterator, TextIO
 
 import unspin
+from unspin.argtypes import checked
 from unspin.inputs import BadInput, loads_strict, open_binary, read_text, sniffed_lines
 from unspin.report import Report
 from unspin.server.cli import add_serve_command
@@ -34,6 +35,10 @@ PROG = "unspin"
 
 class _Usage(Exception):
     pass
+
+
+_SECONDS = checked(float, lambda x: x >= 0 and math.isfinite(x), "a number of seconds",
+                   "give a number of seconds, 0 or more")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         help='input has one JSON object per line with "text" (and optional "id"); print one result per line',
     )
     c.add_argument("--fast", action="store_true", help="use the fast prior only")
-    c.add_argument("--budget", type=_seconds, default=None, metavar="SECONDS",
+    c.add_argument("--budget", type=_SECONDS, default=None, metavar="SECONDS",
                    help="at most about this long rescoring each text with the neural tier (default: no limit); "
                         "the swaps it does not reach keep the fast prior's decision")
     c.add_argument("--no-color", action="store_true", help="never colour the report (also: NO_COLOR=1)")
@@ -109,7 +114,7 @@ def _write_report_json(out: TextIO, report, text: str | None = None) -> None:
     piece at a time: a huge text's report, hundreds of thousands of swaps, is not built again
     as one dict and one string (which took twice the memory of the report itself)."""
     _write_json_head(out, report.spun_probability, report.verdict)
-    _write_json_swaps(out, report.swaps, first=True)
+    _write_json_items(out, report.swaps, first=True)
     _write_json_tail(out, report, text)
 
 
@@ -117,47 +122,44 @@ def _write_json_head(out: TextIO, probability: float, verdict: str) -> None:
     out.write(f'{{"spun_probability": {_dumps(probability)}, "verdict": {_dumps(verdict)}, "swaps": [')
 
 
-def _write_json_swaps(out: TextIO, swaps, first: bool) -> None:
-    for i in range(0, len(swaps), 1000):
-        out.write(("" if first and not i else ", ") + ", ".join(_dumps(x.to_dict()) for x in swaps[i:i + 1000]))
+def _write_json_items(out: TextIO, items, first: bool) -> None:
+    """Swaps or scars, each as its to_dict(), comma-separated (after earlier ones unless first)."""
+    for i in range(0, len(items), 1000):
+        out.write(("" if first and not i else ", ") + ", ".join(_dumps(x.to_dict()) for x in items[i:i + 1000]))
 
 
 def _write_json_tail(out: TextIO, report, text: str | None) -> None:
     out.write('], "scars": [')
-    _write_json_swaps(out, report.scars, first=True)
+    _write_json_items(out, report.scars, first=True)
     out.write(f'], "restored": {_dumps(report.restored)}')
     if text is not None:
         out.write(f', "text": {_dumps(text)}')
     out.write("}\n")
 
 
-# Above this many characters check --json writes the swaps as they are judged (api.check's
+# Above this many characters check --json writes the swaps as they are judged (check's
 # on_swaps) rather than holding the report's: a 100 MB spun text has about 1.8 million.
 STREAM_JSON_CHARS = 1_000_000
 
 
 def _check_json(out: TextIO, text: str, args) -> None:
     """check --json: one JSON object; for a huge text its swaps are written as they come."""
-    if len(text) <= STREAM_JSON_CHARS:
-        report = unspin.check(text, fast=args.fast, **_budget(args))
-        _write_report_json(out, report, text if args.html else None)
-        return
-    from unspin import api
-
     started = False
 
     def on_swaps(probability: float, verdict: str, swaps) -> None:
         nonlocal started
         if not started:
             _write_json_head(out, probability, verdict)
-        _write_json_swaps(out, swaps, first=not started)
+        _write_json_items(out, swaps, first=not started)
         started = True
 
-    report = api.check(text, fast=args.fast, on_swaps=on_swaps, **_budget(args))
+    streaming = {"on_swaps": on_swaps} if len(text) > STREAM_JSON_CHARS else {}
+    report = unspin.check(text, fast=args.fast, **_budget(args), **streaming)
     if not started:
         _write_json_head(out, report.spun_probability, report.verdict)
-    _write_json_swaps(out, report.swaps, first=not started)
+    _write_json_items(out, report.swaps, first=not started)
     _write_json_tail(out, report, text if args.html else None)
+
 
 def _use_colour(args, out: TextIO) -> bool:
     if args.no_color or os.environ.get("NO_COLOR", "") != "":
@@ -276,16 +278,6 @@ def _budget(args) -> dict:
     """check()'s budget argument when --budget was given (none otherwise)."""
     budget = getattr(args, "budget", None)
     return {} if budget is None else {"budget": budget}
-
-
-def _seconds(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not (x >= 0 and math.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"{value!r}: give a number of seconds, 0 or more")
-    return x
 
 
 def _jsonl(args, out: TextIO, run=None) -> int:

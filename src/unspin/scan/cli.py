@@ -15,20 +15,8 @@ import json
 import os
 import sys
 
+from unspin.argtypes import at_least
 from unspin.scan.readers import FORMATS, TXT_DOCS
-
-
-def _count(least: int):
-    """An argparse type: an integer of at least `least`."""
-    def parse(s: str) -> int:
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {s!r}") from None
-        if v < least:
-            raise argparse.ArgumentTypeError(f"{v}: must be at least {least}")
-        return v
-    return parse
 
 
 def _size(s: str) -> int:
@@ -71,7 +59,7 @@ def add_scan_command(sub) -> None:
     s.add_argument("--id-field", default="id", metavar="F", help="JSONL key / Parquet column of the id")
     s.add_argument("--txt-docs", default="file", choices=TXT_DOCS,
                    help="plain text: one document per file (default), per blank-line block, or per line")
-    s.add_argument("--workers", "-j", type=_count(0), default=None, metavar="N",
+    s.add_argument("--workers", "-j", type=at_least(0), default=None, metavar="N",
                    help="worker processes (default: all cores; 0 = in this process)")
     s.add_argument("--resume", action="store_true", help="continue an interrupted scan of the same inputs")
     s.add_argument("--engine", default="local", choices=("local", "ray"),
@@ -84,7 +72,7 @@ def add_scan_command(sub) -> None:
                         "(default: about 32 shards of the inputs, 1MB to 64MB each)")
     s.add_argument("--fast", action="store_true",
                    help="--task check on the n-gram tier only, as unspin check --fast (detect always is)")
-    s.add_argument("--chunk-records", type=_count(1), default=J.DEFAULT_CHUNK_RECORDS, metavar="N",
+    s.add_argument("--chunk-records", type=at_least(1), default=J.DEFAULT_CHUNK_RECORDS, metavar="N",
                    help="commit every N records (256): the work a kill can lose per worker")
     s.add_argument("--chunk-size", type=_size, default=J.DEFAULT_CHUNK_BYTES, metavar="SIZE",
                    help="... or every SIZE of input text (1MB), whichever comes first")

@@ -5,29 +5,13 @@ import argparse
 import os
 import sys
 
-
-def _positive_int(s: str) -> int:
-    v = int(s)
-    if v < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return v
+from unspin.argtypes import at_least, checked
 
 
-def _checked(parse, ok, what: str, rule: str):
-    """An argparse type: parse(s) (a ValueError: "not <what>") that must satisfy ok (else `rule`)."""
-    def check(s: str):
-        try:
-            v = parse(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not {what}: {s!r}") from None
-        if not ok(v):
-            raise argparse.ArgumentTypeError(f"{s}: {rule}")
-        return v
-    return check
-
-
-_port = _checked(int, lambda v: 0 <= v <= 65535, "a port number", "a port is 0 to 65535")
-_seconds = _checked(float, lambda v: 0 < v < float("inf"), "a number of seconds", "must be a positive number of seconds")
+# (0 is allowed: --workers 0 runs the engine in a thread, --cache-mb 0 turns the cache off)
+_whole = at_least(0)
+_port = checked(int, lambda v: 0 <= v <= 65535, "a port number", "a port is 0 to 65535")
+_seconds = checked(float, lambda v: 0 < v < float("inf"), "a number of seconds", "must be a positive number of seconds")
 
 
 def _can_listen(host: str, port: int) -> str | None:
@@ -58,14 +42,14 @@ def add_serve_command(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     s.add_argument("--index", metavar="DIR", default=None, help="trace index directory: enables /v1/trace")
-    s.add_argument("--workers", type=_positive_int, default=None,
+    s.add_argument("--workers", type=_whole, default=None,
                    help="engine worker processes (default: number of CPUs; 0 = a thread in the server)")
-    s.add_argument("--max-bytes", type=_positive_int, default=256 * 1024,
+    s.add_argument("--max-bytes", type=_whole, default=256 * 1024,
                    help="request body limit in bytes (default 262144; larger gets 413)")
     s.add_argument("--timeout", type=_seconds, default=20.0, help="per-request time budget in seconds (default 20)")
-    s.add_argument("--max-pending", type=_positive_int, default=None,
+    s.add_argument("--max-pending", type=_whole, default=None,
                    help="requests in the engine at once before 503 (default 16 per worker)")
-    s.add_argument("--cache-mb", type=_positive_int, default=32, help="result cache size in MB (default 32; 0 = off)")
+    s.add_argument("--cache-mb", type=_whole, default=32, help="result cache size in MB (default 32; 0 = off)")
     s.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     s.set_defaults(func=run_serve)
     return s
