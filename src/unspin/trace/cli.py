@@ -28,6 +28,13 @@ from unspin.inputs import BadInput, decode_bytes, load_json, loads_strict, read_
 OnBad = Callable[[str, str], None]  # (where: "file:line" or a file, why) for a record that is skipped
 
 
+def _why(e: BadInput, *where: str) -> str:
+    """A BadInput's message without the place it starts with ("FILE: line N: "): on_bad is
+    told the place apart."""
+    msg, head = str(e), ": ".join(where) + ": "
+    return msg[len(head):] if msg.startswith(head) else msg
+
+
 def _jsonl_line(path: Path, n: int, raw: bytes) -> tuple[str, str]:
     try:
         obj = load_json(raw)
@@ -107,7 +114,7 @@ def _jsonl_group(path: Path, group: list[tuple[int, bytes]], on_bad: OnBad | Non
             except BadInput as e:
                 if on_bad is None:
                     raise
-                on_bad(f"{path}:{n}", str(e).split(": ", 2)[-1])
+                on_bad(f"{path}:{n}", _why(e, str(path), f"line {n}"))
                 continue
             yield doc
         return
@@ -177,7 +184,7 @@ def read_documents(inputs: list[str], on_bad: OnBad | None = None) -> Iterator[t
             except BadInput as e:
                 if on_bad is None or "needs pyarrow" in str(e):
                     raise
-                on_bad(str(p), str(e).split(": ", 1)[-1])
+                on_bad(str(p), _why(e, str(p)))
         elif p.suffix in (".jsonl", ".json") or p.name.endswith(tuple(".jsonl" + ext for ext in _CODECS)):
             yield from _jsonl_docs(p, on_bad)
         elif p.suffix.lower() in _PAGE_SUFFIXES:
@@ -204,7 +211,7 @@ def _text_file(path: Path, doc_id: str, on_bad: OnBad | None) -> tuple[str, str]
     except BadInput as e:
         if on_bad is None:
             raise
-        on_bad(str(path), str(e).split(": ", 1)[-1] if str(e).startswith(str(path)) else str(e))
+        on_bad(str(path), _why(e, str(path)))
         return None
 
 
