@@ -36,6 +36,11 @@ def shared_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
 
 
+def float_settings(pairs: list[str]) -> dict[str, float]:
+    """["NAME=VALUE", ...] (a --set option's values) as {NAME: float(VALUE)}."""
+    return {k: float(v) for k, v in (kv.split("=", 1) for kv in pairs)}
+
+
 def load_records(split: str) -> list[dict]:
     with gzip.open(DEVSETS / f"{split}.jsonl.gz", "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh]

@@ -107,9 +107,14 @@ def baseline_fn(text: str):
             pass
 
 
-def cold_start(runs: int) -> dict:
+def unspin_command() -> list[str]:
+    """The `unspin` console script beside this Python (else on PATH)."""
     exe = Path(sys.executable).with_name("unspin")
-    cmd = [str(exe)] if exe.exists() else [shutil.which("unspin") or "unspin"]
+    return [str(exe)] if exe.exists() else [shutil.which("unspin") or "unspin"]
+
+
+def cold_start(runs: int) -> dict:
+    cmd = unspin_command()
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
         fh.write(SHORT_TEXT)
         path = fh.name
@@ -130,8 +135,7 @@ def cold_start(runs: int) -> dict:
 def huge_document(mb: float) -> dict:
     """`unspin check --fast --json` on one document of `mb` MB: seconds, peak RSS of the process
     (Linux: its ru_maxrss, read after it ends), swaps written."""
-    exe = Path(sys.executable).with_name("unspin")
-    cmd = [str(exe)] if exe.exists() else [shutil.which("unspin") or "unspin"]
+    cmd = unspin_command()
     paras = [r["spun"] for r in load_records("dev") if r["simulator"] != "clean"]
     parts, size, i = [], 0, 0
     while size < mb * 1e6:

@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "src"))
-from common import CACHE, load_records, norm_words, word_spans, words_in_gold  # noqa: E402
+from common import CACHE, float_settings, load_records, norm_words, word_spans, words_in_gold  # noqa: E402
 
 from unspin.swap_model import FEATURES, SwapModel  # noqa: E402
 
@@ -208,7 +208,7 @@ def main() -> int:
     if args.refit and cache.exists():
         d = dict(np.load(cache))
     else:
-        overrides = {k: float(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+        overrides = float_settings(args.set)
         d = collect(args.floor, args.near, args.workers, overrides)
         CACHE.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(cache, **d)
