@@ -184,6 +184,9 @@ def main() -> int:
     ap.add_argument("--grid-neural", default="", help="--tune: these neural weights instead of GRID_NN")
     ap.add_argument("--shortlist", type=int, default=None,
                     help="the last pass's shortlist per spun word (default: RescoreParams.shortlist)")
+    ap.add_argument("--parallel", type=int, default=1,
+                    help="model passes run at once, a thread each (default 1: the per-core figures; "
+                         "unspin itself runs as many as there are cores, see UNSPIN_NEURAL_THREADS)")
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
 
@@ -209,7 +212,7 @@ def main() -> int:
         recs = [recs[int(i * step)] for i in range(args.limit)]
 
     t = time.perf_counter()
-    lm = NeuralLM(n_threads=args.threads, runtime=args.runtime).load()
+    lm = NeuralLM(n_threads=args.threads, runtime=args.runtime, parallel=args.parallel).load()
     print("neural runtime:", lm.runtime_loaded)
     load_s = time.perf_counter() - t
     rec_dec = Recorder(make_decoder(store_shortlist=rp.shortlist), rp)
@@ -326,7 +329,7 @@ def main() -> int:
     }
     speed["cold_start_s"] = cold_start(args.runtime)
     speed["runtime"] = lm.runtime_loaded
-    print(f"\nspeed ({args.threads} thread, {lm.runtime_loaded} runtime): fast check {speed['fast_kb_per_s']:.1f} KB/s; "
+    print(f"\nspeed ({args.threads} thread, {args.parallel} pass(es) at once, {lm.runtime_loaded} runtime): fast check {speed['fast_kb_per_s']:.1f} KB/s; "
           f"check + neural rescoring {speed['neural_kb_per_s']:.1f} KB/s "
           f"(neural scoring {neural_s:.1f} s of {fast_s + neural_s:.1f} s)")
     print(f"model: {lm.tokens_scored:,} tokens at {speed['model_tokens_per_s']:.0f} tokens/s; "

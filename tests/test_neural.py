@@ -798,3 +798,60 @@ def test_lone_surrogates_reach_the_model_as_replacement_characters(lm):
     text = "The visit was \ud800 fine and the weather astatine noon was nice. " * 10
     r = unspin.check(text)
     assert "astatine" in {s.spun for s in r.swaps} and r.restored.count("\ud800") == 10
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "numpy"])
+def test_passes_run_at_once_give_the_same_scores(runtime):
+    """score_segments' passes run `parallel` at a time, each in a thread: every segment gets
+    the very figures it gets one pass after another (each pass is computed alone either way),
+    and each lands in its own place."""
+    reason = REASON or (ONNX_RT if runtime == "onnx" else NUMPY_RT)
+    if reason:
+        pytest.skip(reason)
+    lm = NeuralLM(runtime=runtime, parallel=1).load()
+    m = lm._backend.model
+    texts = ["The minister said the plan would", "He measured the solubility of", "Officials met on",
+             "She was born in a small town near", "The committee asked for more time to"] * 3
+    conts = [" go ahead", " sugar in water", " Tuesday", " the coast", " study the figures"]
+    segments = []
+    for k, text in enumerate(texts):
+        prefix = [m.bos] + m.tokenizer.encode(text).ids
+        toks = [m.tokenizer.encode(c).ids for c in conts[k % 5:] + conts[:k % 5]]
+        segments.append((prefix, [len(prefix) - 1], [(len(prefix), t) for t in toks]))
+    one = m.score_segments(segments, max_tokens=40, totals=True)
+    m.parallel = 3
+    try:
+        at_once = m.score_segments(segments, max_tokens=40, totals=True)
+    finally:
+        m.parallel = 1
+    assert at_once == one
+    assert len({tuple(x) for x in one}) == 5  # (segments differ, and came back each in its place)
+
+
+def test_model_passes_at_once_follow_the_environment(monkeypatch):
+    from unspin import neural
+
+    monkeypatch.delenv(neural.ENV_PARALLEL, raising=False)
+    assert neural.default_parallel() == min(neural.MAX_PARALLEL, neural.usable_cores())
+    monkeypatch.setenv(neural.ENV_PARALLEL, "3")
+    assert neural.default_parallel() == 3
+    assert NeuralLM(parallel=None).parallel == 3 and NeuralLM(parallel=1).parallel == 1
+    for bad in ("two", "1.5"):
+        monkeypatch.setenv(neural.ENV_PARALLEL, bad)
+        with pytest.raises(ValueError, match="UNSPIN_NEURAL_THREADS"):
+            neural.default_parallel()
+    monkeypatch.setenv(neural.ENV_PARALLEL, "0")
+    assert neural.default_parallel() == 1
+    # worker processes take their share of the cores, unless the environment says otherwise
+    monkeypatch.delenv(neural.ENV_PARALLEL)
+    monkeypatch.setattr(neural, "usable_cores", lambda: 8)
+    neural.cores_share(3)
+    assert neural.default_parallel() == 2
+    neural.cores_share(1)  # (already set: kept)
+    assert neural.default_parallel() == 2
+    monkeypatch.delenv(neural.ENV_PARALLEL)
+    neural.cores_share(0)  # a worker per core (Ray, Spark)
+    assert neural.default_parallel() == 1
+    monkeypatch.delenv(neural.ENV_PARALLEL)
+    neural.cores_share(16)
+    assert neural.default_parallel() == 1

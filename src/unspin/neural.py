@@ -63,6 +63,37 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ENV_MODEL = "UNSPIN_NEURAL_MODEL"  # path to a gguf file, overrides the wheel's
 ENV_DISABLE = "UNSPIN_NO_NEURAL"  # set to 1: behave as if the runtime were absent
 ENV_RUNTIME = "UNSPIN_NEURAL_RUNTIME"  # onnx | numpy | llama_cpp | auto (see NeuralLM)
+ENV_PARALLEL = "UNSPIN_NEURAL_THREADS"  # model passes run at once (see NeuralLM's parallel)
+MAX_PARALLEL = 8
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # (not on Linux)
+        return max(1, os.cpu_count() or 1)
+
+
+def default_parallel() -> int:
+    """$UNSPIN_NEURAL_THREADS if set (a whole number, at least 1), else the usable cores, at
+    most MAX_PARALLEL.  Processes that share the machine's cores among themselves (the
+    server's workers, scan's) set it to their share before the model loads (`cores_share`)."""
+    raw = os.environ.get(ENV_PARALLEL, "").strip()
+    if raw:
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            raise ValueError(f"{ENV_PARALLEL}={raw!r}: give a whole number of threads, 1 or more") from None
+    return min(MAX_PARALLEL, usable_cores())
+
+
+def cores_share(processes: int) -> None:
+    """In one of `processes` worker processes sharing this machine's cores, before the model
+    loads: its model passes run its share of the cores at a time (at least 1; processes 0: a
+    worker per core, as Ray's and Spark's are), unless $UNSPIN_NEURAL_THREADS says otherwise."""
+    share = 1 if processes <= 0 else max(1, usable_cores() // processes)
+    os.environ.setdefault(ENV_PARALLEL, str(share))
 
 
 def model_path() -> Path | None:
@@ -108,10 +139,14 @@ class NeuralLM:
     name = "smollm2-135m-instruct-q4_1"
 
     def __init__(self, path: str | Path | None = None, n_ctx: int = 1024, n_threads: int = 1,
-                 max_seqs: int = 32, n_batch: int = 512, runtime: str | None = None):
+                 max_seqs: int = 32, n_batch: int = 512, runtime: str | None = None, parallel: int | None = None):
+        """n_threads: each model pass's own threads (onnxruntime's, BLAS's, llama.cpp's);
+        parallel: how many of score_jobs' passes run at once, each on a thread of its own
+        (None: `default_parallel`, the usable cores; the onnx and numpy runtimes)."""
         self.path = Path(path) if path else model_path()
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.parallel = max(1, parallel if parallel is not None else default_parallel())
         self.max_seqs = max_seqs
         self.n_batch = n_batch
         self.runtime = runtime or os.environ.get(ENV_RUNTIME) or "auto"
@@ -340,6 +375,7 @@ class _NumpyRuntime:
         # every call, about 1 ms)
         controller = ThreadpoolController()
         self._limits = lambda: controller.limit(limits=owner.n_threads, user_api="blas")
+        self.model.parallel = owner.parallel
         self.bos = self.model.bos
 
     def tokenize(self, text: str) -> tuple[int, ...]:
@@ -383,6 +419,7 @@ class _OnnxRuntime(_NumpyRuntime):
         except Exception as e:  # onnxruntime's own (a CPU or build it cannot run): the next runtime
             raise NeuralUnavailable(f"onnxruntime cannot run the model: {e}") from e
         self._limits = contextlib.nullcontext  # (onnxruntime's own threads: n_threads)
+        self.model.parallel = owner.parallel
         self.bos = self.model.bos
 
 

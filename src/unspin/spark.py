@@ -27,8 +27,10 @@ _TASK: dict = {}
 def _task(spec: str, index: str | None, fast: bool = False):
     key = (spec, index, fast)
     if key not in _TASK:
+        from unspin.neural import cores_share
         from unspin.scan.tasks import make_task
 
+        cores_share(0)  # (a Python worker per task slot, a core each: the model's passes one at a time)
         t = make_task(spec, index=index, fast=fast)
         t.setup()
         _TASK[key] = t

@@ -85,10 +85,13 @@ def make_row(raw, task) -> dict:
 
 def init_worker(job: J.Job, files: list[str], read: dict, task_spec: str, index: str | None,
                 chunk_records: int, chunk_bytes: int, progress, parent: int | None = None,
-                fast: bool = False) -> None:
+                fast: bool = False, processes: int = 1) -> None:
     if parent is not None:
+        from unspin.neural import cores_share
+
         _die_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C
+        cores_share(processes)  # (before the model loads: each worker's passes on its share of the cores)
     task = make_task(task_spec, index=index, fast=fast)
     task.setup()
     _W.update(job=job, files=files, opts=ReadOptions(**read), task=task, chunk_records=chunk_records,
@@ -193,10 +196,11 @@ def run_local(job: J.Job, files, read: dict, shards: list[dict], task: str, inde
         else:
             ctx = mp.get_context("fork")
             q = ctx.Queue()
-            with cf.ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx,
+            processes = min(workers, len(pending))
+            with cf.ProcessPoolExecutor(max_workers=processes, mp_context=ctx,
                                         initializer=init_worker,
                                         initargs=(job, files, read, task, index, chunk_records, chunk_bytes, q,
-                                                  os.getpid(), fast)) as ex:
+                                                  os.getpid(), fast, processes)) as ex:
                 futs = {ex.submit(run_shard, s) for s in pending}
                 while futs:
                     done, futs = cf.wait(futs, timeout=0.25, return_when=cf.FIRST_COMPLETED)

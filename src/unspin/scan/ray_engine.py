@@ -41,8 +41,10 @@ class _TaskActor:
     """map_batches callable class: one task (and its models) per Ray actor."""
 
     def __init__(self, task: str, index: str | None, fast: bool = False):
+        from unspin.neural import cores_share
         from unspin.scan.tasks import make_task
 
+        cores_share(0)  # (an actor per CPU Ray gives it: the model's passes one at a time)
         self.task = make_task(task, index=index, fast=fast)
         self.task.setup()
         self.schema = arrow_schema(task)

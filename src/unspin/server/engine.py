@@ -86,11 +86,15 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="unspin-parent-watch", daemon=True).start()
 
 
-def _init_worker(index_dir: str | None) -> None:
+def _init_worker(index_dir: str | None, processes: int = 1) -> None:
+    """Load the models (one of `processes` worker processes: its model passes run on its
+    share of the cores, see unspin.neural.cores_share) and open the index."""
     global _INDEX, _INDEX_ERROR
     import unspin
+    from unspin.neural import cores_share
 
     _exit_with_parent()
+    cores_share(processes)
 
     _INDEX, _INDEX_ERROR = None, None
 
@@ -204,14 +208,14 @@ class WorkerDied(Exception):
     """A worker process exited (killed, out of memory) with a job in hand."""
 
 
-def _worker_main(conn, index_dir: str | None) -> None:
+def _worker_main(conn, index_dir: str | None, processes: int = 1) -> None:
     """A worker process: load the models, say so, then run (function, args) messages until the
     pipe closes.  Replies are ("ok", value) or ("error", "Type: message")."""
     import pickle
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle: it stops us
-    _init_worker(index_dir)
+    _init_worker(index_dir, processes)
     conn.send_bytes(pickle.dumps(("ok", os.getpid())))
     while True:
         try:
@@ -287,7 +291,7 @@ class WorkerPool:
     # -- lifecycle (start and call_sync block: for start-up, before the first request)
     def _launch(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(target=_worker_main, args=(child, self.index_dir), daemon=True,
+        proc = self._ctx.Process(target=_worker_main, args=(child, self.index_dir, self.size), daemon=True,
                                  name="unspin-engine")
         proc.start()
         child.close()
