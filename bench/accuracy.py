@@ -85,7 +85,7 @@ def make_engine(args, recs=()):
         from unspin import api
 
         cfg = api._config()
-        params = dataclasses.replace(cfg.decoder, **float_settings(settings))
+        params = dataclasses.replace(cfg.decoder, **float_settings(settings, like=cfg.decoder))
         w = dataclasses.replace(cfg.weights, **float_settings(weights))
         total = sum(dataclasses.astuple(w))  # (the mixture's weights sum to 1)
         w = type(w)(*(x / total for x in dataclasses.astuple(w)))

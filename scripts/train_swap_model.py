@@ -208,7 +208,9 @@ def main() -> int:
     if args.refit and cache.exists():
         d = dict(np.load(cache))
     else:
-        overrides = float_settings(args.set)
+        from unspin.api import _config
+
+        overrides = float_settings(args.set, like=_config().decoder)
         d = collect(args.floor, args.near, args.workers, overrides)
         CACHE.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(cache, **d)
