@@ -24,11 +24,27 @@ from functools import lru_cache
 
 import regex
 
-# What this module scores itself: tokens of [a-z0-9] joined by hyphens, a token of letters
-# perhaps ending in an English clitic ("creston's", "can't").  (wordfreq's tokenizer splits
-# other apostrophes: "o'hare", "l'arcade", "ne'er", "1920's".)
-_TOKEN = r"(?:[a-z0-9]+|[a-z]{3,}'(?:s|t|re|ll|ve|d|m))"
-_SIMPLE = regex.compile(rf"{_TOKEN}(?:-{_TOKEN})*")
+# What this module scores itself: parts of [a-z0-9] joined by hyphens, or of letters joined by
+# single apostrophes ("creston's", "can't", "o'hare", "she'arim").  Hyphens split tokens; an
+# apostrophe joins the letters around it (Unicode's word breaks) except after one or two letters
+# that start a token and before a vowel or "h" (wordfreq's elision rule, for French and Catalan:
+# "l'arcade" -> "l", "arcade"; "o'hare", "ne'er", "me'a").  Digits and an apostrophe ("1920's"),
+# and any other shape, go to wordfreq.
+_PART = r"(?:[a-z0-9]+|[a-z]+(?:'[a-z]+)+)"
+_SIMPLE = regex.compile(rf"{_PART}(?:-{_PART})*")
+_ELISION = regex.compile(r"[a-z]{1,2}'(?=[aehiouy])")  # (wordfreq.tokens: INITIAL_VOWEL_EXPR, ASCII)
+
+
+def _tokens(word: str) -> list[str]:
+    """wordfreq's English tokens of a _SIMPLE word."""
+    out = []
+    for part in word.split("-"):
+        start = 0
+        while (m := _ELISION.match(part, start)) is not None:  # (a token starts: the rule applies)
+            out.append(part[start:m.end() - 1])
+            start = m.end()
+        out.append(part[start:])
+    return out
 
 # wordfreq.numbers (wordfreq 3.1)
 _DIGIT_FREQS = [0.009, 0.300, 0.175, 0.124, 0.096, 0.078, 0.066, 0.057, 0.050, 0.045]
@@ -151,7 +167,7 @@ def frequency(word: str) -> float:
         index = buckets.get(word)
         return _rounded(10 ** (-index / 100)) if index is not None else 0.0
     one_over = 0.0
-    for token in word.split("-"):
+    for token in _tokens(word):
         smashed = _smash_numbers(token)
         index = buckets.get(smashed)
         if index is None:
