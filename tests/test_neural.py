@@ -847,9 +847,11 @@ def test_model_passes_at_once_follow_the_environment(monkeypatch):
     monkeypatch.setattr(neural, "usable_cores", lambda: 8)
     neural.cores_share(3)
     assert neural.default_parallel() == 2
-    neural.cores_share(1)  # (already set: kept)
+    neural.cores_share(4)  # (already set: kept)
     assert neural.default_parallel() == 2
     monkeypatch.delenv(neural.ENV_PARALLEL)
+    neural.cores_share(1)  # the one worker: the whole machine, as by default (the environment untouched)
+    assert neural.ENV_PARALLEL not in __import__("os").environ and neural.default_parallel() == 8
     neural.cores_share(0)  # a worker per core (Ray, Spark)
     assert neural.default_parallel() == 1
     monkeypatch.delenv(neural.ENV_PARALLEL)

@@ -92,6 +92,8 @@ def cores_share(processes: int) -> None:
     """In one of `processes` worker processes sharing this machine's cores, before the model
     loads: its model passes run its share of the cores at a time (at least 1; processes 0: a
     worker per core, as Ray's and Spark's are), unless $UNSPIN_NEURAL_THREADS says otherwise."""
+    if processes == 1:  # (the whole machine: the default)
+        return
     share = 1 if processes <= 0 else max(1, usable_cores() // processes)
     os.environ.setdefault(ENV_PARALLEL, str(share))
 
