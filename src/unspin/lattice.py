@@ -32,7 +32,7 @@ from __future__ import annotations
 from unspin._jit import njit, python_mode
 import numpy as np
 
-from unspin.lm.kernels import logprob, logprob_cached, max_logprob, memo_key, memo_slot, unigram
+from unspin.lm.kernels import logprob, logprob_cached, max_logprob, memo_key, memo_slot, touch, touch_bigram, unigram
 
 NEG_INF = -np.inf
 # Reading the memo ahead (decode_sentence) only pays where a cache miss costs more than the read:
@@ -89,6 +89,7 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
     stat = np.empty(loc.shape[0], np.float64)
     order = np.empty(loc.shape[0], np.int64)
     need = np.empty(loc.shape[0], np.int64)
+    own_lm = np.empty(loc.shape[0], np.float64)  # a candidate's own words' LM score (first pass)
     bound_ok = lm_weight >= 0.0  # (the bound below scales the 3-gram's best scores by lm_weight)
     for i in range(n):
         w = ids[i]
@@ -179,29 +180,38 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
                     need[n_need] = c
                     n_need += 1
                     if _PREFETCH:
-                        # read the memo slots of every candidate's two look-ups before any is
-                        # scored, so that their cache misses overlap instead of queueing one by one
-                        k_ = cand_len[r]
-                        last = cand_out[r, k_ - 1]
-                        sink += memo[memo_slot(memo, memo_key(cand_out[r, 0], prev1, prev2))]
-                        sink += memo[memo_slot(memo, memo_key(nxt1, last, cand_out[r, k_ - 2] if k_ > 1 else prev1))]
+                        # touch every candidate's first look-up before any is made, so that
+                        # their cache misses overlap instead of queueing one by one
+                        sink += touch(tables, oov, memo, cand_out[r, 0], prev1, prev2)
                     continue
                 local = s_ + lm_c
                 loc[c] = local
                 if local > floor:
                     kept += 1
+            # _local in two steps: the candidates' own words, then (unless the bound on the next
+            # word's score already leaves a candidate under the floor) the next word after each,
+            # those look-ups touched first too (only the ones to be made: a miss that is not
+            # needed costs as much as one that is)
+            n_next = 0
             for q in range(n_need):
                 c = need[q]
                 r = row0 + c
                 k_ = cand_len[r]
-                # _local in two steps: the candidate's own words, then (unless the bound on the
-                # next word's score already leaves it under the floor) the next word after it
                 t = _emit(tables, oov, memo, cand_out, r, 0, k_, prev1, prev2, lm_weight)
                 if bound_ok and (log_swap + stat[c]) + t + lm_weight * top_next <= floor:
                     loc[c] = NEG_INF
                     continue
-                h1, h2 = _push(prev1, prev2, cand_out, r, 0, k_)
-                lm_c = t + lm_weight * logprob_cached(tables, oov, memo, nxt1, h1, h2)
+                own_lm[c] = t
+                need[n_next] = c  # (n_next <= q: need is read ahead of this write)
+                n_next += 1
+                if _PREFETCH:
+                    h1, h2 = _push(prev1, prev2, cand_out, r, 0, k_)
+                    sink += touch(tables, oov, memo, nxt1, h1, h2)
+            for q in range(n_next):
+                c = need[q]
+                r = row0 + c
+                h1, h2 = _push(prev1, prev2, cand_out, r, 0, cand_len[r])
+                lm_c = own_lm[c] + lm_weight * logprob_cached(tables, oov, memo, nxt1, h1, h2)
                 local_lm[i, lbase + 1 + c] = lm_c
                 local = (log_swap + stat[c]) + lm_c
                 loc[c] = local
@@ -290,6 +300,11 @@ def decode_sentence(tables, oov, memo, ids, spinnable, slot_start, slot_count, l
         best_p = -1
         acc = NEG_INF
         p0 = end_ptr[s]
+        if _PREFETCH:  # (every transition's first look-up, touched before any is made: see touch)
+            w0 = outs[row, first]
+            for q in range(p0, end_ptr[s + 1]):
+                pk = end_list[q]
+                sink += touch(tables, oov, memo, w0, hist1[pk], hist2[pk])
         for q in range(p0, end_ptr[s + 1]):
             pk = end_list[q]
             t = _emit(tables, oov, memo, outs, row, first, n_out, hist1[pk], hist2[pk], lm_weight)
@@ -607,7 +622,11 @@ def screen_counts(tables, oov, tok_rows, type_word, type_start, type_count, type
     carry_lp = 0.0
     keep_rate = np.exp(log_keep)
     swap_rate = np.exp(log_swap)
+    sink = np.int64(0)
     for i in range(n):
+        if _PREFETCH and i % _SCREEN_BLOCK == 0:
+            sink += _touch_block(tables, tok_rows, type_word, type_start, type_count, cand_ids, cand_len, bos, eos,
+                                 i, min(n, i + _SCREEN_BLOCK), prev1)
         r = tok_rows[i]
         if r < 0:
             prev1 = bos
@@ -649,7 +668,35 @@ def screen_counts(tables, oov, tok_rows, type_word, type_start, type_count, type
         if llr > hit_llr:
             hits += 1
         prev1 = w
+    if sink == np.int64(-7046029254386353131):  # (never: a use of sink the compiler cannot drop)
+        hits = -1
     return n_words, n_odd, n_fw, n_rare, free, total, pos, hits
+
+
+_SCREEN_BLOCK = 64  # tokens whose look-ups screen_counts touches before making them
+
+
+@njit(cache=True, _nrt=False)
+def _touch_block(tables, tok_rows, type_word, type_start, type_count, cand_ids, cand_len, bos, eos, a, b, prev1):
+    """Touch (lm.kernels.touch_bigram) the look-ups screen_counts makes for tokens a..b, the word
+    before token a being prev1: their cache misses then overlap instead of coming one by one."""
+    n = tok_rows.shape[0]
+    sink = np.int64(0)
+    for i in range(a, b):
+        r = tok_rows[i]
+        if r < 0:
+            prev1 = bos
+            continue
+        w = type_word[r]
+        cnt = type_count[r]
+        if cnt > 0:
+            nxt1 = type_word[tok_rows[i + 1]] if i + 1 < n and tok_rows[i + 1] >= 0 else eos
+            sink += touch_bigram(tables, w, prev1) + touch_bigram(tables, nxt1, w)
+            for q in range(type_start[r], type_start[r] + cnt):
+                sink += touch_bigram(tables, cand_ids[q, 0], prev1)
+                sink += touch_bigram(tables, nxt1, cand_ids[q, cand_len[q] - 1])
+        prev1 = w
+    return sink
 
 
 @njit(cache=True)

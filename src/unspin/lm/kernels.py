@@ -227,6 +227,42 @@ def memo_slot(memo, key):
 
 
 @njit(cache=True, _nrt=False)
+def touch(tables, oov, memo, w, h1, h2):
+    """Read the memory logprob_cached(w, h1, h2) is about to: the memo slot and, where the memo
+    does not hold the score, the home slots of logprob's hash probes.  A caller touches the
+    look-ups it will make before making them, so that their cache misses (a probe of the
+    3-gram's tables is a read from main memory) are in flight together instead of one after
+    another.  Returns what it read (for the caller to keep, or the compiler drops the reads)."""
+    key = memo_key(w, h1, h2)
+    slot = memo_slot(memo, key)
+    got = memo[slot]
+    if got == key:
+        return got
+    uni_prob, _uni_bo, tri_keys, _tri_val, bi_keys, _bi_val, _max_lp = tables
+    vocab = uni_prob.shape[0]
+    if w < 0 or w >= vocab or h1 < 0 or h1 >= vocab:
+        return got
+    bmask = bi_keys.shape[0] - 1
+    key2 = (np.int64(w) << WORD_BITS) | np.int64(h1)
+    got += bi_keys[_mix(key2) & bmask, 0]
+    if 0 <= h2 < vocab:
+        key3 = (key2 << WORD_BITS) | np.int64(h2)
+        got += tri_keys[_mix(key3) & (tri_keys.shape[0] - 1), 0]
+        got += bi_keys[_mix((np.int64(h1) << WORD_BITS) | np.int64(h2)) & bmask, 0]
+    return got
+
+
+@njit(cache=True, _nrt=False)
+def touch_bigram(tables, w, h1):
+    """Read the home slot of logprob(w, h1, -1)'s probe (see touch)."""
+    bi_keys = tables[4]
+    vocab = tables[0].shape[0]
+    if w < 0 or w >= vocab or h1 < 0 or h1 >= vocab:
+        return np.int64(0)
+    return bi_keys[_mix((np.int64(w) << WORD_BITS) | np.int64(h1)) & (bi_keys.shape[0] - 1), 0]
+
+
+@njit(cache=True, _nrt=False)
 def logprob_cached(tables, oov, memo, w, h1, h2):
     """logprob through a direct-mapped memo (the lattice asks for the same trigram from every
     predecessor with the same history, and again in the second decoding pass).  Ids must be
