@@ -536,3 +536,31 @@ def test_english_frequencies_match_wordfreq_without_importing_it():
             "print('wordfreq' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+def test_pinned_hash_tables_give_the_same_scores():
+    """NgramLM.pin_tables copies the 3-gram's hash tables onto huge pages (huge_page_copy): the
+    same arrays, so the same look-ups and the same reports."""
+    from pathlib import Path
+
+    import numpy as np
+
+    import unspin
+    from unspin.lm import huge_page_copy
+    from unspin.lm.kernels import logprob
+
+    for a in (np.arange(1 << 20, dtype=np.int64).reshape(-1, 2), np.arange(10, dtype=np.float32)):
+        b = huge_page_copy(a)
+        assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b) and b.flags.writeable
+    text = (Path(__file__).resolve().parents[1] / "src" / "unspin" / "data" / "demo" / "demo.txt").read_text("utf-8")
+    before = unspin.check(text, fast=True).to_dict()
+    lm = fast_lm()
+    rng = np.random.default_rng(0)
+    ids = rng.integers(-1, lm.vocab_size, size=(2000, 3))
+    old = lm.tables
+    lm.pin_tables()
+    assert lm.tables[2] is not old[2] and lm._pinned
+    for w, h1, h2 in ids:
+        assert logprob(old, lm.oov_scores(), w, h1, h2) == logprob(lm.tables, lm.oov_scores(), w, h1, h2)
+    assert unspin.check(text, fast=True).to_dict() == before
+    lm.pin_tables()  # (once)

@@ -44,8 +44,10 @@ class DetectTask(Task):
 
     def setup(self):
         import unspin
+        from unspin.lm import fast_lm
 
         unspin.detect("The committee met on Tuesday to discuss the budget for next year.")
+        fast_lm().pin_tables()  # (a worker screens text after text: see NgramLM.pin_tables)
 
     def __call__(self, text):
         import unspin
@@ -63,8 +65,10 @@ class CheckTask(Task):
 
     def setup(self):
         import unspin
+        from unspin.lm import fast_lm
 
         unspin.check("The committee met on Tuesday to discuss the budget for next year.", fast=self.fast)
+        fast_lm().pin_tables()  # (a worker checks text after text: see NgramLM.pin_tables)
 
     def __call__(self, text):
         import unspin

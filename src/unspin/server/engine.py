@@ -100,11 +100,20 @@ def _init_worker(index_dir: str | None, processes: int = 1) -> None:
 
     unspin.check(WARMUP_TEXT)
     unspin.check(WARMUP_TEXT, fast=True)
+    _pin_tables()
     if index_dir and trace_available():
         try:
             _INDEX = _open_index(index_dir)
         except Exception as e:  # reported per request as 503, and at start by the app
             _INDEX_ERROR = f"cannot open index {index_dir}: {type(e).__name__}: {e}"
+
+
+def _pin_tables() -> None:
+    """A worker decodes request after request: its 3-gram's tables go on huge pages at once
+    (unspin.lm.NgramLM.pin_tables) rather than after its first hundreds of documents."""
+    from unspin.lm import fast_lm
+
+    fast_lm().pin_tables()
 
 
 def _ping() -> int:
