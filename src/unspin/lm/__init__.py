@@ -80,6 +80,8 @@ class NgramLM:
         from unspin.lm.kernels import lookup_tables
 
         self._pinned = True
+        if _available_memory() < PIN_MIN_AVAILABLE:  # (a small machine keeps the shared map)
+            return
         uni_prob, uni_bo, tri_keys, _tri_val, bi_keys, _bi_val, max_lp = self.tables
         # (one assignment: a kernel running meanwhile keeps the tuple it was given)
         self.tables = lookup_tables(uni_prob, uni_bo, huge_page_copy(tri_keys), huge_page_copy(bi_keys), max_lp)
@@ -139,6 +141,21 @@ class NgramLM:
         """uni_prob as Python floats (the same values): indexing a list is several times faster
         than a numpy array's scalar, and the swap model reads a hundred and more a document."""
         return self.model.uni_prob.tolist()
+
+
+PIN_MIN_AVAILABLE = 2 << 30  # bytes of available memory pin_tables asks for before copying
+
+
+def _available_memory() -> int:
+    """MemAvailable of /proc/meminfo, in bytes (where it cannot be read: plenty)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1 << 62
 
 
 def huge_page_copy(a: np.ndarray) -> np.ndarray:
