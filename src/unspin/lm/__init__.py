@@ -71,10 +71,11 @@ class NgramLM:
     def pin_tables(self) -> None:
         """Copy the 3-gram's two hash tables (134 MB) from their memory map into memory on 2 MB
         pages (`huge_page_copy`): the decoding kernel's look-ups on a document's first sight
-        2.95 -> 2.51 ms a test text, a check 5% faster, at the cost of the copy (0.36 s here) and
-        of 134 MB private to the process (the memory map's pages are shared).  Done by processes that decode a lot (the server's and
-        scan's workers at start, any other once it has decoded decode.PIN_AFTER_WORDS words), not by a
-        one-shot check of a short text.  The scores are the same."""
+        2.95 -> 2.51 ms a test text, a check 5% faster, at the cost of the copy (0.36 s here)
+        and of 134 MB private to the process (the memory map's pages are shared).  Done by
+        processes that decode a lot (the server's and scan's workers at start, any other once
+        it has decoded decode.PIN_AFTER_WORDS words), not by a one-shot check of a short text;
+        once (where less than PIN_MIN_AVAILABLE bytes are free, never).  The same scores."""
         if self._pinned:
             return
         from unspin.lm.kernels import lookup_tables
