@@ -144,6 +144,12 @@ def _probe(keys, slot, stored, mask):
 
 
 @njit(cache=True, _nrt=False)
+def _pair_key(a, b):
+    """The hash key of "b a" (a bigram "h1 w" as (w, h1); a trigram as (its bigram key, h2))."""
+    return (np.int64(a) << WORD_BITS) | np.int64(b)
+
+
+@njit(cache=True, _nrt=False)
 def logprob(tables, oov, w, h1, h2):
     """ln P(w | h2 h1) with Katz back-off, exactly as pocketsphinx's trie scores it."""
     uni_prob, uni_bo, tri_keys, tri_val, bi_keys, bi_val, _max_lp = tables
@@ -155,16 +161,16 @@ def logprob(tables, oov, w, h1, h2):
     if h1 < 0 or h1 >= vocab:
         return np.float64(uni_prob[w])
     bmask = bi_keys.shape[0] - 1
-    key2 = (np.int64(w) << WORD_BITS) | np.int64(h1)
+    key2 = _pair_key(w, h1)
     s2 = _mix(key2) & bmask
     bo2 = 0.0
     if 0 <= h2 < vocab:
         # the trigram, and the back-off weight of the context "h2 h1" should it be missing:
         # both slots are computed first, so that their loads can be in flight together
         tmask = tri_keys.shape[0] - 1
-        key3 = (key2 << WORD_BITS) | np.int64(h2)
+        key3 = _pair_key(key2, h2)
         s3 = _mix(key3) & tmask
-        keyb = (np.int64(h1) << WORD_BITS) | np.int64(h2)
+        keyb = _pair_key(h1, h2)
         sb = _mix(keyb) & bmask
         s3 = _probe(tri_keys, s3, key3 + 1, tmask)
         if s3 >= 0:
@@ -227,6 +233,16 @@ def memo_slot(memo, key):
 
 
 @njit(cache=True, _nrt=False)
+def touch_bigram(tables, w, h1):
+    """Read the home slot of logprob(w, h1, ...)'s bigram probe (see touch)."""
+    bi_keys = tables[4]
+    vocab = tables[0].shape[0]
+    if w < 0 or w >= vocab or h1 < 0 or h1 >= vocab:
+        return np.int64(0)
+    return bi_keys[_mix(_pair_key(w, h1)) & (bi_keys.shape[0] - 1), 0]
+
+
+@njit(cache=True, _nrt=False)
 def touch(tables, oov, memo, w, h1, h2):
     """Read the memory logprob_cached(w, h1, h2) is about to: the memo slot and, where the memo
     does not hold the score, the home slots of logprob's hash probes.  A caller touches the
@@ -238,28 +254,13 @@ def touch(tables, oov, memo, w, h1, h2):
     got = memo[slot]
     if got == key:
         return got
-    uni_prob, _uni_bo, tri_keys, _tri_val, bi_keys, _bi_val, _max_lp = tables
-    vocab = uni_prob.shape[0]
-    if w < 0 or w >= vocab or h1 < 0 or h1 >= vocab:
-        return got
-    bmask = bi_keys.shape[0] - 1
-    key2 = (np.int64(w) << WORD_BITS) | np.int64(h1)
-    got += bi_keys[_mix(key2) & bmask, 0]
-    if 0 <= h2 < vocab:
-        key3 = (key2 << WORD_BITS) | np.int64(h2)
-        got += tri_keys[_mix(key3) & (tri_keys.shape[0] - 1), 0]
-        got += bi_keys[_mix((np.int64(h1) << WORD_BITS) | np.int64(h2)) & bmask, 0]
-    return got
-
-
-@njit(cache=True, _nrt=False)
-def touch_bigram(tables, w, h1):
-    """Read the home slot of logprob(w, h1, -1)'s probe (see touch)."""
-    bi_keys = tables[4]
+    got += touch_bigram(tables, w, h1)
     vocab = tables[0].shape[0]
-    if w < 0 or w >= vocab or h1 < 0 or h1 >= vocab:
-        return np.int64(0)
-    return bi_keys[_mix((np.int64(w) << WORD_BITS) | np.int64(h1)) & (bi_keys.shape[0] - 1), 0]
+    if 0 <= h2 < vocab and 0 <= w < vocab and 0 <= h1 < vocab:
+        tri_keys, bi_keys = tables[2], tables[4]
+        got += tri_keys[_mix(_pair_key(_pair_key(w, h1), h2)) & (tri_keys.shape[0] - 1), 0]
+        got += bi_keys[_mix(_pair_key(h1, h2)) & (bi_keys.shape[0] - 1), 0]
+    return got
 
 
 @njit(cache=True, _nrt=False)
