@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (float_settings, load_records, machine, norm_words, save_reliability_plot, shared_dir,  # noqa: E402
+from common import (parsed_settings, load_records, machine, norm_words, save_reliability_plot, shared_dir,  # noqa: E402
                     word_spans, words_in_gold)
 
 THRESHOLD = 0.5
@@ -85,8 +85,8 @@ def make_engine(args, recs=()):
         from unspin import api
 
         cfg = api._config()
-        params = dataclasses.replace(cfg.decoder, **float_settings(settings, like=cfg.decoder))
-        w = dataclasses.replace(cfg.weights, **float_settings(weights))
+        params = dataclasses.replace(cfg.decoder, **parsed_settings(settings, like=cfg.decoder))
+        w = dataclasses.replace(cfg.weights, **parsed_settings(weights))
         total = sum(dataclasses.astuple(w))  # (the mixture's weights sum to 1)
         w = type(w)(*(x / total for x in dataclasses.astuple(w)))
         kw = {"swap_model": None} if getattr(args, "no_swap_model", False) else {}

@@ -36,10 +36,10 @@ def shared_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
 
 
-def float_settings(pairs: list[str], like=None) -> dict[str, float]:
+def parsed_settings(pairs: list[str], like=None) -> dict[str, float]:
     """["NAME=VALUE", ...] (a --set option's values) as {NAME: float(VALUE)}; with `like` (a
-    dataclass of those fields), a field that holds an int there gets int(VALUE) (the compiled
-    lattice takes shortlist, max_candidates as ints)."""
+    dataclass of those fields), a field that holds an int there gets int(VALUE) instead (the
+    compiled lattice takes shortlist, max_candidates as ints)."""
     out = {}
     for k, v in (kv.split("=", 1) for kv in pairs):
         out[k] = int(v) if like is not None and type(getattr(like, k, None)) is int else float(v)

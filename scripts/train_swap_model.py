@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "src"))
-from common import CACHE, float_settings, load_records, norm_words, word_spans, words_in_gold  # noqa: E402
+from common import CACHE, parsed_settings, load_records, norm_words, word_spans, words_in_gold  # noqa: E402
 
 from unspin.swap_model import FEATURES, SwapModel  # noqa: E402
 
@@ -210,7 +210,7 @@ def main() -> int:
     else:
         from unspin.api import _config
 
-        overrides = float_settings(args.set, like=_config().decoder)
+        overrides = parsed_settings(args.set, like=_config().decoder)
         d = collect(args.floor, args.near, args.workers, overrides)
         CACHE.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(cache, **d)
