@@ -36,7 +36,7 @@ def shared_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
 
 
-def parsed_settings(pairs: list[str], like=None) -> dict[str, float]:
+def parsed_settings(pairs: list[str], like=None) -> dict[str, float | int]:
     """["NAME=VALUE", ...] (a --set option's values) as {NAME: float(VALUE)}; with `like` (a
     dataclass of those fields), a field that holds an int there gets int(VALUE) instead (the
     compiled lattice takes shortlist, max_candidates as ints)."""
