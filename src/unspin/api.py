@@ -20,7 +20,7 @@ from unspin.lexicon.channel import Channel, ChannelWeights
 from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, word_counts
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import Repaired, repair_scars
-from unspin.swap_model import SwapModel, calibrated, default_swap_model, knots, swap_features
+from unspin.swap_model import SwapModel, calibrated, default_swap_model, knots, swap_feature_rows
 from unspin.text import match_case, split_paragraphs, surfaces, text_pieces, word_sentences
 
 MIN_WORDS = 12  # below this the document score is not meaningful (the detect issue measures it)
@@ -494,7 +494,7 @@ def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate
                          doc_probability: float, counts: Counter, lm) -> dict[int, float]:
     """The swap model's probability of every held swap whose posterior x gate reaches its floor,
     by id of the WordSwap (one call of the model for the whole document)."""
-    rows, looked = [], []
+    spans, looked = [], []
     n_words = sum(counts.values())
     seen: dict[str, float] = {}
 
@@ -507,12 +507,12 @@ def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate
         for a, b, _ia, _ib, ws, initial, words, rate, _kept in held:
             if ws.rescored or ws.probability * gate < model.floor:
                 continue
-            rows.append(swap_features(words, ws.original, ws.probability, ws.alternatives, ws.thesaurus, ws.lm_gain,
-                                      ws.channel, fixed[a:a + 1].isupper(), initial, doc_probability, rate, counts,
-                                      n_words, unigram))
+            spans.append((words, ws.original, ws.probability, ws.alternatives, ws.thesaurus, ws.lm_gain,
+                          ws.channel, fixed[a:a + 1].isupper(), initial, rate))
             looked.append(ws)
-    if not rows:
+    if not spans:
         return {}
+    rows = swap_feature_rows(spans, doc_probability, counts, n_words, unigram)
     return {id(ws): p for ws, p in zip(looked, model.probability(rows).tolist())}
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from unspin.lattice import decode_many, shortlist, shortlist_many
+from unspin.lattice import decode_many, gather_near, gather_swaps, shortlist, shortlist_many
 from unspin.lexicon.channel import ABSENT, QUANT, THESAURI, Channel, reported_thesaurus
 from unspin.lm import NgramLM
 
@@ -152,6 +152,7 @@ class SentenceResult:
 
 _NO_DOC_IDS = np.zeros(0, dtype=np.int32)
 _NO_DOC_COUNTS = np.zeros(0, dtype=np.float64)
+_NO_MIX = np.zeros(0, dtype=np.float64)
 
 
 class _CandidateStore:
@@ -465,7 +466,6 @@ class Decoder:
             if p.channel_sharpen != 1.0 and not stats_only:
                 arc_mix = np.full(len(arc_row), -np.inf)
                 arc_mix[swap_arcs] = (top + np.log(total))[:, 0]
-                arc_mix = arc_mix.tolist()
             resp /= total
             batch.thesaurus_counts = (post[swap_arcs, None] * resp).sum(axis=0)
         else:
@@ -482,31 +482,48 @@ class Decoder:
         swap_all = swap_post.tolist()
         spin_all = batch.spinnable.tolist()
         sent_ptr = batch.ptr.tolist()
-        arc_ptr_l = arc_ptr.tolist()
-        # the best paths' swap arcs (as global arc indices), found at once: most path arcs keep
-        # their word, and a loop over them all cost more than the swaps found
         n_sent = len(batch.words)
+        # the best paths' swap arcs (global arc indices), their reported rows and alternatives
+        # gathered at once (lattice.gather_swaps): most path arcs keep their word
         if with_swaps and len(path):
             path_sent = np.repeat(np.arange(n_sent), np.diff(path_ptr))
             on_path = arc_ptr[:-1][path_sent] + path
-            swap_on_path = on_path[arc_row[on_path] >= 0]
-            path_swaps = swap_on_path.tolist()
-            swaps_ptr = np.searchsorted(swap_on_path, arc_ptr).tolist()
+            is_swap = arc_row[on_path] >= 0
+            swap_on_path = on_path[is_swap]
+            keep, prob, rows, gain, alt_ptr, alt_key, alt_w, covered = gather_swaps(
+                arc_ptr, arc_start, arc_end, arc_row, post, batch.ptr, swap_post, swap_on_path,
+                path_sent[is_swap], store.orig, arc_mix if arc_mix is not None else _NO_MIX,
+                arc_mix is not None, p.channel_sharpen - 1.0, thr, batch.slot_start, batch.local_lm, 5)
+            kept_at = np.flatnonzero(keep)
+            swaps_ptr = np.searchsorted(path_sent[is_swap][kept_at], np.arange(n_sent + 1)).tolist()
+            kept_at = kept_at.tolist()
+            swap_start = arc_start[swap_on_path].tolist()
+            swap_end = arc_end[swap_on_path].tolist()
+            alt_ptr = alt_ptr.tolist()
+            alt_text = list(map(originals.__getitem__, alt_key.tolist()))
+            for q in np.flatnonzero(alt_key < 0).tolist():
+                alt_text[q] = None  # (keeping the span's words: its text is made below)
+            alt_w = alt_w.tolist()
+            prob, gain = prob.tolist(), gain.tolist()
+            safe = np.maximum(rows, 0)  # (rows of swaps not kept are -1, and not read)
+            swap_orig = list(map(originals.__getitem__, store.orig[safe].tolist()))
+            swap_thes = list(map(reported_thesaurus, store.thes[safe].tolist()))
+            swap_mix = store.mix[safe].tolist()
         else:
-            path_swaps, swaps_ptr = [], [0] * (n_sent + 1)
+            kept_at, swaps_ptr, covered = [], [0] * (n_sent + 1), np.zeros(len(swap_post), np.bool_)
         if with_swaps and near_min > 0:
-            # the one-word swap arcs of words at least near_min likely swapped, found at once (a
-            # loop over every arc cost more than the few it finds); sentence s's are
-            # near_arcs[near_ptr[s]:near_ptr[s + 1]] (arcs are sorted by sentence, then start)
+            # kept words at least near_min likely swapped, with their one-word candidates
             arc_sent = np.repeat(np.arange(n_sent), np.diff(arc_ptr))
             word_of_arc = batch.ptr[:-1][arc_sent] + arc_start
             found = np.flatnonzero((arc_row >= 0) & (arc_end == arc_start + 1) & (swap_post[word_of_arc] >= near_min))
-            near_arcs = found.tolist()
-            near_ptr = np.searchsorted(found, arc_ptr).tolist()
-        row_l = arc_row.tolist()
-        start_l = arc_start.tolist()
-        end_l = arc_end.tolist()
-        post_l = post.tolist()
+            n_words, n_rows, n_gain, n_ptr, n_key, n_w = gather_near(
+                found, word_of_arc[found], arc_row, post, store.orig, covered, batch.slot_start, batch.local_lm, 6)
+            near_sent_ptr = np.searchsorted(n_words, batch.ptr).tolist()
+            n_text = list(map(originals.__getitem__, n_key.tolist()))
+            n_w = n_w.tolist()
+            n_thes = list(map(reported_thesaurus, store.thes[n_rows].tolist()))
+            n_mix = store.mix[n_rows].tolist()
+            n_words, n_gain, n_ptr = n_words.tolist(), n_gain.tolist(), n_ptr.tolist()
         results = []
         for s, words in enumerate(batch.words):
             a0, a1 = sent_ptr[s], sent_ptr[s + 1]
@@ -515,93 +532,25 @@ class Decoder:
                 continue
             swap_list = swap_all[a0:a1]
             swaps = []
+            for j in kept_at[swaps_ptr[s]:swaps_ptr[s + 1]]:
+                a_start, a_end = swap_start[j], swap_end[j]
+                q0, q1 = alt_ptr[j], alt_ptr[j + 1]
+                alternatives = list(zip(alt_text[q0:q1], alt_w[q0:q1]))
+                for q, (t, w) in enumerate(alternatives):
+                    if t is None:  # (keeping the span's words)
+                        alternatives[q] = (words[a_start] if a_end == a_start + 1 else " ".join(words[a_start:a_end]), w)
+                        break
+                swaps.append(WordSwap(a_start, a_end, swap_orig[j], prob[j], swap_thes[j], alternatives, gain[j],
+                                      swap_mix[j]))
             near: list[WordSwap] = []
-            k0, k1 = arc_ptr_l[s], arc_ptr_l[s + 1]
-            covered: set[int] = set()
-            for kg in path_swaps[swaps_ptr[s]:swaps_ptr[s + 1]]:
-                k = kg - k0
-                r = row_l[kg]
-                a_start, a_end = start_l[kg], end_l[kg]
-                covered.update(range(a_start, a_end))
-                prob = min(swap_list[a_start:a_end])
-                if prob < thr:
-                    continue
-                # the arcs from a_start: the same span's other originals are the alternatives,
-                # and so is keeping the first word (an identity arc) where a shorter phrase ends
-                kk = k0 + k
-                while kk > k0 and start_l[kk - 1] == a_start:
-                    kk -= 1
-                same: list[int] = []  # swap arcs of exactly this span
-                alts: dict[str, float] = {}
-                while kk < k1 and start_l[kk] == a_start:
-                    rr = row_l[kk]
-                    if arc_mix is not None and rr >= 0 and end_l[kk] == a_end:
-                        same.append(kk)
-                    if kk != k0 + k and (end_l[kk] == a_end or rr < 0):
-                        text = originals[store.orig[rr]] if rr >= 0 else " ".join(words[a_start:a_end])
-                        alts[text] = alts.get(text, 0.0) + post_l[kk]
-                    kk += 1
-                if len(same) > 1:
-                    r = self._sharpen(same, arc_mix, post_l, row_l, alts)
-                alternatives = sorted(alts.items(), key=lambda x: -x[1])[:5]
-                swaps.append(WordSwap(a_start, a_end, originals[store.orig[r]], prob, reported_thesaurus(store.thes[r]),
-                                      alternatives, self._lm_gain(batch, sent_ptr[s] + a_start, a_end - a_start, r),
-                                      float(store.mix[r])))
             if with_swaps and near_min > 0:
-                # kept words this likely swapped: their one-word candidates (arcs are sorted by
-                # start), summed per original, likeliest first
-                cands: dict[int, dict[str, float]] = {}
-                best: dict[int, int] = {}  # position -> its likeliest candidate arc
-                for kk in near_arcs[near_ptr[s]:near_ptr[s + 1]]:
-                    i, rr = start_l[kk], row_l[kk]
-                    if i in covered:
-                        continue
-                    text = originals[store.orig[rr]]
-                    at_i = cands.setdefault(i, {})
-                    at_i[text] = at_i.get(text, 0.0) + post_l[kk]
-                    if i not in best or post_l[kk] > post_l[best[i]]:
-                        best[i] = kk
-                for i, at_i in cands.items():
-                    ranked = sorted(at_i.items(), key=lambda x: -x[1])
-                    r = row_l[best[i]]
-                    near.append(WordSwap(i, i + 1, ranked[0][0], swap_list[i], reported_thesaurus(store.thes[r]),
-                                         ranked[1:6], self._lm_gain(batch, sent_ptr[s] + i, 1, r), float(store.mix[r])))
+                for j in range(near_sent_ptr[s], near_sent_ptr[s + 1]):
+                    i, q0, q1 = n_words[j] - a0, n_ptr[j], n_ptr[j + 1]
+                    near.append(WordSwap(i, i + 1, n_text[q0], swap_list[i], n_thes[j],
+                                         list(zip(n_text[q0 + 1:q1], n_w[q0 + 1:q1])), n_gain[j], n_mix[j]))
             results.append(SentenceResult(swaps, swap_list, spin_all[a0:a1],
                                           float(log_z[s] - log_clean[s]), float(log_clean[s]), near))
         return results
-
-    @staticmethod
-    def _lm_gain(batch: "Batch", word: int, length: int, row: int) -> float:
-        """The local 3-gram score (kept from the first pass in batch.local_lm) of store row `row`
-        as the original of `length` spun words from batch word `word`, minus the spun words'."""
-        li = length - 1
-        c = row - int(batch.slot_start[word, li])
-        lbase = li * (batch.local_lm.shape[1] // batch.slot_start.shape[1])
-        if c < 0 or lbase + 1 + c >= batch.local_lm.shape[1]:
-            return 0.0
-        gain = float(batch.local_lm[word, lbase + 1 + c] - batch.local_lm[word, lbase])
-        return gain if math.isfinite(gain) else 0.0
-
-    def _sharpen(self, same: list[int], arc_mix: list[float], post: list[float], row: list[int],
-                 alts: dict[str, float]) -> int:
-        """channel_sharpen: the swap arcs `same` of one span weighed again, each one's channel
-        mixture's distance to the best scaled by channel_sharpen - 1 (after decoding, so where a
-        swap is found does not change); alts gets their new weights; returns the chosen row."""
-        extra = self.params.channel_sharpen - 1.0
-        best_mix = max(arc_mix[k] for k in same)
-        score = [math.log(max(post[k], 1e-300)) + extra * (arc_mix[k] - best_mix) for k in same]
-        top = max(score)
-        weight = [math.exp(x - top) for x in score]
-        scale = sum(post[k] for k in same) / sum(weight)
-        originals, orig = self.channel.originals, self._store.orig
-        chosen = score.index(top)
-        for j, k in enumerate(same):
-            text = originals[orig[row[k]]]
-            if j == chosen:
-                alts.pop(text, None)
-            else:
-                alts[text] = weight[j] * scale
-        return row[same[chosen]]
 
     def decode(self, words: list[str], linked: list[bool], rate: float | None = None,
                min_doc: float = 1.0) -> SentenceResult:

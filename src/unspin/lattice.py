@@ -751,3 +751,194 @@ def decode_many(tables, oov, memo, ptr, ids, spinnable, slot_start, slot_count, 
         path_ptr[s + 1] = npath
     return (arc_ptr, arc_start[:na], arc_end[:na], arc_row[:na], post[:na], path_ptr, path[:npath],
             swap_post, log_z, log_clean)
+
+
+@njit(cache=True)
+def _ranked(keys, weights, m, top, out_key, out_w, at):
+    """Write the `top` heaviest of m (key, weight) entries, heaviest first and ties in entry
+    order (as Python's sorted(..., key=-weight) keeps them), at out_*[at:]; returns how many."""
+    order = np.argsort(-weights[:m], kind="mergesort")
+    n = min(top, m)
+    for q in range(n):
+        out_key[at + q] = keys[order[q]]
+        out_w[at + q] = weights[order[q]]
+    return n
+
+
+@njit(cache=True)
+def _add_entry(keys, weights, m, key, w):
+    """Add w to the entry of `key` among the first m (appended if absent); returns the new m."""
+    for q in range(m):
+        if keys[q] == key:
+            weights[q] += w
+            return m
+    keys[m] = key
+    weights[m] = w
+    return m + 1
+
+
+@njit(cache=True)
+def _lm_gain(slot_start, local_lm, word, length, row):
+    """The local 3-gram score (kept from the first pass in local_lm) of store row `row` as the
+    original of `length` spun words from batch word `word`, minus the spun words'."""
+    li = length - 1
+    c = row - slot_start[word, li]
+    lbase = li * (local_lm.shape[1] // slot_start.shape[1])
+    if c < 0 or lbase + 1 + c >= local_lm.shape[1]:
+        return 0.0
+    gain = local_lm[word, lbase + 1 + c] - local_lm[word, lbase]
+    return gain if np.isfinite(gain) else 0.0
+
+
+@njit(cache=True)
+def gather_swaps(arc_ptr, arc_start, arc_end, arc_row, post, word_ptr, swap_post, path_arcs, path_sent,
+                 store_orig, arc_mix, sharpen, extra, thr, slot_start, local_lm, top):
+    """The best paths' swaps with their alternatives, for decode.Decoder._decode_batch (arcs as
+    decode_many returns them, arc indices global).  For each swap arc on a path (path_arcs, in
+    path order; path_sent: its sentence):
+
+        prob   the least swap posterior of its words; the swap is kept where it reaches thr
+        row    the store row reported: the arc's, or with `sharpen` the one chosen among the
+               span's swap arcs (same start and end) after each one's posterior is weighed by
+               exp(extra x (its channel mixture arc_mix - the best's)), which also reweighs them
+               as alternatives (Decoder.params.channel_sharpen)
+        alternatives  the other arcs from its start that end where it ends, summed per original
+               (key store_orig[row]), and keeping the words (the identity arc, key -1): the
+               `top` heaviest, heaviest first (ties in arc order): alt_*[alt_ptr[j]:alt_ptr[j+1]]
+        gain   _lm_gain of the reported row
+
+    and `covered`: per word, whether a path swap (kept or not) covers it."""
+    n = path_arcs.shape[0]
+    keep = np.zeros(n, np.bool_)
+    prob = np.zeros(n)
+    rows = np.full(n, -1, np.int64)
+    gain = np.zeros(n)
+    alt_ptr = np.zeros(n + 1, np.int64)
+    alt_key = np.empty(n * top, np.int64)
+    alt_w = np.empty(n * top, np.float64)
+    covered = np.zeros(swap_post.shape[0], np.bool_)
+    widest = 1
+    for s in range(arc_ptr.shape[0] - 1):
+        widest = max(widest, arc_ptr[s + 1] - arc_ptr[s] + 1)
+    keys = np.empty(widest, np.int64)
+    weights = np.empty(widest, np.float64)
+    same = np.empty(widest, np.int64)
+    score = np.empty(widest, np.float64)
+    na = 0
+    for j in range(n):
+        kg = path_arcs[j]
+        s = path_sent[j]
+        k0, k1 = arc_ptr[s], arc_ptr[s + 1]
+        a_start, a_end = arc_start[kg], arc_end[kg]
+        w0 = word_ptr[s]
+        p = swap_post[w0 + a_start]
+        for i in range(a_start, a_end):
+            covered[w0 + i] = True
+            p = min(p, swap_post[w0 + i])
+        prob[j] = p
+        if p < thr:
+            alt_ptr[j + 1] = na
+            continue
+        keep[j] = True
+        kk = kg
+        while kk > k0 and arc_start[kk - 1] == a_start:
+            kk -= 1
+        m = 0
+        ns = 0
+        while kk < k1 and arc_start[kk] == a_start:
+            rr = arc_row[kk]
+            if sharpen and rr >= 0 and arc_end[kk] == a_end:
+                same[ns] = kk
+                ns += 1
+            if kk != kg and (arc_end[kk] == a_end or rr < 0):
+                m = _add_entry(keys, weights, m, store_orig[rr] if rr >= 0 else -1, post[kk])
+            kk += 1
+        r = arc_row[kg]
+        if ns > 1:
+            best_mix = arc_mix[same[0]]
+            for q in range(1, ns):
+                best_mix = max(best_mix, arc_mix[same[q]])
+            chosen = 0
+            for q in range(ns):
+                score[q] = np.log(max(post[same[q]], 1e-300)) + extra * (arc_mix[same[q]] - best_mix)
+                if score[q] > score[chosen]:
+                    chosen = q
+            total_post = 0.0
+            total_w = 0.0
+            for q in range(ns):
+                total_post += post[same[q]]
+                total_w += np.exp(score[q] - score[chosen])
+            scale = total_post / total_w
+            for q in range(ns):
+                key = store_orig[arc_row[same[q]]]
+                if q == chosen:  # (dropped from the alternatives, the others keeping their order)
+                    at = -1
+                    for e in range(m):
+                        if keys[e] == key:
+                            at = e
+                            break
+                    if at >= 0:
+                        for e in range(at, m - 1):
+                            keys[e] = keys[e + 1]
+                            weights[e] = weights[e + 1]
+                        m -= 1
+                else:  # (set to its new weight)
+                    w = np.exp(score[q] - score[chosen]) * scale
+                    at = m
+                    for e in range(m):
+                        if keys[e] == key:
+                            at = e
+                            break
+                    keys[at] = key
+                    weights[at] = w
+                    if at == m:
+                        m += 1
+            r = arc_row[same[chosen]]
+        rows[j] = r
+        gain[j] = _lm_gain(slot_start, local_lm, w0 + a_start, a_end - a_start, r)
+        na += _ranked(keys, weights, m, top, alt_key, alt_w, na)
+        alt_ptr[j + 1] = na
+    return keep, prob, rows, gain, alt_ptr, alt_key[:na], alt_w[:na], covered
+
+
+@njit(cache=True)
+def gather_near(near_arcs, near_word, arc_row, post, store_orig, covered, slot_start, local_lm, top):
+    """The kept words that might be swaps, for decode.Decoder._decode_batch: near_arcs, one-word
+    swap arcs (global indices, sorted by word) of words likely enough swapped, near_word their
+    (global) words.  Per word not `covered` by a path swap, its candidates summed per original
+    (store_orig), the `top` heaviest, heaviest first (ties in arc order): keys[ptr[j]:ptr[j+1]]
+    (the first is the one reported); and its likeliest single arc's store row (the first of the
+    heaviest) with that row's _lm_gain.  Returns words, rows, gains, ptr, keys, weights."""
+    n = near_arcs.shape[0]
+    words = np.empty(n, np.int64)
+    rows = np.empty(n, np.int64)
+    gain = np.empty(n)
+    ptr = np.zeros(n + 1, np.int64)
+    out_key = np.empty(n * top, np.int64)
+    out_w = np.empty(n * top, np.float64)
+    keys = np.empty(n + 1, np.int64)
+    weights = np.empty(n + 1, np.float64)
+    nw = 0
+    na = 0
+    j = 0
+    while j < n:
+        g = near_word[j]
+        e = j
+        while e < n and near_word[e] == g:
+            e += 1
+        if not covered[g]:
+            m = 0
+            best = near_arcs[j]
+            for q in range(j, e):
+                kk = near_arcs[q]
+                m = _add_entry(keys, weights, m, store_orig[arc_row[kk]], post[kk])
+                if post[kk] > post[best]:
+                    best = kk
+            words[nw] = g
+            rows[nw] = arc_row[best]
+            gain[nw] = _lm_gain(slot_start, local_lm, g, 1, arc_row[best])
+            na += _ranked(keys, weights, m, top, out_key, out_w, na)
+            nw += 1
+            ptr[nw] = na
+        j = e
+    return words[:nw], rows[:nw], gain[:nw], ptr[:nw + 1], out_key[:na], out_w[:na]

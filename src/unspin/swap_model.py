@@ -75,27 +75,42 @@ def swap_features(spun_words: list[str], original: str, posterior: float, altern
                   rate: float, counts: Counter, n_doc_words: int, unigram) -> list[float]:
     """One row of FEATURES.  spun_words: the span's words as the decoder read them (lower
     case); counts: the document's lower-case word counts; unigram: word -> ln P (the 3-gram's)."""
-    orig_words = original.lower().split(" ")
-    return [
-        _logit(posterior),
-        _logit(doc_probability),
-        math.log(max(rate, 1e-4)),
-        float(len(spun_words)),
-        float(len(orig_words)),
-        _mean(spun_words, unigram),
-        _mean(orig_words, unigram),
+    span = (spun_words, original, posterior, alternatives, thesaurus, lm_gain, channel, capitalised, initial, rate)
+    return swap_feature_rows([span], doc_probability, counts, n_doc_words, unigram)[0]
+
+
+def swap_feature_rows(spans: list[tuple], doc_probability: float, counts: Counter, n_doc_words: int,
+                      unigram) -> list[list[float]]:
+    """swap_features of a document's candidate swaps at once, column by column (a check scores
+    dozens): spans are (spun_words, original, posterior, alternatives, thesaurus, lm_gain,
+    channel, capitalised, initial, rate) each."""
+    if not spans:
+        return []
+    spun, original, posterior, alternatives, thesaurus, lm_gain, channel, capitalised, initial, rate = zip(*spans)
+    orig_words = [o.lower().split(" ") for o in original]
+    n = len(spans)
+    columns = (
+        map(_logit, posterior),
+        [_logit(doc_probability)] * n,
+        [math.log(max(r, 1e-4)) for r in rate],
+        [float(len(w)) for w in spun],
+        [float(len(w)) for w in orig_words],
+        [_mean(w, unigram) for w in spun],
+        [_mean(w, unigram) for w in orig_words],
         lm_gain,
-        channel if math.isfinite(channel) else -30.0,
-        float(capitalised),
-        float(initial),
-        _in_document(spun_words, counts),
-        _in_document(orig_words, counts),
-        alternatives[0][1] if alternatives else 0.0,
-        float(len(alternatives)),
-        float(thesaurus == "wordnet"), float(thesaurus == "mythes"), float(thesaurus == "moby"),
-        float(sum(map(len, spun_words)) + len(spun_words) - 1),  # (the span's characters)
-        math.log1p(n_doc_words),
-    ]
+        [c if math.isfinite(c) else -30.0 for c in channel],
+        map(float, capitalised),
+        map(float, initial),
+        [_in_document(w, counts) for w in spun],
+        [_in_document(w, counts) for w in orig_words],
+        [a[0][1] if a else 0.0 for a in alternatives],
+        [float(len(a)) for a in alternatives],
+        [float(t == "wordnet") for t in thesaurus], [float(t == "mythes") for t in thesaurus],
+        [float(t == "moby") for t in thesaurus],
+        [float(sum(map(len, w)) + len(w) - 1) for w in spun],  # (the span's characters)
+        [math.log1p(n_doc_words)] * n,
+    )
+    return list(map(list, zip(*columns)))
 
 
 @njit(cache=True)
