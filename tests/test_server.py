@@ -424,3 +424,18 @@ def test_utf16_json_body_is_named(client):
     for body in (('{"text": "%s"}' % ENGLISH).encode("utf-16"), ('{"text": "%s"}' % ENGLISH).encode("utf-16-be")):
         r = client.post("/v1/check", content=body, headers={"content-type": "application/json"})
         assert r.status_code == 400 and r.json()["error"] == "body is UTF-16 text, expected UTF-8"
+
+
+def test_response_json_is_the_report_whichever_encoder(monkeypatch, spun_text):
+    """The workers write results with orjson where it is installed (straight from the Report
+    and Detection dataclasses) and with json otherwise: the same JSON either way."""
+    report = unspin.check(spun_text, fast=True)
+    assert report.swaps and report.scars and any(s.alternatives for s in report.swaps)
+    small = unspin.Report(0.00001, "clean", [], [], "x")  # (orjson writes 0.00001, json 1e-05)
+    detection = engine_mod._detect_fn()(spun_text)
+    encoders = [engine_mod.orjson] if engine_mod.orjson is not None else []
+    for encoder in encoders + [None]:
+        monkeypatch.setattr(engine_mod, "orjson", encoder)
+        for result in (report, small, detection, {"matches": []}):
+            want = result if isinstance(result, dict) else result.to_dict()
+            assert json.loads(engine_mod._dumps(result)) == want
