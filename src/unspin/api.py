@@ -333,7 +333,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                 for ws in sorted(result.swaps + near, key=lambda w: w.start) if near else result.swaps:
                     if model is not None and ws.probability < model.floor and not ws.rescored:
                         continue  # (below the floor whatever the document's probability, as gate <= 1)
-                    if _only_adds_words(words[ws.start:ws.end], ws.original):
+                    if " " in ws.original and _only_adds_words(words[ws.start:ws.end], ws.original):
                         continue
                     a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end
                     # b - 1 is the word's last char: to_input[b] may lie past a space the scar

@@ -391,7 +391,7 @@ class Decoder:
         """The cache prior's view of a document from its word counts ({lower-case word: count},
         e.g. what detection.cheap_stats counted): LM ids, sorted, and counts."""
         with self._lock:
-            raw = np.fromiter((self.lm.word_id(w) for w in counts), dtype=np.int32, count=len(counts))
+            raw = np.fromiter(map(self.lm.word_id, counts), dtype=np.int32, count=len(counts))
         # sorted and merged: words the LM does not know may share one id
         ids, inverse = np.unique(raw, return_inverse=True)
         cnt = np.bincount(inverse, weights=np.fromiter(counts.values(), dtype=np.float64, count=len(counts)),

@@ -65,10 +65,6 @@ def _in_document(words: list[str], counts: Counter) -> float:
     return math.log1p(min((counts.get(w, 0) for w in words), default=0))
 
 
-def _mean(words: list[str], score) -> float:
-    return score(words[0]) if len(words) == 1 else sum(map(score, words)) / len(words)
-
-
 def swap_features(spun_words: list[str], original: str, posterior: float, alternatives: list[tuple[str, float]],
                   thesaurus: str, lm_gain: float, channel: float, capitalised: bool, initial: bool,
                   doc_probability: float,
@@ -89,14 +85,23 @@ def swap_feature_rows(spans: list[tuple], doc_probability: float, counts: Counte
     spun, original, posterior, alternatives, thesaurus, lm_gain, channel, capitalised, initial, rate = zip(*spans)
     orig_words = [o.lower().split(" ") for o in original]
     n = len(spans)
+    score: dict[str, float] = {}  # (each word type's unigram once: the spans share their words)
+    for words in (*spun, *orig_words):
+        for w in words:
+            if w not in score:
+                score[w] = unigram(w)
+
+    def mean(words: list[str]) -> float:  # (of a span's words)
+        return score[words[0]] if len(words) == 1 else sum(map(score.__getitem__, words)) / len(words)
+
     columns = (
         map(_logit, posterior),
         [_logit(doc_probability)] * n,
         [math.log(max(r, 1e-4)) for r in rate],
         [float(len(w)) for w in spun],
         [float(len(w)) for w in orig_words],
-        [_mean(w, unigram) for w in spun],
-        [_mean(w, unigram) for w in orig_words],
+        [score[w[0]] if len(w) == 1 else mean(w) for w in spun],
+        [score[w[0]] if len(w) == 1 else mean(w) for w in orig_words],
         lm_gain,
         [c if math.isfinite(c) else -30.0 for c in channel],
         map(float, capitalised),
