@@ -82,6 +82,7 @@ class Channel:
         self._log_w = np.log(np.maximum(w, 1e-12))
         self._cache: dict[str, tuple[Candidate, ...]] = {}
         self._index_cache: dict[str, int] = {}
+        self._followers: dict[str, frozenset[str]] = {}
         self._key_rows: dict[str, int] | None = None  # key -> row, once a run has looked up many
         self._lookups = 0
         self._first_words: frozenset[str] | None = None
@@ -152,6 +153,29 @@ class Channel:
     def key_index(self, spun: str) -> int:
         """Row of a spun form in the tables (-1: not a key)."""
         return self._index(spun)
+
+    @property
+    def followers_known(self) -> dict[str, frozenset[str]]:
+        """The followers found so far, by word (read-only: a look-up that skips the call)."""
+        return self._followers
+
+    def followers(self, word: str) -> frozenset[str]:
+        """The words that follow `word` in a multi-word key ("accord" and more for "in"): the
+        decoder reads a word pair as a phrase only where one does, which spares building and
+        hashing the pair's string (most pairs are neither a key nor a key's prefix)."""
+        got = self._followers.get(word)
+        if got is None:
+            head = word + " "
+            found = set()
+            keys = self._keys
+            i = bisect_left(keys, head)
+            while i < len(keys) and keys[i].startswith(head):
+                found.add(keys[i][len(head):].split(" ", 1)[0])
+                i += 1
+            got = frozenset(found)
+            if len(self._followers) < 200_000:
+                self._followers[word] = got
+        return got
 
     @property
     def originals(self) -> list[str]:
