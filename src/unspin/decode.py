@@ -345,15 +345,16 @@ class Decoder:
         ptr = np.zeros(len(units) + 1, dtype=np.int64)
         np.cumsum(sizes, out=ptr[1:])
         if phrases:
-            prefixes, key_index, followers = self.channel.key_prefixes, self.channel.key_index, self.channel.followers
-            known = self.channel.followers_known.get  # (a word that starts a key has some)
+            prefixes, key_index = self.channel.key_prefixes, self.channel.key_index
+            follow = self.channel.followers  # (None until a long run: see Channel.followers)
+            no_words: frozenset[str] = frozenset()
             first = cols[2].tolist()  # the word starts some multi-word key
             for (words, linked), at in zip(units, ptr.tolist()):
                 n = len(words)
                 for i in range(n):
                     if not first[at + i]:
                         continue
-                    if i + 1 < n and words[i + 1] not in (known(words[i]) or followers(words[i])):
+                    if follow is not None and i + 1 < n and words[i + 1] not in follow.get(words[i], no_words):
                         continue  # (no key starts with these two words: see below)
                     phrase = words[i]
                     for length in range(2, max_len + 1):

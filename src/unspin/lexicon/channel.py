@@ -82,7 +82,7 @@ class Channel:
         self._log_w = np.log(np.maximum(w, 1e-12))
         self._cache: dict[str, tuple[Candidate, ...]] = {}
         self._index_cache: dict[str, int] = {}
-        self._followers: dict[str, frozenset[str]] = {}
+        self._followers: dict[str, frozenset[str]] | None = None
         self._key_rows: dict[str, int] | None = None  # key -> row, once a run has looked up many
         self._lookups = 0
         self._first_words: frozenset[str] | None = None
@@ -118,6 +118,7 @@ class Channel:
         self._lookups += 1
         if self._lookups > self.KEY_DICT_AFTER:
             self._key_rows = _rows_without_digits(self._keys)
+            self._followers = self._build_followers()
             self._index_cache = {}  # (answered by the dict from now on)
             return self._key_rows.get(spun, -1)
         i = bisect_left(self._keys, spun)
@@ -155,27 +156,21 @@ class Channel:
         return self._index(spun)
 
     @property
-    def followers_known(self) -> dict[str, frozenset[str]]:
-        """The followers found so far, by word (read-only: a look-up that skips the call)."""
+    def followers(self) -> dict[str, frozenset[str]] | None:
+        """Per word, the words that follow it in a multi-word key ("accord" and more for "in"),
+        or None until a long run has looked up enough strings to build the key dict (see
+        KEY_DICT_AFTER; it is built with it, 0.3 s more).  The decoder then reads a word pair
+        as a phrase only where the second word follows the first, which spares building and
+        hashing the pair's string: most pairs are neither a key nor a key's prefix."""
         return self._followers
 
-    def followers(self, word: str) -> frozenset[str]:
-        """The words that follow `word` in a multi-word key ("accord" and more for "in"): the
-        decoder reads a word pair as a phrase only where one does, which spares building and
-        hashing the pair's string (most pairs are neither a key nor a key's prefix)."""
-        got = self._followers.get(word)
-        if got is None:
-            head = word + " "
-            found = set()
-            keys = self._keys
-            i = bisect_left(keys, head)
-            while i < len(keys) and keys[i].startswith(head):
-                found.add(keys[i][len(head):].split(" ", 1)[0])
-                i += 1
-            got = frozenset(found)
-            if len(self._followers) < 200_000:
-                self._followers[word] = got
-        return got
+    def _build_followers(self) -> dict[str, frozenset[str]]:
+        found: dict[str, set[str]] = {}
+        for key in self._keys:
+            if " " in key:
+                first, second = key.split(" ", 2)[:2]
+                found.setdefault(first, set()).add(second)
+        return {w: frozenset(s) for w, s in found.items()}
 
     @property
     def originals(self) -> list[str]:
