@@ -545,16 +545,22 @@ def test_pinned_hash_tables_give_the_same_scores():
 
     import numpy as np
 
-    import unspin
-    from unspin.lm import huge_page_copy
+    from unspin import api
+    from unspin.decode import Decoder
+    from unspin.lexicon.channel import Channel
+    from unspin.lm import NgramLM, huge_page_copy
     from unspin.lm.kernels import logprob
+    from unspin.swap_model import default_swap_model
 
     for a in (np.arange(1 << 20, dtype=np.int64).reshape(-1, 2), np.arange(10, dtype=np.float32)):
         b = huge_page_copy(a)
         assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b) and b.flags.writeable
     text = (Path(__file__).resolve().parents[1] / "src" / "unspin" / "data" / "demo" / "demo.txt").read_text("utf-8")
-    before = unspin.check(text, fast=True).to_dict()
-    lm = fast_lm()
+    # (an instance of its own: the suite's shared one may be pinned already)
+    lm = NgramLM()
+    cfg = api._config()
+    decoder = Decoder(Channel(weights=cfg.weights), lm, cfg.decoder, default_swap_model())
+    before = api.check(text, decoder=decoder).to_dict()
     rng = np.random.default_rng(0)
     ids = rng.integers(-1, lm.vocab_size, size=(2000, 3))
     old = lm.tables
@@ -562,5 +568,26 @@ def test_pinned_hash_tables_give_the_same_scores():
     assert lm.tables[2] is not old[2] and lm._pinned and lm.memo.shape == (2 * (1 << 18),)
     for w, h1, h2 in ids:
         assert logprob(old, lm.oov_scores(), w, h1, h2) == logprob(lm.tables, lm.oov_scores(), w, h1, h2)
-    assert unspin.check(text, fast=True).to_dict() == before
+    assert api.check(text, decoder=decoder).to_dict() == before
     lm.pin_tables()  # (once)
+
+
+def test_long_run_set_up_gives_the_same_reports():
+    """Decoder.set_up_long_run (a worker's, or any process's after PIN_AFTER_WORDS words): the
+    3-gram's tables on huge pages and the channel's pair index, which lets the decoder skip word
+    pairs that open no multi-word key.  The reports are the same as without it."""
+    from pathlib import Path
+
+    from unspin import api
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "src" / "unspin" / "data" / "demo" / "demo.txt").read_text("utf-8")
+    text += "\n\nThe meeting will take place in accord with the rules of the United States Senate, all the same."
+    plain = api.make_decoder()
+    before = api.check(text, decoder=plain)
+    assert plain.channel.pair_index is None and before.swaps
+    assert any(" " in s.spun or " " in s.original for s in before.swaps)  # (phrases were read)
+    settled = api.make_decoder()
+    settled.set_up_long_run()
+    assert settled.channel.pair_index is not None
+    assert api.check(text, decoder=settled).to_dict() == before.to_dict()

@@ -27,9 +27,10 @@ from unspin.lexicon.channel import ABSENT, QUANT, THESAURI, Channel, reported_th
 from unspin.lm import NgramLM
 
 _REVERSE = THESAURI.index("reverse")  # (see DecoderParams.final_reverse)
-# Words a decoder prepares after which its 3-gram's hash tables are pinned on huge pages
-# (NgramLM.pin_tables): the copy took 0.36 s here and saves about 5% of a check, which pays
-# after about 200,000 words (a long document, a long run; never a one-shot short check).
+# Words a decoder prepares after which it sets up for a long run (Decoder.set_up_long_run: the
+# 3-gram's hash tables pinned on huge pages, whose copy took 0.36 s here and saves about 5% of
+# a check, and the channel's pair index, 0.2 s for 1-2%), which pays after about 200,000 words
+# (a long document, a long run; never a one-shot short check).
 PIN_AFTER_WORDS = 200_000
 
 
@@ -312,6 +313,14 @@ class Decoder:
         return lm_id, bool(key), bool(first), start, count
 
     # ------------------------------------------------------------------ decoding
+    def set_up_long_run(self) -> None:
+        """What pays off for a process that decodes a lot (a server's or scan's worker at
+        start; any process after PIN_AFTER_WORDS words): the 3-gram's tables on huge pages
+        (NgramLM.pin_tables) and the channel's word-pair index (Channel.build_pair_index),
+        about 0.6 s and 136 MB once.  The same results."""
+        getattr(self.lm, "pin_tables", lambda: None)()
+        self.channel.build_pair_index()
+
     def prepare(self, units: list[tuple[list[str], list[bool]]]) -> "Batch":
         with self._lock:
             return self._prepare(units)
@@ -326,8 +335,8 @@ class Decoder:
         sizes = [len(w) for w, _l in units]
         total = sum(sizes)
         self._words_prepared += total
-        if self._words_prepared > PIN_AFTER_WORDS:  # (a process that decodes a lot: see NgramLM.pin_tables)
-            getattr(self.lm, "pin_tables", lambda: None)()
+        if self._words_prepared > PIN_AFTER_WORDS:
+            self.set_up_long_run()
         slot_start = np.full((total, max_len), -1, dtype=np.int32)
         slot_count = np.zeros((total, max_len), dtype=np.int32)
         phrases = self.params.max_candidates > 0
@@ -346,25 +355,27 @@ class Decoder:
         np.cumsum(sizes, out=ptr[1:])
         if phrases:
             prefixes, key_index = self.channel.key_prefixes, self.channel.key_index
-            follow = self.channel.followers  # (None until a long run: see Channel.followers)
-            no_words: frozenset[str] = frozenset()
-            first = cols[2].tolist()  # the word starts some multi-word key
-            for (words, linked), at in zip(units, ptr.tolist()):
+            starts = cols[2].astype(np.bool_)  # the word starts some multi-word key
+            pairs = self.channel.pair_index  # (None until a long run: see Channel.pair_index)
+            if pairs is not None and total > 1:
+                # ... and the next word follows it in one (most such pairs are neither a key
+                # nor a key's prefix: their strings are never made)
+                starts[:-1] &= self.channel.pairs_in_index(flat[:-1], flat[1:])
+            at_sent = np.searchsorted(ptr, np.flatnonzero(starts), side="right") - 1
+            sent_at = ptr.tolist()
+            for g, s_ in zip(np.flatnonzero(starts).tolist(), at_sent.tolist()):
+                words, linked = units[s_]
                 n = len(words)
-                for i in range(n):
-                    if not first[at + i]:
-                        continue
-                    if follow is not None and i + 1 < n and words[i + 1] not in follow.get(words[i], no_words):
-                        continue  # (no key starts with these two words: see below)
-                    phrase = words[i]
-                    for length in range(2, max_len + 1):
-                        end = i + length
-                        if end > n or not linked[end - 2]:
-                            break
-                        phrase = phrase + " " + words[end - 1]
-                        if phrase not in prefixes and key_index(phrase) < 0:
-                            break  # no key is or starts with this phrase
-                        slot_start[at + i, length - 1], slot_count[at + i, length - 1] = self._slot(phrase)
+                i = g - sent_at[s_]
+                phrase = words[i]
+                for length in range(2, max_len + 1):
+                    end = i + length
+                    if end > n or not linked[end - 2]:
+                        break
+                    phrase = phrase + " " + words[end - 1]
+                    if phrase not in prefixes and key_index(phrase) < 0:
+                        break  # no key is or starts with this phrase
+                    slot_start[g, length - 1], slot_count[g, length - 1] = self._slot(phrase)
         if store.generation != generation:  # the store started afresh meanwhile: gather again
             return self._prepare(units)
         local_lm = np.full((total, max_len * (max(1, int(slot_count.max(initial=0))) + 1)), np.nan)

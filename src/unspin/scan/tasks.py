@@ -65,10 +65,10 @@ class CheckTask(Task):
 
     def setup(self):
         import unspin
-        from unspin.lm import fast_lm
+        from unspin.api import _decoder
 
         unspin.check("The committee met on Tuesday to discuss the budget for next year.", fast=self.fast)
-        fast_lm().pin_tables()  # (a worker checks text after text: see NgramLM.pin_tables)
+        _decoder(self.fast).set_up_long_run()  # (a worker checks text after text: see there)
 
     def __call__(self, text):
         import unspin

@@ -111,11 +111,13 @@ def _init_worker(index_dir: str | None, processes: int = 1) -> None:
 
 
 def _pin_tables() -> None:
-    """A worker decodes request after request: its 3-gram's tables go on huge pages at once
-    (unspin.lm.NgramLM.pin_tables) rather than after its first hundreds of documents."""
-    from unspin.lm import fast_lm
+    """A worker decodes request after request: it sets up for that at once
+    (unspin.decode.Decoder.set_up_long_run: the 3-gram's tables on huge pages, the channel's
+    pair index) rather than after its first hundreds of documents."""
+    from unspin.api import _decoder
 
-    fast_lm().pin_tables()
+    for fast in (True, False):  # (each tier's decoder has a channel of its own)
+        _decoder(fast).set_up_long_run()
 
 
 def _ping() -> int:
