@@ -496,13 +496,6 @@ def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate
     by id of the WordSwap (one call of the model for the whole document)."""
     spans, looked = [], []
     n_words = sum(counts.values())
-    seen: dict[str, float] = {}
-
-    def unigram(word: str) -> float:  # (a document's candidates repeat their words)
-        got = seen.get(word)
-        if got is None:
-            got = seen[word] = lm.unigram(word)
-        return got
     for fixed, held in pending:
         for a, b, _ia, _ib, ws, initial, words, rate, _kept in held:
             if ws.rescored or ws.probability * gate < model.floor:
@@ -512,7 +505,7 @@ def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate
             looked.append(ws)
     if not spans:
         return {}
-    rows = swap_feature_rows(spans, doc_probability, counts, n_words, unigram)
+    rows = swap_feature_rows(spans, doc_probability, counts, n_words, lm.unigram)  # (once a word type)
     return {id(ws): p for ws, p in zip(looked, model.probability(rows).tolist())}
 
 

@@ -406,7 +406,10 @@ class Decoder:
         """The cache prior's view of a document from its word counts ({lower-case word: count},
         e.g. what detection.cheap_stats counted): LM ids, sorted, and counts."""
         with self._lock:
-            raw = np.fromiter(map(self.lm.word_id, counts), dtype=np.int32, count=len(counts))
+            found = list(map(self.lm.vocab.get, counts))  # (most words: one look-up, no call)
+            if None in found:
+                found = [self.lm.word_id(w) if i is None else i for w, i in zip(counts, found)]
+            raw = np.fromiter(found, dtype=np.int32, count=len(counts))
         # sorted and merged: words the LM does not know may share one id
         ids, inverse = np.unique(raw, return_inverse=True)
         cnt = np.bincount(inverse, weights=np.fromiter(counts.values(), dtype=np.float64, count=len(counts)),

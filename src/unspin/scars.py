@@ -358,6 +358,8 @@ class OffsetMap(Sequence):
             i += self._n
         if not 0 <= i < self._n:
             raise IndexError(i)
+        if len(self._out) == 1:  # (no repair moved anything: most chunks)
+            return self._in[0] + (i - self._out[0])
         k = bisect.bisect_right(self._out, i) - 1
         return self._in[k] + (i - self._out[k])
 
