@@ -654,6 +654,12 @@ def test_evidence_names_the_signals_and_sums_to_the_logit():
     assert sum(e.contribution for e in d.evidence) == pytest.approx(z - model.full.bias, abs=1e-3)
     assert all(e.value == pytest.approx(f[e.signal], abs=1e-4) for e in d.evidence)
     assert 0.0 < 1 / (1 + math.exp(-z)) < 1.0
+    # the evidence-free path (screening, check) gives score()'s probability, to the bit
+    assert model.full.logit(f) == model.full.bias + sum(c for _n, _v, c in model.full.logit_terms(f))
+    for text in VARIANTS.values():
+        st = api._analyse(text, api._decoder(True), want_swaps=False)[3]
+        for s_ in (st, dataclasses.replace(st, decoded=False)):
+            assert model.probability(s_) == model.score(s_)[0]
 
 
 def test_a_wider_store_changes_no_ordinary_pass_and_widens_the_last():

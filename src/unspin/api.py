@@ -172,17 +172,18 @@ def _cheap_stats(chunks: list[_Chunk]) -> DocStats:
     return stats
 
 
-def _screening(stats: DocStats) -> tuple[float, str, list[Evidence]] | None:
+def _screening(stats: DocStats, evidence: bool = True) -> tuple[float, str, list[Evidence]] | None:
     """The screening answer (probability, verdict, evidence) if the screening model clears a
     text with these counts, else None: the one rule detect(), check()'s score and its shortcut
     all follow.  It reads the cheap counts only, as detect()'s screening sees them."""
     model = default_model()
     if model is None:
         return None
-    p, evidence = model.score(dataclasses.replace(stats, decoded=False))
+    cheap = dataclasses.replace(stats, decoded=False) if stats.decoded else stats
+    p = model.probability(cheap)
     if not model.screen_clears(p, stats.n_words):
         return None
-    return p, model.verdict(0.0, stats.n_words), evidence
+    return p, model.verdict(0.0, stats.n_words), model.score(cheap)[1] if evidence else []
 
 
 def _swap_floor(decoder: Decoder) -> float:
@@ -195,31 +196,36 @@ def _swap_floor(decoder: Decoder) -> float:
 def _cleared_without_swaps(chunks: list[_Chunk], decoder: Decoder) -> bool:
     """Whether screening clears the text with a probability whose gate (** doc_power) keeps
     every swap, whatever its posterior, under the swap floor."""
-    cleared = _screening(_cheap_stats(chunks))
+    cleared = _screening(_cheap_stats(chunks), evidence=False)
     return cleared is not None and cleared[0] ** decoder.params.doc_power < _swap_floor(decoder)
 
 
-def _score(text: str, stats: DocStats, decoder: Decoder) -> tuple[float, str, list[Evidence]]:
-    """The document's calibrated probability.  Texts that screening clears keep the screening
-    value, so that check() and detect() always agree."""
+def _score(text: str, stats: DocStats, decoder: Decoder, evidence: bool = True) -> tuple[float, str, list[Evidence]]:
+    """The document's calibrated probability, verdict and evidence (evidence=False: none, as
+    check() reports none).  Texts that screening clears keep the screening value, so that
+    check() and detect() always agree."""
     model = default_model()
     if model is None:
         p = _spun_probability(stats.evidence, stats.n_words, stats.n_scars, decoder.params)
         verdict = "too-short" if stats.n_words < MIN_WORDS else (
             "spun" if p >= 0.7 else "clean" if p <= 0.3 else "undecided")
         return p, verdict, []
-    cleared = _screening(stats)
+    cleared = _screening(stats, evidence)
     if cleared is not None:
         return cleared
-    p, evidence = model.score(stats)
-    return p, model.verdict(p, stats.n_words), evidence
+    if not evidence:
+        p = model.probability(stats)
+        return p, model.verdict(p, stats.n_words), []
+    p, terms = model.score(stats)
+    return p, model.verdict(p, stats.n_words), terms
 
 
 def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[_Chunk] | None = None,
              on_swaps: Callable[[float, str, list[Swap]], None] | None = None
              ) -> tuple[list[Swap], list[Scar], str, DocStats, tuple[float, str, list[Evidence]] | None]:
     """Decode `text` chunk by chunk: swaps (input offsets), scars, restored text, statistics,
-    and the document's `_score` (which gates the swaps).  want_swaps=False (detect): statistics
+    and the document's `_score` (which gates the swaps; without its evidence, which check()
+    does not report).  want_swaps=False (detect): statistics
     only; no swaps, the text comes back unrestored and the score is None (detect scores the
     statistics itself).  chunks: `_chunks(text, decoder)` when the caller has them already."""
     swaps: list[Swap] = []
@@ -238,7 +244,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
             scars.extend(Scar(s.start + piece.offset, s.end + piece.offset, s.kind, s.found, s.repaired)
                          for s in piece.repaired.scars)
         stats = _cheap_stats(chunks)
-        return [], scars, "".join(piece.repaired.text for piece in chunks), stats, _score(text, stats, decoder)
+        return [], scars, "".join(piece.repaired.text for piece in chunks), stats, _score(text, stats, decoder, False)
     model = decoder.swap_model if want_swaps else None
     doc = None  # the whole document's word counts, for the decoder's cache prior (last passes)
     total: Counter = Counter()  # (and the swap model)
@@ -288,7 +294,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         states.append(state)
     if want_swaps:
         if passes > 0:  # (the statistics are in)
-            scored = _score(text, stats, decoder)
+            scored = _score(text, stats, decoder, False)  # (check() reports no evidence)
             gate = scored[0] ** params.doc_power
             if gate < _swap_floor(decoder):  # nothing could be reported
                 return [], scars, "".join(piece.repaired.text for piece in chunks), stats, scored
@@ -352,7 +358,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         # judged on the whole text: a lightly spun paragraph of a clearly spun article keeps its
         # swaps, and one odd paragraph of a clean text does not make its rare words swaps.
         if passes == 0:
-            scored = _score(text, stats, decoder)
+            scored = _score(text, stats, decoder, False)  # (check() reports no evidence)
             gate = scored[0] ** params.doc_power
         emit(pending)
     else:

@@ -452,7 +452,9 @@ class LogisticModel:
                 for name, v, m, s, w in zip(self.names, values, self.mean, self.scale, self.weights)]
 
     def logit(self, f: dict[str, float]) -> float:
-        return self.bias + sum(c for _n, _v, c in self.logit_terms(f))
+        """bias + Σ logit_terms' contributions, the same sum, without the terms' list."""
+        return self.bias + sum(w * ((f[a] if b is None else f[a] * f[b]) - m) / s
+                               for (a, b), m, s, w in zip(self._parts, self.mean, self.scale, self.weights))
 
 
 def input_parts(name: str) -> tuple[str, str | None]:
@@ -466,13 +468,14 @@ def input_value(f: dict[str, float], name: str) -> float:
     return f[a] if b is None else f[a] * f[b]
 
 
-def signal_terms(terms: list[tuple[str, float, float]], f: dict[str, float]) -> list[tuple[str, float, float]]:
+def signal_terms(terms: list[tuple[str, float, float]], f: dict[str, float],
+                 parts: tuple[tuple[str, str | None], ...] | None = None) -> list[tuple[str, float, float]]:
     """logit_terms per signal: a product term's contribution shared equally by its two
     features (all of it to one feature squared), so that the evidence names the signals the
-    text was judged on and still sums to the logit less the bias."""
+    text was judged on and still sums to the logit less the bias.  parts: the terms' names
+    parsed (input_parts), where the caller holds them."""
     total: dict[str, float] = {}
-    for name, _v, c in terms:
-        a, b = input_parts(name)
+    for (name, _v, c), (a, b) in zip(terms, parts or map(input_parts, (t[0] for t in terms))):
         if b is None:
             total[a] = total.get(a, 0.0) + c
         else:
@@ -527,18 +530,29 @@ class DetectorModel:
     screen_length_edges: tuple[int, ...] = ()
 
     def score(self, stats: DocStats) -> tuple[float, list[Evidence]]:
+        """The probability (`probability`) and the evidence behind it, strongest first."""
         if stats.n_words == 0 and stats.n_scars == 0:
             return 0.0, []  # ("...!!!": nothing to judge; the models' bias alone would say 0.73)
         f = stats.features()
         model = self.full if stats.decoded else self.cheap
         terms = model.logit_terms(f)
         z = model.bias + sum(c for _n, _v, c in terms)
-        terms = signal_terms(terms, f)
-        raw = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
-        p = self.calibration(raw, stats.n_words) if stats.decoded else raw
+        terms = signal_terms(terms, f, model._parts)
         terms.sort(key=lambda t: -abs(t[2]))
         evidence = [Evidence(n, round(v, 4), round(c, 4)) for n, v, c in terms]
-        return min(1.0, max(0.0, p)), evidence
+        return self._calibrated(z, stats), evidence
+
+    def probability(self, stats: DocStats) -> float:
+        """score's probability alone (screening asks it of every text, check of every text it
+        decodes: the evidence is made only where it is reported)."""
+        if stats.n_words == 0 and stats.n_scars == 0:
+            return 0.0
+        return self._calibrated((self.full if stats.decoded else self.cheap).logit(stats.features()), stats)
+
+    def _calibrated(self, z: float, stats: DocStats) -> float:
+        raw = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        p = self.calibration(raw, stats.n_words) if stats.decoded else raw
+        return min(1.0, max(0.0, p))
 
     def screen_clears(self, p_cheap: float, n_words: int) -> bool:
         """Whether screening answers "clean" for a text of n_words with cheap probability p_cheap."""
