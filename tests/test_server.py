@@ -4,6 +4,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -439,3 +442,16 @@ def test_response_json_is_the_report_whichever_encoder(monkeypatch, spun_text):
         for result in (report, small, detection, {"matches": []}):
             want = result if isinstance(result, dict) else result.to_dict()
             assert json.loads(engine_mod._dumps(result)) == want
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+def test_default_workers_are_the_usable_cores():
+    """`unspin serve` and `unspin scan` start a worker per CPU this process may use (a
+    container's CPU set, taskset), not per CPU of the machine."""
+    probe = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+             "from unspin._cores import usable_cores; from unspin.neural import default_parallel; "
+             "print(usable_cores(), default_parallel(), os.cpu_count() >= 1)")
+    env = {k: v for k, v in os.environ.items() if k != "UNSPIN_NEURAL_THREADS"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1", "True"]

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from unspin._cores import usable_cores
 from unspin.decode import SentenceResult, WordSwap
 from unspin.text import Surface, match_case
 
@@ -65,14 +66,6 @@ ENV_DISABLE = "UNSPIN_NO_NEURAL"  # set to 1: behave as if the runtime were abse
 ENV_RUNTIME = "UNSPIN_NEURAL_RUNTIME"  # onnx | numpy | llama_cpp | auto (see NeuralLM)
 ENV_PARALLEL = "UNSPIN_NEURAL_THREADS"  # model passes run at once (see NeuralLM's parallel)
 MAX_PARALLEL = 8
-
-
-def usable_cores() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # (not on Linux)
-        return max(1, os.cpu_count() or 1)
 
 
 def default_parallel() -> int:

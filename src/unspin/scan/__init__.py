@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 
+from unspin._cores import usable_cores
 from unspin.inputs import BadInput
 from unspin.scan import job as J
 from unspin.scan.job import read_output
@@ -45,7 +46,7 @@ def scan(inputs: list[str], out: str, *, task: str = "detect", index: str | None
     shard_bytes None: J.auto_shard_bytes of the inputs.  fast: the check task on the n-gram tier
     only (detect always is)."""
     read = read or ReadOptions()
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    workers = usable_cores() if workers is None else workers
     try:
         check_task_spec(task, index)
     except (ValueError, ImportError, AttributeError) as e:

@@ -60,7 +60,7 @@ def add_scan_command(sub) -> None:
     s.add_argument("--txt-docs", default="file", choices=TXT_DOCS,
                    help="plain text: one document per file (default), per blank-line block, or per line")
     s.add_argument("--workers", "-j", type=at_least(0), default=None, metavar="N",
-                   help="worker processes (default: all cores; 0 = in this process)")
+                   help="worker processes (default: the cores this process may use; 0 = in this process)")
     s.add_argument("--resume", action="store_true", help="continue an interrupted scan of the same inputs")
     s.add_argument("--engine", default="local", choices=("local", "ray"),
                    help="local processes (default) or Ray Data (pip install 'unspin[ray]')")

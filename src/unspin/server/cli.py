@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 
+from unspin._cores import usable_cores
 from unspin.argtypes import at_least, checked
 
 
@@ -43,7 +44,7 @@ def add_serve_command(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     s.add_argument("--index", metavar="DIR", default=None, help="trace index directory: enables /v1/trace")
     s.add_argument("--workers", type=_whole, default=None,
-                   help="engine worker processes (default: number of CPUs; 0 = a thread in the server)")
+                   help="engine worker processes (default: the CPUs this process may use; 0 = a thread in the server)")
     s.add_argument("--max-bytes", type=_whole, default=256 * 1024,
                    help="request body limit in bytes (default 262144; larger gets 413)")
     s.add_argument("--timeout", type=_seconds, default=20.0, help="per-request time budget in seconds (default 20)")
@@ -72,7 +73,7 @@ def run_serve(args) -> int:
     if problem is not None:
         print(f"unspin: error: cannot listen on {args.host}:{args.port}: {problem}", file=sys.stderr)
         return 2
-    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+    workers = usable_cores() if args.workers is None else args.workers
     settings = Settings(
         workers=workers,
         max_bytes=args.max_bytes,
