@@ -573,9 +573,10 @@ def test_pinned_hash_tables_give_the_same_scores():
 
 
 def test_long_run_set_up_gives_the_same_reports():
-    """Decoder.set_up_long_run (a worker's, or any process's after PIN_AFTER_WORDS words): the
-    3-gram's tables on huge pages and the channel's pair index, which lets the decoder skip word
-    pairs that open no multi-word key.  The reports are the same as without it."""
+    """Decoder.set_up_long_run (a worker's; any process's after PIN_AFTER_WORDS words, less
+    the vocabulary): the 3-gram's tables on huge pages, the channel's pair index, which lets the
+    decoder skip word pairs that open no multi-word key, and the vocabulary's candidates and
+    screening rows learnt ahead.  The reports are the same as without it."""
     from pathlib import Path
 
     from unspin import api
@@ -589,5 +590,7 @@ def test_long_run_set_up_gives_the_same_reports():
     assert any(" " in s.spun or " " in s.original for s in before.swaps)  # (phrases were read)
     settled = api.make_decoder()
     settled.set_up_long_run()
+    api._signals(settled).learn_vocabulary()  # (as api.set_up_long_run does for the shared one)
     assert settled.channel.pair_index is not None
+    assert len(settled._word_info) > 70_000 and len(api._signals(settled)._type_row) > 70_000
     assert api.check(text, decoder=settled).to_dict() == before.to_dict()

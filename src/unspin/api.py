@@ -134,6 +134,22 @@ def detect(text: str, screen: bool = True) -> Detection:
     return Detection(round(p, 4), verdict, evidence)
 
 
+def set_up_long_run(fast: bool = True, vocabulary: bool = True) -> None:
+    """For a process about to check or screen text after text (the server's and `unspin
+    scan`'s workers): the tier's decoder set up at once (Decoder.set_up_long_run: the 3-gram's
+    tables on huge pages, the channel's pair index) and, with `vocabulary`, the decoder's
+    candidates and screening's rows of the 3-gram's whole vocabulary learnt ahead (about 1 s
+    and 90 MB more: WordSignals.learn_vocabulary), rather than word by word over the first
+    thousands of documents.  The same results.  Distinct 2 KB spun pieces checked in turn:
+    9.9 -> 8.9 ms each over the first 600, 7.5 -> 7.6 ms once the words are known.  A process
+    that mostly screens (`unspin scan`'s detect) learns no vocabulary: its larger tables made
+    warm screening some 5% slower, for 3.0 -> 4.5 MB/s on first sight."""
+    decoder = _decoder(fast)
+    decoder.set_up_long_run(vocabulary=vocabulary)
+    if vocabulary:
+        _signals(decoder).learn_vocabulary()
+
+
 @lru_cache(maxsize=4)
 def _signals(decoder: Decoder) -> WordSignals:
     return WordSignals(decoder.channel, decoder.lm)

@@ -94,6 +94,12 @@ class NgramLM:
     def in_vocab(self, word: str) -> bool:
         return word in self.vocab
 
+    def vocabulary(self) -> list[str]:
+        """The model's words, commonest first (tables filled in this order keep the common
+        words' rows together, as a stream of text would), without the markers <s> and </s>."""
+        uni = self._unigrams
+        return sorted((w for w in self.vocab if w not in ("<s>", "</s>")), key=lambda w: -uni[self.vocab[w]])
+
     def word_id(self, word: str) -> int:
         """The model's id of a word; an unknown word gets an id >= vocab_size whose score is
         its wordfreq back-off (see `oov_scores`)."""

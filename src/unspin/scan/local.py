@@ -198,11 +198,14 @@ def run_local(job: J.Job, files, read: dict, shards: list[dict], task: str, inde
             q = ctx.Queue()
             processes = min(workers, len(pending))
             if task in ("check", "detect") and processes > 1:
-                # the 3-gram's tables pinned on huge pages once, here: the forked workers share
-                # the pages (they only read them) instead of each copying 134 MB of its own
-                from unspin.lm import fast_lm
+                # the n-gram tier set up once, here (api.set_up_long_run: the 3-gram's tables
+                # pinned on huge pages; for check, the vocabulary learnt too): the forked
+                # workers share it instead of each copying 134 MB of tables and learning the
+                # vocabulary on its own (the neural tier, whose runtime starts threads, is
+                # only ever loaded in the workers)
+                from unspin.api import set_up_long_run
 
-                fast_lm().pin_tables()
+                set_up_long_run(True, vocabulary=task == "check")
             with cf.ProcessPoolExecutor(max_workers=processes, mp_context=ctx,
                                         initializer=init_worker,
                                         initargs=(job, files, read, task, index, chunk_records, chunk_bytes, q,

@@ -44,10 +44,10 @@ class DetectTask(Task):
 
     def setup(self):
         import unspin
-        from unspin.lm import fast_lm
+        from unspin.api import set_up_long_run
 
         unspin.detect("The committee met on Tuesday to discuss the budget for next year.")
-        fast_lm().pin_tables()  # (a worker screens text after text: see NgramLM.pin_tables)
+        set_up_long_run(True, vocabulary=False)  # (a worker screens text after text: see there)
 
     def __call__(self, text):
         import unspin
@@ -65,10 +65,10 @@ class CheckTask(Task):
 
     def setup(self):
         import unspin
-        from unspin.api import _decoder
+        from unspin.api import set_up_long_run
 
         unspin.check("The committee met on Tuesday to discuss the budget for next year.", fast=self.fast)
-        _decoder(self.fast).set_up_long_run()  # (a worker checks text after text: see there)
+        set_up_long_run(self.fast)  # (a worker checks text after text: see there)
 
     def __call__(self, text):
         import unspin

@@ -102,7 +102,7 @@ def _init_worker(index_dir: str | None, processes: int = 1) -> None:
 
     unspin.check(WARMUP_TEXT)
     unspin.check(WARMUP_TEXT, fast=True)
-    _pin_tables()
+    _set_up_long_run()
     if index_dir and trace_available():
         try:
             _INDEX = _open_index(index_dir)
@@ -110,14 +110,14 @@ def _init_worker(index_dir: str | None, processes: int = 1) -> None:
             _INDEX_ERROR = f"cannot open index {index_dir}: {type(e).__name__}: {e}"
 
 
-def _pin_tables() -> None:
-    """A worker decodes request after request: it sets up for that at once
-    (unspin.decode.Decoder.set_up_long_run: the 3-gram's tables on huge pages, the channel's
-    pair index) rather than after its first hundreds of documents."""
-    from unspin.api import _decoder
+def _set_up_long_run() -> None:
+    """A worker checks request after request: it sets up for that at once
+    (unspin.api.set_up_long_run: the 3-gram's tables on huge pages, the channel's pair index,
+    the vocabulary's candidates and screening rows) rather than over its first thousands."""
+    from unspin.api import set_up_long_run
 
-    for fast in (True, False):  # (each tier's decoder has a channel of its own)
-        _decoder(fast).set_up_long_run()
+    for fast in (True, False):  # (each tier's decoder has a channel and caches of its own)
+        set_up_long_run(fast)
 
 
 def _ping() -> int:
