@@ -40,7 +40,7 @@ from common import CACHE, parsed_settings, load_records, norm_words, word_spans,
 
 from unspin.swap_model import FEATURES, SwapModel  # noqa: E402
 
-OUT = ROOT / "src" / "unspin" / "data" / "swap_model.json"
+SHIPPED = OUT = ROOT / "src" / "unspin" / "data" / "swap_model.json"
 FLOOR = 0.15
 NEAR = 0.05
 THRESHOLD = 0.5
@@ -184,6 +184,17 @@ def export(m, floor: float, near: float, meta: dict) -> SwapModel:
     return model
 
 
+def write(model: SwapModel) -> None:
+    """The model to OUT; when that is the shipped file, data/MANIFEST.json re-hashed too (as
+    train_detector.py does), so that the artefacts and their manifest never disagree."""
+    OUT.write_text(json.dumps(model.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")
+    if OUT == SHIPPED:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from build_artefacts import write_manifest  # noqa: E402
+
+        write_manifest({})
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weight", type=float, default=1.5, help="weight of a real swap whose original is wrong")
@@ -237,7 +248,7 @@ def main() -> int:
         w = shipped.meta
         kx, ky = calibration(x, y, exact, clean, d["doc"], w["positive_weight"], w["exact_weight"], w["clean_weight"])
         model = dataclasses.replace(shipped, calibration_x=tuple(kx), calibration_y=tuple(ky))
-        OUT.write_text(json.dumps(model.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")
+        write(model)
         print(f"wrote the calibration ({len(kx)} knots) into {OUT.relative_to(ROOT)}")
         return 0
     m = fit(x, y, exact, clean, args.weight, args.exact_weight, args.clean_weight)
@@ -252,7 +263,7 @@ def main() -> int:
     ref = m.predict_proba(x[:2000])[:, 1]
     if not np.allclose(check, ref, atol=1e-6):
         raise SystemExit(f"export differs from sklearn: max {np.abs(check - ref).max():.2e}")
-    OUT.write_text(json.dumps(model.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")
+    write(model)
     f = figures(d, model.probability(x) >= THRESHOLD)
     print(f"wrote {OUT.relative_to(ROOT)} ({OUT.stat().st_size // 1024} KB); on dev itself: F1 {f['locate_f1']:.3f}, "
           f"restore {f['restore']:.3f}, false {f['false_per_1k']:.2f} per 1k clean words")
