@@ -332,12 +332,13 @@ class Decoder:
         8 us or so (distinct 2 KB spun pieces: 0.8 ms of a check's 9.9 on first sight).  Only
         where the store holds them with room to spare (not the neural tier's wider shortlist);
         once."""
-        if self._vocabulary_learnt:
-            return
-        self._vocabulary_learnt = True
-        words = getattr(self.lm, "vocabulary", list)()
-        if len(words) * self.store_rows <= self._store.max_rows * 3 // 4:
-            self._learn_words(words)
+        with self._lock:  # (the store and the word info are shared: see __init__)
+            if self._vocabulary_learnt:
+                return
+            self._vocabulary_learnt = True
+            words = getattr(self.lm, "vocabulary", list)()
+            if len(words) * self.store_rows <= self._store.max_rows * 3 // 4:
+                self._learn_words(words)
 
     def prepare(self, units: list[tuple[list[str], list[bool]]]) -> "Batch":
         with self._lock:
