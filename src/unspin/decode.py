@@ -190,6 +190,16 @@ class _CandidateStore:
         cap = len(self.length)
         while cap < self.n + rows:
             cap *= 2
+        self._resize(cap)
+
+    def trim(self) -> None:
+        """Capacity down to the rows held and an eighth more (after a bulk fill that reserved
+        for every candidate a shortlist could have)."""
+        cap = max(1 << 14, self.n + self.n // 8)
+        if cap < len(self.length):
+            self._resize(cap)
+
+    def _resize(self, cap: int) -> None:
         old = (self.out, self.length, self.static, self.orig, self.thes, self.cost, self.mix)
         n = self.n
         self._alloc(cap)
@@ -318,7 +328,7 @@ class Decoder:
         """What pays off for a process that decodes a lot: the 3-gram's tables on huge pages
         (NgramLM.pin_tables), the channel's word-pair index (Channel.build_pair_index), and
         with `vocabulary` the candidates of the 3-gram's whole vocabulary (learn_vocabulary):
-        about 1.1 s and 180 MB once.  A server's or scan's worker asks for all of it at start
+        about 1.1 s and 230 MB of private memory once (134 MB of it the tables).  A server's or scan's worker asks for all of it at start
         (api.set_up_long_run); any process gets the first two after PIN_AFTER_WORDS words
         (by then it has met the words it meets often).  The same results."""
         getattr(self.lm, "pin_tables", lambda: None)()
@@ -328,10 +338,10 @@ class Decoder:
 
     def learn_vocabulary(self) -> None:
         """Gather the candidates of every word of the 3-gram's vocabulary now (0.5 s, 72,500
-        words), as a stream of documents would one by one: a word met for the first time costs
-        8 us or so (distinct 2 KB spun pieces: 0.8 ms of a check's 9.9 on first sight).  Only
-        where the store holds them with room to spare (not the neural tier's wider shortlist);
-        once."""
+        words; about 90 MB of private memory, and 60 MB of the channel's mapped tables read in),
+        as a stream of documents would one by one: a word met for the first time costs 8 us or
+        so (distinct 2 KB spun pieces: 0.8 ms of a check's 9.9 on first sight).  Only where
+        the store holds them with room to spare (not the neural tier's wider shortlist); once."""
         with self._lock:  # (the store and the word info are shared: see __init__)
             if self._vocabulary_learnt:
                 return
@@ -339,6 +349,7 @@ class Decoder:
             words = getattr(self.lm, "vocabulary", list)()
             if len(words) * self.store_rows <= self._store.max_rows * 3 // 4:
                 self._learn_words(words)
+                self._store.trim()
 
     def prepare(self, units: list[tuple[list[str], list[bool]]]) -> "Batch":
         with self._lock:

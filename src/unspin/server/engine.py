@@ -113,11 +113,13 @@ def _init_worker(index_dir: str | None, processes: int = 1) -> None:
 def _set_up_long_run() -> None:
     """A worker checks request after request: it sets up for that at once
     (unspin.api.set_up_long_run: the 3-gram's tables on huge pages, the channel's pair index,
-    the vocabulary's candidates and screening rows) rather than over its first thousands."""
+    and for the n-gram tier the vocabulary's candidates and screening rows, about 100 MB)
+    rather than over its first thousands.  The neural tier learns no vocabulary: its model's
+    seconds a request dwarf what that saves, and it would cost 100 MB more."""
     from unspin.api import set_up_long_run
 
     for fast in (True, False):  # (each tier's decoder has a channel and caches of its own)
-        set_up_long_run(fast)
+        set_up_long_run(fast, vocabulary=fast)
 
 
 def _ping() -> int:
