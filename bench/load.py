@@ -21,7 +21,8 @@ Bad traffic, concurrently, each by its own hey at a fixed rate: a 300 KB body (e
 malformed JSON (400), invalid UTF-8 text/plain (400).  Prints the machine, the commands, a
 single-process in-process baseline (unspin.check docs/s on the same document), and per scenario:
 req/s, latency percentiles and status counts of the good traffic, whether every bad request got
-its 4xx, and the CPU time per request of the server process and of its engine workers (Linux).  --json writes all of it to a file.
+its 4xx, the CPU time per request of the server process and of its engine workers, and the
+workers' memory (Linux).  --json writes all of it to a file.
 """
 from __future__ import annotations
 
@@ -189,6 +190,21 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def memory_mb(pid: int) -> dict | None:
+    """Peak and current resident memory of a process, and its private part now (Linux /proc;
+    None elsewhere or once it is gone): the rest is file-backed, the model files and tables
+    the workers map and share."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    kb = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in status.splitlines() if ":" in line)
+          if k in ("VmHWM", "VmRSS", "RssAnon")}
+    if len(kb) < 3:
+        return None
+    return {"peak": kb["VmHWM"] // 1024, "now": kb["VmRSS"] // 1024, "private": kb["RssAnon"] // 1024}
+
+
 def engine_workers(pid: int) -> list[int]:
     """The server's engine worker processes (its children that run multiprocessing's spawn)."""
     out = []
@@ -241,6 +257,7 @@ def scenario(name: str, server_args: list[str], args, work: Path, good: Path, ba
                 p.wait()
             f.close()
         cpu1 = {pid: cpu_seconds(pid) for pid in cpu0}
+        memory = [m for m in map(memory_mb, workers) if m is not None]
         result = {"server": "unspin serve " + " ".join(server_args), "commands": {}}
         for label, cmd, _p, _f, expect in runs:
             result["commands"][label] = " ".join(cmd)
@@ -267,6 +284,8 @@ def scenario(name: str, server_args: list[str], args, work: Path, good: Path, ba
                 "server": round(1000 * (cpu1[proc.pid] - cpu0[proc.pid]) / n_all, 2),
                 "workers": round(1000 * sum(cpu1[w] - cpu0[w] for w in workers) / n_all, 2),
                 "worker_processes": len(workers)}
+        if memory:
+            result["worker_memory_mb"] = {k: max(m[k] for m in memory) for k in ("peak", "now", "private")}
         return result
     finally:
         stop_server(proc)
@@ -346,6 +365,10 @@ def main() -> int:
             c = r["cpu_ms_per_request"]
             print(f"  CPU per request (all traffic): server process {c['server']} ms, "
                   f"{c['worker_processes']} engine workers {c['workers']} ms")
+        if "worker_memory_mb" in r:
+            m = r["worker_memory_mb"]
+            print(f"  engine worker memory (the largest): peak {m['peak']} MB resident, at the end {m['now']} MB, "
+                  f"{m['private']} MB of it private")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
