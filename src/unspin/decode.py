@@ -328,9 +328,10 @@ class Decoder:
         """What pays off for a process that decodes a lot: the 3-gram's tables on huge pages
         (NgramLM.pin_tables), the channel's word-pair index (Channel.build_pair_index), and
         with `vocabulary` the candidates of the 3-gram's whole vocabulary (learn_vocabulary):
-        about 1.1 s and 230 MB of private memory once (134 MB of it the tables).  A server's or scan's worker asks for all of it at start
-        (api.set_up_long_run); any process gets the first two after PIN_AFTER_WORDS words
-        (by then it has met the words it meets often).  The same results."""
+        about 1.1 s and 230 MB of private memory once (134 MB of it the tables).  A server's or
+        scan's worker asks for all of it at start (api.set_up_long_run); any process gets the
+        first two after PIN_AFTER_WORDS words (by then it has met the words it meets often).
+        The same results."""
         getattr(self.lm, "pin_tables", lambda: None)()
         self.channel.build_pair_index()
         if vocabulary:
@@ -391,9 +392,10 @@ class Decoder:
                 # ... and the next word follows it in one (most such pairs are neither a key
                 # nor a key's prefix: their strings are never made)
                 starts[:-1] &= self.channel.pairs_in_index(flat[:-1], flat[1:])
-            at_sent = np.searchsorted(ptr, np.flatnonzero(starts), side="right") - 1
+            starts_at = np.flatnonzero(starts)
+            at_sent = np.searchsorted(ptr, starts_at, side="right") - 1
             sent_at = ptr.tolist()
-            for g, s_ in zip(np.flatnonzero(starts).tolist(), at_sent.tolist()):
+            for g, s_ in zip(starts_at.tolist(), at_sent.tolist()):
                 words, linked = units[s_]
                 n = len(words)
                 i = g - sent_at[s_]
@@ -537,13 +539,13 @@ class Decoder:
             path_sent = np.repeat(np.arange(n_sent), np.diff(path_ptr))
             on_path = arc_ptr[:-1][path_sent] + path
             is_swap = arc_row[on_path] >= 0
-            swap_on_path = on_path[is_swap]
+            swap_on_path, swap_sent = on_path[is_swap], path_sent[is_swap]
             keep, prob, rows, gain, alt_ptr, alt_key, alt_w, covered = gather_swaps(
                 arc_ptr, arc_start, arc_end, arc_row, post, batch.ptr, swap_post, swap_on_path,
-                path_sent[is_swap], store.orig, arc_mix if arc_mix is not None else _NO_MIX,
+                swap_sent, store.orig, arc_mix if arc_mix is not None else _NO_MIX,
                 arc_mix is not None, p.channel_sharpen - 1.0, thr, batch.slot_start, batch.local_lm, 5)
             kept_at = np.flatnonzero(keep)
-            swaps_ptr = np.searchsorted(path_sent[is_swap][kept_at], np.arange(n_sent + 1)).tolist()
+            swaps_ptr = np.searchsorted(swap_sent[kept_at], np.arange(n_sent + 1)).tolist()
             kept_at = kept_at.tolist()
             swap_start = arc_start[swap_on_path].tolist()
             swap_end = arc_end[swap_on_path].tolist()

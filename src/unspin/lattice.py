@@ -766,12 +766,21 @@ def _ranked(keys, weights, m, top, out_key, out_w, at):
 
 
 @njit(cache=True)
-def _add_entry(keys, weights, m, key, w):
-    """Add w to the entry of `key` among the first m (appended if absent); returns the new m."""
+def _entry_at(keys, m, key):
+    """Where `key` is among the first m entries (-1: absent)."""
     for q in range(m):
         if keys[q] == key:
-            weights[q] += w
-            return m
+            return q
+    return -1
+
+
+@njit(cache=True)
+def _add_entry(keys, weights, m, key, w):
+    """Add w to the entry of `key` among the first m (appended if absent); returns the new m."""
+    at = _entry_at(keys, m, key)
+    if at >= 0:
+        weights[at] += w
+        return m
     keys[m] = key
     weights[m] = w
     return m + 1
@@ -871,28 +880,19 @@ def gather_swaps(arc_ptr, arc_start, arc_end, arc_row, post, word_ptr, swap_post
             scale = total_post / total_w
             for q in range(ns):
                 key = store_orig[arc_row[same[q]]]
+                at = _entry_at(keys, m, key)
                 if q == chosen:  # (dropped from the alternatives, the others keeping their order)
-                    at = -1
-                    for e in range(m):
-                        if keys[e] == key:
-                            at = e
-                            break
                     if at >= 0:
                         for e in range(at, m - 1):
                             keys[e] = keys[e + 1]
                             weights[e] = weights[e + 1]
                         m -= 1
                 else:  # (set to its new weight)
-                    w = np.exp(score[q] - score[chosen]) * scale
-                    at = m
-                    for e in range(m):
-                        if keys[e] == key:
-                            at = e
-                            break
-                    keys[at] = key
-                    weights[at] = w
-                    if at == m:
+                    if at < 0:
+                        at = m
                         m += 1
+                    keys[at] = key
+                    weights[at] = np.exp(score[q] - score[chosen]) * scale
             r = arc_row[same[chosen]]
         rows[j] = r
         gain[j] = _lm_gain(slot_start, local_lm, w0 + a_start, a_end - a_start, r)
