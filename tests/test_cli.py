@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import unspin
+from unspin import cli
 from unspin.cli import format_report
 from unspin.report import Alternative, Report, Scar, Swap
 
@@ -169,8 +170,10 @@ def test_budget_is_passed_through_and_checked(run_cli, check_tiers, tmp_path):
     p.write_text("The cat sat on the mat and looked at the dog for a long while.\n")
     assert run_cli(["check", "--json", "--budget", "2.5", str(p)])[0] == 0
     assert run_cli(["check", "--jsonl", "--budget", "0"], b'{"text": "a b c"}\n')[0] == 0
-    assert run_cli(["check", "--json", str(p)])[0] == 0
-    assert seen.budgets == [2.5, 0.0, None]
+    assert run_cli(["check", "--json", str(p)])[0] == 0  # the default: a huge text cannot take hours
+    assert run_cli(["check", "--json", "--budget", "None", str(p)])[0] == 0
+    assert run_cli(["check", "--json", "--fast", "--budget", "3", str(p)])[0] == 0  # (no neural tier to budget)
+    assert seen.budgets == [2.5, 0.0, cli.DEFAULT_BUDGET, None, None]
     for bad in ("-1", "soon", "nan", "inf"):
         rc, out, err = run_cli(["check", "--budget", bad, str(p)])
         assert rc == 2 and out == "" and "--budget" in err, (bad, err)
@@ -282,7 +285,7 @@ def test_jsonl_crlf_bom_and_no_final_newline(run_cli, tmp_path):
 def test_jsonl_internal_error_keeps_going(run_cli, monkeypatch):
     real = unspin.check
 
-    def flaky(text, fast=False):
+    def flaky(text, fast=False, budget=None):
         if "boom" in text:
             raise RuntimeError("kaboom")
         return real(text, fast=fast)
@@ -367,7 +370,7 @@ def test_console_script_installed():
 
 
 def test_internal_error_is_one_line(run_cli, monkeypatch, tmp_path):
-    def broken(text, fast=False):
+    def broken(text, fast=False, budget=None):
         raise FileNotFoundError("data/channel/keys.txt")
 
     monkeypatch.setattr(unspin, "check", broken)
