@@ -9,7 +9,6 @@ import sys
 import pytest
 
 import unspin
-from unspin import cli
 from unspin.cli import format_report
 from unspin.report import Alternative, Report, Scar, Swap
 
@@ -173,7 +172,7 @@ def test_budget_is_passed_through_and_checked(run_cli, check_tiers, tmp_path):
     assert run_cli(["check", "--json", str(p)])[0] == 0  # the default: a huge text cannot take hours
     assert run_cli(["check", "--json", "--budget", "None", str(p)])[0] == 0
     assert run_cli(["check", "--json", "--fast", "--budget", "3", str(p)])[0] == 0  # (no neural tier to budget)
-    assert seen.budgets == [2.5, 0.0, cli.DEFAULT_BUDGET, None, None]
+    assert seen.budgets == [2.5, 0.0, unspin.DEFAULT_BUDGET, None, None]
     for bad in ("-1", "soon", "nan", "inf"):
         rc, out, err = run_cli(["check", "--budget", bad, str(p)])
         assert rc == 2 and out == "" and "--budget" in err, (bad, err)

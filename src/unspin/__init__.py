@@ -14,6 +14,13 @@ __all__ = ["check", "restore", "detect", "Report", "Swap", "Alternative", "Scar"
            "__version__"]
 __version__ = "0.1.0"
 
+# The neural tier's time for one text where unspin runs text after text for a caller who gave no
+# budget (`unspin check`, `unspin scan --task check`; check() itself has no limit unless given
+# one): a news article is rescored all through well within it (4,500 words: about 40 s on one
+# core; the real example 3.5 s), while a huge text, hours of rescoring, comes back at about the
+# n-gram tier's pace with its most doubtful swaps rescored (see unspin.neural.RescoringDecoder.budgeted).
+DEFAULT_BUDGET = 60.0
+
 
 def check(text: str, fast: bool = False, budget: float | None = None, on_swaps=None) -> Report:
     """on_swaps(spun_probability, verdict, swaps): for a huge text, every swap handed out in

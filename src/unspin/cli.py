@@ -40,12 +40,6 @@ class _Usage(Exception):
 _SECONDS = checked(float, lambda x: x >= 0 and math.isfinite(x), "a number of seconds",
                    "give a number of seconds, 0 or more")
 
-# check's default --budget: seconds the neural tier may spend rescoring one text.  A news article
-# is rescored all through well within it (4,500 words: about 40 s on one core; the real example
-# 3.5 s), while a huge text (100 MB: hours of rescoring) comes back at about the n-gram tier's pace
-# with its most doubtful swaps rescored all through it (RescoringDecoder.budgeted).
-DEFAULT_BUDGET = 60.0
-
 
 def _budget_arg(s: str) -> float | None:
     """--budget's value: seconds (see _SECONDS), or "none" for no limit."""
@@ -73,9 +67,9 @@ def _parser() -> argparse.ArgumentParser:
         help='input has one JSON object per line with "text" (and optional "id"); print one result per line',
     )
     c.add_argument("--fast", action="store_true", help="use the fast prior only")
-    c.add_argument("--budget", type=_budget_arg, default=DEFAULT_BUDGET, metavar="SECONDS",
+    c.add_argument("--budget", type=_budget_arg, default=unspin.DEFAULT_BUDGET, metavar="SECONDS",
                    help=f"at most about this long rescoring each text with the neural tier (default: "
-                        f"{DEFAULT_BUDGET:g}; none: no limit); the swaps it does not reach keep the fast "
+                        f"{unspin.DEFAULT_BUDGET:g}; none: no limit); the swaps it does not reach keep the fast "
                         "prior's decision")
     c.add_argument("--no-color", action="store_true", help="never colour the report (also: NO_COLOR=1)")
     c.add_argument("--html", action="store_true",

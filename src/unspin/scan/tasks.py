@@ -73,7 +73,10 @@ class CheckTask(Task):
     def __call__(self, text):
         import unspin
 
-        return unspin.check(text, fast=self.fast).to_dict()
+        # (the neural tier with the command line's default budget: one huge record cannot hold
+        # a worker for hours)
+        budget = {} if self.fast else {"budget": unspin.DEFAULT_BUDGET}
+        return unspin.check(text, fast=self.fast, **budget).to_dict()
 
 
 class TraceTask(Task):
