@@ -559,3 +559,17 @@ def test_cli_scan_bad_counts_are_usage_errors(tmp_path, capsys, args, says):
     assert main(["scan", str(tmp_path / "a.txt"), "--out", str(tmp_path / "o.jsonl"), *args]) == 2
     assert says in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_check_task_gives_the_neural_tier_the_default_budget(check_tiers):
+    """scan --task check runs record after record: without --fast each record gets the command
+    line's default budget (one huge record cannot hold a worker for hours); --fast none."""
+    import unspin
+    from unspin.scan.tasks import make_task
+
+    text = "The committee met on Tuesday to discuss the budget for next year and the year after."
+    for fast in (False, True):
+        row = make_task("check", fast=fast)(text)
+        assert set(row) >= {"verdict", "spun_probability", "swaps", "restored"}
+    assert list(check_tiers) == [False, True]
+    assert check_tiers.budgets == [unspin.DEFAULT_BUDGET, None]
