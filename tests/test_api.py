@@ -271,6 +271,40 @@ def test_not_english(text):
     assert (r.verdict, r.swaps, r.restored) == ("not-english", [], text)
 
 
+_GERMAN = ("Der Bundestag hat am Donnerstag ein neues Gesetz beschlossen, das die Mieten in den großen "
+           "Städten begrenzen soll. Die Opposition kritisierte den Entwurf als unzureichend, während die "
+           "Regierung von einem wichtigen Schritt für Familien mit kleinen Einkommen sprach. ")
+_FRENCH = ("Le gouvernement a présenté mercredi un projet de loi visant à réduire les délais de traitement "
+           "des demandes de logement social dans les grandes villes du pays, selon le ministre. ")
+
+
+@pytest.mark.parametrize("foreign", [_GERMAN, _FRENCH], ids=["de", "fr"])
+@pytest.mark.parametrize("repeat", [1, 6])
+def test_mixed_language_text_is_judged_on_its_english_part(spun_text, foreign, repeat):
+    """A paragraph of another language, short or longer than the English part, neither hides
+    the English part's spinning nor gets decoded itself; the English part's report is the one
+    it gets alone (offsets shifted).  Before: a German paragraph as long as a spun English
+    article made the whole text "not-english", or diluted its counts to "clean"."""
+    english = "\n\n".join(spun_text.split("\n\n")[:1])[:2500].rsplit("\n", 1)[0]
+    head = (foreign * repeat).strip() + "\n\n"
+    alone = unspin.check(english, fast=True)
+    mixed = unspin.check(head + english, fast=True)
+    assert alone.verdict == "spun" and mixed.verdict == "spun"
+    assert unspin.detect(head + english).verdict == "spun"
+    assert all(s.start >= len(head) for s in mixed.swaps)
+    shifted = {(s.start - len(head), s.end - len(head), s.original) for s in mixed.swaps}
+    own = {(s.start, s.end, s.original) for s in alone.swaps}
+    if repeat > 1:  # (set apart: it counts for nothing, and the English part is judged alone)
+        assert shifted == own and mixed.restored.endswith(alone.restored)
+    else:  # (a few foreign words among many English ones are read with them)
+        assert len(shifted & own) >= 0.9 * len(own)
+
+
+def test_text_of_other_languages_throughout_is_not_english():
+    text = "\n\n".join([_GERMAN * 3, _FRENCH * 3, _GERMAN * 2])
+    assert unspin.check(text).verdict == unspin.detect(text).verdict == "not-english"
+
+
 def test_check_rejects_bytes():
     with pytest.raises(TypeError):
         unspin.check(b"some bytes")  # type: ignore[arg-type]
