@@ -300,6 +300,32 @@ def test_mixed_language_text_is_judged_on_its_english_part(spun_text, foreign, r
         assert len(shifted & own) >= 0.9 * len(own)
 
 
+def test_mixed_language_chunks_cover_the_text_and_check_agrees_with_detect(spun_text):
+    """Whatever the mix and the separators, the chunks (English or not) are the text in order,
+    swaps point at their words, and check() and detect() give the same verdict and probability."""
+    import random
+
+    from unspin import api
+
+    rng = random.Random(7)
+    english = spun_text.split("\n")
+    foreign = [_GERMAN, _FRENCH, "Правительство утвердило новую программу поддержки малого бизнеса. ",
+               "北京时间周五，两国领导人在白宫举行会谈，讨论了贸易、投资和安全合作等问题。"]
+    decoder = api._decoder(True)
+    for _ in range(12):
+        parts = []
+        for _ in range(rng.randint(2, 7)):
+            parts.append(rng.choice(english) if rng.random() < 0.5 else rng.choice(foreign) * rng.randint(1, 5))
+            parts.append(rng.choice(["\n", "\n\n", "\r\n\r\n", " \n \n"]))
+        text = "".join(parts)
+        chunks = api._chunks(text, decoder)
+        assert "".join(c.text for c in chunks) == text
+        assert [c.offset for c in chunks] == [sum(len(c.text) for c in chunks[:k]) for k in range(len(chunks))]
+        r, d = unspin.check(text, fast=True), unspin.detect(text)
+        assert (r.verdict, r.spun_probability) == (d.verdict, d.spun_probability)
+        assert all(text[s.start:s.end] == s.spun for s in r.swaps)
+
+
 def test_text_of_other_languages_throughout_is_not_english():
     text = "\n\n".join([_GERMAN * 3, _FRENCH * 3, _GERMAN * 2])
     assert unspin.check(text).verdict == unspin.detect(text).verdict == "not-english"
