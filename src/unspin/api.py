@@ -226,6 +226,7 @@ def _chunks(text: str, decoder: Decoder) -> list[_Chunk]:
 # its language where at least FOREIGN_RARE_SHARE are.  (Asking every paragraph would cost
 # about 25 µs each, half of warm screening's time on paragraphs of a few hundred characters.)
 SUSPECT_RARE_SHARE = 0.2
+FOREIGN_RARE_SHARE = 0.35
 # ... or where it has at least this many letters English rarely writes (accented Latin, Cyrillic,
 # CJK): a paragraph of German or French among many English ones leaves the rare share low (a
 # real spun article's is 4.5%), not these.
@@ -240,7 +241,6 @@ def _letters_beyond_english(text: str) -> int:
     """About how many of a text's letters are accented Latin, Cyrillic or CJK (a UTF-8 byte
     count, about 1 µs a KB)."""
     return len(text.encode("utf-8", "surrogatepass").translate(None, _NOT_BEYOND))
-FOREIGN_RARE_SHARE = 0.35
 
 
 def _language_runs(chunk: str, signals: WordSignals) -> list[tuple[int, str, bool]]:
