@@ -301,7 +301,8 @@ def main() -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--tier", choices=["fast", "default"], default="fast",
                     help="fast: the n-gram tier ({'fast': true} in every request; default); default: "
-                         "what the server picks when asked nothing (the neural tier when it is installed)")
+                         "what the server picks when asked nothing (the neural tier where installed while it is "
+                         "free, the n-gram tier while it is busy: under this load, nearly always the n-gram one)")
     args = ap.parse_args()
     args.seconds = max(1, min(args.seconds, 300))
     if not shutil.which("hey"):

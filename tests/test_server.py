@@ -254,6 +254,34 @@ def test_saturated_queue_gets_503_with_retry_after(monkeypatch):
     assert second.headers["retry-after"] == "1"
 
 
+def test_check_without_fast_gets_the_neural_tier_when_free_and_the_fast_one_when_busy(monkeypatch):
+    """A check that leaves `fast` to the server: the neural tier (fast=False) when no other
+    request is in progress, the n-gram tier (fast=True) while one is; an explicit value always
+    holds.  (A burst of default requests is then answered at the n-gram tier's pace.)"""
+    def job(op, text, fast, deadline):
+        time.sleep(float(text.split()[0]))
+        return "ok", json.dumps({"fast": fast}).encode()
+
+    monkeypatch.setattr(engine_mod, "_job", job)
+    app = create_app(Settings(workers=0, max_pending=8, timeout=10, cache_mb=0))
+    plain = {"content-type": "text/plain"}
+
+    monkeypatch.setattr(engine_mod, "QUIET_SECONDS", 0.3)
+
+    async def scenario(c):
+        alone = await c.post("/v1/check", json={"text": "0.0 seconds alone"})
+        soon = await c.post("/v1/check", json={"text": "0.0 seconds soon after"})
+        await asyncio.sleep(0.4)
+        first = asyncio.create_task(c.post("/v1/check", content=b"0.8 seconds first", headers=plain))
+        await asyncio.sleep(0.4)
+        busy = await c.post("/v1/check", json={"text": "0.0 seconds while busy"})
+        asked = await c.post("/v1/check?fast=false", content=b"0.0 seconds asked", headers=plain)
+        return alone, soon, await first, busy, asked
+
+    got = tuple(r.json()["fast"] for r in _async_run(app, scenario))
+    assert got == (False, True, False, True, False)
+
+
 def test_time_budget_gets_503(monkeypatch):
     monkeypatch.setattr(engine_mod, "_job", _slow_job)
     app = create_app(Settings(workers=0, timeout=0.3, cache_mb=0))

@@ -168,6 +168,9 @@ def _detect_fn():
     return fn if callable(fn) else fn.detect
 
 
+# A check that leaves its tier to the server (app.py) gets the neural one only where no request
+# is in progress and none came within this many seconds (Engine.busy)
+QUIET_SECONDS = 1.0
 NEURAL_SHARE = 0.6  # of a request's time left, what the neural tier may spend (decoding, JSON: the rest)
 
 
@@ -517,6 +520,7 @@ class Engine:
         self.index_dir = index_dir
         self.cache = _Cache(cache_bytes)
         self.pending = 0
+        self._last_run = -QUIET_SECONDS  # (when run() was last called: see busy)
         self._lock = threading.Lock()
         self._pool: WorkerPool | None = None  # workers > 0
         self._thread: cf.ThreadPoolExecutor | None = None  # workers = 0
@@ -554,6 +558,12 @@ class Engine:
             thread.shutdown(wait=False, cancel_futures=True)
 
     # -- jobs
+    def busy(self) -> bool:
+        """Whether other requests are in progress (queued or running), or one came within the
+        last QUIET_SECONDS: under a stream of requests the engine counts as busy even in the
+        moments between them."""
+        return self.pending > 0 or time.monotonic() - self._last_run < QUIET_SECONDS
+
     def _release(self, fut) -> None:
         with self._lock:
             self.pending -= 1
@@ -561,6 +571,7 @@ class Engine:
             fut.exception()  # (retrieved: a request that gave up is not told, and asyncio need not warn)
 
     async def run(self, op: str, text: str, fast: bool = False) -> Result:
+        self._last_run = time.monotonic()
         key = (op, fast, hashlib.sha256(text.encode("utf-8")).digest())
         hit = self.cache.get(key)
         if hit is not None:
