@@ -4,8 +4,8 @@ Requests: `application/json` `{"text": "...", "fast": false}` or a raw `text/pla
 (options as query parameters: `?fast=true`).  A check that does not say `fast` gets the neural
 tier while the engine is free and the n-gram tier while other requests are in progress: one
 reader at a time gets the better restore, and a burst of requests is answered at the n-gram
-tier's pace (200+ a second on 2 cores) instead of queueing behind seconds of rescoring.  Responses: the CLI's `--json` shapes
-(`Report.to_dict()`, `Detection.to_dict()`).  Every error is JSON `{"error": message, "code": slug}`
+tier's pace (200+ a second on 2 cores) instead of queueing behind seconds of rescoring.
+Responses: the CLI's `--json` shapes (`Report.to_dict()`, `Detection.to_dict()`).  Every error is JSON `{"error": message, "code": slug}`
 with a 4xx status for bad input, 503 (+ Retry-After) when saturated or over the time budget.
 """
 from __future__ import annotations
