@@ -88,22 +88,23 @@ def _early_verdict(text: str) -> str | None:
 def _part_reads_english(text: str) -> bool:
     """Whether the head, middle or tail of a text longer than its language sample reads as
     English on its own (mixed-language text is judged on its English part, which _chunks
-    finds; a text of another language throughout costs two more looks here, and no decoding)."""
-    cut = LANGUAGE_SAMPLE
-    if len(text) <= 3 * cut or "\n" not in text.strip():
+    finds; a text of another language throughout costs three more looks here, and no decoding)."""
+    if len(text) <= 3 * LANGUAGE_SAMPLE or "\n" not in text.strip():
         return False
-    mid = len(text) // 2
-    return any(language.is_english(part) for part in (text[:cut], text[mid - cut // 2: mid + cut // 2], text[-cut:]))
+    return any(map(language.is_english, _sample_parts(text)))
 
 
 def _language_sample(text: str) -> str:
     """Head, middle and tail of a text: judging 20k characters of one language costs about as
     much as decoding them, and a text rarely changes language in between only."""
+    return text if len(text) <= 3 * LANGUAGE_SAMPLE else " ".join(_sample_parts(text))
+
+
+def _sample_parts(text: str) -> tuple[str, str, str]:
+    """A text's head, middle and tail, LANGUAGE_SAMPLE characters each."""
     cut = LANGUAGE_SAMPLE
-    if len(text) <= 3 * cut:
-        return text
     mid = len(text) // 2
-    return " ".join((text[:cut], text[mid - cut // 2: mid + cut // 2], text[-cut:]))
+    return text[:cut], text[mid - cut // 2: mid + cut // 2], text[-cut:]
 
 
 def check(text: str, fast: bool = False, decoder: Decoder | None = None, budget: float | None = None,

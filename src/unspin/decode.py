@@ -232,6 +232,7 @@ class Decoder:
         self._orig_ids = channel.original_ids(lm.vocab, lm.vocab_digest)
         self._words_prepared = 0  # (see NgramLM.pin_tables)
         self._vocabulary_learnt = False
+        self._set_up = False  # (set_up_long_run has run)
         # The candidate store and caches are shared by every call: one thread at a time (the
         # compiled kernels hold the GIL anyway, so little is serialised that could overlap).
         self._lock = threading.RLock()
@@ -332,6 +333,7 @@ class Decoder:
         scan's worker asks for all of it at start (api.set_up_long_run); any process gets the
         first two after PIN_AFTER_WORDS words (by then it has met the words it meets often).
         The same results."""
+        self._set_up = True  # (_prepare then asks no more)
         getattr(self.lm, "pin_tables", lambda: None)()
         self.channel.build_pair_index()
         if vocabulary:
@@ -366,7 +368,7 @@ class Decoder:
         sizes = [len(w) for w, _l in units]
         total = sum(sizes)
         self._words_prepared += total
-        if self._words_prepared > PIN_AFTER_WORDS:
+        if self._words_prepared > PIN_AFTER_WORDS and not self._set_up:
             self.set_up_long_run(vocabulary=False)
         slot_start = np.full((total, max_len), -1, dtype=np.int32)
         slot_count = np.zeros((total, max_len), dtype=np.int32)

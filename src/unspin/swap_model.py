@@ -91,8 +91,8 @@ def swap_feature_rows(spans: list[tuple], doc_probability: float, counts: Counte
             if w not in score:
                 score[w] = unigram(w)
 
-    def mean(words: list[str]) -> float:  # (of a span's words)
-        return score[words[0]] if len(words) == 1 else sum(map(score.__getitem__, words)) / len(words)
+    def mean(words: list[str]) -> float:  # (of a phrase's words; a single word's is read inline below)
+        return sum(map(score.__getitem__, words)) / len(words)
 
     columns = (
         map(_logit, posterior),
