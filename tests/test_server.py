@@ -282,6 +282,31 @@ def test_check_without_fast_gets_the_neural_tier_when_free_and_the_fast_one_when
     assert got == (False, True, False, True, False)
 
 
+def test_check_without_fast_gets_a_cached_neural_result_while_busy(monkeypatch):
+    """While the engine is busy, a default check whose text the neural tier has answered
+    already gets that answer (from the cache) rather than the n-gram tier's."""
+    def job(op, text, fast, deadline):
+        time.sleep(float(text.split()[0]))
+        return "ok", json.dumps({"fast": fast, "text": text}).encode()
+
+    monkeypatch.setattr(engine_mod, "_job", job)
+    app = create_app(Settings(workers=0, max_pending=8, timeout=10, cache_mb=1))
+    plain = {"content-type": "text/plain"}
+    monkeypatch.setattr(engine_mod, "QUIET_SECONDS", 0.3)
+
+    async def scenario(c):
+        neural = await c.post("/v1/check", json={"text": "0.0 seconds read twice"})
+        await asyncio.sleep(0.4)
+        first = asyncio.create_task(c.post("/v1/check", content=b"0.8 seconds first", headers=plain))
+        await asyncio.sleep(0.4)
+        again = await c.post("/v1/check", json={"text": "0.0 seconds read twice"})
+        other = await c.post("/v1/check", json={"text": "0.0 seconds never read"})
+        return neural, again, other, await first
+
+    got = tuple(r.json()["fast"] for r in _async_run(app, scenario))
+    assert got == (False, False, True, False)
+
+
 def test_time_budget_gets_503(monkeypatch):
     monkeypatch.setattr(engine_mod, "_job", _slow_job)
     app = create_app(Settings(workers=0, timeout=0.3, cache_mb=0))

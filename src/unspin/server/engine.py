@@ -564,6 +564,18 @@ class Engine:
         moments between them."""
         return self.pending > 0 or time.monotonic() - self._last_run < QUIET_SECONDS
 
+    def fast_for(self, op: str, text: str) -> bool:
+        """The tier for a request that leaves it to the server: the neural one (False) while the
+        engine is free, or whenever its result for this text is cached (a reader who asks again
+        gets the better restore at once, busy or not); else the n-gram tier (True)."""
+        if not self.busy():
+            return False
+        return self.cache.get(self._key(op, text, False)) is None
+
+    @staticmethod
+    def _key(op: str, text: str, fast: bool) -> tuple:
+        return (op, fast, hashlib.sha256(text.encode("utf-8")).digest())
+
     def _release(self, fut) -> None:
         with self._lock:
             self.pending -= 1
@@ -572,7 +584,7 @@ class Engine:
 
     async def run(self, op: str, text: str, fast: bool = False) -> Result:
         self._last_run = time.monotonic()
-        key = (op, fast, hashlib.sha256(text.encode("utf-8")).digest())
+        key = self._key(op, text, fast)
         hit = self.cache.get(key)
         if hit is not None:
             return hit
