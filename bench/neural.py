@@ -187,6 +187,9 @@ def main() -> int:
     ap.add_argument("--parallel", type=int, default=1,
                     help="model passes run at once, a thread each (default 1: the per-core figures; "
                          "unspin itself runs as many as there are cores, see UNSPIN_NEURAL_THREADS)")
+    ap.add_argument("--widen", type=int, help="RescoreParams.widen (0: off)")
+    ap.add_argument("--widen-margin", type=float, help="RescoreParams.widen_margin")
+    ap.add_argument("--widen-ngram", type=float, help="RescoreParams.widen_ngram")
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
 
@@ -204,7 +207,8 @@ def main() -> int:
                  "surface": None if args.surface is None else bool(args.surface), "context": args.context,
                  "confident": args.confident, "context_threshold": args.context_threshold,
                  "max_candidates": args.max_candidates, "prune_margin": args.prune_margin,
-                 "shortlist": args.shortlist}
+                 "shortlist": args.shortlist, "widen": args.widen, "widen_margin": args.widen_margin,
+                 "widen_ngram": args.widen_ngram}
     rp = dataclasses.replace(rp, **{k: v for k, v in overrides.items() if v is not None})
     recs = load_records(args.split)
     if args.limit and args.limit < len(recs):
@@ -247,7 +251,7 @@ def main() -> int:
                 todo.extend(jobs)
                 n_jobs += len(jobs)
                 n_swaps += len(r.swaps)
-        score_jobs(lm, todo)
+        score_jobs(lm, todo, rec_dec.channel, rp)
         job_features(todo, rec_dec.channel, rec_dec.inner.lm)
         neural_s += time.perf_counter() - t1
         if n % 25 == 0:

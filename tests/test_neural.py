@@ -595,6 +595,78 @@ def test_channel_and_unigram_terms_move_the_choice():
     assert combine(words, r, jobs, 1.0, 1.0, channel_weight=0.5).swaps[0].original == "visited"
 
 
+def _widening_job():
+    from unspin.neural import Job
+
+    return Job(0, "standard", [("criterion", 0.3), ("standard", 0.7)], ["A", " second", " management"],
+               [" underscored", " the"], surface=True, pieces=[" criterion", " standard"],
+               stands=(" ", "Standard", False))
+
+
+class _WideChannel:
+    def candidates(self, spun):
+        from unspin.lexicon.channel import Candidate
+
+        return (Candidate("criterion", -1.0, "wordnet"), Candidate("measure", -4.0, "mythes"),
+                Candidate("official", -7.0, "moby"), Candidate("banner", -3.0, "moby"))
+
+
+def test_widening_probes_the_other_originals_and_keeps_the_promising():
+    """set_probes: a job's hypotheses, then the spun words' other channel originals, each as it
+    would stand (case, gap); widened: those whose first-token score (plus channel_weight x
+    channel) reaches the best hypothesis' less widen_margin, at most `widen`, become a second
+    job at widen_ngram x the lowest n-gram posterior; merge_widened appends them."""
+    from unspin.neural import merge_widened, set_probes, widened
+
+    p = RescoreParams(widen=1, widen_margin=0.0, widen_ngram=0.1, channel_weight=0.5)
+    job = _widening_job()
+    set_probes([job], _WideChannel(), p)
+    assert job.probes == ["criterion", "standard", "measure", "official", "banner"]
+    assert job.probe_pieces == [" criterion", " standard", " Measure", " Official", " Banner"]
+    # first-token ln P: official (-0.4 - 3.5 channel) beats the best hypothesis (standard, -4 + 0);
+    # banner (-3.5 - 1.5) does not
+    job.probe_lp = [-6.0, -4.0, -9.0, -0.4, -3.5]
+    job.neural = [-12.0, -10.0]
+    pairs = widened([job], _WideChannel(), p)
+    assert len(pairs) == 1
+    extra = pairs[0][1]
+    assert extra.hyps == [("official", pytest.approx(0.03))] and extra.pieces == [" Official"]
+    assert extra.prefix == job.prefix and extra.suffix == job.suffix and extra.index == job.index
+    extra.neural = [-3.0]
+    merge_widened(pairs)
+    assert [h for h, _ in job.hyps] == ["criterion", "standard", "official"]
+    assert job.pieces[-1] == " Official" and job.neural == [-12.0, -10.0, -3.0]
+    # nothing within the margin: nothing added; and widen=0 probes nothing
+    job2 = _widening_job()
+    set_probes([job2], _WideChannel(), p)
+    job2.probe_lp = [-6.0, -1.0, -9.0, -5.0, -3.5]
+    assert widened([job2], _WideChannel(), p) == []
+    assert widened([_widening_job()], _WideChannel(), p) == []  # (no probes scored)
+
+
+@needs_model
+def test_probes_are_first_token_scores_of_the_same_pass(lm):
+    """A probe's ln P is its first token's after the job's prefix: at least the full score
+    of the same text with the rest of it and the suffix, and equal to it for a one-token
+    text with no suffix."""
+    from unspin.neural import Job
+
+    if not getattr(lm._backend, "batched", False):
+        pytest.skip("probes are scored by the batched runtimes (onnx, numpy) only")
+    job = Job(0, "standard", [("official", 0.3), ("standard", 0.7)], ["A", " second", " administration"], [],
+              surface=True, pieces=[" official", " standard"])
+    job.probes = ["official", "standard", "measurement"]
+    job.probe_pieces = [" official", " standard", " measurement"]
+    lm.score_jobs([job])
+    assert len(job.probe_lp) == 3 and len(job.neural) == 2
+    for i in range(2):
+        assert job.probe_lp[i] >= job.neural[i] - 1e-3
+    single = [i for i in range(2) if len(lm.pieces_to_tokens([job.pieces[i]])) == 1]
+    for i in single:
+        assert job.probe_lp[i] == pytest.approx(job.neural[i], abs=1e-3)
+    assert job.probe_lp[0] > job.probe_lp[2]  # "A second administration official", not "... measurement"
+
+
 def test_the_last_pass_keeps_more_candidates_for_the_model():
     """RescoringDecoder asks the n-gram decoder for a wider lattice (RescoreParams.max_candidates,
     prune_margin, shortlist) in the pass whose swaps it rescores, and for the decoder's own in the passes

@@ -18,6 +18,13 @@ text before the sentence) with the n-gram path's confident choices applied, and 
 next few words (same rule).  The hypotheses' posteriors are the softmax of the scores; a swap
 whose best hypothesis becomes the spun words is dropped.
 
+The n-gram's few alternatives often miss the original (the 3-gram ranks "official" 40th of the
+48 originals the channel gives "standard"), so each job also probes the spun words' other
+channel originals: the model's distribution after the left context, computed anyway, scores
+their first tokens at no cost, and the two that score best (with the channel term) join the
+hypotheses, scored in full in a second pass, if they reach the best hypothesis' first-token
+score (RescoreParams.widen).
+
 The model reads the text as it stands (`surface`: case, punctuation, the scar-repaired spacing,
 each hypothesis in the spun words' case), not the decoder's lower-case words: a model trained
 on text judges "A second administration official" far better than "a second administration
@@ -330,16 +337,27 @@ class NeuralLM:
                                 else self._continuation(h.split(), job.suffix, start_first))
                         conts.append((starts[ji], toks[: self.n_batch + 1]))
                         owner.append((ji, hi))
+                    for pi, piece in enumerate(job.probe_pieces):  # (one token each: no rows of their own)
+                        toks = self.pieces_to_tokens([piece])
+                        if toks:
+                            conts.append((starts[ji], toks[:1]))
+                            owner.append((ji, -1 - pi))
                 segments.append((tokens, rows, conts))
                 plans.append((run, owner))
                 self.tokens_scored += len(tokens) + sum(max(0, len(t) - 1) for _s, t in conts)
             scored = self._backend.score_segments(segments, totals=True)
             for (run, owner), cont_totals in zip(plans, scored):
                 totals = [[0.0] * len(j.hyps) for j in run]
+                probed = [[-math.inf] * len(j.probe_pieces) for j in run]
                 for (ji, hi), total in zip(owner, cont_totals):
-                    totals[ji][hi] = total
-                for job, tot in zip(run, totals):
+                    if hi >= 0:
+                        totals[ji][hi] = total
+                    else:
+                        probed[ji][-1 - hi] = total
+                for job, tot, pr in zip(run, totals, probed):
                     job.neural = tot
+                    if job.probe_pieces:
+                        job.probe_lp = pr
 
     def rescore_sentence(self, words: list[str], result: SentenceResult,
                          ngram_weight: float | None = None, neural_weight: float | None = None, params: "RescoreParams | None" = None,
@@ -662,6 +680,18 @@ class RescoreParams:
     # api's neural decoder does).  bench/neural.py --split dev --limit 60 (restored, F1, WER,
     # tokens per document): 16: .644 / .832 / .086 / 1,817; 48: .667 / .830 / .087 / 1,941.
     shortlist: int = 48
+    # Widening: every job also scores, at no cost, the first token of each of the spun words'
+    # other channel originals (up to `shortlist`); up to `widen` of them whose first-token ln P
+    # plus channel_weight x channel ln P comes within `widen_margin` nats of the best hypothesis'
+    # are then scored in full in a second pass and join the hypotheses, at `widen_ngram` times
+    # the lowest n-gram posterior there (the lattice ranked them below its own).  0: off.
+    # bench/neural.py --limit 60 (restored, F1, WER, tokens per document), dev: off .672 / .833
+    # / .086 / 1,695; 2, margin 0, 0.1: .680 / .833 / .086 / 2,138 (1: .677 at 2,101; margin 1,
+    # 0.5: .679 / .831 / .088 / 2,328); test: off .663 / .834 / .086 / 1,774; on .672 / .834 /
+    # .086 / 2,222.  The second pass runs its sentences' prefixes again: a quarter more tokens.
+    widen: int = 2
+    widen_margin: float = 0.0
+    widen_ngram: float = 0.1
     # The swaps the model does not rescore are judged by the fast tier's swap model (False:
     # by their n-gram posterior, as before 2026-12-06)
     model_for_the_rest: bool = True
@@ -696,6 +726,14 @@ class Job:
     # its words (job_features): terms of their own in the combined score
     channel_lp: list[float] = field(default_factory=list)
     unigram_lp: list[float] = field(default_factory=list)
+    # how the spun words stand (their gap, their text, whether they start the sentence): a
+    # hypothesis added later (widen) is put in their place as the others were
+    stands: tuple[str, str, bool] = ("", "", False)
+    # probes: more originals whose first token the pass scores with the others (at no cost:
+    # the distribution after the prefix is computed anyway), and those first-token ln P
+    probes: list[str] = field(default_factory=list)
+    probe_pieces: list[str] = field(default_factory=list)
+    probe_lp: list[float] = field(default_factory=list)
 
 
 def plan(words: list[str], result: SentenceResult, p: RescoreParams = RescoreParams(),
@@ -771,7 +809,8 @@ def _job(index: int, spun: str, hyps: list[tuple[str, float]], applied: list[lis
     pieces = [gap + (as_is if h == spun else match_case(as_is, h, s.start == 0)) for h, _p in hyps]
     if s.end + p.right >= len(applied) and surface.tail:
         suffix = suffix + [surface.tail]  # the sentence's closing punctuation
-    return Job(index, spun, hyps, list(context) + prefix, suffix, surface=True, pieces=pieces)
+    return Job(index, spun, hyps, list(context) + prefix, suffix, surface=True, pieces=pieces,
+               stands=(gap, as_is, s.start == 0))
 
 
 def _context(applied: list[list[str]], s: WordSwap, p: RescoreParams) -> tuple[list[str], list[str]]:
@@ -824,9 +863,67 @@ def job_features(jobs: list[Job], channel, lm) -> None:
         job.unigram_lp = [sum(lm.unigram(w) for w in h.split(" ")) for h, _p in job.hyps]
 
 
-def score_jobs(lm: NeuralLM, jobs: list[Job]) -> None:
-    """job.neural for each job (NeuralLM.score_jobs)."""
+def score_jobs(lm: NeuralLM, jobs: list[Job], channel=None, p: RescoreParams | None = None) -> None:
+    """job.neural for each job (NeuralLM.score_jobs); with a channel and p.widen, each job's
+    hypotheses widened first (see RescoreParams.widen: a second pass for the probes it keeps)."""
+    widen = channel is not None and p is not None and p.widen > 0
+    if widen:
+        set_probes(jobs, channel, p)
     lm.score_jobs(jobs)
+    if widen:
+        pairs = widened(jobs, channel, p)
+        if pairs:
+            lm.score_jobs([extra for _job, extra in pairs])
+            merge_widened(pairs)
+
+
+def set_probes(jobs: list[Job], channel, p: RescoreParams) -> None:
+    """Every surface job's probes: its hypotheses, then the spun words' other channel originals
+    (see RescoreParams.widen)."""
+    for job in jobs:
+        if not job.surface:
+            continue
+        have = [h for h, _p in job.hyps]
+        known = set(have)
+        more = [c.original for c in channel.candidates(job.spun)[: p.shortlist] if c.original not in known]
+        if not more:
+            continue
+        gap, as_is, initial = job.stands
+        job.probes = have + more
+        job.probe_pieces = list(job.pieces) + [gap + match_case(as_is, t, initial) for t in more]
+
+
+def widened(jobs: list[Job], channel, p: RescoreParams) -> list[tuple[Job, Job]]:
+    """(job, a job of its promising probes) for each scored job with some: see RescoreParams.widen."""
+    out = []
+    for job in jobs:
+        if not job.probe_lp or len(job.probe_lp) != len(job.probes):
+            continue
+        n = len(job.hyps)
+        log_channel = {c.original: c.log_channel for c in channel.candidates(job.spun)}
+
+        def score(i: int) -> float:
+            t = job.probes[i]
+            return job.probe_lp[i] + p.channel_weight * (0.0 if t == job.spun else log_channel.get(t, CHANNEL_FLOOR))
+
+        bar = max(score(i) for i in range(n)) - p.widen_margin
+        best = sorted(range(n, len(job.probes)), key=score, reverse=True)[: p.widen]
+        new = [i for i in best if score(i) >= bar]
+        if not new:
+            continue
+        floor = p.widen_ngram * min((v for h, v in job.hyps if h != job.spun), default=1e-6)
+        out.append((job, Job(job.index, job.spun, [(job.probes[i], max(floor, 1e-6)) for i in new], job.prefix,
+                             job.suffix, near=job.near, surface=True, pieces=[job.probe_pieces[i] for i in new],
+                             stands=job.stands)))
+    return out
+
+
+def merge_widened(pairs: list[tuple[Job, Job]]) -> None:
+    """Add each scored second-pass job's hypotheses to its job."""
+    for job, extra in pairs:
+        job.hyps = job.hyps + extra.hyps
+        job.pieces = job.pieces + extra.pieces
+        job.neural = job.neural + extra.neural
 
 
 def combine(words: list[str], result: SentenceResult, jobs: list[Job], ngram_weight: float,
@@ -918,7 +1015,7 @@ def rescore_sentence(lm: NeuralLM, words: list[str], result: SentenceResult,
     jobs = plan(words, result, p)
     if not jobs:
         return result
-    score_jobs(lm, jobs)
+    score_jobs(lm, jobs, channel, p)
     if (p.channel_weight or p.unigram_weight) and channel is not None and ngram_lm is not None:
         job_features(jobs, channel, ngram_lm)  # (as RescoringDecoder: only when the terms count)
     return combine(words, result, jobs, ngram_weight, neural_weight, channel, p.near_bias,
@@ -1058,7 +1155,7 @@ class RescoringDecoder:
             self.words_left -= here
             plans = within_budget(plans, share * (self.deadline - time.monotonic()), self.neural.tokens_per_second())
         todo = [job for jobs in plans for job in jobs]
-        score_jobs(self.neural, todo)
+        score_jobs(self.neural, todo, self.channel, p)
         if p.channel_weight or p.unigram_weight:
             job_features(todo, self.channel, self.inner.lm)
         return [combine(words, r, jobs, p.ngram_weight, p.neural_weight, self.channel, p.near_bias,
