@@ -667,6 +667,44 @@ def test_probes_are_first_token_scores_of_the_same_pass(lm):
     assert job.probe_lp[0] > job.probe_lp[2]  # "A second administration official", not "... measurement"
 
 
+@needs_model
+def test_widening_in_the_pass_equals_a_second_pass(lm):
+    """Where the runtime scores a long segment's prefix before its continuations (onnx), the
+    widened hypotheses are chosen between the two and scored in the same pass: the same
+    hypotheses and scores as a second pass would give them."""
+    import copy
+
+    from unspin.neural import Job, merge_widened, score_jobs, set_probes, widened
+
+    if lm.runtime_loaded != "onnx":
+        pytest.skip("widening within the pass is the onnx runtime's (long segments)")
+    context = ("The defence minister told reporters on Tuesday that the government would review its "
+               "spending plans after a long debate in parliament about the cost of new ships, aircraft "
+               "and the training of soldiers, sailors and pilots over the next ten years.").split(" ") * 5
+    # (a segment over 1.5 x 128 tokens: scored as its prefix, then its continuations)
+    prefix = [w if k == 0 else " " + w for k, w in enumerate(context)] + [" A", " second", " management"]
+    p = RescoreParams(widen=2, widen_margin=3.0, widen_ngram=0.1, channel_weight=0.5)
+
+    def jobs():
+        return [Job(0, "standard", [("criterion", 0.3), ("standard", 0.7)], list(prefix),
+                    [" underscored", " the", " alliance"], surface=True, pieces=[" criterion", " standard"],
+                    stands=(" ", "standard", False))]
+
+    in_pass = jobs()
+    score_jobs(lm, in_pass, _WideChannel(), p)
+    assert in_pass[0].probed
+    two = jobs()
+    set_probes(two, _WideChannel(), p)
+    lm.score_jobs(two)
+    pairs = widened(two, _WideChannel(), p)
+    lm.score_jobs([extra for _job, extra in pairs])
+    merge_widened(pairs)
+    assert [h for h, _ in in_pass[0].hyps] == [h for h, _ in two[0].hyps]
+    assert len(in_pass[0].hyps) > 2 and "official" in [h for h, _ in in_pass[0].hyps]
+    assert in_pass[0].neural == pytest.approx(two[0].neural, abs=0.05)
+    assert in_pass[0].probe_lp == pytest.approx(copy.copy(two[0].probe_lp), abs=0.05)
+
+
 def test_the_last_pass_keeps_more_candidates_for_the_model():
     """RescoringDecoder asks the n-gram decoder for a wider lattice (RescoreParams.max_candidates,
     prune_margin, shortlist) in the pass whose swaps it rescores, and for the decoder's own in the passes

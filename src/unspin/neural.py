@@ -22,8 +22,9 @@ The n-gram's few alternatives often miss the original (the 3-gram ranks "officia
 48 originals the channel gives "standard"), so each job also probes the spun words' other
 channel originals: the model's distribution after the left context, computed anyway, scores
 their first tokens at no cost, and the two that score best (with the channel term) join the
-hypotheses, scored in full in a second pass, if they reach the best hypothesis' first-token
-score (RescoreParams.widen).
+hypotheses if they reach the best hypothesis' first-token score (RescoreParams.widen), scored
+in full in the same pass where the runtime runs a segment's prefix before its continuations
+(onnx, a long segment), else in a second pass.
 
 The model reads the text as it stands (`surface`: case, punctuation, the scar-repaired spacing,
 each hypothesis in the spun words' case), not the decoder's lower-case words: a model trained
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import math
 import os
@@ -275,18 +277,22 @@ class NeuralLM:
                     self.tokens_scored += len(s) - 1
             return totals
 
-    def score_jobs(self, jobs: list["Job"]) -> None:
+    def score_jobs(self, jobs: list["Job"], widen=None) -> None:
         """job.neural for every job: ln P(hypothesis + suffix | prefix) per hypothesis.  With the
         numpy runtime, all jobs in few model calls: jobs whose prefixes extend one another (a
         sentence's) share one segment, the prefix run once and every hypothesis after its own
         part of it, and segments are packed into passes of a few hundred tokens.  Otherwise
-        (llama.cpp), one sequence_logprob per job, the prefix's KV cache reused between them."""
+        (llama.cpp), one sequence_logprob per job, the prefix's KV cache reused between them.
+        widen: a function of a segment's jobs, their probe_lp set, that returns (job, job of more
+        hypotheses) pairs (see unspin.neural.widened): where the runtime scores a segment's
+        prefix before its continuations, it is called in between, the new hypotheses are scored
+        in the same pass and merged into their jobs, and the jobs are marked `probed`."""
         self.load()
         if not jobs:
             return
         t0, n0 = time.perf_counter(), self.tokens_scored
         try:
-            self._score_jobs(jobs)
+            self._score_jobs(jobs, widen)
         finally:
             if self.tokens_scored > n0:
                 self.seconds_scoring += time.perf_counter() - t0
@@ -297,7 +303,7 @@ class NeuralLM:
             return None
         return self.tokens_scored / self.seconds_scoring
 
-    def _score_jobs(self, jobs: list["Job"]) -> None:
+    def _score_jobs(self, jobs: list["Job"], widen=None) -> None:
         bos = [self._bos] if self._bos >= 0 else []
         if not (getattr(self._backend, "batched", False) and bos):
             for job in jobs:
@@ -317,7 +323,7 @@ class NeuralLM:
                         continue
                 runs.append([job])
             limit = self.n_ctx // 2
-            segments, plans = [], []
+            segments, plans, extend = [], [], []
             for run in runs:
                 longest = max((j.prefix for j in run), key=len)
                 tokens, ends = list(bos), [len(bos)]  # ends[w]: tokens of bos + the first w words
@@ -343,10 +349,14 @@ class NeuralLM:
                             conts.append((starts[ji], toks[:1]))
                             owner.append((ji, -1 - pi))
                 segments.append((tokens, rows, conts))
-                plans.append((run, owner))
+                plan = _RunPlan(run, owner, starts, rows)
+                plans.append(plan)
+                extend.append(None if widen is None or not any(j.probe_pieces for j in run)
+                              else functools.partial(self._widen_run, plan, widen))
                 self.tokens_scored += len(tokens) + sum(max(0, len(t) - 1) for _s, t in conts)
-            scored = self._backend.score_segments(segments, totals=True)
-            for (run, owner), cont_totals in zip(plans, scored):
+            scored = self._backend.score_segments(segments, totals=True, extend=extend)
+            for plan, cont_totals in zip(plans, scored):
+                run, owner = plan.run, plan.owner
                 totals = [[0.0] * len(j.hyps) for j in run]
                 probed = [[-math.inf] * len(j.probe_pieces) for j in run]
                 for (ji, hi), total in zip(owner, cont_totals):
@@ -356,8 +366,36 @@ class NeuralLM:
                         probed[ji][-1 - hi] = total
                 for job, tot, pr in zip(run, totals, probed):
                     job.neural = tot
-                    if job.probe_pieces:
+                    if job.probe_pieces and not job.probed:
                         job.probe_lp = pr
+                if plan.pairs is not None:  # (widened in the pass: the new hypotheses' totals follow)
+                    extra = cont_totals[len(owner):]
+                    for _job, more in plan.pairs:
+                        more.neural, extra = list(extra[:len(more.hyps)]), extra[len(more.hyps):]
+                    merge_widened(plan.pairs)
+                    self.tokens_scored += plan.extra_tokens
+
+    def _widen_run(self, plan: "_RunPlan", widen, first) -> list[tuple[int, list[int]]]:
+        """A segment's `extend` (score_segments): its jobs' probe_lp from the prefix rows,
+        widen's pairs, and the continuations of their new hypotheses.  (Called from the pass's
+        thread: it touches this run's jobs and plan only.)"""
+        at = {r: k for k, r in enumerate(plan.rows)}
+        for ji, job in enumerate(plan.run):
+            job.probed = True
+            if job.probe_pieces:
+                row = first[at[plan.starts[ji] - 1]]
+                job.probe_lp = [float(row[t[0]]) if t else -math.inf
+                                for t in (self.pieces_to_tokens([x])[:1] for x in job.probe_pieces)]
+        plan.pairs = widen(plan.run)
+        index = {id(job): ji for ji, job in enumerate(plan.run)}
+        conts = []
+        for job, more in plan.pairs:
+            start = plan.starts[index[id(job)]]
+            for piece in more.pieces:
+                toks = self._continuation([piece], more.suffix, False, True)[: self.n_batch + 1]
+                conts.append((start, toks))
+        plan.extra_tokens = sum(max(0, len(t) - 1) for _s, t in conts)
+        return conts
 
     def rescore_sentence(self, words: list[str], result: SentenceResult,
                          ngram_weight: float | None = None, neural_weight: float | None = None, params: "RescoreParams | None" = None,
@@ -402,9 +440,9 @@ class _NumpyRuntime:
         with self._limits():
             return self.model.continuations(seqs)
 
-    def score_segments(self, segments, totals: bool = False):
+    def score_segments(self, segments, totals: bool = False, extend: list | None = None):
         with self._limits():
-            return self.model.score_segments(segments, totals=totals)
+            return self.model.score_segments(segments, totals=totals, extend=extend)
 
 
 class _OnnxRuntime(_NumpyRuntime):
@@ -621,6 +659,20 @@ def neural_lm() -> NeuralLM | None:
     return _shared()
 
 
+@dataclass
+class _RunPlan:
+    """A segment of NeuralLM._score_jobs: its jobs, what each continuation scores ((job, hypothesis)
+    or (job, -1 - probe)), where each job starts in the prefix, the prefix rows wanted; and,
+    once widened in the pass, the pairs and the tokens their new continuations cost."""
+
+    run: list
+    owner: list
+    starts: list
+    rows: list
+    pairs: list | None = None
+    extra_tokens: int = 0
+
+
 # ----------------------------------------------------------------------------- rescoring
 @dataclass(frozen=True)
 class RescoreParams:
@@ -688,7 +740,8 @@ class RescoreParams:
     # bench/neural.py --limit 60 (restored, F1, WER, tokens per document), dev: off .672 / .833
     # / .086 / 1,695; 2, margin 0, 0.1: .680 / .833 / .086 / 2,138 (1: .677 at 2,101; margin 1,
     # 0.5: .679 / .831 / .088 / 2,328); test: off .663 / .834 / .086 / 1,774; on .672 / .834 /
-    # .086 / 2,222.  The second pass runs its sentences' prefixes again: a quarter more tokens.
+    # .086 / 2,222.  A second pass ran its sentences' prefixes again; the onnx runtime now widens
+    # a long segment within its pass (NeuralLM.score_jobs' widen): dev 2,138 -> 1,885 tokens.
     widen: int = 2
     widen_margin: float = 0.0
     widen_ngram: float = 0.1
@@ -734,6 +787,7 @@ class Job:
     probes: list[str] = field(default_factory=list)
     probe_pieces: list[str] = field(default_factory=list)
     probe_lp: list[float] = field(default_factory=list)
+    probed: bool = False  # widened already, in the pass that scored it (NeuralLM.score_jobs' widen)
 
 
 def plan(words: list[str], result: SentenceResult, p: RescoreParams = RescoreParams(),
@@ -869,12 +923,14 @@ def score_jobs(lm: NeuralLM, jobs: list[Job], channel=None, p: RescoreParams | N
     widen = channel is not None and p is not None and p.widen > 0
     if widen:
         set_probes(jobs, channel, p)
-    lm.score_jobs(jobs)
-    if widen:
-        pairs = widened(jobs, channel, p)
+        lm.score_jobs(jobs, functools.partial(widened, channel=channel, p=p))
+        # the jobs of segments the runtime scored in one packed pass: a second pass
+        pairs = widened([j for j in jobs if not j.probed], channel, p)
         if pairs:
             lm.score_jobs([extra for _job, extra in pairs])
             merge_widened(pairs)
+    else:
+        lm.score_jobs(jobs)
 
 
 def set_probes(jobs: list[Job], channel, p: RescoreParams) -> None:

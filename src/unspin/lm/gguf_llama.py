@@ -263,7 +263,8 @@ class GgufLlama:
         for _ in self._pool[1].map(run, groups):
             pass
 
-    def score_segments(self, segments, max_tokens: int | None = None, totals: bool = False) -> list:
+    def score_segments(self, segments, max_tokens: int | None = None, totals: bool = False,
+                       extend: list | None = None) -> list:
         """Independent texts in few forward passes, nothing cached: each segment is (prefix
         tokens, prefix rows wanted, continuations as (start, tokens)); a continuation follows
         the first `start` tokens of its segment's prefix, on its own.  Returns per segment the
@@ -272,7 +273,10 @@ class GgufLlama:
         token after prefix[:start], the wanted row start - 1, and of the rest), reduced pass by
         pass: a vocabulary-wide row is 196 KB, and a long document's rows ran to gigabytes.
         Segments are packed into passes of about max_tokens tokens: matrix products over a few
-        hundred tokens run at about 3x the speed of a few."""
+        hundred tokens run at about 3x the speed of a few.  extend (with totals): per segment
+        None or a function of its wanted prefix rows that returns more continuations, which a
+        runtime that scores a segment's prefix before its continuations (onnx_llama, for a long
+        segment) scores with them, their totals after the others'; this one never calls it."""
         max_tokens = max_tokens or self.pack_tokens
         out: list = [None] * len(segments)
         groups: list[list[int]] = []
@@ -288,10 +292,10 @@ class GgufLlama:
         if group:
             groups.append(group)
         # (each group writes its own segments' places in out)
-        self._run_groups(lambda g: self._score_group(segments, g, out, totals), groups)
+        self._run_groups(lambda g: self._score_group(segments, g, out, totals, extend), groups)
         return out
 
-    def _score_group(self, segments, group: list[int], out: list, totals: bool = False) -> None:
+    def _score_group(self, segments, group: list[int], out: list, totals: bool = False, extend=None) -> None:
         seg_l, pos_l, own_l, lim_l, tok_l = [], [], [], [], []
         where = []  # per segment: (index of its first prefix token, [(first index, n) per continuation])
         owner = 0

@@ -190,12 +190,13 @@ class OnnxLlama(GgufLlama):
             return got[0], [], []
         return got[0], got[1:1 + self.n_layer], got[1 + self.n_layer:]
 
-    def _score_group(self, segments, group: list[int], out: list, totals: bool = False) -> None:
+    def _score_group(self, segments, group: list[int], out: list, totals: bool = False, extend=None) -> None:
         """A pass of score_segments.  A segment much longer than a pass (a paragraph's prefix
         with every hypothesis after it) runs as its prefix, then its continuations in passes of
         pack_tokens after the prefix's cached keys and values: the packed pass's attention
         grows with the square of its length (dev: 79% of the tokens are in segments over 128
-        tokens, 175 on average)."""
+        tokens, 175 on average).  Such a segment's `extend` (see score_segments) is called
+        between the two, and the continuations it returns are scored with the others."""
         if len(group) > 1:
             return super()._score_group(segments, group, out, totals)
         (i,) = group
@@ -207,6 +208,9 @@ class OnnxLlama(GgufLlama):
         hidden, pk, pv = self._forward(np.asarray(prefix, dtype=np.int64), np.arange(n), [], [],
                                        np.tril(np.ones((n, n), dtype=bool)), True)
         first = self._logprobs(hidden[np.asarray(rows, dtype=np.int64)])
+        more = extend[i] if totals and extend is not None else None
+        if more is not None:
+            conts = conts + list(more(first))
         # per continuation its rows (or, with totals, only its next tokens' ln P: a row is 196 KB)
         empty = np.zeros(0 if totals else (0, self.vocab_size), np.float32)
         conts_out: list = [empty] * len(conts)
@@ -231,7 +235,7 @@ class OnnxLlama(GgufLlama):
                 conts_out[j] = next_token_logprobs(lp[k:k + m], conts[j][1]) if totals else lp[k:k + m]
                 k += m
         if totals:
-            out[i] = continuation_totals(segments[i], first, conts_out)
+            out[i] = continuation_totals((prefix, rows, conts), first, conts_out)
         else:
             out[i] = (first, conts_out)
 
