@@ -32,7 +32,7 @@ from __future__ import annotations
 from unspin._jit import njit, python_mode
 import numpy as np
 
-from unspin.lm.kernels import logprob, logprob_cached, max_logprob, memo_key, memo_slot, touch, touch_bigram, unigram
+from unspin.lm.kernels import logprob, logprob_cached, max_logprob, touch, touch_bigram, unigram
 
 NEG_INF = -np.inf
 # Reading the memo ahead (decode_sentence) only pays where a cache miss costs more than the read:

@@ -11,7 +11,6 @@ with a 4xx status for bad input, 503 (+ Retry-After) when saturated or over the 
 """
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
