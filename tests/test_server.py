@@ -254,19 +254,24 @@ def test_saturated_queue_gets_503_with_retry_after(monkeypatch):
     assert second.headers["retry-after"] == "1"
 
 
-def test_check_without_fast_gets_the_neural_tier_when_free_and_the_fast_one_when_busy(monkeypatch):
-    """A check that leaves `fast` to the server: the neural tier (fast=False) when no other
-    request is in progress, the n-gram tier (fast=True) while one is; an explicit value always
-    holds.  (A burst of default requests is then answered at the n-gram tier's pace.)"""
+def _tier_app(monkeypatch, cache_mb: int):
+    """An app whose jobs sleep the seconds their text starts with and answer which tier they
+    were asked for; the engine counts as busy for 0.3 s after a request."""
     def job(op, text, fast, deadline):
         time.sleep(float(text.split()[0]))
         return "ok", json.dumps({"fast": fast}).encode()
 
     monkeypatch.setattr(engine_mod, "_job", job)
-    app = create_app(Settings(workers=0, max_pending=8, timeout=10, cache_mb=0))
-    plain = {"content-type": "text/plain"}
-
     monkeypatch.setattr(engine_mod, "QUIET_SECONDS", 0.3)
+    return create_app(Settings(workers=0, max_pending=8, timeout=10, cache_mb=cache_mb))
+
+
+def test_check_without_fast_gets_the_neural_tier_when_free_and_the_fast_one_when_busy(monkeypatch):
+    """A check that leaves `fast` to the server: the neural tier (fast=False) when no other
+    request is in progress, the n-gram tier (fast=True) while one is; an explicit value always
+    holds.  (A burst of default requests is then answered at the n-gram tier's pace.)"""
+    app = _tier_app(monkeypatch, cache_mb=0)
+    plain = {"content-type": "text/plain"}
 
     async def scenario(c):
         alone = await c.post("/v1/check", json={"text": "0.0 seconds alone"})
@@ -285,14 +290,8 @@ def test_check_without_fast_gets_the_neural_tier_when_free_and_the_fast_one_when
 def test_check_without_fast_gets_a_cached_neural_result_while_busy(monkeypatch):
     """While the engine is busy, a default check whose text the neural tier has answered
     already gets that answer (from the cache) rather than the n-gram tier's."""
-    def job(op, text, fast, deadline):
-        time.sleep(float(text.split()[0]))
-        return "ok", json.dumps({"fast": fast, "text": text}).encode()
-
-    monkeypatch.setattr(engine_mod, "_job", job)
-    app = create_app(Settings(workers=0, max_pending=8, timeout=10, cache_mb=1))
+    app = _tier_app(monkeypatch, cache_mb=1)
     plain = {"content-type": "text/plain"}
-    monkeypatch.setattr(engine_mod, "QUIET_SECONDS", 0.3)
 
     async def scenario(c):
         neural = await c.post("/v1/check", json={"text": "0.0 seconds read twice"})
