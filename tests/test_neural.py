@@ -808,6 +808,11 @@ def test_within_budget_scores_the_most_doubtful_first():
     assert two == [[sure, doubt], []]
     # no pace measured yet: a slow machine's is assumed, not an unlimited one
     assert within_budget(plans, 0.001, None) == [[], []]
+    # widening's hypotheses count too (on average), for jobs that read the text as it stands
+    wide = _widening_job()
+    assert job_cost(wide, 2) > job_cost(wide) and job_cost(doubt, 2) == job_cost(doubt)
+    assert within_budget([[wide]], (job_cost(wide) + 0.5) / 1000.0, 1000.0) == [[wide]]
+    assert within_budget([[wide]], (job_cost(wide) + 0.5) / 1000.0, 1000.0, widen=2) == [[]]
 
 
 def test_a_budgeted_decoder_rescores_nothing_past_its_deadline():
