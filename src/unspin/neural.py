@@ -335,7 +335,7 @@ class NeuralLM:
                 tokens = bos + tokens[len(bos) + cut:] if cut else tokens
                 starts = [max(len(bos), ends[len(j.prefix)] - cut) for j in run]
                 rows = sorted(set(p - 1 for p in starts))
-                conts, owner = [], []
+                conts, owner, probe_first = [], [], []
                 for ji, job in enumerate(run):
                     start_first = not job.prefix
                     for hi, (h, _p) in enumerate(job.hyps):
@@ -343,13 +343,14 @@ class NeuralLM:
                                 else self._continuation(h.split(), job.suffix, start_first))
                         conts.append((starts[ji], toks[: self.n_batch + 1]))
                         owner.append((ji, hi))
-                    for pi, piece in enumerate(job.probe_pieces):  # (one token each: no rows of their own)
-                        toks = self.pieces_to_tokens([piece])
-                        if toks:
-                            conts.append((starts[ji], toks[:1]))
+                    firsts = [self.pieces_to_tokens([piece])[:1] for piece in job.probe_pieces]
+                    for pi, first in enumerate(firsts):  # (one token each: no rows of their own)
+                        if first:
+                            conts.append((starts[ji], first))
                             owner.append((ji, -1 - pi))
+                    probe_first.append(firsts)
                 segments.append((tokens, rows, conts))
-                plan = _RunPlan(run, owner, starts, rows)
+                plan = _RunPlan(run, owner, starts, rows, probe_first)
                 plans.append(plan)
                 extend.append(None if widen is None or not any(j.probe_pieces for j in run)
                               else functools.partial(self._widen_run, plan, widen))
@@ -384,8 +385,7 @@ class NeuralLM:
             job.probed = True
             if job.probe_pieces:
                 row = first[at[plan.starts[ji] - 1]]
-                job.probe_lp = [float(row[t[0]]) if t else -math.inf
-                                for t in (self.pieces_to_tokens([x])[:1] for x in job.probe_pieces)]
+                job.probe_lp = [float(row[t[0]]) if t else -math.inf for t in plan.probe_first[ji]]
         plan.pairs = widen(plan.run)
         index = {id(job): ji for ji, job in enumerate(plan.run)}
         conts = []
@@ -662,13 +662,15 @@ def neural_lm() -> NeuralLM | None:
 @dataclass
 class _RunPlan:
     """A segment of NeuralLM._score_jobs: its jobs, what each continuation scores ((job, hypothesis)
-    or (job, -1 - probe)), where each job starts in the prefix, the prefix rows wanted; and,
-    once widened in the pass, the pairs and the tokens their new continuations cost."""
+    or (job, -1 - probe)), where each job starts in the prefix, the prefix rows wanted, each
+    job's probes' first tokens ([] where a probe has none); and, once widened in the pass, the
+    pairs and the tokens their new continuations cost."""
 
     run: list
     owner: list
     starts: list
     rows: list
+    probe_first: list
     pairs: list | None = None
     extra_tokens: int = 0
 
@@ -923,7 +925,8 @@ def job_features(jobs: list[Job], channel, lm) -> None:
 
 def score_jobs(lm: NeuralLM, jobs: list[Job], channel=None, p: RescoreParams | None = None) -> None:
     """job.neural for each job (NeuralLM.score_jobs); with a channel and p.widen, each job's
-    hypotheses widened first (see RescoreParams.widen: a second pass for the probes it keeps)."""
+    hypotheses widened too (see RescoreParams.widen): within the pass where the runtime allows,
+    else in a second pass."""
     widen = channel is not None and p is not None and p.widen > 0
     if widen:
         set_probes(jobs, channel, p)
