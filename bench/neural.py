@@ -8,6 +8,9 @@ fast tier, scored as is), and the final pass's sentences are planned for rescori
 with a decoder stand-in that returns the cached decodes with the cached neural scores combined
 at those weights (`unspin.neural.combine`), so a grid costs no extra model time.  A document
 whose probability gates every rescored swap out runs no model, as in check() (api.rescored_gated_out).
+Chaining (RescoreParams.chain: jobs for the neighbours of what rescoring changed, which depend on
+the weights) is not run here: `python bench/accuracy.py --split S --limit N --neural` runs
+check() as it ships, chaining included.
 
 --tune   grid over (ngram_weight, neural_weight, channel_weight, unigram_weight) on the given
          split (use --split dev; --grid-ngram/--grid-neural/--grid-channel/--grid-unigram set
@@ -100,7 +103,7 @@ class Recorder:
             return results
         thr = self.params.report_threshold * min_doc
         if self.weights is None:
-            self.final.append((key, batch.words, results, batch.surface, batch.preceding))
+            self.final.append((key, batch.words, results, batch.surface, batch.preceding, batch.doc))
             out = results
         else:
             from unspin.neural import combine
@@ -197,7 +200,7 @@ def main() -> int:
     print("machine:", machine())
     from unspin import api
     from unspin.api import check, make_decoder
-    from unspin.neural import NeuralLM, RescoreParams, job_features, plan_batch, score_jobs
+    from unspin.neural import NeuralLM, RescoreParams, cache_prior, job_features, plan_batch, score_jobs
 
     rp = RescoreParams()
     # RescoreParams fields set from the command line (None: the default)
@@ -239,7 +242,9 @@ def main() -> int:
         fast_reports.append(rep)
         t1 = time.perf_counter()
         todo = []  # the document's jobs, scored together as check() does (NeuralLM.score_jobs)
-        for key, sentences, results, surf, preceding in rec_dec.final:
+        doc = None  # (the document's word counts, for the cache prior of widened hypotheses)
+        for key, sentences, results, surf, preceding, batch_doc in rec_dec.final:
+            doc = doc or batch_doc
             if key in rec_dec.jobs:
                 continue
             plans = plan_batch(sentences, results, rp, surf, preceding)
@@ -251,7 +256,8 @@ def main() -> int:
                 todo.extend(jobs)
                 n_jobs += len(jobs)
                 n_swaps += len(r.swaps)
-        score_jobs(lm, todo, rec_dec.channel, rp)
+        cache = cache_prior(rec_dec.inner.lm, doc, rec_dec.params.cache_lambda) if rp.widen_cache else None
+        score_jobs(lm, todo, rec_dec.channel, rp, cache)
         job_features(todo, rec_dec.channel, rec_dec.inner.lm)
         neural_s += time.perf_counter() - t1
         if n % 25 == 0:

@@ -972,3 +972,143 @@ def test_model_passes_at_once_follow_the_environment(monkeypatch):
     monkeypatch.delenv(neural.ENV_PARALLEL)
     neural.cores_share(16)
     assert neural.default_parallel() == 1
+
+
+# ------------------------------------------------------------------ chaining (no model)
+class _ChainChannel:
+    """Every word of three letters or more has candidates; "standard" has "official"."""
+
+    def candidates(self, spun):
+        from unspin.lexicon.channel import Candidate
+
+        if spun == "standard":
+            return (Candidate("criterion", -1.0, "wordnet"), Candidate("official", -3.0, "moby"))
+        if spun == "management":
+            return (Candidate("administration", -2.0, "moby"), Candidate("direction", -2.5, "wordnet"))
+        return (Candidate("thing", -5.0, "moby"),) if len(spun) >= 3 else ()
+
+
+class _FlatLM:
+    """A 3-gram stand-in: every word equally likely."""
+
+    def logprob(self, word, h1, h2):
+        return -5.0
+
+    def unigram(self, word):
+        return -9.0
+
+    def word_id(self, word):
+        return {"administration": 7, "official": 9}.get(word, 100 + len(word))
+
+
+def _chain_setup():
+    from unspin.text import surfaces, word_sentences
+
+    text = "A minute management standard underscored the Japan ties."
+    units = word_sentences(text)
+    (_toks, words, _linked), = units
+    surf = surfaces(text, units)[0]
+    before = _result(words, [])
+    after = _result(words, [WordSwap(1, 2, "second", 0.8, "wordnet", [("minute", 0.2)], rescored=True)])
+    return words, surf, before, after
+
+
+def test_chain_jobs_are_the_changed_spans_neighbours():
+    """plan_chain: a span whose reading changed (minute -> second) gets jobs for the words
+    within `chain` of it that the channel knows, in the new context; not for function words,
+    names, words judged already or spans swapped; each a kept word's job numbered past the
+    result's own kept words, keeping the word as its one hypothesis (widening adds the rest)."""
+    from unspin.neural import plan_chain
+
+    words, surf, before, after = _chain_setup()
+    p = RescoreParams(chain=2, right=2)
+    (jobs,) = plan_chain([words], [before], [after], [set()], _ChainChannel(), p, [surf], (), _FlatLM())
+    assert [j.chain_at for j in jobs] == [2, 3]  # management, standard ("A": a function word)
+    assert all(j.near and j.surface for j in jobs) and [j.index for j in jobs] == [0, 1]
+    mgmt = jobs[0]
+    assert mgmt.hyps == [("management", 1.0)] and mgmt.pieces == [" management"]
+    assert mgmt.prefix == ["A", " second"] and mgmt.suffix == [" standard", " underscored"]
+    assert set(mgmt.right_lp) == {"management", "administration", "direction"}
+    # judged already, or next to no change: no job; names are left alone
+    (none,) = plan_chain([words], [before], [after], [{2, 3}], _ChainChannel(), p, [surf], (), _FlatLM())
+    assert none == []
+    (same,) = plan_chain([words], [after], [after], [set()], _ChainChannel(), p, [surf], (), _FlatLM())
+    assert same == []
+    japan = _result(words, [WordSwap(5, 6, "a", 0.8, "wordnet", [], rescored=True)])  # "the" -> "a"
+    (near_name,) = plan_chain([words], [before], [japan], [set()], _ChainChannel(), p, [surf], (), _FlatLM())
+    assert [j.chain_at for j in near_name] == [3, 4, 7]  # standard, underscored, ties; not Japan
+
+
+def test_chained_rounds_restore_a_run_of_swaps():
+    """chained: round one swaps "standard" once "minute" reads "second" (the stub model likes
+    "official" there), round two "management" once "standard" reads "official"; each a rescored
+    swap in the result, the rest as it was."""
+    from unspin.neural import chained
+
+    words, surf, before, after = _chain_setup()
+    liked = {("second", "official"): 0.0, ("second", "administration"): 0.0}
+
+    class StubLM:
+        """Scores each hypothesis by whether the stub likes it beside its left neighbour; the
+        probes' first tokens by what a prefix ending in "second" expects next."""
+
+        def score_jobs(self, jobs, widen=None):
+            for j in jobs:
+                prev = j.prefix[-1].strip().lower()
+                j.neural = [liked.get((prev, h), -8.0) if h != j.spun else -6.0 for h, _ in j.hyps]
+                if j.probes:
+                    j.probe_lp = [(-1.0 if (prev, t) in liked or t == "official" and prev == "administration"
+                                   else -9.0) for t in j.probes]
+
+    liked[("administration", "official")] = 0.0
+    batch = type("B", (), {"words": [words], "surface": [surf], "preceding": ()})()
+    p = RescoreParams(chain=2, chain_rounds=2, right=2, channel_weight=0.0, unigram_weight=0.0, near_bias=0.0,
+                      widen=2, chain_margin=4.0)
+    out = chained(StubLM(), batch, [before], [[]], [after], _ChainChannel(), _FlatLM(), p)
+    got = {(s.start, s.original) for s in out[0].swaps}
+    assert got == {(1, "second"), (2, "administration"), (3, "official")}
+    assert all(s.rescored for s in out[0].swaps)
+    assert len(out[0].swaps) <= 3 and out[0].near == []
+
+
+def test_the_cache_prior_of_an_original_the_lattice_never_weighed():
+    """cache_prior: ln[(1 - lam) + lam P_doc(w) / P(w)] over the original's words, its own
+    occurrences among the spun words not counted; None without a document."""
+    import math
+
+    import numpy as np
+
+    from unspin.decode import DocContext
+    from unspin.neural import cache_prior
+
+    doc = DocContext(np.array([7, 9], dtype=np.int32), np.array([2.0, 1.0]), 100)
+    f = cache_prior(_FlatLM(), doc, 0.1)
+    assert f("management", "administration") == pytest.approx(math.log(0.9 + 0.1 * 0.02 / math.exp(-9.0)))
+    assert f("management", "government") == pytest.approx(math.log(0.9))  # (not in the document)
+    assert f("official", "official") == pytest.approx(math.log(0.9))  # its one occurrence is the spun word
+    assert cache_prior(_FlatLM(), None, 0.1) is None and cache_prior(_FlatLM(), doc, 0.0) is None
+
+
+@needs_model
+def test_chaining_restores_the_examples_run_of_swaps(lm, spun_text):
+    """The real example's "A minute management standard" (the reader's note: "A second
+    administration official"): the model takes "minute" for "second", and only once that reads
+    "second" do "standard" and then "management" read better as their originals, which the
+    lattice, reading the spun neighbours, never put forward.  With chaining all three are
+    restored; without, "management standard" stays."""
+    import dataclasses
+
+    from unspin.api import check, make_decoder
+    from unspin.neural import RescoringDecoder
+
+    phrase = "A minute management standard underscored"
+    if phrase not in spun_text:
+        pytest.skip("the shared example article is not available here")
+    inner = make_decoder(store_shortlist=RescoreParams.shortlist)
+    report = check(spun_text, decoder=RescoringDecoder(inner, lm))
+    assert "A second administration official underscored" in report.restored
+    at = spun_text.index(phrase)
+    flagged = {s.spun for s in report.swaps if at <= s.start < at + len(phrase)}
+    assert flagged == {"minute", "management", "standard"}
+    unchained = check(spun_text, decoder=RescoringDecoder(inner, lm, dataclasses.replace(RescoreParams(), chain=0)))
+    assert "A second administration official" not in unchained.restored

@@ -52,9 +52,12 @@ def _free_port() -> int:
 def server():
     port = _free_port()
     log = tempfile.TemporaryFile()
+    # the page as a reader gets it: with the neural tier where it is installed (the suite turns
+    # it off for its own in-process checks: conftest's UNSPIN_NO_NEURAL)
+    env = {k: v for k, v in os.environ.items() if k != "UNSPIN_NO_NEURAL"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "unspin.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, env=env,
     )
     url = f"http://127.0.0.1:{port}"
     try:
