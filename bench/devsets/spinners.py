@@ -104,6 +104,11 @@ class SpinnerConfig:
     pos_pref: float = 0.0  # probability of restricting to senses whose POS matches the Brown tag
     uninflected: float = 0.2  # share of lemma-matched swaps left un-inflected
     multiword: bool = True
+    # probability that a chosen unit's neighbouring swappable units (next to it in the text) are
+    # chosen with it, one after another: runs of swapped words, as a spinner that rewrites
+    # phrases leaves them ("second administration official" -> "minute management standard");
+    # 0: units chosen independently
+    runs: float = 0.0
 
 
 SIMULATORS = {
@@ -271,8 +276,34 @@ def spin(toks: list[Tok], cfg: SpinnerConfig, rate: float, function_words: bool,
         else:
             i += 1
     k = round(rate * len(units))
+    if cfg.runs > 0 and k:
+        return _runs(units, k, cfg.runs, rng)
     chosen = rng.sample(units, k) if k else []
     return sorted(chosen, key=lambda u: u.i)
+
+
+def _runs(units: list[Unit], k: int, p_next: float, rng: random.Random) -> list[Unit]:
+    """k of the units, in runs: units are taken in a random order, and each taken unit's
+    neighbours (the units just before and after it, when nothing stands between) join it one
+    by one, each with probability p_next, until k are taken."""
+    order = list(range(len(units)))
+    rng.shuffle(order)
+    taken: set[int] = set()
+    for seed in order:
+        if len(taken) >= k:
+            break
+        if seed in taken:
+            continue
+        taken.add(seed)
+        for step in (1, -1):
+            q = seed
+            while len(taken) < k and 0 <= q + step < len(units) and rng.random() < p_next:
+                a, b = (units[q], units[q + step]) if step == 1 else (units[q + step], units[q])
+                if a.j != b.i or q + step in taken:
+                    break
+                q += step
+                taken.add(q)
+    return [units[q] for q in sorted(taken)]
 
 
 # ----------------------------------------------------------------------------- rendering

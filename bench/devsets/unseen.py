@@ -15,6 +15,11 @@ that family, over the TEST split's clean documents (never used for fitting):
                   headword whose entry lists it; random pick, 30 % POS preference.  unspin's
                   channel has the second kind only as its "reverse" column (added 2026-12-07,
                   with its own seed: the records of the four above are unchanged)
+  runs            the three thesauri (a random one per word), random synonym or similar term,
+                  30 % POS preference, its swaps in runs: each chosen word's neighbours join it
+                  one by one with probability 0.7, as a spinner that rewrites phrases leaves
+                  them (the real example's "minute management standard"; added 2026-12-07 with a
+                  seed of its own: the records above are unchanged)
 
 Each at rates 0.1 / 0.3 / 0.5, function words off and on, 10 documents per cell, 30 % scarred
 (build.spun_record, as for dev/test).
@@ -44,6 +49,11 @@ UNSEEN = {
 LATER = {
     "symmetric": SpinnerConfig("symmetric", ("symmetric",), "random", relations=("syn", "similar"), pos_pref=0.3,
                                uninflected=0.2),
+}
+# (and after it, from a stream of its own again)
+RUNS = {
+    "runs": SpinnerConfig("runs", ("wordnet", "mythes", "moby"), "random", relations=("syn", "similar"),
+                          pos_pref=0.3, uninflected=0.2, runs=0.7),
 }
 DOCS_PER_CELL = 10
 SEED = "unspin-unseen-v1"
@@ -92,6 +102,7 @@ def main() -> int:
     docs = chunk_brown(read_brown(ensure_brown()))["test"]
     records = _records(UNSEEN, docs, thesauri, SEED)
     records += _records(LATER, docs, {**thesauri, "symmetric": symmetric_thesaurus(thesauri)}, SEED + "-later")
+    records += _records(RUNS, docs, thesauri, SEED + "-runs")
     assert all(split_of(r["source"][6:].split("#")[0]) == "test" for r in records if r["source"].startswith("brown:"))
     write(DEVSETS / "unseen.jsonl.gz", records)
     print(f"unseen: {len(records)} records, {sum(len(r['swaps']) for r in records)} swaps")
