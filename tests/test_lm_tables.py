@@ -55,6 +55,23 @@ def test_unknown_words_get_stable_ids_and_scores():
     assert lm.word_id("the") == lm.vocab["the"]
 
 
+def test_a_word_neither_model_knows_is_slot_zero_and_remembered(monkeypatch):
+    """A word wordfreq does not know either is slot 0 (id vocab_size), every time; the answer
+    is remembered (wordfreq is asked once), in a bounded set."""
+    from unspin.lm import NgramLM
+
+    lm = fast_lm()
+    asked = []
+    real = NgramLM._wordfreq
+    monkeypatch.setattr(NgramLM, "_wordfreq", lambda self, w: asked.append(w) or real(self, w))
+    monkeypatch.setattr(NgramLM, "MAX_UNKNOWN", 2)
+    words = ["qzxvbnqqa", "qzxvbnqqb", "qzxvbnqqc"]
+    assert [lm.word_id(w) for w in words + words[-1:]] == [lm.vocab_size] * 4
+    assert asked == words  # (the last one's second look-up was remembered)
+    assert len(lm._unknown) <= 2
+    assert lm.unigram("qzxvbnqqc") == pytest.approx(lm.oov_scores()[0])
+
+
 def test_compiled_decoder_matches_reference():
     import reference_decoder
     from unspin.api import make_decoder

@@ -205,3 +205,26 @@ def test_without_a_swap_model_the_kept_words_are_never_reported():
     got = api.check(text, decoder=NearDecoder())
     want = api.check(text, decoder=plain)
     assert got == want and got.swaps
+
+
+def test_the_feature_matrix_holds_the_rows_values():
+    """swap_feature_matrix (what check() scores) is swap_feature_rows as float32, and the
+    model's probabilities of either are the same."""
+    from collections import Counter
+
+    from unspin.lm import fast_lm
+    from unspin.swap_model import swap_feature_matrix, swap_feature_rows
+
+    spans = [(["minute"], "second", 0.7, [("little", 0.1)], "wordnet", 1.5, -3.2, False, False, 0.3),
+             (["press", "event"], "press conference", 0.95, [], "moby", 4.0, float("-inf"), True, True, 0.01),
+             (["zorblax"], "Zorblaxes", 0.2, [("a", 0.3), ("b", 0.1)], "mythes", -0.5, -9.0, True, False, 0.5)]
+    counts = Counter({"minute": 2, "second": 1, "press": 3})
+    lm = fast_lm()
+    rows = swap_feature_rows(spans, 0.9, counts, 120, lm.unigram)
+    x = swap_feature_matrix(spans, 0.9, counts, 120, lm.unigram)
+    assert x.dtype == np.float32 and x.shape == (3, len(FEATURES)) and x.flags.c_contiguous
+    assert np.array_equal(x, np.asarray(rows, dtype=np.float32))
+    model = default_swap_model()
+    if model is not None:
+        assert np.array_equal(model.probability(x), model.probability(rows))
+    assert swap_feature_matrix([], 0.9, counts, 120, lm.unigram).shape == (0, len(FEATURES))

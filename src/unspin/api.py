@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import operator
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,7 +21,7 @@ from unspin.lexicon.channel import Channel, ChannelWeights
 from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, word_counts
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import Repaired, repair_scars
-from unspin.swap_model import SwapModel, calibrated, default_swap_model, knots, swap_feature_rows
+from unspin.swap_model import SwapModel, calibrated, default_swap_model, knots, swap_feature_matrix
 from unspin.text import match_case, split_paragraphs, surfaces, text_pieces, word_sentences
 
 MIN_WORDS = 12  # below this the document score is not meaningful (the detect issue measures it)
@@ -617,7 +618,7 @@ def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate
             looked.append(ws)
     if not spans:
         return {}
-    rows = swap_feature_rows(spans, doc_probability, counts, n_words, lm.unigram)  # (once a word type)
+    rows = swap_feature_matrix(spans, doc_probability, counts, n_words, lm.unigram)  # (once a word type)
     return {id(ws): p for ws, p in zip(looked, model.probability(rows).tolist())}
 
 
@@ -638,6 +639,9 @@ def _only_adds_words(spun_words: list[str], original: str) -> bool:
     return n < len(orig) and any(orig[i:i + n] == spun_words for i in range(len(orig) - n + 1))
 
 
+_second = operator.itemgetter(1)
+
+
 def _alternatives(spun: str, alts: list[tuple[str, float]], reported: float,
                   initial: bool = False, kept: str = "") -> list[Alternative]:
     """Other originals for the same span and keeping its words (the alternative `kept`, the
@@ -647,12 +651,12 @@ def _alternatives(spun: str, alts: list[tuple[str, float]], reported: float,
     it, which the lattice's posterior, near 1, gave almost nothing: the list reads "fresh
     0.34", not "fresh 0.00".)  Best first."""
     rest = max(0.0, 1.0 - reported)
-    total = sum(p for _t, p in alts)
+    total = sum(map(_second, alts))
     scale = min(1.0, rest / total) if total > 0 else 0.0
     probs = {t: p * scale for t, p in alts}
     if kept in probs:
         probs[kept] += rest - sum(probs.values())
-    ranked = sorted(probs.items(), key=lambda x: -x[1])
+    ranked = sorted(probs.items(), key=_second, reverse=True)  # (stable: ties keep their order)
     if spun.islower():  # (most spans: match_case would give every text back as it is)
         return [Alternative(t, round(p, 4)) for t, p in ranked]
     return [Alternative(match_case(spun, t, initial), round(p, 4)) for t, p in ranked]

@@ -203,7 +203,8 @@ class WordSignals:
         keys = np.fromiter(map(channel.key_index, words), np.int64, n)
         oov = lm.oov_scores()  # (after the ids: unknown words grow it)
         vocab = lm.vocab_size
-        uni = np.where(wids < vocab, np.asarray(lm.model.uni_prob, np.float64)[np.minimum(wids, vocab - 1)],
+        # (the rows wanted, then float64: converting the whole vocabulary's first cost 55 us a call)
+        uni = np.where(wids < vocab, np.asarray(lm.model.uni_prob[np.minimum(wids, vocab - 1)], np.float64),
                        oov[np.maximum(wids - vocab, 0)])
         rare = uni < self.RARE
         odd = np.zeros(n, np.bool_)

@@ -82,6 +82,21 @@ def swap_feature_rows(spans: list[tuple], doc_probability: float, counts: Counte
     channel, capitalised, initial, rate) each."""
     if not spans:
         return []
+    return list(map(list, zip(*_feature_columns(spans, doc_probability, counts, n_doc_words, unigram))))
+
+
+def swap_feature_matrix(spans: list[tuple], doc_probability: float, counts: Counter, n_doc_words: int,
+                        unigram) -> np.ndarray:
+    """swap_feature_rows as a float32 array (n, len(FEATURES)), the values SwapModel.probability
+    reads from the rows, filled a column at a time (no list per row)."""
+    x = np.empty((len(spans), len(FEATURES)), np.float32)
+    if spans:
+        for i, column in enumerate(_feature_columns(spans, doc_probability, counts, n_doc_words, unigram)):
+            x[:, i] = column if isinstance(column, (list, tuple)) else list(column)
+    return x
+
+
+def _feature_columns(spans: list[tuple], doc_probability: float, counts: Counter, n_doc_words: int, unigram):
     spun, original, posterior, alternatives, thesaurus, lm_gain, channel, capitalised, initial, rate = zip(*spans)
     orig_words = [o.lower().split(" ") for o in original]
     n = len(spans)
@@ -115,7 +130,7 @@ def swap_feature_rows(spans: list[tuple], doc_probability: float, counts: Counte
         [float(sum(map(len, w)) + len(w) - 1) for w in spun],  # (the span's characters)
         [math.log1p(n_doc_words)] * n,
     )
-    return list(map(list, zip(*columns)))
+    return columns
 
 
 @njit(cache=True)

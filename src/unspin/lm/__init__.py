@@ -41,6 +41,7 @@ class NgramLM:
     # Distinct unknown words given their own id; later ones share the id of a word neither
     # model knows (a process would have to see a million distinct rare words first).
     MAX_OOV = 1_000_000  # (ids stay below 2**21: kernels.CACHE_BITS)
+    MAX_UNKNOWN = 200_000
 
     def __init__(self, path: str | None = None):
         from unspin.lm.kernels import WORD_BITS, build_ngram_hashes, lookup_tables, max_logprobs, new_memo
@@ -65,6 +66,7 @@ class NgramLM:
         self._oov_ids: dict[str, int] = {}
         self._oov = np.full(1024, self.UNKNOWN, dtype=np.float64)
         self._oov_n = 1  # slot 0: a word neither model knows
+        self._unknown: set[str] = set()  # words found to be in slot 0 (bounded: MAX_UNKNOWN)
         self._cache: dict[tuple[str, str, str], float] = {}
         self.memo = new_memo()  # for the compiled look-ups (kernels.logprob_cached)
 
@@ -108,8 +110,14 @@ class NgramLM:
             return got
         got = self._oov_ids.get(word)
         if got is None:
+            if word in self._unknown:
+                return self.vocab_size
             score = self._wordfreq(word)
             if score <= self.UNKNOWN or self._oov_n >= self.MAX_OOV:
+                # (remembered: a name or a typo recurs, and wordfreq's look-up costs about 10 us)
+                if len(self._unknown) >= self.MAX_UNKNOWN:
+                    self._unknown.clear()
+                self._unknown.add(word)
                 return self.vocab_size  # slot 0
             if self._oov_n >= len(self._oov):
                 grown = np.full(2 * len(self._oov), self.UNKNOWN, dtype=np.float64)
