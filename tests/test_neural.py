@@ -1069,6 +1069,22 @@ def test_chained_rounds_restore_a_run_of_swaps():
     assert got == {(1, "second"), (2, "administration"), (3, "official")}
     assert all(s.rescored for s in out[0].swaps)
     assert len(out[0].swaps) <= 3 and out[0].near == []
+    # a budgeted check (RescoringDecoder.budgeted) scores only the chain jobs its time left covers
+    import time
+
+    class Counting(StubLM):
+        calls = 0
+
+        def score_jobs(self, jobs, widen=None):
+            Counting.calls += 1
+            super().score_jobs(jobs, widen)
+
+        def tokens_per_second(self):
+            return 1000.0
+
+    late = chained(Counting(), batch, [before], [[]], [after], _ChainChannel(), _FlatLM(), p,
+                   deadline=time.monotonic() + 0.005)  # (5 tokens at its pace: less than any job)
+    assert Counting.calls == 0 and late == [after]
 
 
 def test_the_cache_prior_of_an_original_the_lattice_never_weighed():

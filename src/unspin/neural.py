@@ -1231,6 +1231,8 @@ def chained(lm: NeuralLM, batch, results: list[SentenceResult], plans: list[list
         if deadline is not None and time.monotonic() >= deadline:
             break
         chain = plan_chain(batch.words, before, after, judged, channel, pc, batch.surface, batch.preceding, ngram_lm)
+        if deadline is not None:  # (as many as the time left covers, most doubtful first)
+            chain = within_budget(chain, deadline - time.monotonic(), lm.tokens_per_second(), pc.widen)
         todo = [j for jobs in chain for j in jobs]
         if not todo:
             break
