@@ -956,18 +956,21 @@ def _readings(result: SentenceResult) -> dict[int, tuple[int, str]]:
 
 def plan_chain(sentences: list[list[str]], before: list[SentenceResult], after: list[SentenceResult],
                judged: list[set[int]], channel, p: RescoreParams, surfaces: list[Surface] | None = None,
-               preceding: tuple[str, ...] = (), ngram_lm=None) -> list[list[Job]]:
+               preceding: tuple[str, ...] = (), ngram_lm=None,
+               lattice: list[SentenceResult] | None = None) -> list[list[Job]]:
     """Jobs for the words next to the spans whose reading changed from `before` to `after` (see
     RescoreParams.chain), in `after`'s context; judged: per sentence, the word indices already
     judged (their own jobs, and the swaps' spans), which get none.  Each job is a kept word's
-    (Job.near) whose index points past its sentence's `after.near`: see with_chain_near."""
+    (Job.near) whose index points past its sentence's `after.near`: see with_chain_near.
+    Keeping a word gets the n-gram lattice's posterior for it (lattice: its results; default
+    `before`), not what a chain round before made of it."""
     if surfaces is None or not p.surface or len(surfaces) != len(sentences):
         return [[] for _ in sentences]
     from unspin.detection import FUNCTION_WORDS
 
     out = []
     context: list[str] = list(preceding[-p.context:]) if p.context and preceding else []
-    for k, (words, r0, r1, surf) in enumerate(zip(sentences, before, after, surfaces)):
+    for k, (words, r0, r1, surf, rl) in enumerate(zip(sentences, before, after, surfaces, lattice or before)):
         if context and surf.gaps:  # (as plan_batch)
             surf = surf._replace(gaps=[("\n" if k == 0 else " ") + surf.gaps[0]] + surf.gaps[1:])
         was, now = _readings(r0), _readings(r1)
@@ -991,8 +994,8 @@ def plan_chain(sentences: list[list[str]], before: list[SentenceResult], after: 
             applied = _applied(words, swaps, p, surf)
             reading = _applied(words, swaps, p, None)
             for n, j in enumerate(sorted(todo)):
-                stand = WordSwap(j, j + 1, words[j], r1.swap_posterior[j], "")
-                job = _job(len(r1.near) + n, words[j], [(words[j], max(1e-6, 1.0 - r1.swap_posterior[j]))],
+                stand = WordSwap(j, j + 1, words[j], rl.swap_posterior[j], "")
+                job = _job(len(r1.near) + n, words[j], [(words[j], max(1e-6, 1.0 - rl.swap_posterior[j]))],
                            applied, stand, p, surf, tuple(context))
                 job.near = True
                 job.chain_at = j
@@ -1230,7 +1233,8 @@ def chained(lm: NeuralLM, batch, results: list[SentenceResult], plans: list[list
     for _round in range(p.chain_rounds):
         if deadline is not None and time.monotonic() >= deadline:
             break
-        chain = plan_chain(batch.words, before, after, judged, channel, pc, batch.surface, batch.preceding, ngram_lm)
+        chain = plan_chain(batch.words, before, after, judged, channel, pc, batch.surface, batch.preceding, ngram_lm,
+                           results)
         if deadline is not None:  # (as many as the time left covers, most doubtful first)
             chain = within_budget(chain, deadline - time.monotonic(), lm.tokens_per_second(), pc.widen)
         todo = [j for jobs in chain for j in jobs]
