@@ -937,15 +937,23 @@ def plan_batch(sentences: list[list[str]], results: list[SentenceResult], p: Res
         if context and surf.gaps:  # a blank after the text before (a line break: a new paragraph)
             surf = surf._replace(gaps=[("\n" if k == 0 else " ") + surf.gaps[0]] + surf.gaps[1:])
         out.append(plan(words, r, p, surf, tuple(context)))
-        if p.context:
-            swaps = sorted(r.swaps, key=lambda s: s.start)
-            here = [x for piece in _applied(words, swaps, p, surf) for x in piece]
-            if here and surf.tail:
-                here[-1] += surf.tail
-            context += here
-            if len(context) > p.context:
-                context = context[-(p.context // 2):]
+        context = _context_after(context, words, r, p, surf)
     return out
+
+
+def _context_after(context: list[str], words: list[str], result: SentenceResult, p: RescoreParams,
+                   surf: Surface) -> list[str]:
+    """The text pieces before the next sentence: `context` and this sentence as it reads with
+    its swaps at least context_threshold likely applied (see plan_batch), the last p.context
+    // 2 of them past p.context."""
+    if not p.context:
+        return context
+    swaps = sorted(result.swaps, key=lambda s: s.start)
+    here = [x for piece in _applied(words, swaps, p, surf) for x in piece]
+    if here and surf.tail:
+        here[-1] += surf.tail
+    context = context + here
+    return context[-(p.context // 2):] if len(context) > p.context else context
 
 
 def _readings(result: SentenceResult) -> dict[int, tuple[int, str]]:
@@ -1004,13 +1012,7 @@ def plan_chain(sentences: list[list[str]], before: list[SentenceResult], after: 
                         c.original for c in channel.candidates(words[j])[: p.shortlist]])
                 jobs.append(job)
         out.append(jobs)
-        if p.context:  # (as plan_batch, with the decisions so far)
-            here = [x for piece in _applied(words, sorted(r1.swaps, key=lambda s: s.start), p, surf) for x in piece]
-            if here and surf.tail:
-                here[-1] += surf.tail
-            context += here
-            if len(context) > p.context:
-                context = context[-(p.context // 2):]
+        context = _context_after(context, words, r1, p, surf)  # (as plan_batch, with the decisions so far)
     return out
 
 
