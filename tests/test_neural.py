@@ -1038,6 +1038,19 @@ def test_chain_jobs_are_the_changed_spans_neighbours():
     (near_name,) = plan_chain([words], [before], [japan], [set()], _ChainChannel(), p, [surf], (), _FlatLM())
     assert [j.chain_at for j in near_name] == [3, 4, 7]  # standard, underscored, ties; not Japan
 
+    class KeenLM(_FlatLM):
+        """A 3-gram that likes the text's own words far better than any original."""
+
+        def logprob(self, word, h1, h2):
+            return 0.0 if word in words else -10.0
+
+    # no original within chain_prefilter nats of the word's own local 3-gram score: no job
+    (prefiltered,) = plan_chain([words], [before], [after], [set()], _ChainChannel(), p, [surf], (), KeenLM())
+    assert prefiltered == []
+    (loose,) = plan_chain([words], [before], [after], [set()], _ChainChannel(),
+                          RescoreParams(chain=2, right=2, chain_prefilter=20.0), [surf], (), KeenLM())
+    assert [j.chain_at for j in loose] == [2, 3] and [j.index for j in loose] == [0, 1]
+
 
 def test_chained_rounds_restore_a_run_of_swaps():
     """chained: round one swaps "standard" once "minute" reads "second" (the stub model likes

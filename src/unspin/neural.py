@@ -762,8 +762,8 @@ class RescoreParams:
     # channel term) comes within `chain_margin` nats of the word's own, those at n-gram
     # posterior `chain_ngram`; `chain_rounds` times at most.  0: off.
     # (2026-12-07, `python bench/accuracy.py --split S --limit 60 --neural`, restored / F1 / WER,
-    # off -> on: dev .680 / .838 / .083 both, 67 -> 88 s (546 chain jobs in 44 documents, 29% more
-    # model tokens; a second round ran once); unseen spinners .680 / .825 / .106 -> .682 / .826 /
+    # off -> on: dev .680 / .838 / .083 both, 67 -> 88 s (546 chain jobs in 44 documents, 34% more
+    # model tokens; a second round ran once; with chain_prefilter below 264 jobs, 24%, 82 s); unseen spinners .680 / .825 / .106 -> .682 / .826 /
     # .106.  The real example's "A minute management standard" read "A second management
     # standard"; with chaining "A second administration official", as its reader's note has it.)
     chain: int = 2
@@ -776,6 +776,11 @@ class RescoreParams:
     # real example's "administration" stands 70 words before "management"; dev 60: the same
     # figures as with 60 words, chain jobs' tokens 32,400 -> 38,000, 5% of all)
     chain_context: int = 100
+    # ...and only where some original's local 3-gram score in the new context (its words, the two
+    # after it, plus channel_weight x its channel ln P) comes within this many nats of the
+    # word's own (dev 60: 548 -> 264 chain jobs at the same figures; 2 nats: 106, and the runs
+    # spinner restored .626 -> .624)
+    chain_prefilter: float = 4.0
     # An original the lattice never weighed (widened, chained) gets the cache prior's factor
     # for its words (cache_prior) on top of its flat n-gram posterior, as the lattice's own
     # candidates have it in theirs (dev 60: restored .679 -> .680).
@@ -971,7 +976,8 @@ def plan_chain(sentences: list[list[str]], before: list[SentenceResult], after: 
     judged (their own jobs, and the swaps' spans), which get none.  Each job is a kept word's
     (Job.near) whose index points past its sentence's `after.near`: see with_chain_near.
     Keeping a word gets the n-gram lattice's posterior for it (lattice: its results; default
-    `before`), not what a chain round before made of it."""
+    `before`), not what a chain round before made of it.  With the 3-gram (ngram_lm), a word
+    whose originals all score p.chain_prefilter nats under it there gets no job."""
     if surfaces is None or not p.surface or len(surfaces) != len(sentences):
         return [[] for _ in sentences]
     from unspin.detection import FUNCTION_WORDS
@@ -1001,32 +1007,42 @@ def plan_chain(sentences: list[list[str]], before: list[SentenceResult], after: 
             swaps = sorted(r1.swaps, key=lambda s: s.start)
             applied = _applied(words, swaps, p, surf)
             reading = _applied(words, swaps, p, None)
-            for n, j in enumerate(sorted(todo)):
+            for j in sorted(todo):
                 stand = WordSwap(j, j + 1, words[j], rl.swap_posterior[j], "")
-                job = _job(len(r1.near) + n, words[j], [(words[j], max(1e-6, 1.0 - rl.swap_posterior[j]))],
+                job = _job(len(r1.near) + len(jobs), words[j], [(words[j], max(1e-6, 1.0 - rl.swap_posterior[j]))],
                            applied, stand, p, surf, tuple(context))
                 job.near = True
                 job.chain_at = j
                 if ngram_lm is not None:
-                    job.right_lp = _right_lp(ngram_lm, reading, j, [words[j]] + [
-                        c.original for c in channel.candidates(words[j])[: p.shortlist]])
+                    cands = channel.candidates(words[j])[: p.shortlist]
+                    job.right_lp, own = _trigram_look(ngram_lm, reading, j, [words[j]] + [c.original for c in cands])
+                    # (the 3-gram's view of the new context first: no original near the word's own
+                    # score, no model pass)
+                    keep = own[words[j]] + job.right_lp[words[j]]
+                    if max((own[c.original] + job.right_lp[c.original] + p.channel_weight * c.log_channel
+                            for c in cands), default=-math.inf) < keep - p.chain_prefilter:
+                        continue
                 jobs.append(job)
         out.append(jobs)
         context = _context_after(context, words, r1, p, surf)  # (as plan_batch, with the decisions so far)
     return out
 
 
-def _right_lp(ngram_lm, reading: list[list[str]], j: int, texts: list[str]) -> dict[str, float]:
-    """ln P of the two words after word j under the 3-gram, for each text in its place (reading:
-    per word, what stands there, as _applied(..., None) gives)."""
-    left = [w for piece in reading[:j] for w in piece][-1:] or ["<s>"]
+def _trigram_look(ngram_lm, reading: list[list[str]], j: int, texts: list[str]
+                  ) -> tuple[dict[str, float], dict[str, float]]:
+    """For each text in word j's place (reading: per word, what stands there, as _applied(...,
+    None) gives), under the 3-gram: ln P of the two words after it, and ln P of its own words
+    after the two before it."""
+    left = [w for piece in reading[:j] for w in piece][-2:]
+    left = ["<s>"] * (2 - len(left)) + left
     right = [w for piece in reading[j + 1:] for w in piece][:2]
-    out = {}
+    after, own = {}, {}
     for t in texts:
         seq = left + t.split(" ") + right
         n = len(seq) - len(right)
-        out[t] = sum(ngram_lm.logprob(seq[i], seq[i - 1], seq[i - 2] if i >= 2 else "<s>") for i in range(n, len(seq)))
-    return out
+        scores = [ngram_lm.logprob(seq[i], seq[i - 1], seq[i - 2]) for i in range(2, len(seq))]
+        own[t], after[t] = sum(scores[: n - 2]), sum(scores[n - 2:])
+    return after, own
 
 
 def with_chain_near(result: SentenceResult, jobs: list[Job]) -> SentenceResult:
