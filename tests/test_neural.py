@@ -1101,21 +1101,29 @@ def test_chained_rounds_restore_a_run_of_swaps():
 
 
 def test_the_cache_prior_of_an_original_the_lattice_never_weighed():
-    """cache_prior: ln[(1 - lam) + lam P_doc(w) / P(w)] over the original's words, its own
-    occurrences among the spun words not counted; None without a document."""
+    """cache_prior: ln[(1 - lam) + lam P_doc(w) / P(w)] over the original's words (the lattice's
+    own term), its own occurrences among the spun words not counted; None without a document."""
     import math
 
     import numpy as np
 
     from unspin.decode import DocContext
+    from unspin.lm import fast_lm
     from unspin.neural import cache_prior
 
-    doc = DocContext(np.array([7, 9], dtype=np.int32), np.array([2.0, 1.0]), 100)
-    f = cache_prior(_FlatLM(), doc, 0.1)
-    assert f("management", "administration") == pytest.approx(math.log(0.9 + 0.1 * 0.02 / math.exp(-9.0)))
+    lm = fast_lm()
+    a, o = lm.word_id("administration"), lm.word_id("official")
+    ids, counts = (np.array([a, o], dtype=np.int32), np.array([2.0, 1.0])) if a < o else \
+        (np.array([o, a], dtype=np.int32), np.array([1.0, 2.0]))
+    doc = DocContext(ids, counts, 100)
+    f = cache_prior(lm, doc, 0.1)
+    want = math.log(0.9 + 0.1 * 0.02 / math.exp(lm.unigram("administration")))
+    assert f("management", "administration") == pytest.approx(want)
     assert f("management", "government") == pytest.approx(math.log(0.9))  # (not in the document)
     assert f("official", "official") == pytest.approx(math.log(0.9))  # its one occurrence is the spun word
-    assert cache_prior(_FlatLM(), None, 0.1) is None and cache_prior(_FlatLM(), doc, 0.0) is None
+    assert f("management", "administration official") == pytest.approx(want + math.log(
+        0.9 + 0.1 * 0.01 / math.exp(lm.unigram("official"))))
+    assert cache_prior(lm, None, 0.1) is None and cache_prior(lm, doc, 0.0) is None
 
 
 @needs_model

@@ -62,8 +62,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
 from unspin._cores import usable_cores
 from unspin.decode import SentenceResult, WordSwap
 from unspin.text import Surface, match_case
@@ -939,11 +937,18 @@ def plan_batch(sentences: list[list[str]], results: list[SentenceResult], p: Res
     out = []
     context: list[str] = list(preceding[-p.context:]) if p.context and preceding else []
     for k, (words, r, surf) in enumerate(zip(sentences, results, surfaces)):
-        if context and surf.gaps:  # a blank after the text before (a line break: a new paragraph)
-            surf = surf._replace(gaps=[("\n" if k == 0 else " ") + surf.gaps[0]] + surf.gaps[1:])
+        surf = _after_context(surf, k, context)
         out.append(plan(words, r, p, surf, tuple(context)))
         context = _context_after(context, words, r, p, surf)
     return out
+
+
+def _after_context(surf: Surface, k: int, context: list[str]) -> Surface:
+    """Sentence k of a chunk with a blank between it and the text before it (a line break
+    before a chunk's first: a new paragraph), where there is such text."""
+    if context and surf.gaps:
+        return surf._replace(gaps=[("\n" if k == 0 else " ") + surf.gaps[0]] + surf.gaps[1:])
+    return surf
 
 
 def _context_after(context: list[str], words: list[str], result: SentenceResult, p: RescoreParams,
@@ -985,8 +990,7 @@ def plan_chain(sentences: list[list[str]], before: list[SentenceResult], after: 
     out = []
     context: list[str] = list(preceding[-p.context:]) if p.context and preceding else []
     for k, (words, r0, r1, surf, rl) in enumerate(zip(sentences, before, after, surfaces, lattice or before)):
-        if context and surf.gaps:  # (as plan_batch)
-            surf = surf._replace(gaps=[("\n" if k == 0 else " ") + surf.gaps[0]] + surf.gaps[1:])
+        surf = _after_context(surf, k, context)
         was, now = _readings(r0), _readings(r1)
         changed = [(a, now[a][0] if a in now else was[a][0]) for a in set(was) | set(now) if was.get(a) != now.get(a)]
         busy = set(judged[k])
@@ -1008,20 +1012,20 @@ def plan_chain(sentences: list[list[str]], before: list[SentenceResult], after: 
             applied = _applied(words, swaps, p, surf)
             reading = _applied(words, swaps, p, None)
             for j in sorted(todo):
+                right_lp: dict[str, float] = {}
+                if ngram_lm is not None:
+                    cands = channel.candidates(words[j])[: p.shortlist]
+                    right_lp, own = _trigram_look(ngram_lm, reading, j, [words[j]] + [c.original for c in cands])
+                    # (the 3-gram's view of the new context first: no original near the word's own
+                    # score, no model pass)
+                    keep = own[words[j]] + right_lp[words[j]]
+                    if max((own[c.original] + right_lp[c.original] + p.channel_weight * c.log_channel
+                            for c in cands), default=-math.inf) < keep - p.chain_prefilter:
+                        continue
                 stand = WordSwap(j, j + 1, words[j], rl.swap_posterior[j], "")
                 job = _job(len(r1.near) + len(jobs), words[j], [(words[j], max(1e-6, 1.0 - rl.swap_posterior[j]))],
                            applied, stand, p, surf, tuple(context))
-                job.near = True
-                job.chain_at = j
-                if ngram_lm is not None:
-                    cands = channel.candidates(words[j])[: p.shortlist]
-                    job.right_lp, own = _trigram_look(ngram_lm, reading, j, [words[j]] + [c.original for c in cands])
-                    # (the 3-gram's view of the new context first: no original near the word's own
-                    # score, no model pass)
-                    keep = own[words[j]] + job.right_lp[words[j]]
-                    if max((own[c.original] + job.right_lp[c.original] + p.channel_weight * c.log_channel
-                            for c in cands), default=-math.inf) < keep - p.chain_prefilter:
-                        continue
+                job.near, job.chain_at, job.right_lp = True, j, right_lp
                 jobs.append(job)
         out.append(jobs)
         context = _context_after(context, words, r1, p, surf)  # (as plan_batch, with the decisions so far)
@@ -1121,7 +1125,8 @@ def widened(jobs: list[Job], channel, p: RescoreParams) -> list[tuple[Job, Job]]
         new = [i for i in best if score(i) >= bar]
         if not new:
             continue
-        floor = p.widen_ngram * min((v for h, v in job.hyps if h != job.spun), default=1e-6)
+        # (a job whose only hypothesis is keeping the words, a chain job's: widen_ngram itself)
+        floor = p.widen_ngram * min((v for h, v in job.hyps if h != job.spun), default=1.0)
         out.append((job, Job(job.index, job.spun, [(job.probes[i], max(floor * math.exp(job.cache_lp.get(job.probes[i], 0.0)), 1e-6))
                                                    for i in new], job.prefix,
                              job.suffix, near=job.near, surface=True, pieces=[job.probe_pieces[i] for i in new],
@@ -1246,7 +1251,9 @@ def chained(lm: NeuralLM, batch, results: list[SentenceResult], plans: list[list
             s = (r.near if j.near else r.swaps)[j.index]
             seen.update(range(s.start, s.end))
         judged.append(seen)
-    pc = dataclasses.replace(p, widen=p.chain_widen, widen_margin=p.chain_margin, context=p.chain_context)
+    # (the lattice never weighed a chain job's originals here: a flat n-gram posterior, chain_ngram)
+    pc = dataclasses.replace(p, widen=p.chain_widen, widen_margin=p.chain_margin, widen_ngram=p.chain_ngram,
+                             context=p.chain_context)
     before, after = results, combined
     for _round in range(p.chain_rounds):
         if deadline is not None and time.monotonic() >= deadline:
@@ -1259,8 +1266,6 @@ def chained(lm: NeuralLM, batch, results: list[SentenceResult], plans: list[list
         if not todo:
             break
         score_jobs(lm, todo, channel, pc, cache)
-        for j in todo:  # (the lattice never weighed these originals here: a flat n-gram posterior)
-            j.hyps = [(h, v if h == j.spun else p.chain_ngram * math.exp(j.cache_lp.get(h, 0.0))) for h, v in j.hyps]
         if p.channel_weight or p.unigram_weight:
             job_features(todo, channel, ngram_lm)
         nxt = []
@@ -1274,24 +1279,21 @@ def chained(lm: NeuralLM, batch, results: list[SentenceResult], plans: list[list
 
 
 def cache_prior(ngram_lm, doc, lam: float):
-    """(spun, original) -> ln of the cache prior's factor for the original's words, as the
-    lattice gives a candidate (lattice._cache_bonus): ln[(1 - lam) + lam P_doc(w) / P(w)] summed
-    over its words, P_doc counting the document's occurrences of w but those among the spun
-    words.  None without a document or a cache prior."""
+    """(spun, original) -> ln of the cache prior's factor for the original's words, the lattice's
+    own term (lattice._cache_bonus) summed over them, the spun words' occurrences not counted.
+    None without a document or a cache prior."""
     if doc is None or not lam or doc.n_words <= 0:
         return None
-    ids, counts, n = doc.ids, doc.counts, doc.n_words
+    from unspin.lattice import _cache_bonus
+
+    inv_n = 1.0 / doc.n_words
 
     def factor(spun: str, original: str) -> float:
         own = spun.split(" ")
-        total = 0.0
-        for w in original.split(" "):
-            i = ngram_lm.word_id(w)
-            k = int(np.searchsorted(ids, i))
-            c = float(counts[k]) if k < len(ids) and ids[k] == i else 0.0
-            c = max(0.0, c - own.count(w))
-            total += math.log(1.0 - lam + lam * c / n / math.exp(ngram_lm.unigram(w)))
-        return total
+        ids = [ngram_lm.word_id(w) for w in original.split(" ")]
+        oov = ngram_lm.oov_scores()  # (after the ids: unknown words grow it)
+        return sum(float(_cache_bonus(ngram_lm.tables, oov, doc.ids, doc.counts, inv_n, lam, i, float(own.count(w))))
+                   for w, i in zip(original.split(" "), ids))
 
     return factor
 
