@@ -190,6 +190,14 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def _children_cpu() -> float:
+    """User + system CPU time of this process's children that have been waited for."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def memory_mb(pid: int) -> dict | None:
     """Peak and current resident memory of a process, and its private part now (Linux /proc;
     None elsewhere or once it is gone): the rest is file-backed, the model files and tables
@@ -239,6 +247,7 @@ def scenario(name: str, server_args: list[str], args, work: Path, good: Path, ba
         # machine, and it says where the time goes
         workers = engine_workers(proc.pid)
         cpu0 = {pid: cpu_seconds(pid) for pid in [proc.pid, *workers]}
+        gen0 = _children_cpu()
         runs = []
         if rotate is not None:
             gcmd, gp, gf = wrk(base + "/v1/check", rotate, args.seconds, args.concurrency, work / f"{name}-good.csv")
@@ -257,6 +266,7 @@ def scenario(name: str, server_args: list[str], args, work: Path, good: Path, ba
                 p.wait()
             f.close()
         cpu1 = {pid: cpu_seconds(pid) for pid in cpu0}
+        generators = _children_cpu() - gen0  # (the load generators: this process's waited children)
         memory = [m for m in map(memory_mb, workers) if m is not None]
         result = {"server": "unspin serve " + " ".join(server_args), "commands": {}}
         for label, cmd, _p, _f, expect in runs:
@@ -283,7 +293,8 @@ def scenario(name: str, server_args: list[str], args, work: Path, good: Path, ba
             result["cpu_ms_per_request"] = {
                 "server": round(1000 * (cpu1[proc.pid] - cpu0[proc.pid]) / n_all, 2),
                 "workers": round(1000 * sum(cpu1[w] - cpu0[w] for w in workers) / n_all, 2),
-                "worker_processes": len(workers)}
+                "worker_processes": len(workers),
+                "load_generators": round(1000 * generators / n_all, 2)}
         if memory:
             result["worker_memory_mb"] = {k: max(m[k] for m in memory) for k in ("peak", "now", "private")}
         return result
@@ -365,7 +376,7 @@ def main() -> int:
         if "cpu_ms_per_request" in r:
             c = r["cpu_ms_per_request"]
             print(f"  CPU per request (all traffic): server process {c['server']} ms, "
-                  f"{c['worker_processes']} engine workers {c['workers']} ms")
+                  f"{c['worker_processes']} engine workers {c['workers']} ms, load generators {c['load_generators']} ms")
         if "worker_memory_mb" in r:
             m = r["worker_memory_mb"]
             print(f"  engine worker memory (the largest): peak {m['peak']} MB resident, at the end {m['now']} MB, "
