@@ -701,8 +701,11 @@ def test_widening_in_the_pass_equals_a_second_pass(lm):
     merge_widened(pairs)
     assert [h for h, _ in in_pass[0].hyps] == [h for h, _ in two[0].hyps]
     assert len(in_pass[0].hyps) > 2 and "official" in [h for h, _ in in_pass[0].hyps]
-    assert in_pass[0].neural == pytest.approx(two[0].neural, abs=0.05)
-    assert in_pass[0].probe_lp == pytest.approx(copy.copy(two[0].probe_lp), abs=0.05)
+    # (within 8-bit noise: the passes are packed differently, so attention's float32 sums round
+    # differently and, now and then, an activation's 8-bit rounding with them: under 0.05 where
+    # this was first written, a CPU with VNNI; 0.18 on one with AVX2 only, uint8 weights)
+    assert in_pass[0].neural == pytest.approx(two[0].neural, abs=0.25)
+    assert in_pass[0].probe_lp == pytest.approx(copy.copy(two[0].probe_lp), abs=0.25)
 
 
 def test_the_last_pass_keeps_more_candidates_for_the_model():
@@ -741,9 +744,10 @@ def test_the_onnx_runtime_caches_its_graphs_and_embeddings_only(tmp_path, monkey
 
     from unspin.lm import diskcache
     from unspin.lm.gguf_llama import CACHE_FORMAT as F32, EMBED_FORMAT
-    from unspin.lm.onnx_llama import CACHE_FORMAT as GRAPHS, OnnxLlama
+    from unspin.lm.onnx_llama import OnnxLlama, cache_format
 
     monkeypatch.setenv("UNSPIN_CACHE_DIR", str(tmp_path))
+    GRAPHS = cache_format()  # (int8 or uint8 weights, by the CPU)
     ids = np.asarray([1, 504, 3261, 1902], np.int64)
     mask = np.tril(np.ones((4, 4), bool))
     first = OnnxLlama(model_path())

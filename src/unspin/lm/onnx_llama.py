@@ -6,7 +6,8 @@ matrix products.  onnxruntime multiplies 8-bit integers (`DynamicQuantizeMatMul`
 tiles or VNNI dot products where the CPU has them: on this project's Xeon 1,060 against 128
 GFLOPS for float32 BLAS on products of SmolLM2's shapes, one core.  The whole pass runs at
 about 3x the numpy runtime's tokens/s.  The rest of it (norms, rotary embedding, attention,
-SiLU) stays float32, in the same graph.
+SiLU) stays float32, in the same graph.  (On a CPU without VNNI the weights are held as uint8,
+whose products onnxruntime makes exactly there: see `weights_unsigned`.)
 
 8 bits cost little accuracy because of two things (ten dev texts, 2,444 tokens after BOS:
 cross-entropy per token, float32 3.960):
@@ -30,6 +31,7 @@ onnxruntime only.
 from __future__ import annotations
 
 import os
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +39,8 @@ import numpy as np
 from unspin.lm import diskcache
 from unspin.lm.gguf_llama import GgufLlama, continuation_totals, next_token_logprobs
 
-CACHE_FORMAT = "onnx-i8-v9"  # the serialised graphs (8-bit weights inside) in the user cache
+CACHE_FORMAT = "onnx-i8-v10"  # the serialised graphs in the user cache (see _cache_format)
+IR_VERSION = 8  # ONNX IR version of the graphs: opset 17's (onnxruntime 1.13 and later read it)
 
 SMOOTHING = 0.5  # SmoothQuant's alpha: how much of an input channel's range moves into the weights
 
@@ -111,15 +114,59 @@ def smoothed(model: GgufLlama, alpha: float = SMOOTHING):
         yield f"{i}.down", wd
 
 
-def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """w (out, in) float32 -> (int8 (in + 2, out), scale per out row): symmetric, w ≈ q.T * scale;
-    the last two rows of q are zero (the pinning columns of _Graph.matmul8_rows meet them)."""
+WEIGHT_LEVELS = 127  # the weights' integer range: [-127, 127] (per output row, see quantize_rows)
+
+
+def _cpu_has_vnni() -> bool:
+    """Whether this is an x86 CPU with VNNI dot products (AVX512-VNNI, AVX-VNNI or AMX), read
+    from Linux's /proc/cpuinfo (False wherever it cannot be told)."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    except OSError:
+        pass
+    return False
+
+
+def weights_unsigned() -> bool:
+    """Whether the graphs hold the weights as uint8 around a zero point of 128 rather than as
+    int8 (the same integers, shifted).  onnxruntime multiplies the uint8 activations by int8
+    weights with VNNI dot products where the CPU has them (exact, and fastest); without them
+    (x86 with AVX2 only) two at a time into int16 sums (vpmaddubsw), which saturate: 255 * 127
+    * 2 overflows int16.  On such a machine the model's scores were off by up to 3 nats a
+    sequence against float32 and its swaps changed (the real example's "second administration
+    official" read "little management standard"; ten dev texts: float32 -6,477 nats, int8
+    -6,651, uint8 -6,501).  uint8 by uint8 it widens to 16 bits before multiplying: exact on
+    every CPU, some 5% slower there.  So: int8 with VNNI, uint8 otherwise; the products are
+    exact either way, so the scores agree across CPUs.  UNSPIN_ONNX_WEIGHTS=u8|s8 forces one."""
+    forced = os.environ.get("UNSPIN_ONNX_WEIGHTS", "").strip().lower()
+    if forced in ("u8", "s8"):
+        return forced == "u8"
+    return not _cpu_has_vnni()
+
+
+def cache_format() -> str:
+    """The serialised graphs' key in the user cache (8-bit weights inside, int8 or uint8)."""
+    return f"{CACHE_FORMAT}-{'u8' if weights_unsigned() else 's8'}"
+
+
+def quantize_rows(w: np.ndarray, unsigned: bool = False, levels: int = WEIGHT_LEVELS) -> tuple[np.ndarray, np.ndarray]:
+    """w (out, in) float32 -> (8-bit (in + 2, out), scale per out row): symmetric, w ≈ (q.T -
+    zero) * scale, q - zero in [-levels, levels] (zero: 128 for uint8, 0 for int8); the last two
+    rows of q are zero (the pinning columns of _Graph.matmul8_rows meet them)."""
     w = np.asarray(w, dtype=np.float32)
     amax = np.abs(w).max(axis=1)
-    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-    q = np.zeros((w.shape[1] + 2, w.shape[0]), np.int8)
-    q[:-2] = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8).T
-    return q, scale
+    scale = np.where(amax > 0, amax / float(levels), 1.0).astype(np.float32)
+    q = np.zeros((w.shape[1] + 2, w.shape[0]), np.int16)
+    q[:-2] = np.clip(np.rint(w / scale[:, None]), -levels, levels).astype(np.int16).T
+    if unsigned:
+        return (q + 128).astype(np.uint8), scale
+    return q.astype(np.int8), scale
 
 
 class OnnxLlama(GgufLlama):
@@ -140,19 +187,20 @@ class OnnxLlama(GgufLlama):
         super().__init__(path, weights="embed" if built else "memory")
 
         def build():
-            q8 = {}
-            q8["head.q"], q8["head.s"] = quantize_rows(self.head)
+            q8 = {"unsigned": unsigned}
+            q8["head.q"], q8["head.s"] = quantize_rows(self.head, unsigned)
             for name, w in smoothed(self):
                 if name.endswith("norm"):
                     q8[name] = w
                 else:
-                    q8[f"{name}.q"], q8[f"{name}.s"] = quantize_rows(w)
+                    q8[f"{name}.q"], q8[f"{name}.s"] = quantize_rows(w, unsigned)
             return {"body.onnx": _body_graph(self, q8).SerializeToString(),
                     "head.onnx": _head_graph(self, q8).SerializeToString()}
 
         # (the serialised graphs are cached, so a warm load needs neither the onnx package nor
         # the graph building: 2.1 s -> 0.5 s)
-        graphs = diskcache.cached(path, CACHE_FORMAT, ["body.onnx", "head.onnx"], build)
+        unsigned = weights_unsigned()
+        graphs = diskcache.cached(path, cache_format(), ["body.onnx", "head.onnx"], build)
         try:
             self._body = _session(graphs["body.onnx"], n_threads)
             self._head = _session(graphs["head.onnx"], n_threads)
@@ -160,10 +208,10 @@ class OnnxLlama(GgufLlama):
             if not built:
                 raise
             # ... is made again, from the float32 layers in memory
-            diskcache.discard(path, CACHE_FORMAT)
+            diskcache.discard(path, cache_format())
             GgufLlama.__init__(self, path, weights="memory")
             graphs = build()
-            diskcache.store(path, CACHE_FORMAT, graphs)
+            diskcache.store(path, cache_format(), graphs)
             self._body = _session(graphs["body.onnx"], n_threads)
             self._head = _session(graphs["head.onnx"], n_threads)
         self.layers = None  # (in the graphs now; GgufLlama._forward is not used)
@@ -247,7 +295,7 @@ class OnnxLlama(GgufLlama):
 
 def graphs_cached(path: str | Path) -> bool:
     """Whether the graphs of the gguf at `path` are in the user cache (a load then needs no onnx)."""
-    return diskcache.is_cached(path, CACHE_FORMAT)
+    return diskcache.is_cached(path, cache_format())
 
 
 def _session(model: bytes | str, n_threads: int):
@@ -299,6 +347,8 @@ class _Graph:
         self.h, self.np = helper, numpy_helper
         self.nodes, self.inits = [], []
         self._row_eps: str | None = None
+        self._zero: str | None = None
+        self.unsigned = False  # the weights are uint8 around 128 (see weights_unsigned)
         self._n = 0
 
     def const(self, name: str, value) -> str:
@@ -323,7 +373,10 @@ class _Graph:
                               [self.h.make_tensor_value_info(n, fl, shape) for n, shape in inputs],
                               [self.h.make_tensor_value_info(n, fl, shape) for n, shape in outputs],
                               self.inits)
-        return self.h.make_model(g, opset_imports=[self.h.make_opsetid("", 17), self.h.make_opsetid("com.microsoft", 1)])
+        # The IR version the opset needs, not the onnx package's newest (make_model's default):
+        # onnx 1.23 writes IR 14, which onnxruntime 1.31 refuses ("max supported IR version: 13").
+        return self.h.make_model(g, opset_imports=[self.h.make_opsetid("", 17), self.h.make_opsetid("com.microsoft", 1)],
+                                 ir_version=IR_VERSION)
 
     # -- the pieces of a Llama layer --------------------------------------------------------
     def rms(self, x: str, weight: str, eps: float) -> str:
@@ -333,7 +386,12 @@ class _Graph:
 
     def matmul8(self, x: str, q: str, scale: str) -> str:
         """x @ dequantised q: x quantised to uint8 over the whole matrix (fused in one op)."""
-        return self.op("DynamicQuantizeMatMul", [x, q, scale], domain="com.microsoft")
+        inputs = [x, q, scale]
+        if self.unsigned:
+            if self._zero is None:
+                self._zero = self.const("weights.zero", np.uint8(128))
+            inputs.append(self._zero)
+        return self.op("DynamicQuantizeMatMul", inputs, domain="com.microsoft")
 
     def matmul8_rows(self, x: str, q: str, scale: str) -> str:
         """matmul8 with x quantised row by row (token by token), so that one token's outlier
@@ -357,6 +415,7 @@ def _body_graph(m: OnnxLlama, q8: dict):
     past_k{i}/past_v{i} (kv heads, past, head_dim); outputs: hidden (n, dim) after the last
     norm, k{i}/v{i} (kv heads, n, head_dim), as GgufLlama._forward."""
     g = _Graph()
+    g.unsigned = q8["unsigned"]
     d, hd, nh, nkv = m.dim, m.head_dim, m.n_head, m.n_kv
     group = nh // nkv
     half = hd // 2
@@ -433,6 +492,7 @@ def _body_graph(m: OnnxLlama, q8: dict):
 def _head_graph(m: OnnxLlama, q8: dict):
     """hidden rows (r, dim) -> log-softmax over the vocabulary (r, vocab)."""
     g = _Graph()
+    g.unsigned = q8["unsigned"]
     logits = g.matmul8_rows("hidden", g.const("head.q", q8["head.q"]), g.const("head.s", q8["head.s"]))
     g.rename(g.op("LogSoftmax", [logits], axis=-1), "logprobs")
     return g.model([("hidden", ["r", m.dim])], [("logprobs", ["r", m.vocab_size])])
