@@ -394,6 +394,40 @@ def _run_cli(args, **kw):
                             stderr=subprocess.PIPE, start_new_session=True, **kw)
 
 
+@pytest.mark.parametrize("forget", [True, False])
+def test_a_forked_worker_does_not_keep_the_scan_lock(tmp_path, forget):
+    """A worker forked under the scan's lock shares its open file, and so the flock: one that
+    outlives the scan (killed with it, still finishing an fsync) kept a --resume out.  Workers
+    close their copy (Job.forget_lock; local.init_worker), so the lock goes with the scan."""
+    job = J.Job.for_output(str(tmp_path / "o.jsonl"))
+    r, w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    with job.lock():
+        pid = os.fork()
+        if pid == 0:  # the "worker": still alive after the scan's process has let go
+            try:
+                if forget:
+                    job.forget_lock()
+                os.write(ready_w, b"r")
+                os.read(r, 1)
+            finally:
+                os._exit(0)
+        os.read(ready_r, 1)
+    try:
+        if forget:
+            with job.lock():
+                pass
+        else:
+            with pytest.raises(BadInput, match="another scan is running"):
+                with job.lock():
+                    pass
+    finally:
+        os.write(w, b"x")
+        os.waitpid(pid, 0)
+        for fd in (r, w, ready_r, ready_w):
+            os.close(fd)
+
+
 def test_sigkill_resume_exactly_once(tmp_path):
     """Random SIGKILLs of the whole process group, each followed by --resume: every record once."""
     d = tmp_path / "in"

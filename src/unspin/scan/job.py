@@ -179,6 +179,7 @@ class Job:
     directory: bool
     root: str                # folder holding the parts
     meta: str = field(init=False)
+    _lock_fd: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.meta = os.path.join(self.root, "_unspin")
@@ -254,9 +255,22 @@ class Job:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise BadInput(f"{self.root}: another scan is running on this output") from None
+            self._lock_fd = fd
             yield
         finally:
+            self._lock_fd = None
             os.close(fd)
+
+    def forget_lock(self) -> None:
+        """In a forked worker: close its copy of the lock's descriptor.  A flock belongs to the
+        open file, which fork shares, so a worker would otherwise hold the lock as long as it
+        lives: killed with the scan (SIGKILL to the process group) but still inside an fsync of
+        a chunk, it kept a --resume started at once out ("another scan is running").  The
+        lock then lives exactly as long as the scan's own process."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def clean_tmp(self) -> None:
         d = self.p("tmp")

@@ -89,6 +89,7 @@ def init_worker(job: J.Job, files: list[str], read: dict, task_spec: str, index:
     if parent is not None:
         from unspin.neural import cores_share
 
+        job.forget_lock()  # (the scan's process holds it; a worker must not outlive it holding it)
         _die_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C
         cores_share(processes)  # (before the model loads: each worker's passes on its share of the cores)
