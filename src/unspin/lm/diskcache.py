@@ -59,9 +59,16 @@ def _fingerprint(path: str, size: int, mtime_ns: int) -> str:  # noqa: ARG001  (
 
 def _siblings(target: Path, fmt: str, source: str | os.PathLike) -> list[Path]:
     """Other entries of the same file name in any version of the format (its name less the
-    version number it ends in), whatever their size and content."""
-    family = re.escape(re.sub(r"\d+$", "", fmt))
-    pattern = re.compile(rf"{family}\d+-{re.escape(os.path.basename(source))}-\d+-[0-9a-f]+")
+    version number it ends in), whatever their size and content.  A format "name-vN-variant"
+    (onnx_llama's "onnx-i8-v10-u8": uint8 weights) is of the family of "name-vN": every version
+    and variant of "name" is a sibling."""
+    base = re.escape(os.path.basename(source))
+    versioned = re.fullmatch(r"(.+)-v\d+(?:-[a-z0-9]+)?", fmt)
+    if versioned:
+        family = re.escape(versioned.group(1)) + r"-v\d+(?:-[a-z0-9]+)?"
+    else:
+        family = re.escape(re.sub(r"\d+$", "", fmt)) + r"\d+"
+    pattern = re.compile(rf"{family}-{base}-\d+-[0-9a-f]+")
     return [p for p in target.parent.iterdir() if p != target and p.is_dir() and pattern.fullmatch(p.name)]
 
 
