@@ -71,3 +71,26 @@ def test_cold_start_is_cheap():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     # Timing belongs in bench/speed.py (cold start); here: wordfreq itself is never imported.
     assert out[1] == "False"
+
+
+def _stats_by_regex(text: str):
+    """language_stats read with _TOKEN_RE alone (what it did before its ASCII path)."""
+    from unspin import language
+
+    counts = [0, 0, 0]
+    for cjk, tok in language._TOKEN_RE.findall(text):
+        counts[1 if cjk else language._classify(tok)] += 1
+    return tuple(counts)
+
+
+@pytest.mark.parametrize("text", [
+    "The minister's “very, very long standing” ties — and the U.S.’s role… don't 'quote' x'y 'tis rock'n'roll",
+    "Plain ASCII: 1990s, e-mail, O'Neill's co-op, ISN'T, a'b'c, ''double'' ' lone '",
+    "naïve café — déjà vu",  # beyond the ASCII path: letters with accents
+    "Zürich 東京 and Ελλάδα, “quoted” text’s end",
+    "",
+    *[c["text"] for c in CASES],
+])
+def test_the_ascii_path_counts_what_the_regex_path_does(text):
+    s = language_stats(text)
+    assert (s.english, s.foreign, s.neutral) == _stats_by_regex(text)

