@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import platform
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ import numpy as np
 from unspin.lm import diskcache
 from unspin.lm.gguf_llama import GgufLlama, continuation_totals, next_token_logprobs
 
-CACHE_FORMAT = "onnx-i8-v10"  # the serialised graphs in the user cache (see _cache_format)
+CACHE_FORMAT = "onnx-i8-v10"  # the serialised graphs in the user cache (see cache_format)
 IR_VERSION = 8  # ONNX IR version of the graphs: opset 17's (onnxruntime 1.13 and later read it)
 
 SMOOTHING = 0.5  # SmoothQuant's alpha: how much of an input channel's range moves into the weights
@@ -117,9 +118,10 @@ def smoothed(model: GgufLlama, alpha: float = SMOOTHING):
 WEIGHT_LEVELS = 127  # the weights' integer range: [-127, 127] (per output row, see quantize_rows)
 
 
+@lru_cache(maxsize=1)
 def _cpu_has_vnni() -> bool:
     """Whether this is an x86 CPU with VNNI dot products (AVX512-VNNI, AVX-VNNI or AMX), read
-    from Linux's /proc/cpuinfo (False wherever it cannot be told)."""
+    from Linux's /proc/cpuinfo once (False wherever it cannot be told)."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
     try:
@@ -150,20 +152,22 @@ def weights_unsigned() -> bool:
     return not _cpu_has_vnni()
 
 
-def cache_format() -> str:
-    """The serialised graphs' key in the user cache (8-bit weights inside, int8 or uint8)."""
-    return f"{CACHE_FORMAT}-{'u8' if weights_unsigned() else 's8'}"
+def cache_format(unsigned: bool | None = None) -> str:
+    """The serialised graphs' key in the user cache (8-bit weights inside, int8 or uint8; None:
+    as weights_unsigned() says)."""
+    unsigned = weights_unsigned() if unsigned is None else unsigned
+    return f"{CACHE_FORMAT}-{'u8' if unsigned else 's8'}"
 
 
-def quantize_rows(w: np.ndarray, unsigned: bool = False, levels: int = WEIGHT_LEVELS) -> tuple[np.ndarray, np.ndarray]:
+def quantize_rows(w: np.ndarray, unsigned: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """w (out, in) float32 -> (8-bit (in + 2, out), scale per out row): symmetric, w ≈ (q.T -
-    zero) * scale, q - zero in [-levels, levels] (zero: 128 for uint8, 0 for int8); the last two
-    rows of q are zero (the pinning columns of _Graph.matmul8_rows meet them)."""
+    zero) * scale, q - zero in [-WEIGHT_LEVELS, WEIGHT_LEVELS] (zero: 128 for uint8, 0 for
+    int8); the last two rows of q are zero (the pinning columns of _Graph.matmul8_rows meet them)."""
     w = np.asarray(w, dtype=np.float32)
     amax = np.abs(w).max(axis=1)
-    scale = np.where(amax > 0, amax / float(levels), 1.0).astype(np.float32)
+    scale = np.where(amax > 0, amax / float(WEIGHT_LEVELS), 1.0).astype(np.float32)
     q = np.zeros((w.shape[1] + 2, w.shape[0]), np.int16)
-    q[:-2] = np.clip(np.rint(w / scale[:, None]), -levels, levels).astype(np.int16).T
+    q[:-2] = np.clip(np.rint(w / scale[:, None]), -WEIGHT_LEVELS, WEIGHT_LEVELS).astype(np.int16).T
     if unsigned:
         return (q + 128).astype(np.uint8), scale
     return q.astype(np.int8), scale
@@ -187,7 +191,7 @@ class OnnxLlama(GgufLlama):
         super().__init__(path, weights="embed" if built else "memory")
 
         def build():
-            q8 = {"unsigned": unsigned}
+            q8 = {}
             q8["head.q"], q8["head.s"] = quantize_rows(self.head, unsigned)
             for name, w in smoothed(self):
                 if name.endswith("norm"):
@@ -200,7 +204,8 @@ class OnnxLlama(GgufLlama):
         # (the serialised graphs are cached, so a warm load needs neither the onnx package nor
         # the graph building: 2.1 s -> 0.5 s)
         unsigned = weights_unsigned()
-        graphs = diskcache.cached(path, cache_format(), ["body.onnx", "head.onnx"], build)
+        fmt = cache_format(unsigned)
+        graphs = diskcache.cached(path, fmt, ["body.onnx", "head.onnx"], build)
         try:
             self._body = _session(graphs["body.onnx"], n_threads)
             self._head = _session(graphs["head.onnx"], n_threads)
@@ -208,10 +213,10 @@ class OnnxLlama(GgufLlama):
             if not built:
                 raise
             # ... is made again, from the float32 layers in memory
-            diskcache.discard(path, cache_format())
+            diskcache.discard(path, fmt)
             GgufLlama.__init__(self, path, weights="memory")
             graphs = build()
-            diskcache.store(path, cache_format(), graphs)
+            diskcache.store(path, fmt, graphs)
             self._body = _session(graphs["body.onnx"], n_threads)
             self._head = _session(graphs["head.onnx"], n_threads)
         self.layers = None  # (in the graphs now; GgufLlama._forward is not used)
@@ -341,14 +346,14 @@ def _session(model: bytes | str, n_threads: int):
 class _Graph:
     """A small builder over onnx.helper: named nodes, initialisers from numpy."""
 
-    def __init__(self):
+    def __init__(self, unsigned: bool = False):
         from onnx import helper, numpy_helper
 
         self.h, self.np = helper, numpy_helper
         self.nodes, self.inits = [], []
         self._row_eps: str | None = None
         self._zero: str | None = None
-        self.unsigned = False  # the weights are uint8 around 128 (see weights_unsigned)
+        self.unsigned = unsigned  # the weights are uint8 around 128 (see weights_unsigned)
         self._n = 0
 
     def const(self, name: str, value) -> str:
@@ -414,8 +419,7 @@ def _body_graph(m: OnnxLlama, q8: dict):
     """Inputs: x (n, dim) token embeddings, cos/sin (n, head_dim/2), mask (n, past+n) additive,
     past_k{i}/past_v{i} (kv heads, past, head_dim); outputs: hidden (n, dim) after the last
     norm, k{i}/v{i} (kv heads, n, head_dim), as GgufLlama._forward."""
-    g = _Graph()
-    g.unsigned = q8["unsigned"]
+    g = _Graph(unsigned=q8["head.q"].dtype == np.uint8)
     d, hd, nh, nkv = m.dim, m.head_dim, m.n_head, m.n_kv
     group = nh // nkv
     half = hd // 2
@@ -491,8 +495,7 @@ def _body_graph(m: OnnxLlama, q8: dict):
 
 def _head_graph(m: OnnxLlama, q8: dict):
     """hidden rows (r, dim) -> log-softmax over the vocabulary (r, vocab)."""
-    g = _Graph()
-    g.unsigned = q8["unsigned"]
+    g = _Graph(unsigned=q8["head.q"].dtype == np.uint8)
     logits = g.matmul8_rows("hidden", g.const("head.q", q8["head.q"]), g.const("head.s", q8["head.s"]))
     g.rename(g.op("LogSoftmax", [logits], axis=-1), "logprobs")
     return g.model([("hidden", ["r", m.dim])], [("logprobs", ["r", m.vocab_size])])
