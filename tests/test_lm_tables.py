@@ -522,6 +522,7 @@ def test_english_frequencies_match_wordfreq_without_importing_it():
     import re
     import subprocess
     import sys
+    import unicodedata
     from pathlib import Path
 
     import wordfreq
@@ -536,12 +537,22 @@ def test_english_frequencies_match_wordfreq_without_importing_it():
              # wordfreq's elision rule: 1-2 letters, an apostrophe, a vowel or "h" start a token
              "me'a", "j'ai", "ch'an", "d'angelo", "y'all", "x'y", "qu'un", "l'homme", "d'y", "x'ya'e", "a'e'i'o",
              "o'hare-o'hare", "1-o'hare", "she'arim", "dell'arca", "po'k", "pa's", "o'clock", "b'dikkat's",
-             "a'b'c", "abc'de", "o''hare", "o'", "x'y-2"}
+             "a'b'c", "abc'de", "o''hare", "o'", "x'y-2",
+             # Latin letters beyond ASCII (NFC, case-folded as wordfreq does), digits before an
+             # apostrophe, and shapes that still go to wordfreq (other scripts, marks left over)
+             "café", "CAFÉ", "zürich's", "erdoğan's", "straße", "groß", "ﬁne", "ﬀ", "über-cool",
+             "résumés", "coöperation", "l'été", "d'été", "qu'à", "o'été", "œuvre", "Œuvre", "æsir",
+             "ångström's", "łódź", "dvořák", "déjà-vu", "naïveté", "jalapeño-3", "3é", "é3", "ǆ", "ǀ",
+             "1's", "a1's", "12'abc", "123'abc", "2é's", "mid-1950's", "İstanbul", "naı̈ve", "x²",
+             "ⅷ", "ş", "ș", "μέλι", "москва", "東京", "'café", "émigrés'"}
     if dev.exists():
         with gzip.open(dev, "rt", encoding="utf-8") as fh:
             for line in fh:
                 words.update(re.findall(r"[\w'-]+", json.loads(line)["spun"].lower().replace("’", "'")))
     scored_here = [w for w in words if wordfreq_en._SIMPLE.fullmatch(w)]
+    beyond_ascii = [w for w in words if not w.isascii()
+                    and wordfreq_en._LATIN.fullmatch(unicodedata.normalize("NFC", w).casefold())]
+    assert len(beyond_ascii) >= 25
     assert len(scored_here) > (5000 if dev.exists() else 20)
     assert sum(not w.isalpha() for w in scored_here) > (1000 if dev.exists() else 15)
     wrong = [(w, wordfreq_en.frequency(w), wordfreq.word_frequency(w, "en"))
@@ -549,7 +560,8 @@ def test_english_frequencies_match_wordfreq_without_importing_it():
     assert not wrong, wrong[:10]
     # ... and a process that looks such words up never imports wordfreq (0.3 s of every cold start)
     code = ("import sys; from unspin.lm import fast_lm; lm = fast_lm(); "
-            "[lm.word_id(w) for w in ('zorblax', 'by-the-sea', '1913', \"creston's\", \"o'hare\", \"she'arim\")]; "
+            "[lm.word_id(w) for w in ('zorblax', 'by-the-sea', '1913', \"creston's\", \"o'hare\", \"she'arim\", "
+            "'caf\\u00e9', \"erdo\\u011fan's\", \"1920's\", 'stra\\u00dfe')]; "
             "print('wordfreq' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr[-2000:]
