@@ -160,14 +160,27 @@ def set_up_long_run(fast: bool = True, vocabulary: bool = True) -> None:
     and 90 MB more: WordSignals.learn_vocabulary), rather than word by word over the first
     thousands of documents.  The same results.  Distinct 2 KB spun pieces checked in turn:
     9.9 -> 8.9 ms each over the first 600, 7.5 -> 7.6 ms once the words are known.  A process
-    that mostly screens (`unspin scan`'s detect) learns no vocabulary: its larger tables made
-    warm screening some 5% slower, for 3.0 -> 4.5 MB/s on first sight.  The process's garbage
-    collector is then set for a long run (see GC_THRESHOLD_LONG_RUN)."""
+    that screens (`unspin scan`'s detect) learns it too: 300-3,000-word clean documents
+    screened once set up (bench/detect.py's steady state: other texts first, then new ones),
+    four alternating runs, CPU time: first sight of 2 MB 2.0-3.0 -> 3.0-4.4 MB/s, the next 2 MB
+    2.4-3.2 -> 3.6-4.4 MB/s, the same 2 MB again 3.8-5.8 -> 4.3-5.4 MB/s (the larger tables
+    cost warm look-ups a little), for 1.4 s more at the start.  The process's garbage
+    collector is then set for a long run (see GC_THRESHOLD_LONG_RUN).  Last, a short spun text
+    is checked by the tier's n-gram decoder, so that the compiled kernels are ready for the pinned tables
+    (writable arrays where the memory map's were read-only: another signature, whose machine
+    code is loaded from numba's cache on first use, some 0.1 s) before the first real text."""
     decoder = _decoder(fast)
     decoder.set_up_long_run(vocabulary=vocabulary)
     if vocabulary:
         _signals(decoder).learn_vocabulary()
+    check(WARM_UP_TEXT, decoder=getattr(decoder, "inner", decoder))  # (the neural tier's n-gram decoder)
     _collect_garbage_for_long_run()
+
+
+# A short spun text that takes each compiled kernel of a fast check: screening, a phrase, the
+# lattice, the swap model (set_up_long_run reads it once the tables are pinned).
+WARM_UP_TEXT = ("The committee met astatine the bank connected Tuesday to discuss the budget for next year, "
+                "and a minute management standard said the U. S. plan would be published in the spring.")
 
 
 # A long-running worker's collector: the first collection threshold (objects allocated less

@@ -321,8 +321,7 @@ class WordSignals:
         """Rows for every word of the 3-gram's vocabulary now (0.6 s, 72,500 words, 45 MB), as
         a stream of documents would one by one: a word type met for the first time costs 13 us
         or so (distinct 2 KB spun pieces: 1.3 ms of a check's 9.9 on first sight).  For a
-        process that checks a lot (api.set_up_long_run; a process that only screens learns
-        no vocabulary: the larger tables slowed warm screening); once."""
+        process that checks or screens a lot (api.set_up_long_run); once."""
         with self._lock:
             if not self._vocabulary_learnt:
                 self._vocabulary_learnt = True

@@ -117,11 +117,18 @@ class Channel:
             return -1
         self._lookups += 1
         if self._lookups > self.KEY_DICT_AFTER:
-            self._key_rows = _rows_without_digits(self._keys)
-            self._index_cache = {}  # (answered by the dict from now on)
+            self.build_key_rows()
             return self._key_rows.get(spun, -1)
         i = bisect_left(self._keys, spun)
         return i if i < len(self._keys) and self._keys[i] == spun else -1
+
+    def build_key_rows(self) -> None:
+        """The dict of keys that answers every look-up once a run has made KEY_DICT_AFTER (0.2 s,
+        once): a process set up for a long run builds it at its start (Decoder.set_up_long_run)
+        rather than in the middle of whatever text it is reading then."""
+        if self._key_rows is None:
+            self._key_rows = _rows_without_digits(self._keys)
+            self._index_cache = {}  # (answered by the dict from now on)
 
     @property
     def max_phrase_words(self) -> int:

@@ -47,7 +47,7 @@ class DetectTask(Task):
         from unspin.api import set_up_long_run
 
         unspin.detect("The committee met on Tuesday to discuss the budget for next year.")
-        set_up_long_run(True, vocabulary=False)  # (a worker screens text after text: see there)
+        set_up_long_run(True)  # (a worker screens text after text: see there)
 
     def __call__(self, text):
         import unspin
