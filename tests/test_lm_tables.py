@@ -623,3 +623,27 @@ def test_long_run_set_up_gives_the_same_reports():
     assert settled.channel.pair_index is not None
     assert len(settled._word_info) > 70_000 and len(api._signals(settled)._type_row) > 70_000
     assert api.check(text, decoder=settled).to_dict() == before.to_dict()
+
+
+def test_public_long_run_set_up_keeps_the_callers_collector_and_the_reports():
+    """unspin.set_up_long_run(), for a program about to check or screen many texts: the tables
+    pinned and the vocabulary learnt, the same reports, the process's garbage collector untouched."""
+    import json
+    import subprocess
+    import sys
+
+    code = """
+import gc, json, unspin
+from unspin import api
+from unspin.lm import fast_lm
+spun = "The committee met astatine the bank connected Tuesday to discuss the budget for following year. " * 6
+threshold = gc.get_threshold()
+before = [unspin.check(spun, fast=True).to_dict(), unspin.detect(spun).to_dict()]
+unspin.set_up_long_run()
+after = [unspin.check(spun, fast=True).to_dict(), unspin.detect(spun).to_dict()]
+print(json.dumps([before == after, gc.get_threshold() == threshold, fast_lm()._pinned,
+                  len(api._signals(api._decoder(True))._type_row) > 70_000, len(api._decoder(True)._word_info) > 70_000]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, True, True, True, True]

@@ -152,7 +152,7 @@ def detect(text: str, screen: bool = True) -> Detection:
     return Detection(round(p, 4), verdict, evidence)
 
 
-def set_up_long_run(fast: bool = True, vocabulary: bool = True) -> None:
+def set_up_long_run(fast: bool = True, vocabulary: bool = True, collector: bool = True) -> None:
     """For a process about to check or screen text after text (the server's and `unspin
     scan`'s workers): the tier's decoder set up at once (Decoder.set_up_long_run: the 3-gram's
     tables on huge pages, the channel's pair index) and, with `vocabulary`, the decoder's
@@ -165,7 +165,8 @@ def set_up_long_run(fast: bool = True, vocabulary: bool = True) -> None:
     four alternating runs, CPU time: first sight of 2 MB 2.0-3.0 -> 3.0-4.4 MB/s, the next 2 MB
     2.4-3.2 -> 3.6-4.4 MB/s, the same 2 MB again 3.8-5.8 -> 4.3-5.4 MB/s (the larger tables
     cost warm look-ups a little), for 1.4 s more at the start.  The process's garbage
-    collector is then set for a long run (see GC_THRESHOLD_LONG_RUN).  Last, a short spun text
+    collector is then set for a long run (see GC_THRESHOLD_LONG_RUN; collector=False leaves it
+    as it is, for a process of the library's caller: unspin.set_up_long_run).  Last, a short spun text
     is checked by the tier's n-gram decoder, so that the compiled kernels are ready for the pinned tables
     (writable arrays where the memory map's were read-only: another signature, whose machine
     code is loaded from numba's cache on first use, some 0.1 s) before the first real text."""
@@ -174,7 +175,8 @@ def set_up_long_run(fast: bool = True, vocabulary: bool = True) -> None:
     if vocabulary:
         _signals(decoder).learn_vocabulary()
     check(WARM_UP_TEXT, decoder=getattr(decoder, "inner", decoder))  # (the neural tier's n-gram decoder)
-    _collect_garbage_for_long_run()
+    if collector:
+        _collect_garbage_for_long_run()
 
 
 # A short spun text that takes each compiled kernel of a fast check: screening, a phrase, the
