@@ -641,8 +641,9 @@ threshold = gc.get_threshold()
 before = [unspin.check(spun, fast=True).to_dict(), unspin.detect(spun).to_dict()]
 unspin.set_up_long_run()
 after = [unspin.check(spun, fast=True).to_dict(), unspin.detect(spun).to_dict()]
+fast = api._decoder(True)
 print(json.dumps([before == after, gc.get_threshold() == threshold, fast_lm()._pinned,
-                  len(api._signals(api._decoder(True))._type_row) > 70_000, len(api._decoder(True)._word_info) > 70_000]))
+                  len(api._signals(fast)._type_row) > 70_000, len(fast._word_info) > 70_000]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

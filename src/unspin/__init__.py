@@ -11,8 +11,8 @@ Public surface:
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.trace import Index  # trace: find the source of a spun copy in an archive
 
-__all__ = ["check", "restore", "detect", "set_up_long_run", "Report", "Swap", "Alternative", "Scar", "Detection", "Evidence", "Index",
-           "__version__"]
+__all__ = ["check", "restore", "detect", "set_up_long_run", "Report", "Swap", "Alternative", "Scar", "Detection",
+           "Evidence", "Index", "__version__"]
 __version__ = "0.1.0"
 
 # The neural tier's time for one text where unspin runs text after text for a caller who gave no
@@ -51,4 +51,3 @@ def set_up_long_run(fast: bool = True) -> None:
     from unspin.api import set_up_long_run as _set_up_long_run
 
     _set_up_long_run(fast, collector=False)
-

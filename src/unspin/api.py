@@ -166,10 +166,11 @@ def set_up_long_run(fast: bool = True, vocabulary: bool = True, collector: bool 
     2.4-3.2 -> 3.6-4.4 MB/s, the same 2 MB again 3.8-5.8 -> 4.3-5.4 MB/s (the larger tables
     cost warm look-ups a little), for 1.4 s more at the start.  The process's garbage
     collector is then set for a long run (see GC_THRESHOLD_LONG_RUN; collector=False leaves it
-    as it is, for a process of the library's caller: unspin.set_up_long_run).  Last, a short spun text
-    is checked by the tier's n-gram decoder, so that the compiled kernels are ready for the pinned tables
-    (writable arrays where the memory map's were read-only: another signature, whose machine
-    code is loaded from numba's cache on first use, some 0.1 s) before the first real text."""
+    as it is, for a process of the library's caller: unspin.set_up_long_run).  Last, a short
+    spun text is checked by the tier's n-gram decoder, so that the compiled kernels are ready
+    for the pinned tables (writable arrays where the memory map's were read-only: another
+    signature, whose machine code is loaded from numba's cache on first use, some 0.1 s)
+    before the first real text."""
     decoder = _decoder(fast)
     decoder.set_up_long_run(vocabulary=vocabulary)
     if vocabulary:

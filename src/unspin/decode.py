@@ -330,10 +330,10 @@ class Decoder:
         (NgramLM.pin_tables), the channel's word-pair index (Channel.build_pair_index), and
         with `vocabulary` the candidates of the 3-gram's whole vocabulary (learn_vocabulary):
         about 1.1 s and 230 MB of private memory once (134 MB of it the tables); and the
-        channel's dict of keys (Channel.build_key_rows), which a long run builds anyway.  A server's or
-        scan's worker asks for all of it at start (api.set_up_long_run); any process gets the
-        first two after PIN_AFTER_WORDS words (by then it has met the words it meets often).
-        The same results."""
+        channel's dict of keys (Channel.build_key_rows), which a long run builds anyway.  A
+        server's or scan's worker asks for all of it at start (api.set_up_long_run); any process
+        gets the first two after PIN_AFTER_WORDS words (by then it has met the words it meets
+        often).  The same results."""
         self._set_up = True  # (_prepare then asks no more)
         getattr(self.lm, "pin_tables", lambda: None)()
         self.channel.build_pair_index()

@@ -9,12 +9,12 @@ ASCII letters and digits, joined by hyphens or inner apostrophes, are scored as 
 them: the hyphens split tokens, whose frequencies combine as 1/f = Σ 1/f_i; a run of two or
 more digits is looked up as zeros and scaled by wordfreq's digit distribution (Benford's law,
 with a curve for years), copied from `wordfreq.numbers` (MIT licence); the result is rounded to
-three significant digits.  Words of other Latin letters ("café", "erdoğan's", "straße", "über-cool")
-are read the same way once normalised as wordfreq normalises English (NFC, then case-folded), and
-digits before an apostrophe ("1920's", "b-52's") end a token there, as wordfreq's tokeniser has
-it.  Any other word (other scripts, marks left after folding, other punctuation) goes to wordfreq
-itself.  tests/test_lm_tables.py compares the two on every such word of the dev texts and on
-made-up edge cases.
+three significant digits.  Words of other Latin letters ("café", "erdoğan's", "straße",
+"über-cool") are read the same way once normalised as wordfreq normalises English (NFC, then
+case-folded), and digits before an apostrophe ("1920's", "b-52's") end a token there, as
+wordfreq's tokeniser has it.  Any other word (other scripts, marks left after folding, other
+punctuation) goes to wordfreq itself.  tests/test_lm_tables.py compares the two on every such
+word of the dev texts and on made-up edge cases.
 """
 from __future__ import annotations
 
