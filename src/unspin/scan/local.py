@@ -201,9 +201,9 @@ def run_local(job: J.Job, files, read: dict, shards: list[dict], task: str, inde
             if task in ("check", "detect") and processes > 1:
                 # the n-gram tier set up once, here (api.set_up_long_run: the 3-gram's tables
                 # pinned on huge pages, the vocabulary learnt): the forked workers share it
-                # instead of each copying 134 MB of tables and learning the
-                # vocabulary on its own (the neural tier, whose runtime starts threads, is
-                # only ever loaded in the workers)
+                # instead of each copying 134 MB of tables and learning the vocabulary on its
+                # own (the neural tier, whose runtime starts threads, is only ever loaded in
+                # the workers)
                 from unspin.api import set_up_long_run
 
                 set_up_long_run(True)

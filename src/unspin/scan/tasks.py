@@ -43,11 +43,9 @@ class DetectTask(Task):
     columns = ("evidence",)
 
     def setup(self):
-        import unspin
         from unspin.api import set_up_long_run
 
-        unspin.detect("The committee met on Tuesday to discuss the budget for next year.")
-        set_up_long_run(True)  # (a worker screens text after text: see there)
+        set_up_long_run(True)  # (a worker screens text after text: see there; it loads and warms the tier too)
 
     def __call__(self, text):
         import unspin
@@ -67,7 +65,8 @@ class CheckTask(Task):
         import unspin
         from unspin.api import set_up_long_run
 
-        unspin.check("The committee met on Tuesday to discuss the budget for next year.", fast=self.fast)
+        if not self.fast:  # (the neural runtime's first pass; set_up_long_run warms the n-gram tier)
+            unspin.check("The committee met on Tuesday to discuss the budget for next year.")
         set_up_long_run(self.fast)  # (a worker checks text after text: see there)
 
     def __call__(self, text):

@@ -100,8 +100,7 @@ def _init_worker(index_dir: str | None, processes: int = 1) -> None:
 
     _INDEX, _INDEX_ERROR = None, None
 
-    unspin.check(WARMUP_TEXT)
-    unspin.check(WARMUP_TEXT, fast=True)
+    unspin.check(WARMUP_TEXT)  # (the neural runtime's first pass; _set_up_long_run warms the n-gram tier)
     _set_up_long_run()
     if index_dir and trace_available():
         try:
