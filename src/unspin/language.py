@@ -42,7 +42,10 @@ _NON_LATIN_RE = regex.compile(r"[^\p{Latin}\p{M}'’]")
 # character) holds exactly the words this finds, in _TOKEN_RE's order: `re` finds them in a
 # third of `regex`'s time (distinct 2 KB spun pieces: 0.38 -> 0.13 ms), and most English text
 # is such a text.
-_ASCII_WORD_RE = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
+try:  # (possessive: the same words, as nothing follows a run to backtrack for; 40% faster, 3.11+)
+    _ASCII_WORD_RE = re.compile(r"[A-Za-z]++(?:['’][A-Za-z]++)*+")
+except re.error:  # (Python 3.10)
+    _ASCII_WORD_RE = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
 _BEYOND_ASCII_RE = re.compile(r"[^\x00-\x7f‘’“”–—…]")
 
 _SUFFIXES = (
