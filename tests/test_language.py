@@ -86,6 +86,8 @@ def _stats_by_regex(text: str):
 @pytest.mark.parametrize("text", [
     "The minister's “very, very long standing” ties — and the U.S.’s role… don't 'quote' x'y 'tis rock'n'roll",
     "Plain ASCII: 1990s, e-mail, O'Neill's co-op, ISN'T, a'b'c, ''double'' ' lone '",
+    # a run of letters and apostrophes ending in one, or in two (the possessive pattern's edges)
+    "ends in an apostrophe' o’ rock’n’roll’ a''b ab’’cd’ ’tis’",
     "naïve café — déjà vu",  # beyond the ASCII path: letters with accents
     "Zürich 東京 and Ελλάδα, “quoted” text’s end",
     "",
