@@ -47,7 +47,8 @@ def set_up_long_run(fast: bool = True) -> None:
     3-gram's tables on huge pages and the candidates of its whole vocabulary learnt, rather than
     word by word over the first thousands of texts; about 2 s and 250 MB of memory once, the
     same results (see unspin.api.set_up_long_run).  The process's garbage collector is left as
-    it is.  fast=False: the neural tier's decoder (its n-gram part) instead."""
+    it is.  fast=False: the neural tier's decoder instead (its n-gram part, and its model's
+    first passes made)."""
     from unspin.api import set_up_long_run as _set_up_long_run
 
     _set_up_long_run(fast, collector=False)

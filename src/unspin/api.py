@@ -170,12 +170,16 @@ def set_up_long_run(fast: bool = True, vocabulary: bool = True, collector: bool 
     spun text is checked by the tier's n-gram decoder, so that the compiled kernels are ready
     for the pinned tables (writable arrays where the memory map's were read-only: another
     signature, whose machine code is loaded from numba's cache on first use, some 0.1 s)
-    before the first real text."""
+    before the first real text; and by the neural tier, whose runtime then makes its first
+    passes (a clean text would not run the model at all: no rescored swap could be reported)."""
     decoder = _decoder(fast)
     decoder.set_up_long_run(vocabulary=vocabulary)
     if vocabulary:
         _signals(decoder).learn_vocabulary()
-    check(WARM_UP_TEXT, decoder=getattr(decoder, "inner", decoder))  # (the neural tier's n-gram decoder)
+    inner = getattr(decoder, "inner", decoder)  # (the neural tier's n-gram decoder)
+    check(WARM_UP_TEXT, decoder=inner)
+    if decoder is not inner:
+        check(WARM_UP_TEXT, decoder=decoder)
     if collector:
         _collect_garbage_for_long_run()
 

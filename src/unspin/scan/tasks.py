@@ -62,12 +62,9 @@ class CheckTask(Task):
         self.fast = fast
 
     def setup(self):
-        import unspin
         from unspin.api import set_up_long_run
 
-        if not self.fast:  # (the neural runtime's first pass; set_up_long_run warms the n-gram tier)
-            unspin.check("The committee met on Tuesday to discuss the budget for next year.")
-        set_up_long_run(self.fast)  # (a worker checks text after text: see there)
+        set_up_long_run(self.fast)  # (a worker checks text after text: see there; it loads and warms the tier too)
 
     def __call__(self, text):
         import unspin

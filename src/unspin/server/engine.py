@@ -31,12 +31,6 @@ from unspin.report import Detection, Report
 
 __all__ = ["Engine", "Busy", "Expired", "Result", "trace_available"]
 
-WARMUP_TEXT = (
-    "The White House declined to get ahead of conversations between the two leaders as they "
-    "prepare to meet for the first time, a senior administration official said on Friday."
-)
-
-
 class Busy(Exception):
     """The queue is full (or the pool is being rebuilt): try again later."""
 
@@ -92,7 +86,6 @@ def _init_worker(index_dir: str | None, processes: int = 1) -> None:
     """Load the models (one of `processes` worker processes: its model passes run on its
     share of the cores, see unspin.neural.cores_share) and open the index."""
     global _INDEX, _INDEX_ERROR
-    import unspin
     from unspin.neural import cores_share
 
     _exit_with_parent()
@@ -100,8 +93,7 @@ def _init_worker(index_dir: str | None, processes: int = 1) -> None:
 
     _INDEX, _INDEX_ERROR = None, None
 
-    unspin.check(WARMUP_TEXT)  # (the neural runtime's first pass; _set_up_long_run warms the n-gram tier)
-    _set_up_long_run()
+    _set_up_long_run()  # (each tier loaded and warmed too)
     if index_dir and trace_available():
         try:
             _INDEX = _open_index(index_dir)
