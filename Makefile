@@ -42,6 +42,7 @@ test: $(STAMP)
 
 artefacts: $(STAMP)
 	$(BIN)/python scripts/build_artefacts.py
+	$(BIN)/python scripts/build_vectors.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'

@@ -14,7 +14,8 @@ thesaurus under a spinner that picks a sense and then a term uniformly, the symm
 and WordNet / MyThes under a rank-aware spinner that takes the first synonym of the first sense.  Only originals the 3-gram prior knows are
 kept: an original the prior cannot score cannot be restored well anyway.
 
-Run: python scripts/build_artefacts.py  (or `make artefacts`); about 3 minutes on 2 cores.
+Run: python scripts/build_artefacts.py  (or `make artefacts`, which then builds the word vectors
+with scripts/build_vectors.py); about 3 minutes on 2 cores.
 """
 from __future__ import annotations
 

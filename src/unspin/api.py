@@ -16,11 +16,12 @@ from importlib import resources
 from typing import Callable
 
 from unspin import language
-from unspin.decode import _REVERSE, Decoder, DecoderParams
+from unspin.decode import _REVERSE, Decoder, DecoderParams, DocContext
 from unspin.lexicon.channel import Channel, ChannelWeights
 from unspin.detection import DocStats, WordSignals, cheap_stats, default_model, word_counts
 from unspin.report import Alternative, Detection, Evidence, Report, Scar, Swap
 from unspin.scars import Repaired, repair_scars
+from unspin.lexicon.vectors import default_vectors
 from unspin.swap_model import SwapModel, calibrated, default_swap_model, knots, swap_feature_matrix
 from unspin.text import match_case, split_paragraphs, surfaces, text_pieces, word_sentences
 
@@ -457,7 +458,7 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
         def emit(pending: list) -> None:
             nonlocal handed_out
             _emit_swaps(text, swaps, restored_parts, decoder, model, gate, scored[0], total,
-                        getattr(decoder, "calibration", None) or ((), ()), pending)
+                        getattr(decoder, "calibration", None) or ((), ()), pending, doc=doc)
             if on_swaps is not None and swaps:
                 on_swaps(round(scored[0], 4), scored[1], swaps[:])
                 handed_out += len(swaps)
@@ -515,13 +516,15 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
 
 
 def _emit_swaps(text: str, swaps: list[Swap], restored_parts: list[str], decoder, model: SwapModel | None,
-                gate: float, doc_probability: float, counts: Counter, rescored_knots, pending: list) -> None:
+                gate: float, doc_probability: float, counts: Counter, rescored_knots, pending: list,
+                doc: DocContext | None = None) -> None:
     """Judge held swaps of consecutive chunks (`pending`: per chunk, its repaired text and its
     held swaps) once the document's probability is known: append the reported ones to `swaps`
     and each chunk's restored text to `restored_parts`.  Called on the held swaps as they come
     (a huge text), each swap judged as it would be with the whole text's at once."""
     params = decoder.params
-    modelled = _model_probabilities(model, pending, gate, doc_probability, counts, decoder.lm) if model is not None else {}
+    modelled = (_model_probabilities(model, pending, gate, doc_probability, counts, decoder.lm, doc)
+                if model is not None else {})
     for fixed, held in pending:
         pieces: list[str] = []
         cursor = 0
@@ -644,9 +647,10 @@ def _add_statistics(stats: DocStats, state: _ChunkState, thesaurus_counts):
 
 
 def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate: float,
-                         doc_probability: float, counts: Counter, lm) -> dict[int, float]:
+                         doc_probability: float, counts: Counter, lm, doc: DocContext | None = None) -> dict[int, float]:
     """The swap model's probability of every held swap whose posterior x gate reaches its floor,
-    by id of the WordSwap (one call of the model for the whole document)."""
+    by id of the WordSwap (one call of the model for the whole document).  doc: the document's
+    word ids and counts when the decoder made them (its topic is read from them: no look-ups)."""
     spans, looked = [], []
     n_words = sum(counts.values())
     for fixed, held in pending:
@@ -658,7 +662,9 @@ def _model_probabilities(model: SwapModel, pending: list[tuple[str, list]], gate
             looked.append(ws)
     if not spans:
         return {}
-    rows = swap_feature_matrix(spans, doc_probability, counts, n_words, lm.unigram)  # (once a word type)
+    vectors = default_vectors()
+    topic = vectors.topic_of(doc.ids, doc.counts) if doc is not None else None
+    rows = swap_feature_matrix(spans, doc_probability, counts, n_words, lm.unigram, vectors, topic)  # (once a word type)
     return {id(ws): p for ws, p in zip(looked, model.probability(rows).tolist())}
 
 

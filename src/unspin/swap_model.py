@@ -30,6 +30,7 @@ from importlib import resources
 import numpy as np
 
 from unspin._jit import njit, python_mode
+from unspin.lexicon.vectors import TOPIC_FEATURES, WordVectors, default_vectors
 
 FEATURES = (
     "posterior_logit",       # the swap's posterior in its lattice (its span's lowest), as log-odds
@@ -50,7 +51,7 @@ FEATURES = (
     "wordnet", "mythes", "moby",  # the thesaurus that explains the swap best
     "spun_chars",            # length of the spun span
     "log_document_words",    # ln(1 + words in the document)
-)
+) + TOPIC_FEATURES  # how the original and the spun words fit the document's topic (lexicon.vectors)
 
 
 def _logit(p: float) -> float:
@@ -68,35 +69,40 @@ def _in_document(words: list[str], counts: Counter) -> float:
 def swap_features(spun_words: list[str], original: str, posterior: float, alternatives: list[tuple[str, float]],
                   thesaurus: str, lm_gain: float, channel: float, capitalised: bool, initial: bool,
                   doc_probability: float,
-                  rate: float, counts: Counter, n_doc_words: int, unigram) -> list[float]:
+                  rate: float, counts: Counter, n_doc_words: int, unigram,
+                  vectors: WordVectors | None = None) -> list[float]:
     """One row of FEATURES.  spun_words: the span's words as the decoder read them (lower
-    case); counts: the document's lower-case word counts; unigram: word -> ln P (the 3-gram's)."""
+    case); counts: the document's lower-case word counts; unigram: word -> ln P (the 3-gram's);
+    vectors: the word vectors of the topic features (None: the shipped ones)."""
     span = (spun_words, original, posterior, alternatives, thesaurus, lm_gain, channel, capitalised, initial, rate)
-    return swap_feature_rows([span], doc_probability, counts, n_doc_words, unigram)[0]
+    return swap_feature_rows([span], doc_probability, counts, n_doc_words, unigram, vectors)[0]
 
 
 def swap_feature_rows(spans: list[tuple], doc_probability: float, counts: Counter, n_doc_words: int,
-                      unigram) -> list[list[float]]:
+                      unigram, vectors: WordVectors | None = None) -> list[list[float]]:
     """swap_features of a document's candidate swaps at once, column by column (a check scores
     dozens): spans are (spun_words, original, posterior, alternatives, thesaurus, lm_gain,
     channel, capitalised, initial, rate) each."""
     if not spans:
         return []
-    return list(map(list, zip(*_feature_columns(spans, doc_probability, counts, n_doc_words, unigram))))
+    return list(map(list, zip(*_feature_columns(spans, doc_probability, counts, n_doc_words, unigram, vectors))))
 
 
 def swap_feature_matrix(spans: list[tuple], doc_probability: float, counts: Counter, n_doc_words: int,
-                        unigram) -> np.ndarray:
+                        unigram, vectors: WordVectors | None = None, topic: np.ndarray | None = None) -> np.ndarray:
     """swap_feature_rows as a float32 array (n, len(FEATURES)), the values SwapModel.probability
-    reads from the rows, filled a column at a time (no list per row)."""
+    reads from the rows, filled a column at a time (no list per row).  topic: the document's
+    (WordVectors.topic_of) when the caller has its word ids already; None: made from counts."""
     x = np.empty((len(spans), len(FEATURES)), np.float32)
     if spans:
-        for i, column in enumerate(_feature_columns(spans, doc_probability, counts, n_doc_words, unigram)):
-            x[:, i] = column if isinstance(column, (list, tuple)) else list(column)
+        for i, column in enumerate(_feature_columns(spans, doc_probability, counts, n_doc_words, unigram, vectors,
+                                                    topic)):
+            x[:, i] = column if isinstance(column, (list, tuple, np.ndarray)) else list(column)
     return x
 
 
-def _feature_columns(spans: list[tuple], doc_probability: float, counts: Counter, n_doc_words: int, unigram):
+def _feature_columns(spans: list[tuple], doc_probability: float, counts: Counter, n_doc_words: int, unigram,
+                     vectors: WordVectors | None, topic: np.ndarray | None = None):
     spun, original, posterior, alternatives, thesaurus, lm_gain, channel, capitalised, initial, rate = zip(*spans)
     orig_words = [o.lower().split(" ") for o in original]
     n = len(spans)
@@ -130,7 +136,10 @@ def _feature_columns(spans: list[tuple], doc_probability: float, counts: Counter
         [float(sum(map(len, w)) + len(w) - 1) for w in spun],  # (the span's characters)
         [math.log1p(n_doc_words)] * n,
     )
-    return columns
+    vectors = vectors if vectors is not None else default_vectors()
+    if topic is None:
+        topic = vectors.document_topic(counts)
+    return columns + tuple(vectors.topic_columns(spun, orig_words, topic).T)
 
 
 @njit(cache=True)
