@@ -24,10 +24,10 @@ def _reference(v: WordVectors, spun: list[str], original: list[str], topic: np.n
     s, o = ids(spun), ids(original)
     if not s or not o:
         return [0.0] * 5
-    vs = v.unit[s].astype(float).sum(0)
-    vo = v.unit[o].astype(float).sum(0)
+    vs = v.unit_rows(s).sum(0)
+    vo = v.unit_rows(o).sum(0)
     vs, vo = vs / np.linalg.norm(vs), vo / np.linalg.norm(vo)
-    rest = topic - v.weight[s].astype(float) @ v.unit[s].astype(float)
+    rest = topic - v.weight[s].astype(float) @ v.unit_rows(s)
     n = np.linalg.norm(rest)
     if n <= V.MIN_TOPIC_NORM:
         return [1.0, 0.0, vo @ vs, 0.0, 0.0]
@@ -36,10 +36,11 @@ def _reference(v: WordVectors, spun: list[str], original: list[str], topic: np.n
 
 def test_the_vectors_index_the_priors_vocabulary():
     v = default_vectors()
-    assert v.unit.shape == (v.lm.vocab_size, 100)
+    assert v.rows.shape == (v.lm.vocab_size, 100) and v.rows.dtype == np.int8
     assert 0.9 < v.has.mean() < 1.0  # (GloVe lacks a few thousand of the 3-gram's words)
-    norms = np.linalg.norm(v.unit[v.has], axis=1)
-    assert np.allclose(norms, 1.0, atol=1e-5)
+    assert not v.rows[~v.has].any()
+    norms = np.linalg.norm(v.unit_rows(np.flatnonzero(v.has)[::97]), axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-12)
     # the commonest words carry no topic, rarer ones more
     vocab = v.lm.vocab
     assert v.weight[vocab["the"]] == 0 and v.weight[vocab["and"]] == 0
@@ -97,7 +98,7 @@ def test_topic_columns_match_a_plain_computation_in_both_modes():
             starts[side].append(len(flat[side]))
         args = [np.asarray(a, np.int64) for a in (flat[0], starts[0], flat[1], starts[1])]
         out = np.zeros((k, 5))
-        V._topic_numpy(*args, v.unit, v.weight, topic, out)
+        V._topic_numpy(*args, v.rows, v.weight, topic, out)
         assert np.allclose(out, want, atol=1e-7)
 
 

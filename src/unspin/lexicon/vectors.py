@@ -39,7 +39,7 @@ TOPIC_FEATURES = ("has_vectors", "topic_gain", "pair_similarity", "spun_topic", 
 
 
 class WordVectors:
-    """Read-only view of data/vectors/: unit word vectors by 3-gram word id."""
+    """Read-only view of data/vectors/: word vectors by 3-gram word id."""
 
     def __init__(self, lm, path=None):
         folder = Path(path) if path is not None else Path(str(resources.files("unspin") / "data" / "vectors"))
@@ -47,14 +47,13 @@ class WordVectors:
         if digest != lm.vocab_digest:
             raise ValueError(f"{folder}: word vectors built for another 3-gram vocabulary (rebuild: "
                              "python scripts/build_vectors.py)")
-        rows = np.load(folder / "vectors.npy")
+        # (memory-mapped int8, never converted whole: the rows a document needs are made unit
+        # vectors as they are read, `unit_rows`; 7 MB shared instead of 29 MB per process)
+        rows = np.load(folder / "vectors.npy", mmap_mode="r")
         if rows.shape[0] != lm.vocab_size:
             raise ValueError(f"{folder}: {rows.shape[0]} rows for a vocabulary of {lm.vocab_size}")
-        unit = rows.astype(np.float32)
-        norm = np.linalg.norm(unit, axis=1)
-        self.has = norm > 0
-        unit[self.has] /= norm[self.has, None]
-        self.unit = unit
+        self.rows = np.asarray(rows)  # (a plain array over the map, as the compiled kernel takes)
+        self.has = rows.any(axis=1)
         lp = np.asarray(lm.model.uni_prob, dtype=np.float64)
         weight = np.log1p(np.exp(np.minimum(-lp - _RANK_OFFSET, 50.0)) / 1000.0)
         self.weight = np.where((lp > TOPIC_MAX_LOGPROB) | ~self.has, 0.0, weight).astype(np.float32)
@@ -72,8 +71,14 @@ class WordVectors:
         """document_topic from the document's 3-gram word ids and their counts (decode.DocContext's;
         ids beyond the vocabulary, words it lacks, count for nothing)."""
         keep = ids < len(self.weight)
-        ids = ids[keep]
-        return (counts[keep] * self.weight[ids]) @ self.unit[ids].astype(np.float64)
+        ids, counts = ids[keep], counts[keep]
+        keep = self.has[ids]
+        ids, counts = ids[keep], counts[keep]
+        return (counts * self.weight[ids]) @ self.unit_rows(ids)
+
+    def unit_rows(self, ids: np.ndarray) -> np.ndarray:
+        """The unit vectors of these words (float64 [len(ids), dim]; each must have one: `has`)."""
+        return _unit(self.rows, ids)
 
     def topic_columns(self, spun, original, topic: np.ndarray) -> np.ndarray:
         """TOPIC_FEATURES of each span (its words, its original's words; lists of lower-case
@@ -97,14 +102,15 @@ class WordVectors:
         out = np.zeros((len(spun), len(TOPIC_FEATURES)))
         kernel = _topic_numpy if python_mode() else _topic_kernel
         kernel(np.asarray(flat[0], np.int64), np.asarray(starts[0], np.int64), np.asarray(flat[1], np.int64),
-               np.asarray(starts[1], np.int64), self.unit, self.weight, np.asarray(topic, np.float64), out)
+               np.asarray(starts[1], np.int64), self.rows, self.weight, np.asarray(topic, np.float64), out)
         return out
 
 
 @njit(cache=True)
-def _topic_kernel(s_ids, s_start, o_ids, o_start, unit, weight, topic, out):
-    """WordVectors.topic_columns' figures, a span at a time (out: zeros [spans, 5])."""
-    dim = unit.shape[1]
+def _topic_kernel(s_ids, s_start, o_ids, o_start, rows, weight, topic, out):
+    """WordVectors.topic_columns' figures, a span at a time (rows: the int8 vectors, each made a
+    unit vector as it is read; out: zeros [spans, 5])."""
+    dim = rows.shape[1]
     vs = np.empty(dim)
     vo = np.empty(dim)
     rest = np.empty(dim)
@@ -118,15 +124,23 @@ def _topic_kernel(s_ids, s_start, o_ids, o_start, unit, weight, topic, out):
             rest[d] = topic[d]
         for j in range(a0, a1):
             i = s_ids[j]
+            sq = 0.0
+            for d in range(dim):
+                sq += np.float64(rows[i, d]) * np.float64(rows[i, d])
+            inv = 1.0 / np.sqrt(sq)
             w = weight[i]
             for d in range(dim):
-                u = np.float64(unit[i, d])
+                u = np.float64(rows[i, d]) * inv
                 vs[d] += u
                 rest[d] -= w * u
         for j in range(b0, b1):
             i = o_ids[j]
+            sq = 0.0
             for d in range(dim):
-                vo[d] += unit[i, d]
+                sq += np.float64(rows[i, d]) * np.float64(rows[i, d])
+            inv = 1.0 / np.sqrt(sq)
+            for d in range(dim):
+                vo[d] += np.float64(rows[i, d]) * inv
         ns = no = nr = sr = orr = so = 0.0
         for d in range(dim):
             ns += vs[d] * vs[d]
@@ -144,7 +158,14 @@ def _topic_kernel(s_ids, s_start, o_ids, o_start, unit, weight, topic, out):
             out[k, 1] = out[k, 4] - out[k, 3]
 
 
-def _topic_numpy(s_ids, s_start, o_ids, o_start, unit, weight, topic, out):
+def _unit(rows, ids):
+    u = rows[ids].astype(np.float64)
+    if len(u):
+        u /= np.sqrt(np.einsum("ij,ij->i", u, u))[:, None]
+    return u
+
+
+def _topic_numpy(s_ids, s_start, o_ids, o_start, rows, weight, topic, out):
     """_topic_kernel with numpy, all spans at once (plain-Python mode, where its loops would run
     in the interpreter)."""
     n = len(s_start) - 1
@@ -154,12 +175,13 @@ def _topic_numpy(s_ids, s_start, o_ids, o_start, unit, weight, topic, out):
         return
     s_span = np.repeat(np.arange(n), s_len)
     o_span = np.repeat(np.arange(n), o_len)
-    vs = np.zeros((n, unit.shape[1]))
-    vo = np.zeros((n, unit.shape[1]))
-    own = np.zeros((n, unit.shape[1]))
-    np.add.at(vs, s_span, unit[s_ids].astype(np.float64))
-    np.add.at(vo, o_span, unit[o_ids].astype(np.float64))
-    np.add.at(own, s_span, unit[s_ids].astype(np.float64) * weight[s_ids, None])
+    us, uo = _unit(rows, s_ids), _unit(rows, o_ids)
+    vs = np.zeros((n, rows.shape[1]))
+    vo = np.zeros((n, rows.shape[1]))
+    own = np.zeros((n, rows.shape[1]))
+    np.add.at(vs, s_span, us)
+    np.add.at(vo, o_span, uo)
+    np.add.at(own, s_span, us * weight[s_ids, None])
     rest = topic[None, :] - own
     ns, no, nr = (np.sqrt(np.einsum("ij,ij->i", v, v)) for v in (vs, vo, rest))
     safe = lambda v: np.where(ok & (v > 0), v, np.inf)  # noqa: E731
