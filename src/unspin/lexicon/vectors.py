@@ -107,6 +107,15 @@ class WordVectors:
 
 
 @njit(cache=True)
+def _inverse_norm(rows, i):
+    """1 / the length of int8 row i (the row has a vector)."""
+    sq = 0.0
+    for d in range(rows.shape[1]):
+        sq += np.float64(rows[i, d]) * np.float64(rows[i, d])
+    return 1.0 / np.sqrt(sq)
+
+
+@njit(cache=True)
 def _topic_kernel(s_ids, s_start, o_ids, o_start, rows, weight, topic, out):
     """WordVectors.topic_columns' figures, a span at a time (rows: the int8 vectors, each made a
     unit vector as it is read; out: zeros [spans, 5])."""
@@ -124,10 +133,7 @@ def _topic_kernel(s_ids, s_start, o_ids, o_start, rows, weight, topic, out):
             rest[d] = topic[d]
         for j in range(a0, a1):
             i = s_ids[j]
-            sq = 0.0
-            for d in range(dim):
-                sq += np.float64(rows[i, d]) * np.float64(rows[i, d])
-            inv = 1.0 / np.sqrt(sq)
+            inv = _inverse_norm(rows, i)
             w = weight[i]
             for d in range(dim):
                 u = np.float64(rows[i, d]) * inv
@@ -135,10 +141,7 @@ def _topic_kernel(s_ids, s_start, o_ids, o_start, rows, weight, topic, out):
                 rest[d] -= w * u
         for j in range(b0, b1):
             i = o_ids[j]
-            sq = 0.0
-            for d in range(dim):
-                sq += np.float64(rows[i, d]) * np.float64(rows[i, d])
-            inv = 1.0 / np.sqrt(sq)
+            inv = _inverse_norm(rows, i)
             for d in range(dim):
                 vo[d] += np.float64(rows[i, d]) * inv
         ns = no = nr = sr = orr = so = 0.0
