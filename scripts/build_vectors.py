@@ -83,7 +83,7 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     np.save(OUT / "vectors.npy", table)
     (OUT / "lm_vocab.sha256").write_text(lm.vocab_digest + "\n", encoding="utf-8")
-    have = int((np.abs(table).sum(1) > 0).sum())
+    have = int(table.any(axis=1).sum())
     print(f"{have:,} of the 3-gram's {len(table):,} words have a vector ({dim} dimensions); "
           f"{(OUT / 'vectors.npy').stat().st_size / 1e6:.1f} MB")
     from build_artefacts import write_manifest

@@ -70,11 +70,10 @@ class WordVectors:
     def topic_of(self, ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """document_topic from the document's 3-gram word ids and their counts (decode.DocContext's;
         ids beyond the vocabulary, words it lacks, count for nothing)."""
-        keep = ids < len(self.weight)
-        ids, counts = ids[keep], counts[keep]
-        keep = self.has[ids]
-        ids, counts = ids[keep], counts[keep]
-        return (counts * self.weight[ids]) @ self.unit_rows(ids)
+        keep = ids < len(self.has)
+        keep[keep] = self.has[ids[keep]]
+        ids = ids[keep]
+        return (counts[keep] * self.weight[ids]) @ self.unit_rows(ids)
 
     def unit_rows(self, ids: np.ndarray) -> np.ndarray:
         """The unit vectors of these words (float64 [len(ids), dim]; each must have one: `has`)."""
