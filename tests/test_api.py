@@ -336,6 +336,31 @@ def test_text_of_other_languages_throughout_is_not_english():
     assert unspin.check(text).verdict == unspin.detect(text).verdict == "not-english"
 
 
+
+def test_language_is_asked_only_where_the_counts_leave_it_in_doubt(spun_text, monkeypatch):
+    """English whose counts are plainly English is not asked its language; English with many
+    rare words is asked and passes; another language is asked and fails; a text too long to be
+    counted first is asked first, from samples, and never read whole when it is not English."""
+    from unspin import api, language
+
+    asked = []
+    real = language.is_english
+    monkeypatch.setattr(language, "is_english", lambda text, *a: asked.append(text) or real(text, *a))
+    assert unspin.detect(spun_text[:3000]).verdict not in ("not-english", "too-short")
+    assert asked == []
+    abstract = ("Heterozygous CRISPR-Cas9 knockouts of TP53 in HEK293T fibroblasts upregulated CDKN1A "
+                "transcription; immunoblotting quantified phosphorylated MDM2 and p21 isoforms.") * 3
+    assert unspin.check(abstract, fast=True).verdict != "not-english" and asked
+    asked.clear()
+    assert unspin.check(_GERMAN * 4, fast=True).verdict == "not-english" and asked
+    huge = _GERMAN * (api.COUNT_FIRST_CHARS // len(_GERMAN) + 1)
+
+    def counted(*_a, **_k):
+        raise AssertionError("a huge text of another language was read whole")
+
+    monkeypatch.setattr(api, "_chunks", counted)
+    assert unspin.check(huge, fast=True).verdict == unspin.detect(huge).verdict == "not-english"
+
 def test_check_rejects_bytes():
     with pytest.raises(TypeError):
         unspin.check(b"some bytes")  # type: ignore[arg-type]
