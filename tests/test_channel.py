@@ -116,4 +116,6 @@ def test_pair_index_holds_every_pair_that_opens_a_key():
     others = [(a, b) for a, b in zip(words, words[1:]) if f"{a} {b}" not in ch.key_prefixes and ch.key_index(f"{a} {b}") < 0
               and not any(c.isdigit() for c in a + b)]
     assert len(others) > 5000
-    assert ch.pairs_in_index([a for a, _ in others], [b for _, b in others]).sum() == 0
+    # (a bit set of 2**23 bits for about 250,000 pairs: some 3% of the others share a bit)
+    passed = ch.pairs_in_index([a for a, _ in others], [b for _, b in others]).mean()
+    assert passed < 0.06, passed
