@@ -883,3 +883,26 @@ def test_a_chunk_prepared_again_for_its_last_pass_gives_the_same_report(monkeypa
     assert [s for _p, _v, batch in handed for s in batch] == want.swaps
     assert {(p, v) for p, v, _b in handed} == {(want.spun_probability, want.verdict)}
     assert dataclasses.replace(streamed, swaps=want.swaps) == want
+
+
+@pytest.mark.parametrize("extra", ["", "\n\n" + _GERMAN * 3, "\n\nZbigniew Brzęczyszczykiewicz and Qxvort-Blenheim met 3 times in 1999's heat. "
+                                   "Zbigniew left; Qxvort stayed."])
+def test_doc_context_from_screening_ids_is_the_one_from_word_counts(spun_text, extra):
+    """The cache prior's document context is read from the LM ids screening found for each
+    chunk's words (_Chunk.ids) instead of looking each word type up again: the same ids, counts
+    and length as Decoder.doc_context of the chunks' word counts."""
+    from collections import Counter
+
+    from unspin import api
+
+    decoder = api._decoder(True)
+    chunks = api._chunks(spun_text[:4000] + extra, decoder)
+    english = [c for c in chunks if c.english]
+    assert english and all(c.ids is not None for c in english)
+    total = Counter()
+    for c in english:
+        total.update(c.words)
+    want = decoder.doc_context(total)
+    got = decoder.doc_context_of_ids([c.ids for c in english])
+    assert got.ids.dtype == want.ids.dtype and got.ids.tolist() == want.ids.tolist()
+    assert got.counts.tolist() == want.counts.tolist() and got.n_words == want.n_words > 0

@@ -452,6 +452,13 @@ class Decoder:
                           minlength=len(ids))
         return DocContext(ids.astype(np.int32), cnt, int(sum(counts.values())))
 
+    def doc_context_of_ids(self, ids: list[np.ndarray]) -> DocContext:
+        """doc_context of the words whose LM ids (lm.word_id, one per occurrence) are `ids`, in
+        arrays: the same context without a look-up per word type."""
+        flat = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+        types, counts = np.unique(flat, return_counts=True)
+        return DocContext(types.astype(np.int32), counts.astype(np.float64), len(flat))
+
     def final_weights(self, log_weights: np.ndarray | None, keep_reverse: bool = False) -> np.ndarray | None:
         """The last pass's ln thesaurus weights (see DecoderParams.final_reverse and
         final_channel_scale) from the document's (None: the channel's); keep_reverse: the
