@@ -906,3 +906,25 @@ def test_doc_context_from_screening_ids_is_the_one_from_word_counts(spun_text, e
     got = decoder.doc_context_of_ids([c.ids for c in english])
     assert got.ids.dtype == want.ids.dtype and got.ids.tolist() == want.ids.tolist()
     assert got.counts.tolist() == want.counts.tolist() and got.n_words == want.n_words > 0
+
+
+def test_new_phrases_are_shortlisted_together_as_one_by_one(spun_text, monkeypatch):
+    """Decoder._prepare gathers the shortlists of a text's new multi-word phrases in one compiled
+    call (_new_slots): the same rows, in the same order, and the same report as _slot phrase by
+    phrase."""
+    from unspin import api
+    from unspin.decode import Decoder
+
+    text = spun_text[:6000] + "\n\nThe meeting will take place in accord with the rules of the United States Senate."
+    together = api.make_decoder()
+    report = api.check(text, decoder=together).to_dict()
+    monkeypatch.setattr(Decoder, "_new_slots", lambda self, phrases: None)
+    alone = api.make_decoder()
+    assert api.check(text, decoder=alone).to_dict() == report
+    phrases = [k for k in together._store.slots if " " in k]
+    assert len(phrases) > 20 and any(together._store.slots[k][1] > 0 for k in phrases)
+    assert {k: together._store.slots[k] for k in phrases} == {k: alone._store.slots[k] for k in phrases}
+    n = together._store.n
+    assert n == alone._store.n
+    for name in ("out", "length", "static", "orig", "thes", "cost", "mix"):
+        assert (getattr(together._store, name)[:n] == getattr(alone._store, name)[:n]).all(), name

@@ -238,6 +238,40 @@ class Decoder:
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ candidates
+    def _new_slots(self, phrases: list[str]) -> None:
+        """_slot for the phrases the store does not hold yet, their shortlists gathered in one
+        compiled call (a call per phrase cost about 10 us of argument checking; a distinct 2 KB
+        spun piece brings about 13 new phrases), written in the same order to the same rows as
+        _slot one by one would.  Where the store would start afresh, it leaves them to _slot."""
+        store, ch = self._store, self.channel
+        new = [phrase for phrase in dict.fromkeys(phrases) if phrase not in store.slots]
+        if not new:
+            return
+        keys = [ch.key_index(phrase) for phrase in new]
+        keyed = [k for k in keys if k >= 0]
+        if store.n + len(keyed) * self.store_rows > store.max_rows:
+            return  # (_slot starts the store afresh when it must)
+        counts = np.zeros(len(keyed), dtype=np.int64)
+        if keyed:
+            p = self.params
+            offsets, cand_orig, cand_cost = ch.tables
+            store.reserve(len(keyed) * self.store_rows)
+            shortlist_many(self.lm.tables, self.lm.oov_scores(), np.asarray(keyed, dtype=np.int64), offsets, cand_orig,
+                           cand_cost, ch.log_weights, QUANT, ABSENT, self._orig_ids,
+                           p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, self.store_rows,
+                           store.out, store.length, store.static, store.orig, store.thes, store.cost, store.mix,
+                           store.n, counts)
+        row, j = store.n, 0
+        for phrase, k in zip(new, keys):
+            if k < 0:
+                store.slots[phrase] = (-1, 0)
+                continue
+            n = int(counts[j])
+            j += 1
+            store.slots[phrase] = (row, n) if n else (-1, 0)
+            row += n
+        store.n = row
+
     def _slot(self, phrase: str) -> tuple[int, int]:
         """The store rows of a spun phrase's shortlist: the channel's candidates ranked by
         channel + unigram prior (the context-free part of the ranking), cut to `shortlist`."""
@@ -399,6 +433,7 @@ class Decoder:
             starts_at = np.flatnonzero(starts)
             at_sent = np.searchsorted(ptr, starts_at, side="right") - 1
             sent_at = ptr.tolist()
+            wanted: list[tuple[int, int, str]] = []  # (word, length - 1, phrase) of each phrase slot
             for g, s_ in zip(starts_at.tolist(), at_sent.tolist()):
                 words, linked = units[s_]
                 n = len(words)
@@ -411,7 +446,11 @@ class Decoder:
                     phrase = phrase + " " + words[end - 1]
                     if phrase not in prefixes and key_index(phrase) < 0:
                         break  # no key is or starts with this phrase
-                    slot_start[g, length - 1], slot_count[g, length - 1] = self._slot(phrase)
+                    wanted.append((g, length - 1, phrase))
+            self._new_slots([phrase for _g, _l, phrase in wanted])
+            slots = store.slots
+            for g, li, phrase in wanted:
+                slot_start[g, li], slot_count[g, li] = slots[phrase] if phrase in slots else self._slot(phrase)
         if store.generation != generation:  # the store started afresh meanwhile: gather again
             return self._prepare(units)
         local_lm = np.full((total, max_len * (max(1, int(slot_count.max(initial=0))) + 1)), np.nan)
