@@ -410,11 +410,22 @@ class Decoder:
         slot_count = np.zeros((total, max_len), dtype=np.int32)
         phrases = self.params.max_candidates > 0
         flat = [w for words, _l in units for w in words]
-        try:  # (most batches bring no word type the info does not hold already)
-            rows = np.fromiter(map(self._word_info.__getitem__, flat), np.int64, total)
-        except KeyError:
-            self._learn_words(flat)  # (if it started afresh, it learnt every word of flat again)
-            rows = np.fromiter(map(self._word_info.__getitem__, flat), np.int64, total)
+        info = self._word_info
+        found = list(map(info.get, flat))  # (one look-up per word; the new ones are None)
+        if None in found:
+            missing = [i for i, r in enumerate(found) if r is None]
+            self._learn_words([flat[i] for i in missing])
+            if store.generation != generation:
+                # it started afresh: every word of flat learnt again, in its order, as a call
+                # with all of them would have (only the rows' order depends on it)
+                store.clear()
+                info.clear()
+                self._learn_words(flat)
+                found = list(map(info.__getitem__, flat))
+            else:
+                for i in missing:
+                    found[i] = info[flat[i]]
+        rows = np.fromiter(found, np.int64, total)
         cols = self._info_table[rows].T  # lm id, key, first, start, count
         ids = cols[0].astype(np.int32)
         spinnable = cols[1].astype(np.bool_)
