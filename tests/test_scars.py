@@ -140,3 +140,16 @@ def test_linear_on_adversarial_input(unit):
     # box is a noisy clock); it still catches quadratic behaviour.
     small, large = cost(5_000), cost(40_000)
     assert large < 32 * small + 0.1, (small, large)
+
+
+def test_offset_map_shift_is_its_one_offset_or_none():
+    """OffsetMap.shift: the amount every repaired offset moves by where no repair moved a
+    character (check() then maps a swap's offsets without a call each), else None."""
+    from unspin.scars import OffsetMap, repair_scars
+
+    plain = repair_scars("Nothing to repair here, said the official.").to_input
+    assert plain.shift() == 0 and all(plain[i] == i for i in range(len(plain)))
+    repaired = repair_scars("The U. S. plan, said the official , was “ new ”.").to_input
+    assert repaired.shift() is None and list(repaired) != list(range(len(repaired)))
+    moved = OffsetMap([0], [5], 10)
+    assert moved.shift() == 5 and [moved[i] for i in range(10)] == list(range(5, 15))

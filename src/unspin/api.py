@@ -520,6 +520,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
             state.batch = None
             rep, offset, units = state.piece.repaired, state.piece.offset, state.units_again()
             to_input, fixed = rep.to_input, rep.text
+            # (where no repair moved a character, the offsets shift by one amount: no call each)
+            shift = to_input.shift()
             # Swaps that could be reported (the decoder returned those whose posterior alone
             # reaches the threshold), held until the document's probability is applied.
             held = []
@@ -537,7 +539,8 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                     a, b = word_toks[ws.start].start, word_toks[ws.end - 1].end
                     # b - 1 is the word's last char: to_input[b] may lie past a space the scar
                     # repair removed
-                    held.append((a, b, to_input[a] + offset, to_input[b - 1] + 1 + offset, ws, ws.start == 0,
+                    ia, ib = (to_input[a], to_input[b - 1] + 1) if shift is None else (a + shift, b + shift)
+                    held.append((a, b, ia + offset, ib + offset, ws, ws.start == 0,
                                  words[ws.start:ws.end], chunk_rate, id(ws) in kept))
             pending.append((fixed, held))
             n_held += len(held)

@@ -351,6 +351,10 @@ class OffsetMap(Sequence):
     def __len__(self) -> int:
         return self._n
 
+    def shift(self) -> int | None:
+        """d where every item i is i + d (no repair moved anything), else None."""
+        return self._in[0] - self._out[0] if len(self._out) == 1 else None
+
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(self._n))]
