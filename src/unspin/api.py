@@ -265,7 +265,8 @@ class _Chunk:
     cheap: DocStats  # (empty for a paragraph of another language: it counts for nothing)
     english: bool = True  # (else it is not decoded)
     # the LM ids of its words as screening read them (the keys of `words`, each as often as it
-    # occurs), for the decoder's cache prior (Decoder.doc_context_of_ids); None: not read
+    # occurs), for the decoder's cache prior (Decoder.doc_context_of_ids); None for a paragraph
+    # of another language, which is not read
     ids: object = None
 
     @property
@@ -491,13 +492,9 @@ def _analyse(text: str, decoder: Decoder, want_swaps: bool = True, chunks: list[
                 if piece.english:  # (a paragraph of another language counts for nothing)
                     total.update(piece.words)
             if params.cache_lambda > 0:
-                english = [piece for piece in chunks if piece.english]
-                if all(piece.ids is not None for piece in english):
-                    # (the ids screening found: the same context as doc_context(total), without a
-                    # dict look-up per word type, which cost 0.27 ms of a 2 KB check)
-                    doc = decoder.doc_context_of_ids([piece.ids for piece in english])
-                else:
-                    doc = decoder.doc_context(total)
+                # (from the ids screening found: the same context as doc_context(total), without
+                # a dict look-up per word type, which cost 0.27 ms of a 2 KB check)
+                doc = decoder.doc_context_of_ids([piece.ids for piece in chunks if piece.english])
         handed_out = 0  # swaps given to on_swaps
 
         def emit(pending: list) -> None:

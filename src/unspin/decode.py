@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from unspin.lattice import decode_many, gather_near, gather_swaps, shortlist, shortlist_many
+from unspin.lattice import decode_many, gather_near, gather_swaps, shortlist_many
 from unspin.lexicon.channel import ABSENT, QUANT, THESAURI, Channel, reported_thesaurus
 from unspin.lm import NgramLM
 
@@ -238,6 +238,22 @@ class Decoder:
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ candidates
+    def _shortlists(self, keys: list[int]) -> np.ndarray:
+        """Write the shortlists of channel keys `keys`, one after another, into the store's rows
+        from store.n on (compiled: lattice.shortlist_many) and return how many rows each took;
+        the caller gives them out and moves store.n past them."""
+        store, ch, p = self._store, self.channel, self.params
+        counts = np.zeros(len(keys), dtype=np.int64)
+        if keys:
+            offsets, cand_orig, cand_cost = ch.tables
+            store.reserve(len(keys) * self.store_rows)
+            shortlist_many(self.lm.tables, self.lm.oov_scores(), np.asarray(keys, dtype=np.int64), offsets, cand_orig,
+                           cand_cost, ch.log_weights, QUANT, ABSENT, self._orig_ids,
+                           p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, self.store_rows,
+                           store.out, store.length, store.static, store.orig, store.thes, store.cost, store.mix,
+                           store.n, counts)
+        return counts
+
     def _new_slots(self, phrases: list[str]) -> None:
         """_slot for the phrases the store does not hold yet, their shortlists gathered in one
         compiled call (a call per phrase cost about 10 us of argument checking; a distinct 2 KB
@@ -251,16 +267,7 @@ class Decoder:
         keyed = [k for k in keys if k >= 0]
         if store.n + len(keyed) * self.store_rows > store.max_rows:
             return  # (_slot starts the store afresh when it must)
-        counts = np.zeros(len(keyed), dtype=np.int64)
-        if keyed:
-            p = self.params
-            offsets, cand_orig, cand_cost = ch.tables
-            store.reserve(len(keyed) * self.store_rows)
-            shortlist_many(self.lm.tables, self.lm.oov_scores(), np.asarray(keyed, dtype=np.int64), offsets, cand_orig,
-                           cand_cost, ch.log_weights, QUANT, ABSENT, self._orig_ids,
-                           p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, self.store_rows,
-                           store.out, store.length, store.static, store.orig, store.thes, store.cost, store.mix,
-                           store.n, counts)
+        counts = self._shortlists(keyed)
         row, j = store.n, 0
         for phrase, k in zip(new, keys):
             if k < 0:
@@ -282,16 +289,10 @@ class Decoder:
             if key < 0:
                 got = (-1, 0)
             else:
-                p = self.params
-                offsets, cand_orig, cand_cost = self.channel.tables
                 if store.n + self.store_rows > store.max_rows:
                     store.clear()
                     self._word_info.clear()
-                store.reserve(self.store_rows)
-                n = shortlist(self.lm.tables, self.lm.oov_scores(), key, offsets, cand_orig, cand_cost,
-                              self.channel.log_weights, QUANT, ABSENT, self._orig_ids,
-                              p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, self.store_rows,
-                              store.out, store.length, store.static, store.orig, store.thes, store.cost, store.mix, store.n)
+                n = int(self._shortlists([key])[0])
                 got = (store.n, n) if n else (-1, 0)
                 store.n += n
             store.slots[phrase] = got
@@ -315,14 +316,7 @@ class Decoder:
             new = list(dict.fromkeys(words))
             keys = [ch.key_index(w) if p.max_candidates > 0 else -1 for w in new]
             keyed = [k for k in keys if k >= 0]
-        store.reserve(len(keyed) * self.store_rows)
-        counts = np.zeros(len(keyed), dtype=np.int64)
-        if keyed:
-            offsets, cand_orig, cand_cost = ch.tables
-            shortlist_many(self.lm.tables, self.lm.oov_scores(), np.asarray(keyed, dtype=np.int64), offsets, cand_orig,
-                           cand_cost, ch.log_weights, QUANT, ABSENT, self._orig_ids,
-                           p.channel_weight, p.lm_weight, p.unigram_discount * p.lm_weight, self.store_rows,
-                           store.out, store.length, store.static, store.orig, store.thes, store.cost, store.mix, store.n, counts)
+        counts = self._shortlists(keyed)
         first_words = ch.phrase_first_words
         n0 = len(info)
         table = self._info_table
@@ -461,7 +455,7 @@ class Decoder:
             self._new_slots([phrase for _g, _l, phrase in wanted])
             slots = store.slots
             for g, li, phrase in wanted:
-                slot_start[g, li], slot_count[g, li] = slots[phrase] if phrase in slots else self._slot(phrase)
+                slot_start[g, li], slot_count[g, li] = slots.get(phrase) or self._slot(phrase)
         if store.generation != generation:  # the store started afresh meanwhile: gather again
             return self._prepare(units)
         local_lm = np.full((total, max_len * (max(1, int(slot_count.max(initial=0))) + 1)), np.nan)
