@@ -202,10 +202,9 @@ def set_up_long_run(fast: bool = True, vocabulary: bool = True, collector: bool 
     cost warm look-ups a little), for 1.4 s more at the start.  The process's garbage
     collector is then set for a long run (see GC_THRESHOLD_LONG_RUN; collector=False leaves it
     as it is, for a process of the library's caller: unspin.set_up_long_run).  Last, a short
-    spun text is checked by the tier's n-gram decoder, so that the compiled kernels are ready
-    for the pinned tables (writable arrays where the memory map's were read-only: another
-    signature, whose machine code is loaded from numba's cache on first use, some 0.1 s)
-    before the first real text; and by the neural tier, whose runtime then makes its first
+    spun text is checked by the tier's n-gram decoder, so that every compiled kernel a check
+    takes is loaded (from numba's cache; compiled, on a fresh install) before the first real
+    text; and by the neural tier, whose runtime then makes its first
     passes (a clean text would not run the model at all: no rescored swap could be reported)."""
     decoder = _decoder(fast)
     decoder.set_up_long_run(vocabulary=vocabulary)

@@ -86,8 +86,15 @@ class NgramLM:
         if _available_memory() < PIN_MIN_AVAILABLE:  # (a small machine keeps the shared map)
             return
         uni_prob, uni_bo, tri_keys, _tri_val, bi_keys, _bi_val, max_lp = self.tables
+        # The copies read-only, as the memory map's arrays are: the same array types, so the
+        # kernels compiled for the map serve them too.  Writable, they were another signature,
+        # compiled on a process's first pin (20 s of CPU on a fresh install: `unspin serve`'s
+        # and scan's workers each paid it at their first start) and loaded from numba's cache
+        # by every later one (0.1 s).
+        tri, bi = huge_page_copy(tri_keys), huge_page_copy(bi_keys)
+        tri.flags.writeable = bi.flags.writeable = False
         # (one assignment: a kernel running meanwhile keeps the tuple it was given)
-        self.tables = lookup_tables(uni_prob, uni_bo, huge_page_copy(tri_keys), huge_page_copy(bi_keys), max_lp)
+        self.tables = lookup_tables(uni_prob, uni_bo, tri, bi, max_lp)
         # and the memo of their scores (4 MB, read at random too: the test texts 8.60 -> 8.38 ms
         # each on top of the tables, four interleaved runs; a look-up under way in another
         # thread may write the old one, which is only a cache)
