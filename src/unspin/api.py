@@ -100,16 +100,16 @@ def _opening_verdict(text: str) -> str | None:
     return _early_verdict(text) if len(text) > COUNT_FIRST_CHARS else None
 
 
-def _language_verdict(text: str, chunks: list[_Chunk]) -> str | None:
+def _language_verdict(text: str, chunks: list[_Chunk], stats: DocStats) -> str | None:
     """"not-english" or None, for a text of at most COUNT_FIRST_CHARS once its chunks are
-    counted.  A text under SUSPECT_RARE_SHARE of whose words are rare or unknown to the 3-gram,
-    with fewer than SUSPECT_LETTERS letters English rarely writes, is English without asking:
+    counted (stats: their screening counts summed, _cheap_stats, which detect() screens with
+    too).  A text under SUSPECT_RARE_SHARE of whose words are rare or unknown to the 3-gram, with
+    fewer than SUSPECT_LETTERS letters English rarely writes, is English without asking:
     the 30 cases of tests/cases/language.json have 0-0.43 rare words (English) against 0.52-1.0
     (French to Hindi), and of the 6,785 texts of the dev, test and unseen sets and the test cases
     none the language test calls foreign passes this (6,328 do).  Asking costs about a twentieth
     of screening a text (warm, 300-3,000-word documents)."""
     if len(text) <= COUNT_FIRST_CHARS:
-        stats = _cheap_stats(chunks)
         if not (stats.n_words and stats.n_rare < SUSPECT_RARE_SHARE * stats.n_words
                 and _letters_beyond_english(text) < SUSPECT_LETTERS):
             if _early_verdict(text):
@@ -156,7 +156,7 @@ def check(text: str, fast: bool = False, decoder: Decoder | None = None, budget:
         return Report(0.0, early, [], [], text)
     decoder = decoder or _decoder(fast)
     chunks = _chunks(text, decoder)
-    early = _language_verdict(text, chunks)
+    early = _language_verdict(text, chunks, _cheap_stats(chunks))
     if early:
         return Report(0.0, early, [], [], text)
     if budget is not None and hasattr(decoder, "budgeted"):
@@ -175,10 +175,11 @@ def detect(text: str, screen: bool = True) -> Detection:
         return Detection(0.0, early, [])
     decoder = _decoder(True)
     chunks = _chunks(text, decoder)  # (repaired and counted once, for both stages)
-    early = _language_verdict(text, chunks)
+    cheap = _cheap_stats(chunks)
+    early = _language_verdict(text, chunks, cheap)
     if early:
         return Detection(0.0, early, [])
-    cleared = _screening(_cheap_stats(chunks)) if screen else None
+    cleared = _screening(cheap) if screen else None
     if cleared is not None:
         p, verdict, evidence = cleared
         return Detection(round(p, 4), verdict, evidence)
