@@ -336,7 +336,6 @@ def test_text_of_other_languages_throughout_is_not_english():
     assert unspin.check(text).verdict == unspin.detect(text).verdict == "not-english"
 
 
-
 def test_language_is_asked_only_where_the_counts_leave_it_in_doubt(spun_text, monkeypatch):
     """English whose counts are plainly English is not asked its language; English with many
     rare words is asked and passes; another language is asked and fails; a text too long to be
@@ -360,6 +359,7 @@ def test_language_is_asked_only_where_the_counts_leave_it_in_doubt(spun_text, mo
 
     monkeypatch.setattr(api, "_chunks", counted)
     assert unspin.check(huge, fast=True).verdict == unspin.detect(huge).verdict == "not-english"
+
 
 def test_check_rejects_bytes():
     with pytest.raises(TypeError):
