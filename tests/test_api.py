@@ -305,6 +305,45 @@ def test_mixed_language_text_is_judged_on_its_english_part(spun_text, foreign, r
         assert len(shifted & own) >= 0.6 * len(own)
 
 
+_CHINESE = "北京时间周五，两国领导人在白宫举行会谈，讨论了贸易、投资和安全合作等问题。"
+
+
+@pytest.mark.parametrize("foreign", [_GERMAN, _FRENCH, _CHINESE], ids=["de", "fr", "zh"])
+@pytest.mark.parametrize("repeat", [6, 20])
+@pytest.mark.parametrize("foreign_first", [True, False], ids=["foreign-first", "english-first"])
+def test_one_line_mixed_language_text_is_judged_on_its_english_part(spun_text, foreign, repeat, foreign_first):
+    """Text flattened to one line (no paragraph to split at) is judged on its English part too,
+    sentence by sentence: it gets the English part's own report, offsets shifted, and the
+    foreign part is not decoded.  Before: with the English part first, German or French as long
+    as a fifth of it made the whole text "clean" (read as English, its rare words diluting the
+    counts), and with either first, Chinese made it "not-english"."""
+    english = " ".join(spun_text.split())
+    alone = unspin.check(english, fast=True)
+    foreign_part = (foreign * repeat).strip()
+    text = foreign_part + " " + english if foreign_first else english + " " + foreign_part
+    shift = len(foreign_part) + 1 if foreign_first else 0
+    mixed = unspin.check(text, fast=True)
+    assert mixed.verdict == alone.verdict and unspin.detect(text).verdict == alone.verdict
+    assert abs(mixed.spun_probability - alone.spun_probability) < 0.02
+    assert {(s.start - shift, s.end - shift, s.original) for s in mixed.swaps} == \
+        {(s.start, s.end, s.original) for s in alone.swaps}
+    foreign_span = (0, shift) if foreign_first else (len(english), len(text))
+    assert not any(foreign_span[0] <= s.start < foreign_span[1] for s in mixed.swaps)
+
+
+def test_one_language_one_line_text_is_not_split(spun_text):
+    """A text of one language on one line stays one chunk: English is decoded as it is, and
+    another language is "not-english" without decoding."""
+    from unspin import api
+
+    decoder = api._decoder(True)
+    english = " ".join(spun_text.split())
+    assert [(c.offset, c.english) for c in api._chunks(english, decoder)] == [(0, True)]
+    for foreign in (_GERMAN * 20, _CHINESE * 60):
+        assert [c.english for c in api._chunks(foreign, decoder)] == [False]
+        assert unspin.detect(foreign).verdict == "not-english"
+
+
 def test_mixed_language_chunks_cover_the_text_and_check_agrees_with_detect(spun_text):
     """Whatever the mix and the separators, the chunks (English or not) are the text in order,
     swaps point at their words, and check() and detect() give the same verdict and probability."""
@@ -321,7 +360,7 @@ def test_mixed_language_chunks_cover_the_text_and_check_agrees_with_detect(spun_
         parts = []
         for _ in range(rng.randint(2, 7)):
             parts.append(rng.choice(english) if rng.random() < 0.5 else rng.choice(foreign) * rng.randint(1, 5))
-            parts.append(rng.choice(["\n", "\n\n", "\r\n\r\n", " \n \n"]))
+            parts.append(rng.choice(["\n", "\n\n", "\r\n\r\n", " \n \n", " "]))
         text = "".join(parts)
         chunks = api._chunks(text, decoder)
         assert "".join(c.text for c in chunks) == text

@@ -111,7 +111,10 @@ def test_pair_index_holds_every_pair_that_opens_a_key():
     assert len(multi) > 500
     heads = [k.split(" ")[:2] for k in multi]
     assert ch.pairs_in_index([h[0] for h in heads], [h[1] for h in heads]).all()
-    assert ch.pairs_in_index(["in", "united", "in"], ["accord", "states", "bananas"]).tolist() == [True, True, False]
+    assert ch.pairs_in_index(["in", "united"], ["accord", "states"]).tolist() == [True, True]
+    # (not "in bananas" -> False: the bits come from str hashes, which Python salts per process,
+    # so any one pair that opens no key shares a bit in some 3% of runs; the share below is the
+    # test of that side)
     words = [k.split(" ")[0] for k in ch._keys[::53]]
     others = [(a, b) for a, b in zip(words, words[1:]) if f"{a} {b}" not in ch.key_prefixes and ch.key_index(f"{a} {b}") < 0
               and not any(c.isdigit() for c in a + b)]

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import operator
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -122,10 +123,11 @@ def _language_verdict(text: str, chunks: list[_Chunk], stats: DocStats) -> str |
 def _part_reads_english(text: str) -> bool:
     """Whether the head, middle or tail of a text longer than its language sample reads as
     English on its own (mixed-language text is judged on its English part, which _chunks
-    finds; a text of another language throughout costs three more looks here, and no decoding)."""
-    if len(text) <= 3 * LANGUAGE_SAMPLE or "\n" not in text.strip():
+    finds, at paragraphs or, within one, at sentences; a text of another language throughout
+    costs three more looks here, and no decoding)."""
+    if len(text) <= 3 * LANGUAGE_SAMPLE:
         return False
-    return any(map(language.is_english, _sample_parts(text)))
+    return any(map(_part_is_english, _sample_parts(text)))
 
 
 def _language_sample(text: str) -> str:
@@ -339,10 +341,55 @@ def _language_runs(chunk: str, signals: WordSignals) -> list[tuple[int, str, boo
     runs: list[tuple[int, str, bool]] = []
     for at, piece in pieces:
         english = len(piece) <= 200 or _reads_english(piece, cheap_stats(piece, 0, signals))
-        if runs and (runs[-1][2] == english or not piece.strip()):
-            runs[-1] = (runs[-1][0], runs[-1][1] + piece, runs[-1][2])
+        # a long paragraph whose head, middle and tail are not all of one language (a page whose
+        # text was flattened to one line, an English article with a foreign comment after it):
+        # judged sentence by sentence, so that its English part alone is read
+        parts = _sentence_runs(piece) if _mixed_paragraph(piece) else [(0, piece, english)]
+        for start, part, part_english in parts:
+            if runs and (runs[-1][2] == part_english or not part.strip()):
+                runs[-1] = (runs[-1][0], runs[-1][1] + part, runs[-1][2])
+            else:
+                runs.append((at + start, part, part_english))
+    return runs
+
+
+def _mixed_paragraph(piece: str) -> bool:
+    """Whether a paragraph longer than three language samples has English and non-English
+    ones among its head, middle and tail (three looks of LANGUAGE_SAMPLE characters)."""
+    if len(piece) <= 3 * LANGUAGE_SAMPLE:
+        return False
+    return len(set(map(_part_is_english, _sample_parts(piece)))) > 1
+
+
+# language.is_english of a sample part, remembered for a few texts: a one-paragraph text's parts
+# are looked at by _mixed_paragraph (its chunks) and again by _part_reads_english (its verdict)
+_part_is_english = lru_cache(maxsize=16)(language.is_english)
+
+
+# A sentence's end within a paragraph: . ! ? and the space after them, or a CJK full stop, and
+# any space after it (those scripts put none).
+_SENTENCE_END_RE = re.compile(r"[.!?]+[\"”’')\]]*\s+|[。！？]+[”’」』）]*\s*")
+
+
+def _sentence_runs(paragraph: str) -> list[tuple[int, str, bool]]:
+    """A paragraph as runs of consecutive sentences of one language: (offset, text, English?)
+    each, together the whole paragraph.  A sentence without words that tell (numbers, names
+    alone) goes with the run before it."""
+    runs: list[tuple[int, str, bool]] = []
+    at = 0
+    ends = [m.end() for m in _SENTENCE_END_RE.finditer(paragraph)]
+    for end in ends + ([len(paragraph)] if not ends or ends[-1] < len(paragraph) else []):
+        sentence = paragraph[at:end]
+        st = language.language_stats(sentence)
+        if st.english + st.foreign == 0 and runs:
+            english = runs[-1][2]
         else:
-            runs.append((at, piece, english))
+            english = st.share >= language.THRESHOLD
+        if runs and runs[-1][2] == english:
+            runs[-1] = (runs[-1][0], runs[-1][1] + sentence, english)
+        else:
+            runs.append((at, sentence, english))
+        at = end
     return runs
 
 
