@@ -340,11 +340,13 @@ def _language_runs(chunk: str, signals: WordSignals) -> list[tuple[int, str, boo
         at = end
     runs: list[tuple[int, str, bool]] = []
     for at, piece in pieces:
-        english = len(piece) <= 200 or _reads_english(piece, cheap_stats(piece, 0, signals))
         # a long paragraph whose head, middle and tail are not all of one language (a page whose
         # text was flattened to one line, an English article with a foreign comment after it):
         # judged sentence by sentence, so that its English part alone is read
-        parts = _sentence_runs(piece) if _mixed_paragraph(piece) else [(0, piece, english)]
+        if _mixed_paragraph(piece):
+            parts = _paragraph_sentences(piece)
+        else:
+            parts = [(0, piece, len(piece) <= 200 or _reads_english(piece, cheap_stats(piece, 0, signals)))]
         for start, part, part_english in parts:
             if runs and (runs[-1][2] == part_english or not part.strip()):
                 runs[-1] = (runs[-1][0], runs[-1][1] + part, runs[-1][2])
@@ -371,26 +373,24 @@ _part_is_english = lru_cache(maxsize=16)(language.is_english)
 _SENTENCE_END_RE = re.compile(r"[.!?]+[\"”’')\]]*\s+|[。！？]+[”’」』）]*\s*")
 
 
-def _sentence_runs(paragraph: str) -> list[tuple[int, str, bool]]:
-    """A paragraph as runs of consecutive sentences of one language: (offset, text, English?)
-    each, together the whole paragraph.  A sentence without words that tell (numbers, names
-    alone) goes with the run before it."""
-    runs: list[tuple[int, str, bool]] = []
+def _paragraph_sentences(paragraph: str) -> list[tuple[int, str, bool]]:
+    """A paragraph's sentences, each as (offset, text, English?), together the whole paragraph
+    (_language_runs joins those of one language).  A sentence without words that tell
+    (numbers, names alone) is taken as of the language of the one before it.  (Not
+    text.sentences: the decoder's split needs the paragraph tokenized and knows no CJK full
+    stop, where a Chinese passage before an English one ends.)"""
+    out: list[tuple[int, str, bool]] = []
     at = 0
+    english = True
     ends = [m.end() for m in _SENTENCE_END_RE.finditer(paragraph)]
     for end in ends + ([len(paragraph)] if not ends or ends[-1] < len(paragraph) else []):
         sentence = paragraph[at:end]
         st = language.language_stats(sentence)
-        if st.english + st.foreign == 0 and runs:
-            english = runs[-1][2]
-        else:
+        if st.english + st.foreign or not out:
             english = st.share >= language.THRESHOLD
-        if runs and runs[-1][2] == english:
-            runs[-1] = (runs[-1][0], runs[-1][1] + sentence, english)
-        else:
-            runs.append((at, sentence, english))
+        out.append((at, sentence, english))
         at = end
-    return runs
+    return out
 
 
 def _reads_english(piece: str, cheap: DocStats) -> bool:
